@@ -1,0 +1,38 @@
+"""The ``payplat`` command. Each subcommand lives in the module that owns its concern;
+this file only wires them to argparse, importing lazily so ``payplat plan`` never pays
+for kopf and ``payplat run`` never pays for the plan renderers.
+
+Every subcommand module exposes ``add_arguments(parser)`` and ``command(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+SUBCOMMANDS = {
+    "plan": ("payplat.plan", "Run the Pulumi program for a manifest under mocks: no AWS, no cluster."),
+    "crd": ("payplat.crd", "Print the PaymentPlatform CustomResourceDefinition generated from the spec model."),
+    "run": ("payplat.runner", "Start the operator."),
+    "demo": ("payplat.localcluster", "Start a local control plane, the operator (offline engine) and the examples."),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in SUBCOMMANDS:
+        # Build only the chosen subcommand's parser: importing every module costs seconds.
+        module_name, help_text = SUBCOMMANDS[argv[0]]
+        module = importlib.import_module(module_name)
+        parser = argparse.ArgumentParser(prog=f"payplat {argv[0]}", description=help_text)
+        module.add_arguments(parser)
+        return int(module.command(parser.parse_args(argv[1:])) or 0)
+    parser = argparse.ArgumentParser(prog="payplat", description="PaymentPlatform operator.")
+    parser.add_argument("subcommand", choices=list(SUBCOMMANDS), help="; ".join(f"{k}: {v[1]}" for k, v in SUBCOMMANDS.items()))
+    parser.parse_args(argv)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""What every engine promises the operator, and the results it hands back.
+
+The handlers only ever talk to ``Engine``; ``engines.pulumi`` (Automation API, real AWS)
+and ``engines.offline`` (the same program under mocks, local state) implement it. Results
+are plain frozen dataclasses so ``payplat.status`` can turn them into conditions without
+touching any I/O. Outputs in a result never contain secret values: engines replace them
+with ``SECRET_MASK`` before returning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from payplat.spec import PlatformSpec
+
+__all__ = [
+    "SECRET_MASK",
+    "Changes",
+    "DriftReport",
+    "Engine",
+    "EngineError",
+    "OperationResult",
+    "PermanentEngineError",
+    "StackLockedError",
+    "StackRef",
+    "StackSecrets",
+    "TransientEngineError",
+]
+
+SECRET_MASK = "[secret]"
+
+Operation = Literal["up", "destroy", "refresh", "preview", "forget"]
+
+
+@dataclass(frozen=True)
+class StackRef:
+    """Which PaymentPlatform a stack belongs to; the stack is named ``<namespace>-<name>``."""
+
+    namespace: str
+    name: str
+
+    @property
+    def stack_name(self) -> str:
+        return f"{self.namespace}-{self.name}"
+
+
+@dataclass(frozen=True)
+class StackSecrets:
+    """Secret inputs of one run. ``db_password=None`` means: generate one the first time
+    and keep it encrypted in the stack's config, reusing it on every later run."""
+
+    db_password: str | None = None
+
+    def __repr__(self) -> str:  # never let a password reach a log line by accident
+        return f"StackSecrets(db_password={'None' if self.db_password is None else SECRET_MASK!r})"
+
+
+@dataclass(frozen=True)
+class Changes:
+    """Resource change counts of one operation, as Pulumi's summary reports them."""
+
+    create: int = 0
+    update: int = 0
+    delete: int = 0
+    replace: int = 0
+    same: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.create + self.update + self.delete + self.replace
+
+    def as_dict(self) -> dict[str, int]:
+        return {"create": self.create, "update": self.update, "delete": self.delete,
+                "replace": self.replace, "same": self.same}
+
+
+@dataclass(frozen=True)
+class OperationResult:
+    """The outcome of one successful engine operation (failures raise ``EngineError``)."""
+
+    operation: Operation
+    engine: str
+    started: datetime
+    finished: datetime
+    changes: Changes = field(default_factory=Changes)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """What a refresh + preview found: any planned change means AWS no longer matches."""
+
+    drifted: bool
+    changes: Changes
+    started: datetime
+    finished: datetime
+    message: str = ""
+
+
+class EngineError(Exception):
+    """An operation failed. ``reason`` is a CamelCase condition reason, ``message`` says
+    what a person can do about it; neither may contain secret values."""
+
+    permanent = False
+
+    def __init__(self, message: str, *, reason: str = "EngineError") -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+
+
+class TransientEngineError(EngineError):
+    """Worth retrying with backoff: throttling, network trouble, a lock held by a live operator."""
+
+
+class PermanentEngineError(EngineError):
+    """Retrying the same spec cannot help (auth, policy, invalid configuration): stall
+    until the spec changes."""
+
+    permanent = True
+
+
+class StackLockedError(TransientEngineError):
+    """The stack is locked by a holder that is still alive."""
+
+
+class Engine(Protocol):
+    """One Pulumi stack per PaymentPlatform. Each call is one whole operation; callers
+    guarantee at most one operation per stack at a time."""
+
+    name: str
+
+    async def up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> OperationResult: ...
+
+    async def destroy(self, ref: StackRef, spec: PlatformSpec) -> OperationResult: ...
+
+    async def detect_drift(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> DriftReport: ...
+
+    async def forget(self, ref: StackRef) -> None:
+        """Drop the stack's state without touching AWS (deletionPolicy: Retain)."""
+
+    async def close(self) -> None:
+        """Cancel operations in flight cleanly; called on operator shutdown."""

@@ -1,0 +1,553 @@
+"""The PaymentPlatform spec: the single source of truth for defaults and validation.
+
+Everything downstream (the Pulumi program, the plan, the CRD schema, the operator) reads
+the typed ``PlatformSpec`` produced here, never the raw manifest. Validation happens in
+two passes so every message can name the exact field:
+
+1. pydantic checks each field on its own (types, ranges, formats);
+2. ``_cross_field_problems`` checks the rules that span fields (Fargate cpu/memory pairs,
+   min <= desired <= max, unique names, ...) with hand-written paths.
+
+Either pass fails with ``SpecError``, which carries one line per problem in the form
+``spec.services[1].memory: 300 is not valid with cpu 256 (allowed 512-2048)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from enum import Enum
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+from pydantic.alias_generators import to_camel
+
+__all__ = [
+    "DNS_LABEL",
+    "FARGATE_MEMORY",
+    "LOG_RETENTION_DAYS",
+    "SECRET_KEYS",
+    "DatabaseSpec",
+    "DeletionPolicy",
+    "DriftMode",
+    "PlatformSpec",
+    "ServiceSpec",
+    "SpecError",
+    "default_environment_suffix",
+    "default_services",
+    "parse_spec",
+]
+
+DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+CERT_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
+# repository[:tag][@sha256:digest]; a tag or a digest is required (checked below).
+IMAGE = re.compile(
+    r"^(?P<repo>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
+    r"(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
+)
+
+#: Valid Fargate memory (MiB) for each cpu size (CPU units).
+FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+}
+
+#: The only values CloudWatch Logs accepts for a log group's retention.
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+    1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)
+
+#: JSON keys of the platform's database secret; a service secret picks one of them.
+SECRET_KEYS = ("username", "password", "host", "port", "dbname", "engine")
+
+#: Longest environmentSuffix: AWS names such as the ALB's (32 chars) are built from it.
+MAX_SUFFIX = 20
+
+
+class SpecError(ValueError):
+    """A manifest that cannot be deployed, with one message per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class _Model(BaseModel):
+    """camelCase in manifests, snake_case in Python; unknown fields are an error."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        use_attribute_docstrings=True,
+    )
+
+
+class NatGateways(str, Enum):
+    """``Single``: one NAT gateway for all private subnets (cheaper, one AZ of failure).
+    ``PerAZ``: one per availability zone (highly available)."""
+
+    SINGLE = "Single"
+    PER_AZ = "PerAZ"
+
+
+class DeletionPolicy(str, Enum):
+    """What deleting the PaymentPlatform does to AWS."""
+
+    DELETE = "Delete"
+    RETAIN = "Retain"
+
+
+class DriftMode(str, Enum):
+    OFF = "Off"
+    DETECT = "Detect"
+    REMEDIATE = "Remediate"
+
+
+class NetworkSpec(_Model):
+    cidr: str = "10.0.0.0/16"
+    """IPv4 CIDR of the VPC, a /16 to /24 network (immutable)."""
+    availability_zones: Annotated[int, Field(ge=2, le=3)] = 2
+    """How many availability zones to spread subnets over (2-3)."""
+    nat_gateways: NatGateways = NatGateways.SINGLE
+    """Single (one NAT gateway) or PerAZ (one per availability zone, highly available)."""
+    flow_logs: bool = True
+    """Send VPC flow logs to a KMS-encrypted CloudWatch log group."""
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        try:
+            net = ipaddress.IPv4Network(value, strict=True)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IPv4 network in CIDR form, e.g. 10.0.0.0/16") from None
+        if not 16 <= net.prefixlen <= 24:
+            raise ValueError(f"prefix /{net.prefixlen} is not allowed (allowed /16 to /24)")
+        if not net.is_private:
+            raise ValueError(f"{value} is not a private range (use 10/8, 172.16/12 or 192.168/16)")
+        return value
+
+
+class SecretRef(_Model):
+    name: str
+    """Environment variable the container sees."""
+    key: str
+    """JSON key of the platform's database secret: one of username, password, host, port, dbname, engine."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _env_name(value)
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        if value not in SECRET_KEYS:
+            raise ValueError(f"{value!r} is not a key of the database secret (allowed: {', '.join(SECRET_KEYS)})")
+        return value
+
+
+class ScalingSpec(_Model):
+    min: Annotated[int, Field(ge=1, le=100)] = 2
+    """Fewest tasks the autoscaler keeps."""
+    max: Annotated[int, Field(ge=1, le=100)] = 6
+    """Most tasks the autoscaler runs."""
+    cpu_target: Annotated[int, Field(ge=10, le=95)] = 70
+    """Average CPU utilisation (%) the autoscaler tracks."""
+    memory_target: Annotated[int, Field(ge=10, le=95)] = 70
+    """Average memory utilisation (%) the autoscaler tracks."""
+
+
+class ServiceSpec(_Model):
+    name: str
+    """Service name: a DNS label of at most 24 characters, unique in the platform."""
+    image: str
+    """Container image with an explicit tag or sha256 digest; never `latest`."""
+    port: Annotated[int, Field(ge=1024, le=65535)] = 8080
+    """Container port (1024-65535: containers run as a non-root user)."""
+    cpu: int = 256
+    """Fargate CPU units: 256, 512, 1024, 2048 or 4096."""
+    memory: int = 512
+    """Fargate memory (MiB), valid for the chosen cpu."""
+    desired_count: Annotated[int, Field(ge=1, le=100)] = 2
+    """Tasks to start with; the autoscaler owns the count afterwards."""
+    public: bool = False
+    """Whether the service sits behind the internet-facing load balancer."""
+    health_check_path: str = "/"
+    """HTTP path the load balancer probes (public services)."""
+    command: list[str] | None = None
+    """Overrides the image's CMD (arguments to its entrypoint)."""
+    container_health_check: list[str] | None = None
+    """ECS container health check command, e.g. ["CMD-SHELL", "wget -q -O- http://127.0.0.1:8080/ || exit 1"]; only for images that ship a probe tool."""
+    user: str = "65534"
+    """Numeric UID (or UID:GID) the container runs as; never root."""
+    read_only_root_filesystem: bool = True
+    """Mount the root filesystem read-only (a writable /tmp volume is provided)."""
+    environment: dict[str, str] = Field(default_factory=dict)
+    """Plain environment variables; put credentials in secrets instead."""
+    secrets: list[SecretRef] = Field(default_factory=list)
+    """Environment variables injected from the database secret through ECS `valueFrom`."""
+    scaling: ScalingSpec = Field(default_factory=ScalingSpec)
+    """Target-tracking autoscaling."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not DNS_LABEL.match(value) or len(value) > 24:
+            raise ValueError(f"{value!r} is not a DNS label of 1-24 lowercase letters, digits and '-'")
+        return value
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        match = IMAGE.match(value)
+        if not match:
+            raise ValueError(f"{value!r} is not an image reference (repository:tag or repository@sha256:digest)")
+        if match["tag"] == "latest":
+            raise ValueError(f"{value!r} uses the tag 'latest' (pin a version tag or a sha256 digest)")
+        if not match["tag"] and not match["digest"]:
+            raise ValueError(f"{value!r} has no tag or digest (an implicit 'latest' is not allowed)")
+        return value
+
+    @field_validator("cpu")
+    @classmethod
+    def _cpu(cls, value: int) -> int:
+        if value not in FARGATE_MEMORY:
+            raise ValueError(f"{value} is not a Fargate cpu size (allowed: {', '.join(map(str, FARGATE_MEMORY))})")
+        return value
+
+    @field_validator("health_check_path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not re.match(r"^/[\x21-\x7e]{0,1023}$", value):
+            raise ValueError(f"{value!r} is not an absolute URL path starting with '/'")
+        return value
+
+    @field_validator("user")
+    @classmethod
+    def _user(cls, value: str) -> str:
+        if not re.match(r"^\d+(:\d+)?$", value):
+            raise ValueError(f"{value!r} is not a numeric UID or UID:GID")
+        if value.split(":")[0] == "0":
+            raise ValueError("containers may not run as root (UID 0)")
+        return value
+
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            _env_name(key)
+        return value
+
+
+class DatabaseSpec(_Model):
+    username: str = "payments"
+    """Database user stored in the secret."""
+    host: str = ""
+    """Database host stored in the secret (empty until a database exists)."""
+    port: Annotated[int, Field(ge=1, le=65535)] = 5432
+    """Database port stored in the secret."""
+    dbname: str = "payments"
+    """Database name stored in the secret."""
+    engine: str = "postgres"
+    """Database engine stored in the secret."""
+    password_secret_ref: PasswordRef | None = None
+    """Kubernetes Secret (in the platform's namespace) holding the password; when absent a
+    password is generated once and kept encrypted in the Pulumi stack's config."""
+    recovery_window_days: Annotated[int, Field(ge=7, le=30)] = 30
+    """Days Secrets Manager keeps the secret recoverable after deletion (7-30)."""
+
+
+class PasswordRef(_Model):
+    name: str
+    """Name of the Kubernetes Secret."""
+    key: str = "password"
+    """Key inside the Kubernetes Secret."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", value) or len(value) > 253:
+            raise ValueError(f"{value!r} is not a Kubernetes object name")
+        return value
+
+
+class LoadBalancerSpec(_Model):
+    certificate_arn: str | None = None
+    """ACM certificate ARN: when given, HTTPS (TLS 1.3 policy) and an HTTP listener that only redirects to it."""
+    deletion_protection: bool = True
+    """Protect the load balancer from deletion; must be false when deletionPolicy is Delete."""
+
+    @field_validator("certificate_arn")
+    @classmethod
+    def _cert(cls, value: str | None) -> str | None:
+        if value is not None and not CERT_ARN.match(value):
+            raise ValueError(f"{value!r} is not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<uuid>)")
+        return value
+
+
+class LogsSpec(_Model):
+    retention_days: int = 365
+    """CloudWatch retention in days: one of the values CloudWatch allows."""
+
+    @field_validator("retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"{value} is not a CloudWatch retention (allowed: {', '.join(map(str, LOG_RETENTION_DAYS))})")
+        return value
+
+
+class DriftDetectionSpec(_Model):
+    mode: DriftMode = DriftMode.DETECT
+    """Off, Detect (refresh and preview, report in the Drifted condition) or Remediate (also run up)."""
+    interval_minutes: Annotated[int, Field(ge=5, le=10080)] = 60
+    """Minutes between drift checks (5 to 10080)."""
+
+
+def default_services() -> list[ServiceSpec]:
+    """The three services a payment platform starts with.
+
+    Each image is pinned, serves HTTP on 8080 as a non-root user and stays up, so the
+    ALB and ECS health checks pass on the first deploy (a bare busybox or alpine exits at
+    once and would flap forever).
+    """
+    db_credentials = [SecretRef(name="DB_USERNAME", key="username"), SecretRef(name="DB_PASSWORD", key="password")]
+    return [
+        ServiceSpec(
+            name="api-gateway",
+            image="docker.io/nginxinc/nginx-unprivileged:1.27.5-alpine",
+            port=8080,
+            public=True,
+            user="101",
+            health_check_path="/",
+            container_health_check=["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:8080/ || exit 1"],
+        ),
+        ServiceSpec(
+            name="payment-processor",
+            image="docker.io/hashicorp/http-echo:1.0.0",
+            port=8080,
+            command=["-listen=:8080", "-text=payment-processor ok"],
+            secrets=db_credentials,
+        ),
+        ServiceSpec(
+            name="fraud-detector",
+            image="docker.io/traefik/whoami:v1.10.3",
+            port=8080,
+            command=["--port", "8080"],
+            health_check_path="/health",
+            secrets=db_credentials,
+        ),
+    ]
+
+
+class PlatformSpec(_Model):
+    """What a PaymentPlatform declares. Field order here is the order in the CRD."""
+
+    environment_suffix: str | None = None
+    """Suffix of every AWS name (a DNS label of at most 20 characters); defaults to the resource name."""
+    region: str = "us-east-1"
+    """AWS region (immutable)."""
+    assume_role_arn: str | None = None
+    """IAM role the operator assumes for this platform's AWS calls."""
+    tags: dict[str, str] = Field(default_factory=dict)
+    """Tags on every AWS resource (on top of the operator's own)."""
+    network: NetworkSpec = Field(default_factory=NetworkSpec)
+    """VPC layout."""
+    services: list[ServiceSpec] = Field(default_factory=default_services, min_length=1, max_length=50)
+    """Fargate services (1-50)."""
+    database: DatabaseSpec = Field(default_factory=DatabaseSpec)
+    """The Secrets Manager secret holding the database credentials."""
+    load_balancer: LoadBalancerSpec = Field(default_factory=LoadBalancerSpec)
+    """The internet-facing application load balancer."""
+    logs: LogsSpec = Field(default_factory=LogsSpec)
+    """CloudWatch Logs settings."""
+    deletion_policy: DeletionPolicy = DeletionPolicy.RETAIN
+    """Delete destroys the AWS stack with the resource; Retain (default) leaves AWS untouched."""
+    suspend: bool = False
+    """Stop all engine work for this platform."""
+    drift_detection: DriftDetectionSpec = Field(default_factory=DriftDetectionSpec)
+    """Periodic drift checks."""
+
+    @field_validator("environment_suffix")
+    @classmethod
+    def _suffix(cls, value: str | None) -> str | None:
+        if value is not None and (not DNS_LABEL.match(value) or len(value) > MAX_SUFFIX):
+            raise ValueError(f"{value!r} is not a DNS label of 1-{MAX_SUFFIX} lowercase letters, digits and '-'")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not REGION.match(value):
+            raise ValueError(f"{value!r} is not an AWS region name, e.g. us-east-1")
+        return value
+
+    @field_validator("assume_role_arn")
+    @classmethod
+    def _role(cls, value: str | None) -> str | None:
+        if value is not None and not ROLE_ARN.match(value):
+            raise ValueError(f"{value!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, tag in value.items():
+            if not 1 <= len(key) <= 128 or key.lower().startswith("aws:"):
+                raise ValueError(f"tag key {key!r} must be 1-128 characters and not start with 'aws:'")
+            if len(tag) > 256:
+                raise ValueError(f"tag {key!r} has a value longer than 256 characters")
+        return value
+
+    def suffix(self, name: str) -> str:
+        """The environment suffix in force: the spec's, or one derived from the resource name."""
+        return self.environment_suffix or default_environment_suffix(name)
+
+    def public_services(self) -> list[ServiceSpec]:
+        return [service for service in self.services if service.public]
+
+
+DatabaseSpec.model_rebuild()
+
+
+def default_environment_suffix(name: str) -> str:
+    """A DNS label of at most MAX_SUFFIX characters, stable for a given resource name.
+
+    Long names keep a readable prefix and gain a short hash so two long names that share
+    a prefix still get distinct AWS names.
+    """
+    label = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "platform"
+    if not label[0].isalpha():
+        label = "p" + label
+    if len(label) <= MAX_SUFFIX:
+        return label
+    digest = hashlib.sha256(name.encode()).hexdigest()[:6]
+    return f"{label[: MAX_SUFFIX - 7].rstrip('-')}-{digest}"
+
+
+def parse_spec(raw: dict[str, Any] | None, *, name: str = "platform") -> PlatformSpec:
+    """Validate a manifest's ``spec`` and return it with every default filled in.
+
+    ``name`` is the resource's metadata.name, used only to derive default names.
+    Raises ``SpecError`` listing every problem; never anything else for bad input.
+    """
+    if raw is not None and not isinstance(raw, dict):
+        raise SpecError([f"spec: must be an object, not {type(raw).__name__}"])
+    try:
+        spec = PlatformSpec.model_validate(raw or {})
+    except ValidationError as error:
+        raise SpecError([_describe(item) for item in error.errors()]) from None
+    problems = _cross_field_problems(spec)
+    if problems:
+        raise SpecError(problems)
+    return spec
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _env_name(value: str) -> str:
+    if not ENV_NAME.match(value):
+        raise ValueError(f"{value!r} is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)")
+    return value
+
+
+def _path(loc: tuple[str | int, ...]) -> str:
+    out = "spec"
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _describe(error: Any) -> str:
+    """One pydantic error as ``spec.<path>: <what is wrong and what is allowed>``."""
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    if kind == "value_error":
+        message = str(error["ctx"]["error"])
+    elif kind == "extra_forbidden":
+        message = "unknown field (see `kubectl explain paymentplatform.spec`)"
+    elif kind == "enum":
+        message = f"{error['input']!r} is not allowed (allowed: {error['ctx']['expected']})"
+    elif kind == "missing":
+        message = "required"
+    else:
+        message = f"{error['msg']} (got {error['input']!r})" if "input" in error else error["msg"]
+    return f"{_path(loc)}: {message}"
+
+
+def _cross_field_problems(spec: PlatformSpec) -> list[str]:
+    """Rules that span fields, each reported at the field a person would change."""
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    for index, service in enumerate(spec.services):
+        at = f"spec.services[{index}]"
+        if service.name in seen:
+            problems.append(f"{at}.name: {service.name!r} is already used by spec.services[{seen[service.name]}] (names must be unique)")
+        seen.setdefault(service.name, index)
+        allowed = FARGATE_MEMORY.get(service.cpu)
+        if allowed and service.memory not in allowed:
+            problems.append(
+                f"{at}.memory: {service.memory} is not valid with cpu {service.cpu} "
+                f"(allowed {_ranges(allowed)})"
+            )
+        scaling = service.scaling
+        if scaling.min > scaling.max:
+            problems.append(f"{at}.scaling.min: {scaling.min} is greater than scaling.max {scaling.max}")
+        elif not scaling.min <= service.desired_count <= scaling.max:
+            problems.append(
+                f"{at}.desiredCount: {service.desired_count} is outside scaling "
+                f"min {scaling.min} .. max {scaling.max}"
+            )
+        secret_names: set[str] = set()
+        for s_index, secret in enumerate(service.secrets):
+            if secret.name in secret_names:
+                problems.append(f"{at}.secrets[{s_index}].name: {secret.name!r} is injected twice")
+            secret_names.add(secret.name)
+            if secret.name in service.environment:
+                problems.append(
+                    f"{at}.secrets[{s_index}].name: {secret.name!r} is also set in environment "
+                    "(a variable comes from one place)"
+                )
+        for key, value in service.environment.items():
+            if _looks_secret(key):
+                problems.append(
+                    f"{at}.environment.{key}: looks like a credential; inject it through "
+                    "secrets (valueFrom the database secret) instead of a plain value"
+                )
+    if spec.services and not spec.public_services():
+        problems.append("spec.services: at least one service must be public (it sits behind the load balancer)")
+    if spec.deletion_policy is DeletionPolicy.DELETE and spec.load_balancer.deletion_protection:
+        problems.append(
+            "spec.loadBalancer.deletionProtection: must be false when spec.deletionPolicy is Delete "
+            "(destroy would fail on the protected load balancer)"
+        )
+    return problems
+
+
+def _looks_secret(name: str) -> bool:
+    return bool(re.search(r"(PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE_KEY|API_KEY)", name.upper()))
+
+
+def _ranges(values: tuple[int, ...]) -> str:
+    """(1024, 2048, 3072, 4096) -> '1024-4096 in steps of 1024'; others listed in full."""
+    if {b - a for a, b in zip(values, values[1:])} == {1024}:
+        return f"{values[0]}-{values[-1]} in steps of 1024"
+    return f"{values[0]}-{values[-1]}: {', '.join(map(str, values))}"
