@@ -1,0 +1,116 @@
+"""The spec is the single source of truth for defaults and validation: these tests pin
+both, and check that every bad input yields a message naming the field and what is
+allowed (never a traceback)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from payplat.spec import (
+    FARGATE_MEMORY,
+    DeletionPolicy,
+    PlatformSpec,
+    SpecError,
+    default_environment_suffix,
+    parse_spec,
+)
+
+CASES = yaml.safe_load((Path(__file__).parent / "data" / "spec_invalid.yaml").read_text())
+
+
+def test_empty_spec_gets_the_documented_defaults() -> None:
+    spec = parse_spec(None, name="prod")
+    assert [s.name for s in spec.services] == ["api-gateway", "payment-processor", "fraud-detector"]
+    assert [s.name for s in spec.public_services()] == ["api-gateway"]
+    assert spec.network.cidr == "10.0.0.0/16"
+    assert spec.network.flow_logs is True
+    assert spec.deletion_policy is DeletionPolicy.RETAIN
+    assert spec.load_balancer.deletion_protection is True
+    assert spec.logs.retention_days == 365
+    assert spec.suffix("prod") == "prod"
+
+
+def test_default_services_get_database_credentials_through_secrets() -> None:
+    spec = parse_spec({}, name="p")
+    by_name = {s.name: s for s in spec.services}
+    for name in ("payment-processor", "fraud-detector"):
+        assert {(r.name, r.key) for r in by_name[name].secrets} == {("DB_USERNAME", "username"), ("DB_PASSWORD", "password")}
+    assert by_name["api-gateway"].secrets == []
+
+
+def test_default_images_are_pinned_and_run_as_non_root() -> None:
+    for service in parse_spec({}, name="p").services:
+        assert ":" in service.image.rsplit("/", 1)[-1] and not service.image.endswith(":latest")
+        assert service.user != "0"
+        assert service.port >= 1024
+
+
+def test_default_services_do_not_exit_at_once() -> None:
+    """Bare busybox/alpine exit immediately and never pass a health check."""
+    for service in parse_spec({}, name="p").services:
+        repo = service.image.split(":")[0]
+        assert not repo.endswith(("/busybox", "/alpine")) and repo not in ("busybox", "alpine")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["case"] for c in CASES])
+def test_invalid_spec_is_refused_with_a_message_naming_the_field(case: dict) -> None:
+    with pytest.raises(SpecError) as error:
+        parse_spec(case["spec"], name="p")
+    assert any(case["expect"] in line for line in error.value.problems), error.value.problems
+    assert all(line.startswith("spec") for line in error.value.problems)
+
+
+def test_the_catalogue_has_at_least_fifteen_distinct_mistakes() -> None:
+    assert len({c["expect"] for c in CASES}) >= 15
+
+
+def test_every_problem_is_reported_not_just_the_first() -> None:
+    with pytest.raises(SpecError) as error:
+        parse_spec({"region": "nowhere", "logs": {"retentionDays": 2}, "deletionPolicy": "Never"})
+    assert len(error.value.problems) == 3
+
+
+def test_non_object_spec_is_refused() -> None:
+    with pytest.raises(SpecError, match="spec: must be an object, not list"):
+        parse_spec([], name="p")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("cpu,memory", [(cpu, mem) for cpu, mems in FARGATE_MEMORY.items() for mem in (mems[0], mems[-1])])
+def test_every_fargate_pair_boundary_is_accepted(cpu: int, memory: int) -> None:
+    spec = parse_spec({"services": [{"name": "api", "image": "nginx:1.27", "public": True, "cpu": cpu, "memory": memory}]})
+    assert (spec.services[0].cpu, spec.services[0].memory) == (cpu, memory)
+
+
+def test_image_digest_without_tag_is_accepted() -> None:
+    image = "public.ecr.aws/nginx/nginx@sha256:" + "a" * 64
+    assert parse_spec({"services": [{"name": "api", "image": image, "public": True}]}).services[0].image == image
+
+
+def test_delete_policy_is_allowed_once_protection_is_off() -> None:
+    spec = parse_spec({"deletionPolicy": "Delete", "loadBalancer": {"deletionProtection": False}})
+    assert spec.deletion_policy is DeletionPolicy.DELETE
+
+
+def test_spec_round_trips_through_its_camel_case_form() -> None:
+    spec = parse_spec({"network": {"natGateways": "PerAZ", "availabilityZones": 3}}, name="p")
+    dumped = spec.model_dump(by_alias=True, mode="json")
+    assert dumped["network"]["natGateways"] == "PerAZ"
+    assert PlatformSpec.model_validate(dumped) == spec
+
+
+@pytest.mark.parametrize(
+    "name,expected",
+    [("prod", "prod"), ("Prod_Payments", "prod-payments"), ("9lives", "p9lives")],
+)
+def test_default_suffix_is_a_dns_label(name: str, expected: str) -> None:
+    assert default_environment_suffix(name) == expected
+
+
+def test_long_names_get_distinct_short_suffixes() -> None:
+    a = default_environment_suffix("payments-platform-europe-west-production-a")
+    b = default_environment_suffix("payments-platform-europe-west-production-b")
+    assert a != b and len(a) <= 20 and len(b) <= 20
+    parse_spec({"environmentSuffix": a})  # a derived suffix is itself valid
