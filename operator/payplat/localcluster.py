@@ -1,0 +1,601 @@
+"""A real Kubernetes control plane on loopback, for the end-to-end tests and ``payplat demo``.
+
+An operator is only proven against a real API server (schema and CEL validation, status
+subresources, finalizers, RBAC, watches), but these machines have no cluster and no
+container engine. So this module does what controller-runtime's envtest does: it runs
+etcd and kube-apiserver (built once by ``hack/testbin.sh``) as child processes on free
+127.0.0.1 ports, with certificates made on the spot, and writes an admin kubeconfig.
+There is no controller manager: namespaces never finish deleting and no default service
+accounts appear, so callers create a fresh namespace per test and their own accounts.
+
+Everything started here is stopped on exit, whatever the exit: the context manager, an
+``atexit`` hook, SIGTERM/SIGHUP turned into a normal exit, and ``PR_SET_PDEATHSIG`` so a
+child dies even when this process is SIGKILLed. Each child runs in its own process
+group, which is what gets killed.
+
+``payplat demo`` (the README's first command) is at the bottom of this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import ctypes
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+from payplat.localpki import Pki, make_pki
+
+__all__ = [
+    "REQUIRED_BINARIES",
+    "ClusterStartError",
+    "KubectlError",
+    "LocalCluster",
+    "ManagedProcess",
+    "add_arguments",
+    "command",
+    "find_bin_dir",
+    "missing_binaries",
+    "repo_root",
+]
+
+REQUIRED_BINARIES = ("etcd", "kube-apiserver", "kubectl")
+_START_TIMEOUT = 90.0
+
+
+class ClusterStartError(RuntimeError):
+    """The control plane did not come up; the message points at the log files."""
+
+
+class KubectlError(RuntimeError):
+    """kubectl exited non-zero; ``stderr`` holds the API server's message."""
+
+    def __init__(self, args: Sequence[str], returncode: int, stdout: str, stderr: str) -> None:
+        super().__init__(f"kubectl {' '.join(args)} exited {returncode}: {stderr.strip()}")
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+# --------------------------------------------------------------------------- binaries
+
+def repo_root() -> Path | None:
+    """The source checkout this package runs from (editable install), if any."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "pyproject.toml").is_file() else None
+
+
+def find_bin_dir() -> Path:
+    """Where ``hack/testbin.sh`` caches the binaries; ``PAYPLAT_TESTBIN_BIN`` overrides.
+
+    The script is asked (``--print``) rather than re-deriving its cache rules here.
+    """
+    override = os.environ.get("PAYPLAT_TESTBIN_BIN")
+    if override:
+        return Path(override)
+    root = repo_root()
+    if root and (root / "hack" / "testbin.sh").is_file():
+        out = subprocess.run(["bash", str(root / "hack" / "testbin.sh"), "--print"],
+                             capture_output=True, text=True, check=False)
+        if out.returncode == 0 and out.stdout.strip():
+            return Path(out.stdout.strip().splitlines()[-1])
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(os.environ.get("PAYPLAT_TESTBIN_CACHE", f"{cache}/payplat/testbin")) / "bin"
+
+
+def missing_binaries(bin_dir: Path) -> list[str]:
+    """Names of the binaries the control plane needs that are not in ``bin_dir``."""
+    return [name for name in REQUIRED_BINARIES if not os.access(bin_dir / name, os.X_OK)]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --------------------------------------------------------------------------- processes
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGKILL me when the process that started me dies."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass  # not Linux: atexit and the signal handlers still cover normal exits
+
+
+@dataclass
+class ManagedProcess:
+    """A child process in its own process group, with its output in a log file."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+
+    @classmethod
+    def start(cls, name: str, argv: Sequence[str], log_path: Path,
+              env: Mapping[str, str] | None = None, cwd: Path | None = None) -> ManagedProcess:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as log:
+            popen = subprocess.Popen(
+                list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=dict(env) if env is not None else None, cwd=cwd,
+                start_new_session=True, preexec_fn=_die_with_parent,
+            )
+        return cls(name=name, popen=popen, log_path=log_path)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the whole group at once: what a crash or an OOM kill looks like."""
+        self._signal_group(signal.SIGKILL)
+        self.popen.wait()
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM the group, then SIGKILL whatever is left after ``timeout``."""
+        if self.alive():
+            self._signal_group(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._signal_group(signal.SIGKILL)
+                self.popen.wait()
+        else:
+            self._signal_group(signal.SIGKILL)  # leftovers of a leader that already exited
+        return self.popen.returncode
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, sig)
+
+
+# --------------------------------------------------------------------------- cleanup on exit
+
+_LIVE: list[LocalCluster] = []
+_LIVE_LOCK = threading.Lock()
+
+
+def _stop_all_live() -> None:
+    for cluster in list(_LIVE):
+        cluster.stop()
+
+
+def _exit_on_signal(signum: int, _frame: Any) -> None:
+    # A normal exit runs finally blocks, fixture finalizers and atexit hooks.
+    raise SystemExit(128 + signum)
+
+
+def _install_exit_hooks() -> None:
+    atexit.register(_stop_all_live)
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) in (signal.SIG_DFL, None):
+            signal.signal(sig, _exit_on_signal)
+
+
+_hooks_installed = False
+
+
+def _ensure_exit_hooks() -> None:
+    global _hooks_installed
+    if not _hooks_installed:
+        _install_exit_hooks()
+        _hooks_installed = True
+
+
+# --------------------------------------------------------------------------- the cluster
+
+@dataclass
+class LocalCluster:
+    """A running etcd + kube-apiserver pair and everything else started for it.
+
+    Use ``with LocalCluster.start() as cluster:``; ``cluster.kubeconfig`` is an admin
+    kubeconfig, ``cluster.kubectl(...)`` runs the real kubectl against it.
+    """
+
+    workdir: Path
+    bin_dir: Path
+    server: str
+    pki: Pki
+    kubeconfig: Path
+    processes: list[ManagedProcess] = field(default_factory=list)
+    owns_workdir: bool = True
+    _stopped: bool = False
+
+    # ---- lifecycle
+
+    @classmethod
+    def start(cls, bin_dir: Path | None = None, workdir: Path | None = None,
+              crds: Path | None = None, log: IO[str] | None = None) -> LocalCluster:
+        """Start etcd and kube-apiserver, wait for ``/readyz``, install ``crds``.
+
+        ``crds`` defaults to the checkout's ``crds/`` folder; pass a missing path to skip.
+        ``log`` receives one line per step (the demo passes stdout).
+        """
+        bin_dir = bin_dir or find_bin_dir()
+        missing = missing_binaries(bin_dir)
+        if missing:
+            raise ClusterStartError(
+                f"missing {', '.join(missing)} in {bin_dir}: run hack/testbin.sh to build them")
+        owns = workdir is None
+        workdir = workdir or Path(tempfile.mkdtemp(prefix="payplat-cluster-"))
+        say = _sayer(log)
+        say(f"working folder (certificates, etcd data, logs): {workdir}")
+        pki = make_pki(workdir / "pki")
+        port = free_port()
+        cluster = cls(workdir=workdir, bin_dir=bin_dir, server=f"https://127.0.0.1:{port}",
+                      pki=pki, kubeconfig=workdir / "kubeconfig", owns_workdir=owns)
+        _ensure_exit_hooks()
+        with _LIVE_LOCK:
+            _LIVE.append(cluster)
+        try:
+            etcd_url = cluster._start_etcd(say)
+            cluster._start_apiserver(etcd_url, port, say)
+            cluster._write_kubeconfig(cluster.kubeconfig, user={
+                "client-certificate": str(pki.admin_cert), "client-key": str(pki.admin_key)})
+            crds = crds if crds is not None else _default_crds()
+            if crds is not None and _has_manifests(crds):
+                cluster.install_crds(crds, say)
+            elif crds is not None:
+                say(f"no CRD manifests in {crds}: not installing any")
+        except BaseException:
+            cluster.stop(keep_workdir=True)
+            raise
+        return cluster
+
+    def __enter__(self) -> LocalCluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop(keep_workdir=exc[0] is not None)
+
+    def stop(self, keep_workdir: bool = False) -> None:
+        """Stop every process started through this cluster, newest first.
+
+        The working folder (with the logs) is kept when something failed, and its path
+        printed, so the failure can be read after the fact.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
+        for proc in reversed(self.processes):
+            proc.stop(timeout=10)
+        with _LIVE_LOCK:
+            if self in _LIVE:
+                _LIVE.remove(self)
+        if keep_workdir or not self.owns_workdir:
+            print(f"[payplat] local cluster logs kept in {self.workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __eq__(self, other: object) -> bool:  # identity: two clusters are never "equal"
+        return self is other
+
+    __hash__ = object.__hash__
+
+    # ---- processes
+
+    def spawn(self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None,
+              cwd: Path | None = None) -> ManagedProcess:
+        """Start a process that lives no longer than this cluster (e.g. the operator)."""
+        log_path = self.workdir / "logs" / f"{name}.log"
+        if log_path.exists():  # a restarted operator gets its own log, old one kept
+            log_path = log_path.with_name(f"{name}-{time.monotonic_ns()}.log")
+        proc = ManagedProcess.start(name, argv, log_path, env=env, cwd=cwd)
+        self.processes.append(proc)
+        return proc
+
+    def _start_etcd(self, say: _Say) -> str:
+        client, peer = free_port(), free_port()
+        url = f"http://127.0.0.1:{client}"
+        say(f"starting etcd on {url}")
+        proc = self.spawn("etcd", [
+            str(self.bin_dir / "etcd"),
+            "--name=payplat", f"--data-dir={self.workdir / 'etcd'}",
+            f"--listen-client-urls={url}", f"--advertise-client-urls={url}",
+            f"--listen-peer-urls=http://127.0.0.1:{peer}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+            f"--initial-cluster=payplat=http://127.0.0.1:{peer}",
+            "--unsafe-no-fsync", "--log-level=warn",
+        ])
+        self._wait(proc, lambda: _http_ok(f"{url}/health", None), "etcd /health")
+        return url
+
+    def _start_apiserver(self, etcd_url: str, port: int, say: _Say) -> None:
+        say(f"starting kube-apiserver on {self.server}")
+        pki = self.pki
+        proc = self.spawn("kube-apiserver", [
+            str(self.bin_dir / "kube-apiserver"),
+            f"--etcd-servers={etcd_url}",
+            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+            f"--secure-port={port}",
+            f"--cert-dir={self.workdir / 'apiserver-certs'}",
+            f"--tls-cert-file={pki.serving_cert}", f"--tls-private-key-file={pki.serving_key}",
+            f"--client-ca-file={pki.ca_cert}",
+            f"--service-account-issuer={self.server}",
+            f"--service-account-key-file={pki.service_account_key}",
+            f"--service-account-signing-key-file={pki.service_account_key}",
+            "--service-cluster-ip-range=10.0.0.0/24",
+            "--authorization-mode=RBAC",
+            "--disable-admission-plugins=ServiceAccount",
+            "--allow-privileged=true",
+            # 1.37 refuses a loopback advertise address for the `kubernetes` Service's
+            # endpoints; nothing here needs that Service, so don't reconcile it.
+            "--endpoint-reconciler-type=none",
+            "--v=1",
+        ])
+        context = ssl.create_default_context(cafile=str(pki.ca_cert))
+        context.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
+        self._wait(proc, lambda: _http_ok(f"{self.server}/readyz", context), "kube-apiserver /readyz")
+        say("kube-apiserver is ready")
+
+    def _wait(self, proc: ManagedProcess, probe: Any, what: str) -> None:
+        deadline = time.monotonic() + _START_TIMEOUT
+        while time.monotonic() < deadline:
+            if not proc.alive():
+                raise ClusterStartError(
+                    f"{proc.name} exited with {proc.popen.returncode} before {what} answered; "
+                    f"log: {proc.log_path}\n{_tail(proc.log_text())}")
+            if probe():
+                return
+            time.sleep(0.2)
+        raise ClusterStartError(f"{what} did not answer within {_START_TIMEOUT:.0f}s; log: {proc.log_path}")
+
+    # ---- kubeconfigs
+
+    def _write_kubeconfig(self, path: Path, user: dict[str, str], namespace: str | None = None) -> Path:
+        context: dict[str, str] = {"cluster": "payplat-local", "user": "user"}
+        if namespace:
+            context["namespace"] = namespace
+        path.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config",
+            "clusters": [{"name": "payplat-local", "cluster": {
+                "server": self.server, "certificate-authority": str(self.pki.ca_cert)}}],
+            "users": [{"name": "user", "user": user}],
+            "contexts": [{"name": "payplat-local", "context": context}],
+            "current-context": "payplat-local",
+        }))
+        path.chmod(0o600)
+        return path
+
+    def create_token(self, namespace: str, service_account: str, duration: str = "2h") -> str:
+        """A token for the ServiceAccount, issued by the API server's TokenRequest API."""
+        return self.kubectl("create", "token", service_account, "-n", namespace,
+                            f"--duration={duration}").stdout.strip()
+
+    def kubeconfig_for_token(self, token: str, namespace: str | None = None,
+                             name: str = "token") -> Path:
+        """A kubeconfig that authenticates with ``token`` (and nothing else)."""
+        path = self.workdir / f"kubeconfig-{name}-{time.monotonic_ns()}"
+        return self._write_kubeconfig(path, user={"token": token}, namespace=namespace)
+
+    # ---- kubectl
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
+                kubeconfig: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run the real kubectl against this cluster; raises ``KubectlError`` if ``check``."""
+        result = subprocess.run(
+            [str(self.bin_dir / "kubectl"), f"--kubeconfig={kubeconfig or self.kubeconfig}", *args],
+            input=input, capture_output=True, text=True, timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            raise KubectlError(args, result.returncode, result.stdout, result.stderr)
+        return result
+
+    def apply(self, manifest: str | dict[str, Any] | list[dict[str, Any]], namespace: str | None = None,
+              check: bool = True) -> subprocess.CompletedProcess[str]:
+        """``kubectl apply -f -`` with a YAML string or parsed object(s)."""
+        if not isinstance(manifest, str):
+            docs = manifest if isinstance(manifest, list) else [manifest]
+            manifest = yaml.safe_dump_all(docs)
+        ns = ["-n", namespace] if namespace else []
+        return self.kubectl("apply", *ns, "-f", "-", input=manifest, check=check)
+
+    def get_json(self, *args: str, namespace: str | None = None) -> Any:
+        ns = ["-n", namespace] if namespace else []
+        return json.loads(self.kubectl("get", *args, *ns, "-o", "json").stdout)
+
+    def create_namespace(self, prefix: str = "t") -> str:
+        """A fresh namespace. Never waited on for deletion: without a controller
+        manager a deleted namespace stays Terminating forever."""
+        name = f"{prefix}-{os.urandom(4).hex()}"
+        self.kubectl("create", "namespace", name)
+        return name
+
+    def install_crds(self, crds: Path, say: _Say | None = None) -> None:
+        """Apply the CRDs and wait until the API server serves them."""
+        say = say or _sayer(None)
+        say(f"installing CRDs from {crds}")
+        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crds))
+        self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(crds))
+
+
+_Say = Any  # Callable[[str], None]; kept loose so tests can pass print
+
+
+def _sayer(stream: IO[str] | None) -> _Say:
+    def say(message: str) -> None:
+        if stream is not None:
+            print(f"[payplat] {message}", file=stream, flush=True)
+    return say
+
+
+def _default_crds() -> Path | None:
+    root = repo_root()
+    return root / "crds" if root else None
+
+
+def _has_manifests(path: Path) -> bool:
+    if path.is_file():
+        return True
+    return path.is_dir() and (any(path.glob("*.yaml")) or any(path.glob("*.yml")))
+
+
+def _http_ok(url: str, context: ssl.SSLContext | None) -> bool:
+    try:
+        with urllib.request.urlopen(url, context=context, timeout=2) as response:
+            return bool(response.status == 200)
+    except (OSError, ValueError):
+        return False
+
+
+def _tail(text: str, lines: int = 25) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+# --------------------------------------------------------------------------- the operator
+
+def operator_env(cluster: LocalCluster, state_dir: Path, kubeconfig: Path | None = None,
+                 extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for ``payplat run`` against this cluster with the offline engine."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYPLAT_")}
+    env.update({
+        "KUBECONFIG": str(kubeconfig or cluster.kubeconfig),
+        "PAYPLAT_ENGINE": "offline",
+        "PAYPLAT_STATE_DIR": str(state_dir),
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.update(extra or {})
+    return env
+
+
+def start_operator(cluster: LocalCluster, state_dir: Path, args: Sequence[str] = (),
+                   kubeconfig: Path | None = None, env: Mapping[str, str] | None = None,
+                   name: str = "operator") -> ManagedProcess:
+    """``payplat run`` as a real process (its own interpreter, its own kopf loop)."""
+    return cluster.spawn(name, [sys.executable, "-m", "payplat.cli", "run", *args],
+                         env=operator_env(cluster, state_dir, kubeconfig, env))
+
+
+# --------------------------------------------------------------------------- payplat demo
+
+DEMO_NAMESPACE = "payplat-demo"
+_DEMO_KINDS = {"PaymentPlatform", "Secret", "Namespace"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--exit", action="store_true",
+                        help="stop everything once the examples are Ready (default: keep running until Ctrl-C)")
+    parser.add_argument("--examples", type=Path, default=None,
+                        help="folder of manifests to apply (default: the checkout's examples/)")
+    parser.add_argument("--timeout", type=float, default=300,
+                        help="seconds to wait for the examples to become Ready (default: 300)")
+    parser.add_argument("--bin-dir", type=Path, default=None,
+                        help="folder with etcd, kube-apiserver, kubectl (default: hack/testbin.sh's cache)")
+
+
+def command(args: argparse.Namespace) -> int:
+    """Start everything, show the examples converging, then wait for Ctrl-C (or exit)."""
+    say = _sayer(sys.stdout)
+    examples = args.examples or ((repo_root() or Path.cwd()) / "examples")
+    docs = demo_documents(examples)
+    if not any(doc.get("kind") == "PaymentPlatform" for doc in docs):
+        print(f"payplat demo: no PaymentPlatform manifest in {examples}/*.yaml", file=sys.stderr)
+        return 2
+    bin_dir = args.bin_dir or find_bin_dir()
+    missing = missing_binaries(bin_dir)
+    if missing:
+        print(f"payplat demo: {', '.join(missing)} not found in {bin_dir}; "
+              "build them with `bash hack/testbin.sh` (or run `bash hack/demo.sh`)", file=sys.stderr)
+        return 2
+    try:
+        with LocalCluster.start(bin_dir=bin_dir, log=sys.stdout) as cluster:
+            return _run_demo(cluster, docs, args, say)
+    except (ClusterStartError, KubectlError) as err:
+        print(f"payplat demo: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        say("stopped")
+        return 0
+
+
+def demo_documents(examples: Path) -> list[dict[str, Any]]:
+    """The example manifests the local cluster can take: PaymentPlatforms and the
+    Secrets and Namespaces they need. Anything else (an Argo CD Application, ...) needs
+    controllers this cluster doesn't have, so it is left out."""
+    docs: list[dict[str, Any]] = []
+    for path in sorted(examples.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if isinstance(doc, dict) and doc.get("kind") in _DEMO_KINDS:
+                docs.append(doc)
+    return docs
+
+
+def _run_demo(cluster: LocalCluster, docs: list[dict[str, Any]], args: argparse.Namespace, say: _Say) -> int:
+    say(f"the cluster is yours too: export KUBECONFIG={cluster.kubeconfig}")
+    state_dir = cluster.workdir / "engine-state"
+    operator = start_operator(cluster, state_dir)
+    say(f"started the operator (`payplat run`, offline engine, state in {state_dir}); log: {operator.log_path}")
+    namespaces = sorted({doc.get("metadata", {}).get("namespace") or DEMO_NAMESPACE
+                         for doc in docs if doc.get("kind") != "Namespace"})
+    for namespace in namespaces:
+        cluster.kubectl("create", "namespace", namespace, check=False)
+    say(f"applying {sum(d.get('kind') == 'PaymentPlatform' for d in docs)} PaymentPlatform(s) from examples/")
+    for doc in docs:
+        if doc.get("kind") != "Namespace":
+            doc.setdefault("metadata", {}).setdefault("namespace", DEMO_NAMESPACE)
+    print(cluster.apply(docs).stdout, end="", flush=True)
+    say("waiting for Ready (the offline engine runs the real Pulumi program under mocks)")
+    if not _wait_ready(cluster, namespaces, operator, args.timeout, say):
+        return 1
+    print(cluster.kubectl("get", "paymentplatforms", "-A").stdout, flush=True)
+    for item in cluster.get_json("paymentplatforms", "-A")["items"]:
+        meta = item["metadata"]
+        say(f"status of {meta['namespace']}/{meta['name']}:")
+        print(yaml.safe_dump(item.get("status", {}), sort_keys=False), flush=True)
+    if args.exit:
+        say("done (--exit): stopping the operator and the control plane")
+        return 0
+    say("all Ready. Try: kubectl get pp -A; kubectl describe pp -A. Ctrl-C stops everything.")
+    while operator.alive():
+        time.sleep(1)
+    say(f"the operator exited with {operator.popen.returncode}; log: {operator.log_path}")
+    return 1
+
+
+def _wait_ready(cluster: LocalCluster, namespaces: Sequence[str], operator: ManagedProcess,
+                timeout: float, say: _Say) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not operator.alive():
+            say(f"the operator exited with {operator.popen.returncode}; log: {operator.log_path}")
+            print(_tail(operator.log_text()), file=sys.stderr)
+            return False
+        pending = [ns for ns in namespaces if cluster.kubectl(
+            "wait", "--for=condition=Ready", "paymentplatforms", "--all", "-n", ns, "--timeout=5s",
+            check=False).returncode != 0]
+        if not pending:
+            return True
+    say(f"not Ready after {timeout:.0f}s; operator log: {operator.log_path}")
+    print(cluster.kubectl("get", "paymentplatforms", "-A").stdout, file=sys.stderr)
+    return False
