@@ -1,0 +1,402 @@
+"""``payplat plan``: run the platform's Pulumi program under mocks, offline.
+
+No AWS, no Pulumi CLI, no cluster: the program from ``payplat.program`` runs in-process
+against ``payplat.mocks``, and every registration the Pulumi runtime makes is recorded
+into a ``Plan``. Users and CI check a manifest with it before applying; the offline
+engine and the tests use ``plan()`` directly.
+
+The Pulumi runtime is process-global state (settings, root stack, config), so every
+plan runs on one dedicated worker thread, one at a time, in a fresh ``contextvars``
+context: callers on any thread, or inside a running event loop, are safe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextvars
+import json
+import re
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from payplat import API_GROUP, API_VERSION, KIND
+from payplat.engines.base import SECRET_MASK
+from payplat.spec import PlatformSpec, SpecError, parse_spec
+
+__all__ = [
+    "PLACEHOLDER_PASSWORD",
+    "UNKNOWN_MASK",
+    "ManifestError",
+    "Plan",
+    "PlannedResource",
+    "add_arguments",
+    "command",
+    "plan",
+    "read_manifest",
+    "render",
+]
+
+#: The database password the program sees under mocks; it must never reach any output.
+PLACEHOLDER_PASSWORD = "plan-placeholder-password-0f3c9a"  # noqa: S105 - not a credential
+#: How an input the mocks could not resolve shows in a plan (a bug: tests assert none).
+UNKNOWN_MASK = "[unknown]"
+PROJECT = "payplat"
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class PlannedResource:
+    urn: str
+    type: str
+    name: str
+    id: str | None
+    parent: str | None
+    custom: bool
+    inputs: dict[str, Any]
+    depends_on: list[str]
+    #: What a component passed to ``register_outputs`` (None for custom resources).
+    registered_outputs: dict[str, Any] | None = None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "id": self.id,
+            "parent": self.parent,
+            "custom": self.custom,
+            "inputs": self.inputs,
+            "dependsOn": self.depends_on,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    stack: str
+    resources: list[PlannedResource]
+    outputs: dict[str, Any]
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The stable JSON contract of ``payplat plan -o json``."""
+        return {
+            "apiVersion": f"{API_GROUP}/{API_VERSION}",
+            "kind": "Plan",
+            "stack": self.stack,
+            "resources": [resource.to_json_dict() for resource in self.resources],
+            "outputs": self.outputs,
+        }
+
+    def of_type(self, type_: str) -> list[PlannedResource]:
+        return [resource for resource in self.resources if resource.type == type_]
+
+    def by_urn(self, urn: str) -> PlannedResource:
+        return next(resource for resource in self.resources if resource.urn == urn)
+
+
+# --------------------------------------------------------------------------- running
+
+
+def plan(spec: PlatformSpec, *, name: str, stack: str) -> Plan:
+    """Run ``make_program(spec, name=name)`` under mocks and return what it registered."""
+    return _WORKER.submit(contextvars.Context().run, _plan_in_fresh_context, spec, name, stack).result()
+
+
+def _plan_in_fresh_context(spec: PlatformSpec, name: str, stack: str) -> Plan:
+    from payplat.program import make_program
+
+    return run_under_mocks(make_program(spec, name=name), region=spec.region, stack=stack)
+
+
+_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="payplat-plan")
+_LOOP = threading.local()
+
+
+def run_under_mocks(program: Callable[[], None], *, region: str, stack: str) -> Plan:
+    """Run any inline program under ``PlatformMocks`` and record it. Must run on the plan
+    worker thread in a fresh context (``plan`` and the benchmark arrange that)."""
+    from pulumi.runtime import config as pulumi_config
+    from pulumi.runtime import settings
+    from pulumi.runtime.mocks import MockEngine
+    from pulumi.runtime.stack import register_stack_transformation, run_in_stack
+    from pulumi.runtime.sync_await import _sync_await
+
+    from payplat.mocks import PlatformMocks
+    from payplat.program import PASSWORD_CONFIG_KEY
+
+    loop = getattr(_LOOP, "loop", None)
+    if loop is None:
+        loop = _LOOP.loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+
+    monitor = _RecordingMonitor(PlatformMocks(region=region))
+    fresh = settings.Settings(project=PROJECT, stack=stack, monitor=monitor, engine=MockEngine(None), dry_run=False)
+    fresh.monitor_features = set(monitor.GetDeploymentInfo(None).supportedFeatures)
+    settings.configure(fresh)
+    settings.ROOT.set(None)
+    config_key = f"{PROJECT}:{PASSWORD_CONFIG_KEY}"
+    pulumi_config.set_all_config({config_key: PLACEHOLDER_PASSWORD}, [config_key])
+
+    def recorded_program() -> None:
+        register_stack_transformation(monitor.record_options)
+        program()
+
+    _sync_await(run_in_stack(recorded_program))
+    return monitor.plan(stack)
+
+
+def _monitor_base() -> type:
+    from pulumi.runtime.mocks import MockMonitor
+
+    return MockMonitor
+
+
+class _RecordingMonitor(_monitor_base()):  # type: ignore[misc]
+    """The stock mock monitor, plus a record of what the runtime sent it: parents,
+    inputs as registered (secrets still marked), ``register_outputs`` and, through a
+    stack transformation, the explicit ``depends_on`` the monitor never sees."""
+
+    def __init__(self, mocks: Any) -> None:
+        super().__init__(mocks)
+        self.order: list[tuple[str, str]] = []
+        self.depends: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        self.registered: dict[str, dict[str, Any]] = {}
+        self.component_outputs: dict[str, Any] = {}
+
+    def record_options(self, args: Any) -> None:
+        """A stack transformation: runs synchronously in each Resource constructor, so
+        ``order`` is program order whatever order the RPCs complete in."""
+        key = (args.type_, args.name)
+        self.order.append(key)
+        depends = args.opts.depends_on if args.opts is not None else None
+        if depends:
+            listed = depends if isinstance(depends, list | tuple) else [depends]
+            self.depends[key] = [(dep._type, dep._name) for dep in listed]
+        return None
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        self.registered[response.urn] = {
+            "type": request.type,
+            "name": request.name,
+            "parent": request.parent or None,
+            "custom": bool(request.custom),
+            "inputs": _plain(request.object),
+            "id": response.id or None,
+        }
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        self.component_outputs[request.urn] = _plain(request.outputs)
+        return super().RegisterResourceOutputs(request)
+
+    def plan(self, stack: str) -> Plan:
+        urn_of: dict[tuple[str, str], str] = {}
+        for urn, record in self.registered.items():
+            key = (record["type"], record["name"])
+            if key in urn_of:
+                raise RuntimeError(f"two resources named {key[1]!r} of type {key[0]}: names must be unique")
+            urn_of[key] = urn
+        position = {key: index for index, key in enumerate(self.order)}
+        ordered = sorted(self.registered.items(), key=lambda item: position.get((item[1]["type"], item[1]["name"]), -1))
+        resources = [
+            PlannedResource(
+                urn=urn,
+                type=record["type"],
+                name=record["name"],
+                id=record["id"] if record["custom"] else None,
+                parent=record["parent"],
+                custom=record["custom"],
+                inputs=record["inputs"],
+                depends_on=[urn_of[dep] for dep in self.depends.get((record["type"], record["name"]), [])],
+                registered_outputs=None if record["custom"] else self.component_outputs.get(urn),
+            )
+            for urn, record in ordered
+        ]
+        stack_urn = next((urn for urn, r in self.registered.items() if r["type"] == STACK_TYPE), None)
+        return Plan(stack=stack, resources=resources, outputs=self.component_outputs.get(stack_urn or "", {}))
+
+
+def _plain(struct: Any) -> Any:
+    """A protobuf Struct as the runtime serialized it -> JSON data, secrets masked."""
+    from google.protobuf import json_format
+    from pulumi.runtime import rpc
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, dict):
+            if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+                return SECRET_MASK
+            if rpc._special_sig_key in value and value[rpc._special_sig_key] == rpc._special_resource_sig:
+                return value.get("urn")
+            return {key: convert(value[key]) for key in sorted(value)}
+        if isinstance(value, list):
+            return [convert(item) for item in value]
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if value == rpc.UNKNOWN:
+            return UNKNOWN_MASK
+        return value
+
+    return convert(json_format.MessageToDict(struct))
+
+
+# --------------------------------------------------------------------------- manifests
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be planned, one message per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True)
+class Manifest:
+    name: str
+    namespace: str
+    spec: PlatformSpec
+
+    @property
+    def stack(self) -> str:
+        return f"{self.namespace}-{self.name}"
+
+
+NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def read_manifest(text: str) -> Manifest:
+    """The one PaymentPlatform in a YAML stream (other kinds, e.g. a Secret, are skipped)."""
+    import yaml
+
+    try:
+        documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+    except yaml.YAMLError as error:
+        raise ManifestError([f"manifest: not valid YAML: {' '.join(str(error).split())}"]) from None
+    if any(not isinstance(doc, dict) for doc in documents):
+        raise ManifestError(["manifest: every YAML document must be an object (apiVersion, kind, metadata, spec)"])
+    platforms = [doc for doc in documents if doc.get("kind") == KIND]
+    if len(platforms) != 1:
+        found = ", ".join(str(doc.get("kind")) for doc in documents) or "nothing"
+        raise ManifestError([f"manifest: expected exactly one {KIND} document, found {len(platforms)} (kinds: {found})"])
+    return _manifest(platforms[0])
+
+
+def _manifest(document: dict[str, Any]) -> Manifest:
+    problems: list[str] = []
+    expected = f"{API_GROUP}/{API_VERSION}"
+    if document.get("apiVersion") != expected:
+        problems.append(f"apiVersion: {document.get('apiVersion')!r} is not supported (allowed: {expected})")
+    metadata = document.get("metadata")
+    if not isinstance(metadata, dict):
+        metadata = {}
+        problems.append("metadata: required (an object with at least a name)")
+    name, namespace = metadata.get("name"), metadata.get("namespace", "default")
+    for field_name, value, limit in (("name", name, 63), ("namespace", namespace, 63)):
+        if not isinstance(value, str) or not NAME.match(value) or len(value) > limit:
+            what = "required" if value is None else f"{value!r} is not"
+            problems.append(f"metadata.{field_name}: {what} a DNS label (lowercase letters, digits, '-', at most {limit})")
+    spec: PlatformSpec | None = None
+    try:
+        spec = parse_spec(document.get("spec"), name=name if isinstance(name, str) else "platform")
+    except SpecError as error:
+        problems.extend(error.problems)
+    if problems or spec is None:
+        raise ManifestError(problems)
+    return Manifest(name=name, namespace=namespace, spec=spec)
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def render(result: Plan, output: str) -> str:
+    if output == "json":
+        return json.dumps(result.to_json_dict(), indent=2) + "\n"
+    if output == "tree":
+        return _tree(result)
+    return _table(result)
+
+
+def _summary(result: Plan) -> str:
+    custom = sum(1 for r in result.resources if r.custom)
+    components = sum(1 for r in result.resources if not r.custom and r.type != STACK_TYPE)
+    return f"stack {result.stack}: {custom} resources in {components} components"
+
+
+def _tree(result: Plan) -> str:
+    children: dict[str | None, list[PlannedResource]] = {}
+    for resource in result.resources:
+        children.setdefault(resource.parent, []).append(resource)
+    lines = [_summary(result)]
+
+    def walk(parent: str | None, prefix: str) -> None:
+        kids = children.get(parent, [])
+        for index, resource in enumerate(kids):
+            last = index == len(kids) - 1
+            lines.append(f"{prefix}{'└─ ' if last else '├─ '}{resource.type}  {resource.name}")
+            walk(resource.urn, prefix + ("   " if last else "│  "))
+
+    walk(None, "")
+    return "\n".join(lines) + "\n"
+
+
+def _table(result: Plan) -> str:
+    rows = [("TYPE", "NAME", "ID")] + [(r.type, r.name, r.id or "") for r in result.resources if r.custom]
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    lines = [f"{t:<{widths[0]}}  {n:<{widths[1]}}  {i}".rstrip() for t, n, i in rows]
+    lines += ["", _summary(result), "", "OUTPUTS"]
+    lines += [f"{key}: {json.dumps(value, sort_keys=True)}" for key, value in sorted(result.outputs.items())]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", help="PaymentPlatform manifest (YAML, as for kubectl apply); '-' reads stdin")
+    parser.add_argument(
+        "-o",
+        "--output",
+        choices=("table", "tree", "json"),
+        default=None,
+        help="table (default when stdout is not a terminal), tree (default on a terminal) or json (stable, for CI)",
+    )
+
+
+def command(args: argparse.Namespace) -> int:
+    """Exit 0 with the plan on stdout; 2 for a bad manifest (messages on stderr, nothing
+    on stdout); 1 if the program itself fails under mocks."""
+    try:
+        text = sys.stdin.read() if args.file == "-" else _read(args.file)
+        manifest = read_manifest(text)
+    except ManifestError as error:
+        _errors(error.problems)
+        return 2
+    output = args.output or ("tree" if sys.stdout.isatty() else "table")
+    try:
+        result = plan(manifest.spec, name=manifest.name, stack=manifest.stack)
+    except Exception as error:  # noqa: BLE001 - reported as one line, never a traceback
+        _errors([f"plan failed: {type(error).__name__}: {error}"])
+        return 1
+    sys.stdout.write(render(result, output))
+    return 0
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ManifestError([f"{path}: cannot read: {getattr(error, 'strerror', None) or error}"]) from None
+
+
+def _errors(problems: Iterable[str]) -> None:
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)

@@ -1,0 +1,29 @@
+"""The Pulumi program of a payment platform, usable in any Pulumi context.
+
+The operator's engines run ``make_program(spec, name=...)`` through the Automation API;
+``payplat.plan`` runs the very same function under mocks. The program reads the database
+password from the stack config key ``payplat:dbPassword`` (a secret the engine sets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pulumi
+
+from payplat.program.credentials import PASSWORD_CONFIG_KEY
+from payplat.program.platform import PaymentPlatform, PaymentPlatformArgs
+from payplat.spec import PlatformSpec
+
+__all__ = ["PASSWORD_CONFIG_KEY", "PaymentPlatform", "PaymentPlatformArgs", "make_program"]
+
+
+def make_program(spec: PlatformSpec, *, name: str) -> Callable[[], None]:
+    """The inline program: one ``PaymentPlatform`` named ``name`` and its stack outputs."""
+
+    def program() -> None:
+        platform = PaymentPlatform(name, PaymentPlatformArgs(spec=spec, name=name))
+        for key, value in platform.outputs().items():
+            pulumi.export(key, value)
+
+    return program

@@ -1,0 +1,66 @@
+"""The Secrets Manager secret holding the database credentials.
+
+The password comes from the stack's config (``payplat:dbPassword``, a secret the engine
+sets), so it never passes through the spec, status or logs; the JSON document built
+around it is itself a secret Output. Services read single keys of it through ECS
+``valueFrom`` and must wait for ``version``: the secret alone has no value yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from payplat.program.context import child
+from payplat.spec import DatabaseSpec
+
+__all__ = ["PASSWORD_CONFIG_KEY", "DatabaseSecret", "DatabaseSecretArgs"]
+
+#: Config key (namespace ``payplat``) the engines set to the database password.
+PASSWORD_CONFIG_KEY = "dbPassword"
+
+
+@dataclass(frozen=True)
+class DatabaseSecretArgs:
+    spec: DatabaseSpec
+    suffix: str
+    key_arn: pulumi.Input[str]
+
+
+class DatabaseSecret(pulumi.ComponentResource):
+    secret_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: DatabaseSecretArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("payplat:index:DatabaseSecret", name, None, opts)
+        database = args.spec
+        password = pulumi.Config("payplat").require_secret(PASSWORD_CONFIG_KEY)
+        document = pulumi.Output.secret(
+            pulumi.Output.json_dumps(
+                {
+                    "username": database.username,
+                    "password": password,
+                    "host": database.host,
+                    "port": database.port,
+                    "dbname": database.dbname,
+                    "engine": database.engine,
+                }
+            )
+        )
+        self.secret = aws.secretsmanager.Secret(
+            f"{name}-db-secret",
+            name=f"payplat/{args.suffix}/database",
+            description="Database credentials of the payment platform (JSON: username, password, host, port, dbname, engine)",
+            kms_key_id=args.key_arn,
+            recovery_window_in_days=database.recovery_window_days,
+            opts=child(self),
+        )
+        self.version = aws.secretsmanager.SecretVersion(
+            f"{name}-db-secret-version",
+            secret_id=self.secret.id,
+            secret_string=document,
+            opts=child(self),
+        )
+        self.secret_arn = self.secret.arn
+        self.register_outputs({"secretArn": self.secret_arn, "versionId": self.version.version_id})
