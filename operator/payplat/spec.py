@@ -30,9 +30,11 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 __all__ = [
+    "CREDENTIAL_NAME",
     "DNS_LABEL",
     "FARGATE_MEMORY",
     "LOG_RETENTION_DAYS",
+    "PRIVATE_RANGES",
     "SECRET_KEYS",
     "DatabaseSpec",
     "DeletionPolicy",
@@ -50,11 +52,20 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 CERT_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
-# repository[:tag][@sha256:digest]; a tag or a digest is required (checked below).
+K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+URL_PATH = re.compile(r"^/[\x21-\x7e]{0,1023}$")
+USER_ID = re.compile(r"^\d+(:\d+)?$")
+ROOT_USER = re.compile(r"^0+(:|$)")
+CREDENTIAL_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE_KEY|API_KEY", re.IGNORECASE)
+IMAGE_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+IMAGE_DIGEST = r"sha256:[a-f0-9]{64}"
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+# [registry[:port]/]path[:tag][@sha256:digest]; a tag or a digest is required (checked
+# below). A port only counts when a path follows it, so `redis:7` is repository + tag.
 IMAGE = re.compile(
-    r"^(?P<repo>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
-    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
-    r"(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
+    rf"^(?P<repo>(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::\d+)?/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
+    rf"(?::(?P<tag>{IMAGE_TAG}))?"
+    rf"(?:@(?P<digest>{IMAGE_DIGEST}))?$"
 )
 
 #: Valid Fargate memory (MiB) for each cpu size (CPU units).
@@ -77,6 +88,14 @@ SECRET_KEYS = ("username", "password", "host", "port", "dbname", "engine")
 
 #: Longest environmentSuffix: AWS names such as the ALB's (32 chars) are built from it.
 MAX_SUFFIX = 20
+#: Longest service name: AWS names (target groups, 32 chars) are built from it and the suffix.
+MAX_SERVICE_NAME = 24
+MAX_K8S_NAME = 253
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
+#: The VPC's prefix length range, and the RFC 1918 ranges it must sit in.
+VPC_PREFIXES = (16, 24)
+PRIVATE_RANGES = tuple(ipaddress.IPv4Network(net) for net in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 
 
 class SpecError(ValueError):
@@ -137,9 +156,9 @@ class NetworkSpec(_Model):
             net = ipaddress.IPv4Network(value, strict=True)
         except ValueError:
             raise ValueError(f"{value!r} is not an IPv4 network in CIDR form, e.g. 10.0.0.0/16") from None
-        if not 16 <= net.prefixlen <= 24:
-            raise ValueError(f"prefix /{net.prefixlen} is not allowed (allowed /16 to /24)")
-        if not net.is_private:
+        if not VPC_PREFIXES[0] <= net.prefixlen <= VPC_PREFIXES[1]:
+            raise ValueError(f"prefix /{net.prefixlen} is not allowed (allowed /{VPC_PREFIXES[0]} to /{VPC_PREFIXES[1]})")
+        if not any(net.subnet_of(private) for private in PRIVATE_RANGES):
             raise ValueError(f"{value} is not a private range (use 10/8, 172.16/12 or 192.168/16)")
         return value
 
@@ -209,8 +228,8 @@ class ServiceSpec(_Model):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not DNS_LABEL.match(value) or len(value) > 24:
-            raise ValueError(f"{value!r} is not a DNS label of 1-24 lowercase letters, digits and '-'")
+        if not DNS_LABEL.match(value) or len(value) > MAX_SERVICE_NAME:
+            raise ValueError(f"{value!r} is not a DNS label of 1-{MAX_SERVICE_NAME} lowercase letters, digits and '-'")
         return value
 
     @field_validator("image")
@@ -235,16 +254,16 @@ class ServiceSpec(_Model):
     @field_validator("health_check_path")
     @classmethod
     def _path(cls, value: str) -> str:
-        if not re.match(r"^/[\x21-\x7e]{0,1023}$", value):
+        if not URL_PATH.match(value):
             raise ValueError(f"{value!r} is not an absolute URL path starting with '/'")
         return value
 
     @field_validator("user")
     @classmethod
     def _user(cls, value: str) -> str:
-        if not re.match(r"^\d+(:\d+)?$", value):
+        if not USER_ID.match(value):
             raise ValueError(f"{value!r} is not a numeric UID or UID:GID")
-        if value.split(":")[0] == "0":
+        if ROOT_USER.match(value):
             raise ValueError("containers may not run as root (UID 0)")
         return value
 
@@ -283,7 +302,7 @@ class PasswordRef(_Model):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", value) or len(value) > 253:
+        if not K8S_NAME.match(value) or len(value) > MAX_K8S_NAME:
             raise ValueError(f"{value!r} is not a Kubernetes object name")
         return value
 
@@ -410,10 +429,10 @@ class PlatformSpec(_Model):
     @classmethod
     def _tags(cls, value: dict[str, str]) -> dict[str, str]:
         for key, tag in value.items():
-            if not 1 <= len(key) <= 128 or key.lower().startswith("aws:"):
-                raise ValueError(f"tag key {key!r} must be 1-128 characters and not start with 'aws:'")
-            if len(tag) > 256:
-                raise ValueError(f"tag {key!r} has a value longer than 256 characters")
+            if not 1 <= len(key) <= MAX_TAG_KEY or key.lower().startswith("aws:"):
+                raise ValueError(f"tag key {key!r} must be 1-{MAX_TAG_KEY} characters and not start with 'aws:'")
+            if len(tag) > MAX_TAG_VALUE:
+                raise ValueError(f"tag {key!r} has a value longer than {MAX_TAG_VALUE} characters")
         return value
 
     def suffix(self, name: str) -> str:
@@ -543,7 +562,7 @@ def _cross_field_problems(spec: PlatformSpec) -> list[str]:
 
 
 def _looks_secret(name: str) -> bool:
-    return bool(re.search(r"(PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE_KEY|API_KEY)", name.upper()))
+    return bool(CREDENTIAL_NAME.search(name))
 
 
 def _ranges(values: tuple[int, ...]) -> str:
