@@ -24,6 +24,7 @@ import contextlib
 import ctypes
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -49,11 +50,14 @@ __all__ = [
     "KubectlError",
     "LocalCluster",
     "ManagedProcess",
+    "OperatorProcess",
     "add_arguments",
     "command",
     "find_bin_dir",
     "missing_binaries",
+    "operator_env",
     "repo_root",
+    "start_operator",
 ]
 
 REQUIRED_BINARIES = ("etcd", "kube-apiserver", "kubectl")
@@ -475,14 +479,37 @@ def _tail(text: str, lines: int = 25) -> str:
 
 # --------------------------------------------------------------------------- the operator
 
+@dataclass
+class OperatorProcess:
+    """A ``payplat run`` process started against a local cluster, and where to look at it."""
+
+    process: ManagedProcess
+    state_dir: Path
+    metrics_port: int
+
+    def metrics_text(self) -> str:
+        """The Prometheus exposition from its /metrics endpoint ("" while not serving)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:
+                return str(r.read().decode())
+        except OSError:
+            return ""
+
+
 def operator_env(cluster: LocalCluster, state_dir: Path, kubeconfig: Path | None = None,
                  extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment for ``payplat run`` against this cluster with the offline engine."""
+    """Environment for ``payplat run`` against this cluster with the offline engine.
+
+    Ports are picked free so several operators (tests, replicas) can run side by side;
+    ``PAYPLAT_*`` variables of the caller are dropped so a developer's shell can't leak in.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAYPLAT_")}
     env.update({
         "KUBECONFIG": str(kubeconfig or cluster.kubeconfig),
         "PAYPLAT_ENGINE": "offline",
         "PAYPLAT_STATE_DIR": str(state_dir),
+        "PAYPLAT_METRICS_PORT": str(free_port()),
+        "PAYPLAT_LIVENESS_ENDPOINT": f"http://127.0.0.1:{free_port()}/healthz",
         "PYTHONUNBUFFERED": "1",
     })
     env.update(extra or {})
@@ -491,10 +518,11 @@ def operator_env(cluster: LocalCluster, state_dir: Path, kubeconfig: Path | None
 
 def start_operator(cluster: LocalCluster, state_dir: Path, args: Sequence[str] = (),
                    kubeconfig: Path | None = None, env: Mapping[str, str] | None = None,
-                   name: str = "operator") -> ManagedProcess:
+                   name: str = "operator") -> OperatorProcess:
     """``payplat run`` as a real process (its own interpreter, its own kopf loop)."""
-    return cluster.spawn(name, [sys.executable, "-m", "payplat.cli", "run", *args],
-                         env=operator_env(cluster, state_dir, kubeconfig, env))
+    full_env = operator_env(cluster, state_dir, kubeconfig, env)
+    process = cluster.spawn(name, [sys.executable, "-m", "payplat.cli", "run", *args], env=full_env)
+    return OperatorProcess(process, state_dir, int(full_env["PAYPLAT_METRICS_PORT"]))
 
 
 # --------------------------------------------------------------------------- payplat demo
@@ -551,10 +579,30 @@ def demo_documents(examples: Path) -> list[dict[str, Any]]:
     return docs
 
 
+def missing_password_secrets(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Secrets that PaymentPlatforms reference (``spec.database.passwordSecretRef``) but
+    the documents don't contain, made up with a random password so the examples run."""
+    present = {(d["metadata"].get("namespace"), d["metadata"]["name"]) for d in docs if d.get("kind") == "Secret"}
+    made: dict[tuple[str | None, str], dict[str, Any]] = {}
+    for doc in docs:
+        ref = ((doc.get("spec") or {}).get("database") or {}).get("passwordSecretRef") \
+            if doc.get("kind") == "PaymentPlatform" else None
+        if not ref:
+            continue
+        key = (doc["metadata"].get("namespace"), ref["name"])
+        if key in present:
+            continue
+        secret = made.setdefault(key, {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                                       "metadata": {"name": ref["name"], "namespace": key[0]},
+                                       "stringData": {}})
+        secret["stringData"][ref.get("key", "password")] = secrets.token_urlsafe(24)
+    return list(made.values())
+
+
 def _run_demo(cluster: LocalCluster, docs: list[dict[str, Any]], args: argparse.Namespace, say: _Say) -> int:
     say(f"the cluster is yours too: export KUBECONFIG={cluster.kubeconfig}")
     state_dir = cluster.workdir / "engine-state"
-    operator = start_operator(cluster, state_dir)
+    operator = start_operator(cluster, state_dir).process
     say(f"started the operator (`payplat run`, offline engine, state in {state_dir}); log: {operator.log_path}")
     namespaces = sorted({doc.get("metadata", {}).get("namespace") or DEMO_NAMESPACE
                          for doc in docs if doc.get("kind") != "Namespace"})
@@ -564,6 +612,11 @@ def _run_demo(cluster: LocalCluster, docs: list[dict[str, Any]], args: argparse.
     for doc in docs:
         if doc.get("kind") != "Namespace":
             doc.setdefault("metadata", {}).setdefault("namespace", DEMO_NAMESPACE)
+    for secret in missing_password_secrets(docs):
+        meta = secret["metadata"]
+        say(f"creating Secret {meta['namespace']}/{meta['name']} with a random password "
+            "(an example references it; in a real cluster you create it)")
+        docs.append(secret)
     print(cluster.apply(docs).stdout, end="", flush=True)
     say("waiting for Ready (the offline engine runs the real Pulumi program under mocks)")
     if not _wait_ready(cluster, namespaces, operator, args.timeout, say):
