@@ -37,6 +37,7 @@ __all__ = [
     "add_arguments",
     "command",
     "plan",
+    "plan_program",
     "read_manifest",
     "render",
 ]
@@ -64,6 +65,10 @@ class PlannedResource:
     depends_on: list[str]
     #: What a component passed to ``register_outputs`` (None for custom resources).
     registered_outputs: dict[str, Any] | None = None
+    #: ``ignore_changes`` resource option; not part of the JSON contract.
+    ignore_changes: tuple[str, ...] = ()
+    #: Provider reference (``<urn>::<id>``) of a custom resource; not part of the JSON contract.
+    provider: str | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
@@ -100,28 +105,40 @@ class Plan:
     def by_urn(self, urn: str) -> PlannedResource:
         return next(resource for resource in self.resources if resource.urn == urn)
 
+    def by_id(self, type_: str, id_: str) -> PlannedResource:
+        """The resource of ``type_`` the mocks gave ``id_``: how a reference in one
+        resource's inputs is followed to the resource it names."""
+        return next(r for r in self.resources if r.type == type_ and r.id == id_)
+
+    def children(self, parent: PlannedResource, type_: str | None = None) -> list[PlannedResource]:
+        return [r for r in self.resources if r.parent == parent.urn and (type_ is None or r.type == type_)]
+
 
 # --------------------------------------------------------------------------- running
 
 
 def plan(spec: PlatformSpec, *, name: str, stack: str) -> Plan:
     """Run ``make_program(spec, name=name)`` under mocks and return what it registered."""
-    return _WORKER.submit(contextvars.Context().run, _plan_in_fresh_context, spec, name, stack).result()
-
-
-def _plan_in_fresh_context(spec: PlatformSpec, name: str, stack: str) -> Plan:
     from payplat.program import make_program
 
-    return run_under_mocks(make_program(spec, name=name), region=spec.region, stack=stack)
+    return plan_program(make_program(spec, name=name), region=spec.region, stack=stack)
+
+
+def plan_program(program: Callable[[], None], *, region: str, stack: str, mocks: Any = None) -> Plan:
+    """Run any inline program under mocks (``PlatformMocks`` unless given) on the plan
+    worker, in a fresh context, and return what it registered."""
+    return _WORKER.submit(
+        contextvars.Context().run, run_under_mocks, program, region=region, stack=stack, mocks=mocks
+    ).result()
 
 
 _WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="payplat-plan")
 _LOOP = threading.local()
 
 
-def run_under_mocks(program: Callable[[], None], *, region: str, stack: str) -> Plan:
-    """Run any inline program under ``PlatformMocks`` and record it. Must run on the plan
-    worker thread in a fresh context (``plan`` and the benchmark arrange that)."""
+def run_under_mocks(program: Callable[[], None], *, region: str, stack: str, mocks: Any = None) -> Plan:
+    """Run ``program`` under mocks and record it. Only on the plan worker, in a fresh
+    context: call ``plan_program`` instead."""
     from pulumi.runtime import config as pulumi_config
     from pulumi.runtime import settings
     from pulumi.runtime.mocks import MockEngine
@@ -136,7 +153,7 @@ def run_under_mocks(program: Callable[[], None], *, region: str, stack: str) -> 
         loop = _LOOP.loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
 
-    monitor = _RecordingMonitor(PlatformMocks(region=region))
+    monitor = _RecordingMonitor(mocks if mocks is not None else PlatformMocks(region=region))
     fresh = settings.Settings(project=PROJECT, stack=stack, monitor=monitor, engine=MockEngine(None), dry_run=False)
     fresh.monitor_features = set(monitor.GetDeploymentInfo(None).supportedFeatures)
     settings.configure(fresh)
@@ -167,6 +184,7 @@ class _RecordingMonitor(_monitor_base()):  # type: ignore[misc]
         super().__init__(mocks)
         self.order: list[tuple[str, str]] = []
         self.depends: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        self.ignore: dict[tuple[str, str], tuple[str, ...]] = {}
         self.registered: dict[str, dict[str, Any]] = {}
         self.component_outputs: dict[str, Any] = {}
 
@@ -176,6 +194,8 @@ class _RecordingMonitor(_monitor_base()):  # type: ignore[misc]
         key = (args.type_, args.name)
         self.order.append(key)
         depends = args.opts.depends_on if args.opts is not None else None
+        if args.opts is not None and args.opts.ignore_changes:
+            self.ignore[key] = tuple(args.opts.ignore_changes)
         if depends:
             listed = depends if isinstance(depends, list | tuple) else [depends]
             self.depends[key] = [(dep._type, dep._name) for dep in listed]
@@ -190,6 +210,7 @@ class _RecordingMonitor(_monitor_base()):  # type: ignore[misc]
             "custom": bool(request.custom),
             "inputs": _plain(request.object),
             "id": response.id or None,
+            "provider": request.provider or None,
         }
         return response
 
@@ -217,6 +238,8 @@ class _RecordingMonitor(_monitor_base()):  # type: ignore[misc]
                 inputs=record["inputs"],
                 depends_on=[urn_of[dep] for dep in self.depends.get((record["type"], record["name"]), [])],
                 registered_outputs=None if record["custom"] else self.component_outputs.get(urn),
+                ignore_changes=self.ignore.get((record["type"], record["name"]), ()),
+                provider=record["provider"],
             )
             for urn, record in ordered
         ]

@@ -7,26 +7,43 @@ from pathlib import Path
 
 import pytest
 
-from payplat.plan import Plan, plan, read_manifest
-from payplat.spec import parse_spec
+from payplat.plan import Manifest, Plan, plan, read_manifest
+from payplat.spec import PlatformSpec, parse_spec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @pytest.fixture(scope="session")
-def default_plan() -> Plan:
-    """Every spec field defaulted: three services, one NAT, HTTP only."""
-    return plan(parse_spec({}, name="payments"), name="payments", stack="default-payments")
+def default_spec() -> PlatformSpec:
+    """Every field defaulted: three services, one NAT, HTTP only."""
+    return parse_spec({}, name="payments")
 
 
 @pytest.fixture(scope="session")
-def example_plan() -> Plan:
+def default_plan(default_spec: PlatformSpec) -> Plan:
+    return plan(default_spec, name="payments", stack="default-payments")
+
+
+@pytest.fixture(scope="session")
+def example_manifest() -> Manifest:
     """examples/platform.yaml: PerAZ NAT over three zones, HTTPS, custom services."""
-    manifest = read_manifest((EXAMPLES / "platform.yaml").read_text())
-    return plan(manifest.spec, name=manifest.name, stack=manifest.stack)
+    return read_manifest((EXAMPLES / "platform.yaml").read_text())
+
+
+@pytest.fixture(scope="session")
+def example_plan(example_manifest: Manifest) -> Plan:
+    return plan(example_manifest.spec, name=example_manifest.name, stack=example_manifest.stack)
 
 
 @pytest.fixture(scope="session", params=["default", "example"])
-def any_plan(request: pytest.FixtureRequest, default_plan: Plan, example_plan: Plan) -> Plan:
-    """Properties that must hold for every plan run against both."""
-    return default_plan if request.param == "default" else example_plan
+def case(
+    request: pytest.FixtureRequest,
+    default_spec: PlatformSpec,
+    default_plan: Plan,
+    example_manifest: Manifest,
+    example_plan: Plan,
+) -> tuple[PlatformSpec, Plan]:
+    """A (spec, plan) pair: properties every plan must have are checked against both."""
+    if request.param == "default":
+        return default_spec, default_plan
+    return example_manifest.spec, example_plan
