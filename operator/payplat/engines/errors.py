@@ -1,0 +1,110 @@
+"""Which engine failures are worth retrying, and what a person should do about the rest.
+
+Pulumi reports almost every failure as a ``CommandError`` whose text holds the provider's
+error (``AccessDenied``, ``ThrottlingException``, ...). ``RULES`` is the one table that
+turns that text into a condition reason and into ``TransientEngineError`` (retry with
+backoff) or ``PermanentEngineError`` (stall until the spec changes). First match wins;
+anything unknown is transient, because retrying an unknown error is cheap and stalling on a
+network blip is not.
+
+Every message leaving this module goes through ``scrub``: engine output can echo config
+values, provider credentials or a database password.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from payplat.engines.base import EngineError, PermanentEngineError, StackLockedError, TransientEngineError
+
+__all__ = ["RULES", "Rule", "classify", "scrub"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    pattern: re.Pattern[str]
+    reason: str
+    permanent: bool
+    advice: str
+
+
+def _rule(pattern: str, reason: str, permanent: bool, advice: str) -> Rule:
+    return Rule(re.compile(pattern, re.IGNORECASE), reason, permanent, advice)
+
+
+RULES: tuple[Rule, ...] = (
+    _rule(r"the stack is currently locked by|\[409\] Conflict: Another update is currently in progress",
+          "StackLocked", False, "another operation holds the stack's lock; retrying"),
+    _rule(r"ExpiredToken|RequestExpired|token included in the request is expired",
+          "AuthFailed", True, "the AWS credentials have expired; renew the operator's credentials"),
+    _rule(r"InvalidClientTokenId|UnrecognizedClientException|SignatureDoesNotMatch|no valid credential sources|NoCredentialProviders",
+          "AuthFailed", True, "AWS does not accept the operator's credentials; check its IAM role / IRSA setup"),
+    _rule(r"AccessDenied|UnauthorizedOperation|not authorized to perform|AuthorizationError",
+          "AuthFailed", True, "the operator's AWS identity lacks a permission; grant it (or fix spec.assumeRoleArn)"),
+    _rule(r"Throttl|RequestLimitExceeded|TooManyRequests|Rate exceeded|SlowDown",
+          "Throttled", False, "AWS is throttling requests; retrying with backoff"),
+    _rule(r"timeout|timed out|deadline exceeded|connection reset|connection refused|EOF|no such host|TLS handshake|ServiceUnavailable|InternalError|InternalFailure",
+          "NetworkError", False, "a network or AWS service error; retrying with backoff"),
+    _rule(r"LimitExceeded|quota",
+          "QuotaExceeded", True, "an AWS service quota is exhausted; raise the quota or remove resources, then change the spec"),
+    _rule(r"ValidationError|InvalidParameter|InvalidRequest|MalformedPolicy|InvalidInput|ResourceAlreadyExists|AlreadyExists|already exists|Invalid[A-Z]\w*(Exception)?:",
+          "InvalidConfiguration", True, "AWS rejected the configuration; fix the spec"),
+    _rule(r"failed to decrypt|incorrect passphrase|passphrase must be set|KMS.*(Disabled|NotFound|AccessDenied)",
+          "SecretsProviderFailed", True, "the stack's secrets provider cannot decrypt its config; check the KMS key or passphrase"),
+    _rule(r"pending operations",
+          "PendingOperations", False, "an earlier run was interrupted; pending operations are resolved on the next attempt"),
+)
+
+_SECRET_PATTERNS = (
+    # `pulumi config --json` entries: {"value": "...", "secret": true}
+    re.compile(r'("value":\s*")(?:[^"\\]|\\.)*(?=",\s*"secret":\s*true)'),
+    # key=value / key: value / "key": "value" where the key names a credential (not ARNs
+    # such as ...:secret:name, which have no space after the colon)
+    re.compile(r'(?i)\b([\w.-]*(?:password|passwd|secret|token|passphrase|private[_-]?key)"?\s*(?:=|:\s)\s*"?)(?!true\b|false\b|\{|\[secret\])([^\s",}]+)'),
+    re.compile(r"\bA(?:KIA|SIA)[0-9A-Z]{16}\b"),  # AWS access key ids
+    re.compile(r"(?i)(x-amz-security-token=|X-Amz-Signature=)[^&\s]+"),
+    re.compile(r"v1:[A-Za-z0-9+/=]{16,}:[A-Za-z0-9+/=]{16,}"),  # passphrase-encrypted config values
+)
+
+_MAX_DETAIL = 600
+
+
+def scrub(text: str, *, known: tuple[str, ...] = ()) -> str:
+    """``text`` with known secret values and anything credential-shaped replaced."""
+    for value in known:
+        if value:
+            text = text.replace(value, "[secret]")
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: f"{m.group(1)}[secret]" if m.groups() else "[secret]", text)
+    return text
+
+
+def classify(error: BaseException, *, operation: str, known_secrets: tuple[str, ...] = ()) -> EngineError:
+    """The ``EngineError`` for any failure of an engine ``operation``."""
+    if isinstance(error, EngineError):
+        return error
+    text = scrub(_text_of(error), known=known_secrets)
+    detail = _last_error_lines(text)
+    for rule in RULES:
+        if rule.pattern.search(text):
+            message = f"{operation} failed: {rule.advice}. {detail}".strip()
+            if rule.reason == "StackLocked":
+                return StackLockedError(message, reason=rule.reason)
+            kind = PermanentEngineError if rule.permanent else TransientEngineError
+            return kind(message, reason=rule.reason)
+    return TransientEngineError(f"{operation} failed (unrecognised error; retrying): {detail}", reason="EngineError")
+
+
+def _text_of(error: BaseException) -> str:
+    """Automation API errors keep stdout/stderr in their ``str``; include the class name
+    so typed errors (``ConcurrentUpdateError``) still match when their text is terse."""
+    return f"{type(error).__name__}: {error}"
+
+
+def _last_error_lines(text: str) -> str:
+    """The lines that say what went wrong, not the whole engine transcript."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    wanted = [line for line in lines if re.search(r"error|denied|failed|exception|locked|created by", line, re.IGNORECASE)]
+    detail = " | ".join(wanted[-3:] or lines[-3:])
+    return detail if len(detail) <= _MAX_DETAIL else detail[: _MAX_DETAIL - 3] + "..."
