@@ -1,0 +1,424 @@
+"""What a PaymentPlatform's ``status`` says, computed without any I/O.
+
+The kstatus protocol (what ``kubectl wait``, Argo CD and Flux read), as used here:
+
+* ``Ready`` (normal-true polarity): True once the last ``up`` for the current generation
+  succeeded. ``kubectl wait --for=condition=Ready`` waits on it.
+* ``Reconciling`` (abnormal-true): True while the operator works towards the spec,
+  including while it waits to retry a transient failure.
+* ``Stalled`` (abnormal-true): True when retrying cannot help (invalid spec, policy, auth);
+  nothing happens until the spec changes.
+* ``Drifted``: the last drift check found AWS differing from the stack (True), matching
+  it (False) or could not tell (Unknown).
+
+Every condition carries ``type, status, reason, message, lastTransitionTime,
+observedGeneration``. ``lastTransitionTime`` changes only when ``status`` flips, so a
+retry loop does not look like a flapping resource. ``status.observedGeneration`` says
+which generation the rest of the status describes; with ``phase`` it also answers "is
+there anything left to do for this generation?" (``is_settled``), which is how a resync
+or an operator restart costs no engine call.
+
+``next_status(previous, generation, event, now)`` is the one place status is computed: the
+handlers hand it what happened (an ``OperationResult``, a ``Failed``, a ``DriftReport``,
+...) and patch the returned dict onto the object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from enum import Enum
+from functools import singledispatch
+from typing import Any
+
+from payplat.engines.base import DriftReport, EngineError, OperationResult
+from payplat.redaction import redact, redact_outputs
+
+__all__ = [
+    "DRIFTED",
+    "READY",
+    "RECONCILING",
+    "STALLED",
+    "DriftCheckFailed",
+    "Failed",
+    "Forgotten",
+    "Invalid",
+    "Phase",
+    "Reason",
+    "Remediated",
+    "RemediationFailed",
+    "Started",
+    "Suspended",
+    "condition",
+    "drift_check_due",
+    "is_settled",
+    "mark_drifted",
+    "mark_ready",
+    "mark_reconciling",
+    "mark_stalled",
+    "next_status",
+    "status_patch",
+    "timestamp",
+]
+
+READY = "Ready"
+RECONCILING = "Reconciling"
+STALLED = "Stalled"
+DRIFTED = "Drifted"
+
+
+class Phase(str, Enum):
+    PENDING = "Pending"
+    RECONCILING = "Reconciling"
+    READY = "Ready"
+    FAILED = "Failed"
+    STALLED = "Stalled"
+    SUSPENDED = "Suspended"
+    DELETING = "Deleting"
+
+
+class Reason:
+    """Condition reasons set by the operator itself; engine errors bring their own."""
+
+    SUCCEEDED = "Succeeded"
+    PROGRESSING = "Progressing"
+    RETRYING = "RetryScheduled"
+    INVALID_SPEC = "InvalidSpec"
+    SUSPENDED = "Suspended"
+    DELETING = "Deleting"
+    DESTROYED = "Destroyed"
+    RETAINED = "Retained"
+    NO_DRIFT = "NoDrift"
+    DRIFT_DETECTED = "DriftDetected"
+    DRIFT_CHECK_FAILED = "DriftCheckFailed"
+    REMEDIATED = "Remediated"
+    REMEDIATION_FAILED = "RemediationFailed"
+    STALLED = "Stalled"
+
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class Started:
+    """An engine operation is about to run."""
+
+    operation: str
+    started: datetime
+
+
+@dataclass(frozen=True)
+class Failed:
+    """An engine operation failed. ``error.permanent`` stalls the platform; ``retry_in``
+    is None when kopf will not retry (a deletion is always retried: giving up would drop
+    the finalizer and silently skip the destroy)."""
+
+    operation: str
+    error: EngineError
+    started: datetime
+    finished: datetime
+    retry_in: float | None = None
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """The spec cannot be deployed; each problem names its field."""
+
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Suspended:
+    """``spec.suspend`` is true: no engine work until it is false again."""
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """deletionPolicy Retain: the stack state was dropped, AWS left untouched."""
+
+
+@dataclass(frozen=True)
+class DriftCheckFailed:
+    error: EngineError
+    checked: datetime
+
+
+@dataclass(frozen=True)
+class Remediated:
+    """Drift was found and ``up`` (driftDetection.mode Remediate) put AWS back."""
+
+    result: OperationResult
+
+
+@dataclass(frozen=True)
+class RemediationFailed:
+    """The remediating ``up`` failed: still drifted; the next due check tries again."""
+
+    error: EngineError
+    started: datetime
+    finished: datetime
+
+
+# --------------------------------------------------------------------------- conditions
+
+
+def timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with second precision, the form Kubernetes uses for metav1.Time."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def condition(status: Mapping[str, Any], kind: str) -> dict[str, Any] | None:
+    for item in status.get("conditions") or ():
+        if item.get("type") == kind:
+            return dict(item)
+    return None
+
+
+def _set(conditions: list[dict[str, Any]], kind: str, value: str, reason: str, message: str,
+         generation: int, now: datetime) -> list[dict[str, Any]]:
+    """Conditions with ``kind`` set; lastTransitionTime kept unless the status flips."""
+    previous = next((item for item in conditions if item.get("type") == kind), None)
+    flipped = previous is None or previous.get("status") != value
+    updated = {
+        "type": kind,
+        "status": value,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": timestamp(now) if flipped else previous["lastTransitionTime"],
+        "observedGeneration": generation,
+    }
+    return [updated if item.get("type") == kind else item for item in conditions] if previous else [*conditions, updated]
+
+
+def mark_ready(conditions: list[dict[str, Any]], message: str, generation: int, now: datetime) -> list[dict[str, Any]]:
+    conditions = _set(conditions, READY, "True", Reason.SUCCEEDED, message, generation, now)
+    conditions = _set(conditions, RECONCILING, "False", Reason.SUCCEEDED, "", generation, now)
+    return _set(conditions, STALLED, "False", Reason.SUCCEEDED, "", generation, now)
+
+
+def mark_reconciling(conditions: list[dict[str, Any]], reason: str, message: str, generation: int,
+                     now: datetime, *, ready_reason: str = Reason.PROGRESSING) -> list[dict[str, Any]]:
+    conditions = _set(conditions, READY, "False", ready_reason, message, generation, now)
+    conditions = _set(conditions, RECONCILING, "True", reason, message, generation, now)
+    return _set(conditions, STALLED, "False", reason, "", generation, now)
+
+
+def mark_stalled(conditions: list[dict[str, Any]], reason: str, message: str, generation: int,
+                 now: datetime) -> list[dict[str, Any]]:
+    conditions = _set(conditions, READY, "False", reason, message, generation, now)
+    conditions = _set(conditions, RECONCILING, "False", Reason.STALLED, "", generation, now)
+    return _set(conditions, STALLED, "True", reason, message, generation, now)
+
+
+def mark_drifted(conditions: list[dict[str, Any]], drifted: bool | None, message: str, generation: int,
+                 now: datetime, *, reason: str | None = None) -> list[dict[str, Any]]:
+    if drifted is None:
+        return _set(conditions, DRIFTED, "Unknown", reason or Reason.DRIFT_CHECK_FAILED, message, generation, now)
+    reason = reason or (Reason.DRIFT_DETECTED if drifted else Reason.NO_DRIFT)
+    return _set(conditions, DRIFTED, "True" if drifted else "False", reason, message, generation, now)
+
+
+# --------------------------------------------------------------------------- transitions
+
+
+def is_settled(status: Mapping[str, Any], generation: int | None) -> bool:
+    """Nothing left to do for this generation: it is Ready, Stalled or Suspended already.
+
+    A Failed or Reconciling phase is not settled: the operator was interrupted or is
+    retrying, so a restart must pick the work up again.
+    """
+    settled = {Phase.READY.value, Phase.STALLED.value, Phase.SUSPENDED.value}
+    return generation is not None and status.get("observedGeneration") == generation and status.get("phase") in settled
+
+
+def drift_check_due(status: Mapping[str, Any], interval_minutes: int, now: datetime) -> bool:
+    """A drift check is due ``interval_minutes`` after the last one, or after the last
+    operation when there was none yet (so a fresh ``up`` is not checked at once)."""
+    last = (status.get("lastDriftCheck") or {}).get("time") or (status.get("lastUpdate") or {}).get("endTime")
+    if not last:
+        return True
+    elapsed = now - datetime.strptime(last, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    return elapsed.total_seconds() >= interval_minutes * 60
+
+
+def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON merge patch turning ``old`` into ``new``: changed keys, and None for keys
+    to delete (a merge patch of ``{}`` would keep every old output)."""
+    patch: dict[str, Any] = {}
+    for key in old.keys() - new.keys():
+        patch[key] = None
+    for key, value in new.items():
+        previous = old.get(key)
+        if isinstance(value, Mapping) and isinstance(previous, Mapping):
+            nested = status_patch(previous, value)
+            if nested:
+                patch[key] = nested
+        elif value != previous:
+            patch[key] = value
+    return patch
+
+
+def next_status(previous: Mapping[str, Any] | None, generation: int, event: object, now: datetime,
+                *, secrets: Iterable[str] = ()) -> dict[str, Any]:
+    """The whole new status after ``event``; unknown fields of ``previous`` are kept.
+
+    ``secrets`` are values to scrub from every message and output on top of the ones the
+    process already knows about.
+    """
+    base = dict(previous or {})
+    base["conditions"] = [dict(item) for item in base.get("conditions") or ()]
+    update = _transition(event, base, generation, now)
+    known = tuple(secrets)
+    new = {**base, **update}
+    new["message"] = redact(new.get("message", ""), known)
+    new["conditions"] = [{**item, "message": redact(item.get("message", ""), known)} for item in new["conditions"]]
+    if "outputs" in new:
+        new["outputs"] = redact_outputs(new["outputs"] or {}, known)
+    return new
+
+
+@singledispatch
+def _transition(event: object, base: dict[str, Any], generation: int, now: datetime) -> dict[str, Any]:
+    raise TypeError(f"no status transition for {type(event).__name__}")
+
+
+@_transition.register
+def _started(event: Started, base: dict[str, Any], generation: int, now: datetime) -> dict[str, Any]:
+    message = f"{event.operation} in progress since {timestamp(event.started)}"
+    conditions = mark_reconciling(base["conditions"], Reason.PROGRESSING, message, generation, now)
+    phase = Phase.DELETING if event.operation == "destroy" else Phase.RECONCILING
+    return {"phase": phase.value, "message": message, "observedGeneration": generation, "conditions": conditions}
+
+
+@_transition.register
+def _succeeded(event: OperationResult, base: dict[str, Any], generation: int, now: datetime) -> dict[str, Any]:
+    update: dict[str, Any] = {
+        "observedGeneration": generation,
+        "engine": event.engine,
+        "lastUpdate": {
+            "operation": event.operation,
+            "result": "Succeeded",
+            "startTime": timestamp(event.started),
+            "endTime": timestamp(event.finished),
+            "changes": event.changes.as_dict(),
+        },
+    }
+    if event.operation == "destroy":
+        message = event.message or f"destroyed ({event.changes.delete} resources deleted)"
+        conditions = _set(base["conditions"], READY, "False", Reason.DESTROYED, message, generation, now)
+        return {**update, "phase": Phase.DELETING.value, "message": message, "outputs": {}, "conditions": conditions}
+    message = event.message or _summary(event)
+    return {
+        **update,
+        "phase": Phase.READY.value,
+        "message": message,
+        "outputs": dict(event.outputs),
+        "conditions": mark_ready(base["conditions"], message, generation, now),
+    }
+
+
+@_transition.register
+def _failed(event: Failed, base: dict[str, Any], generation: int, now: datetime) -> dict[str, Any]:
+    error = event.error
+    last_update = {
+        "operation": event.operation,
+        "result": "Failed",
+        "startTime": timestamp(event.started),
+        "endTime": timestamp(event.finished),
+        "changes": {},
+    }
+    if event.retry_in is None:
+        hint = "not retried until the spec changes"
+    elif error.permanent:
+        hint = f"retrying in {event.retry_in:g}s once the cause is fixed"
+    else:
+        hint = f"retrying in {event.retry_in:g}s"
+    message = f"{event.operation} failed: {error.message} ({hint})"
+    if error.permanent:
+        conditions = mark_stalled(base["conditions"], error.reason, message, generation, now)
+    else:
+        conditions = mark_reconciling(base["conditions"], Reason.RETRYING, message, generation, now,
+                                      ready_reason=error.reason)
+    if event.operation == "destroy":
+        phase = Phase.DELETING
+    else:
+        phase = Phase.STALLED if error.permanent else Phase.FAILED
+    return {"phase": phase.value, "message": message, "observedGeneration": generation,
+            "lastUpdate": last_update, "conditions": conditions}
+
+
+@_transition.register
+def _invalid(event: Invalid, base: dict[str, Any], generation: int, now: datetime) -> dict[str, Any]:
+    message = "invalid spec: " + "; ".join(event.problems)
+    conditions = mark_stalled(base["conditions"], Reason.INVALID_SPEC, message, generation, now)
+    return {"phase": Phase.STALLED.value, "message": message, "observedGeneration": generation, "conditions": conditions}
+
+
+@_transition.register
+def _suspended(event: Suspended, base: dict[str, Any], generation: int, now: datetime) -> dict[str, Any]:
+    message = "suspended: no engine work until spec.suspend is false"
+    conditions = base["conditions"]
+    if condition(base, READY) is None:
+        conditions = _set(conditions, READY, "Unknown", Reason.SUSPENDED, message, generation, now)
+    conditions = _set(conditions, RECONCILING, "False", Reason.SUSPENDED, message, generation, now)
+    conditions = _set(conditions, STALLED, "False", Reason.SUSPENDED, "", generation, now)
+    return {"phase": Phase.SUSPENDED.value, "message": message, "observedGeneration": generation,
+            "conditions": conditions}
+
+
+@_transition.register
+def _forgotten(event: Forgotten, base: dict[str, Any], generation: int, now: datetime) -> dict[str, Any]:
+    message = "deletionPolicy Retain: stack state forgotten, AWS resources left in place"
+    conditions = _set(base["conditions"], READY, "False", Reason.RETAINED, message, generation, now)
+    return {"phase": Phase.DELETING.value, "message": message, "conditions": conditions}
+
+
+@_transition.register
+def _drift_checked(event: DriftReport, base: dict[str, Any], generation: int, now: datetime) -> dict[str, Any]:
+    changes = event.changes
+    if event.drifted:
+        message = event.message or f"AWS differs from the stack: {_counts(changes.as_dict())} planned"
+    else:
+        message = event.message or "AWS matches the stack"
+    return {
+        "lastDriftCheck": {"time": timestamp(event.finished), "drifted": event.drifted, "changes": changes.as_dict()},
+        "conditions": mark_drifted(base["conditions"], event.drifted, message, generation, now),
+    }
+
+
+@_transition.register
+def _drift_failed(event: DriftCheckFailed, base: dict[str, Any], generation: int, now: datetime) -> dict[str, Any]:
+    message = f"drift check failed: {event.error.message}"
+    return {
+        "lastDriftCheck": {"time": timestamp(event.checked), "drifted": None, "error": event.error.reason},
+        "conditions": mark_drifted(base["conditions"], None, message, generation, now),
+    }
+
+
+@_transition.register
+def _remediated(event: Remediated, base: dict[str, Any], generation: int, now: datetime) -> dict[str, Any]:
+    update = _succeeded(event.result, base, generation, now)
+    message = f"drift remediated by up at {timestamp(event.result.finished)}"
+    update["conditions"] = mark_drifted(update["conditions"], False, message, generation, now, reason=Reason.REMEDIATED)
+    return update
+
+
+@_transition.register
+def _remediation_failed(event: RemediationFailed, base: dict[str, Any], generation: int, now: datetime) -> dict[str, Any]:
+    message = f"remediating up failed: {event.error.message} (retried at the next drift check)"
+    return {
+        "lastUpdate": {"operation": "up", "result": "Failed", "startTime": timestamp(event.started),
+                       "endTime": timestamp(event.finished), "changes": {}},
+        "conditions": mark_drifted(base["conditions"], True, message, generation, now,
+                                   reason=Reason.REMEDIATION_FAILED),
+    }
+
+
+def _summary(result: OperationResult) -> str:
+    counts = _counts(result.changes.as_dict())
+    return f"{result.operation} succeeded ({counts})" if counts else f"{result.operation} succeeded (no changes)"
+
+
+def _counts(changes: Mapping[str, int]) -> str:
+    return ", ".join(f"{kind} {count}" for kind, count in changes.items() if count and kind != "same")
