@@ -53,7 +53,7 @@ REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 CERT_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
 K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-URL_PATH = re.compile(r"^/[\x21-\x7e]{0,1023}$")
+URL_PATH = re.compile(r"^/[\x21-\x7e]*$")  # RE2 (the API server's regex engine) caps repeats at 1000
 USER_ID = re.compile(r"^\d+(:\d+)?$")
 ROOT_USER = re.compile(r"^0+(:|$)")
 CREDENTIAL_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE_KEY|API_KEY", re.IGNORECASE)
@@ -91,6 +91,18 @@ MAX_SUFFIX = 20
 #: Longest service name: AWS names (target groups, 32 chars) are built from it and the suffix.
 MAX_SERVICE_NAME = 24
 MAX_K8S_NAME = 253
+#: The ALB's limit for a health check path.
+MAX_URL_PATH = 1024
+#: Docker's limits: a 255-character name, a 128-character tag and a sha256 digest.
+MAX_IMAGE = 255 + 1 + 128 + 1 + 71
+#: "UID:GID" with two 32-bit ids.
+MAX_USER = 21
+#: AWS allows 50 tags per resource; the operator adds its own few.
+MAX_TAGS = 40
+#: Bounds on per-service lists and maps: far above real use, and they keep the API
+#: server's CEL cost estimates for the CRD's rules within its budget.
+MAX_ENVIRONMENT = 100
+MAX_SECRETS = 20
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
 #: The VPC's prefix length range, and the RFC 1918 ranges it must sit in.
@@ -196,7 +208,7 @@ class ScalingSpec(_Model):
 class ServiceSpec(_Model):
     name: str
     """Service name: a DNS label of at most 24 characters, unique in the platform."""
-    image: str
+    image: Annotated[str, Field(max_length=MAX_IMAGE)]
     """Container image with an explicit tag or sha256 digest; never `latest`."""
     port: Annotated[int, Field(ge=1024, le=65535)] = 8080
     """Container port (1024-65535: containers run as a non-root user)."""
@@ -214,13 +226,13 @@ class ServiceSpec(_Model):
     """Overrides the image's CMD (arguments to its entrypoint)."""
     container_health_check: list[str] | None = None
     """ECS container health check command, e.g. ["CMD-SHELL", "wget -q -O- http://127.0.0.1:8080/ || exit 1"]; only for images that ship a probe tool."""
-    user: str = "65534"
+    user: Annotated[str, Field(max_length=MAX_USER)] = "65534"
     """Numeric UID (or UID:GID) the container runs as; never root."""
     read_only_root_filesystem: bool = True
     """Mount the root filesystem read-only (a writable /tmp volume is provided)."""
-    environment: dict[str, str] = Field(default_factory=dict)
+    environment: dict[str, str] = Field(default_factory=dict, max_length=MAX_ENVIRONMENT)
     """Plain environment variables; put credentials in secrets instead."""
-    secrets: list[SecretRef] = Field(default_factory=list)
+    secrets: list[SecretRef] = Field(default_factory=list, max_length=MAX_SECRETS)
     """Environment variables injected from the database secret through ECS `valueFrom`."""
     scaling: ScalingSpec = Field(default_factory=ScalingSpec)
     """Target-tracking autoscaling."""
@@ -254,7 +266,7 @@ class ServiceSpec(_Model):
     @field_validator("health_check_path")
     @classmethod
     def _path(cls, value: str) -> str:
-        if not URL_PATH.match(value):
+        if len(value) > MAX_URL_PATH or not URL_PATH.match(value):
             raise ValueError(f"{value!r} is not an absolute URL path starting with '/'")
         return value
 
@@ -385,7 +397,7 @@ class PlatformSpec(_Model):
     """AWS region (immutable)."""
     assume_role_arn: str | None = None
     """IAM role the operator assumes for this platform's AWS calls."""
-    tags: dict[str, str] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict, max_length=MAX_TAGS)
     """Tags on every AWS resource (on top of the operator's own)."""
     network: NetworkSpec = Field(default_factory=NetworkSpec)
     """VPC layout."""
