@@ -1,0 +1,363 @@
+"""kopf handlers: turn PaymentPlatform events into engine operations and status.
+
+Each handler reads the object, asks ``payplat.status`` what the status becomes, and writes
+it through kopf's ``patch``. Their dependencies (engine, settings, limits, metrics, the
+Secret reader) arrive in ``memo.runtime`` (``payplat.operations.Runtime``), built by
+``payplat.runner``, or by a test with a fake engine.
+
+Concurrency: kopf runs the create/update/resume/delete handlers of one object strictly
+one after another; the drift timer runs beside them, so every engine call also takes the
+stack's lock and one of ``max_concurrent_operations`` global slots (``OperationGate``).
+
+Handler ids are part of the stored state (progress annotations ``payplat.io/<id>``):
+renaming one orphans the progress recorded on existing objects.
+
+Kubernetes API calls made by this process (the RBAC the operator needs):
+
+* ``payplat.io/paymentplatforms`` in the watched namespaces (cluster-wide with
+  ``--cluster-wide``): ``get, list, watch, patch`` (kopf: watching, the finalizer
+  ``payplat.io/finalizer``, progress and last-handled-configuration annotations).
+* ``payplat.io/paymentplatforms/status``: ``get, patch`` (kopf's status patch and
+  ``kube.publish_status`` when an operation starts).
+* core ``events`` in the watched namespaces: ``create`` (kopf.info/warn events).
+* core ``secrets`` in the watched namespaces: ``get`` (``spec.database.passwordSecretRef``).
+* ``coordination.k8s.io/leases`` in the lease namespace (default: the operator's own):
+  ``get, create, update`` (``payplat.leadership``).
+* core ``pods`` in the operator's own namespace: ``get`` (``kube.holder_probe``, whether a
+  stale stack lock's holder still exists).
+* ``apiextensions.k8s.io/customresourcedefinitions``: ``list, watch``, cluster-wide (kopf
+  discovers the resource through them); core ``namespaces``: ``list, watch``, cluster-wide
+  (kopf observes namespaces when watching cluster-wide).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+import kopf
+
+from payplat import API_GROUP, API_VERSION, PLURAL
+from payplat.engines.base import (
+    DriftReport,
+    EngineError,
+    OperationResult,
+    PermanentEngineError,
+    StackRef,
+    StackSecrets,
+    TransientEngineError,
+)
+from payplat.operations import Runtime
+from payplat.redaction import redact
+from payplat.settings import Settings
+from payplat.spec import DeletionPolicy, DriftMode, PlatformSpec, SpecError, parse_spec
+from payplat.status import (
+    DriftCheckFailed,
+    Failed,
+    Forgotten,
+    Invalid,
+    Phase,
+    RemediationFailed,
+    Remediated,
+    Started,
+    Suspended,
+    drift_check_due,
+    is_settled,
+    next_status,
+    status_patch,
+)
+
+__all__ = ["FINALIZER", "apply_kopf_settings", "check_drift", "configure", "delete", "reconcile",
+           "register_drift_timer"]
+
+RESOURCE = (API_GROUP, API_VERSION, PLURAL)
+FINALIZER = f"{API_GROUP}/finalizer"
+
+Result = TypeVar("Result", OperationResult, DriftReport)
+
+
+# --------------------------------------------------------------------------- startup
+
+
+@kopf.on.startup(id="configure")
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    apply_kopf_settings(settings, _runtime(memo).settings)
+
+
+def apply_kopf_settings(kopf_settings: kopf.OperatorSettings, ours: Settings) -> None:
+    """Our names for kopf's state, and its watch/retry knobs from our settings."""
+    persistence = kopf_settings.persistence
+    persistence.finalizer = FINALIZER
+    persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)
+    persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=API_GROUP, key="last-handled-configuration")
+    kopf_settings.posting.level = logging.INFO
+    kopf_settings.posting.reporting_component = "payplat-operator"
+    kopf_settings.posting.reporting_instance = ours.identity
+    kopf_settings.posting.event_name_prefix = "payplat-"
+    # A watch that ends after resync_seconds makes kopf re-list: a periodic resync that
+    # costs no engine call for unchanged objects (their essence has no diff).
+    kopf_settings.watching.server_timeout = ours.resync_seconds
+    kopf_settings.watching.client_timeout = ours.resync_seconds + 60
+    kopf_settings.watching.connect_timeout = 30
+    kopf_settings.execution.default_backoff = ours.backoff_base_seconds
+    kopf_settings.execution.max_workers = ours.max_concurrent_operations + 2
+    # Leadership is a Lease (payplat.leadership), not kopf peering: equal-priority peers
+    # would all keep running.
+    kopf_settings.peering.standalone = True
+
+
+# --------------------------------------------------------------------------- create / update / resume
+
+
+@kopf.on.resume(*RESOURCE, id="resume")
+@kopf.on.update(*RESOURCE, id="update")
+@kopf.on.create(*RESOURCE, id="create")
+async def reconcile(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
+                    patch: kopf.Patch, body: kopf.Body, retry: int, memo: kopf.Memo,
+                    logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
+    """Converge AWS to the spec, unless this generation is already Ready/Stalled/Suspended
+    (a resync, a metadata-only change or an operator restart then costs nothing)."""
+    runtime = _runtime(memo)
+    generation = int(meta.get("generation") or 0)
+    if is_settled(status, generation):
+        logger.info("generation %s is already %s: no engine call", generation, status.get("phase"))
+        return
+    writer = _Writer(runtime, namespace, name, body, status, patch, generation)
+    platform = _validated(writer, spec, name)
+    if platform.suspend:
+        writer.write(Suspended())
+        kopf.info(body, reason="Suspended", message="spec.suspend is true: no engine work")
+        return
+    ref = StackRef(namespace, name)
+    result = await _operate(writer, ref, "up", retry, lambda secrets: runtime.engine.up(ref, platform, secrets),
+                            platform=platform)
+    writer.write(result)
+
+
+# --------------------------------------------------------------------------- delete
+
+
+@kopf.on.delete(*RESOURCE, id="delete")
+async def delete(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
+                 patch: kopf.Patch, body: kopf.Body, retry: int, memo: kopf.Memo,
+                 logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
+    """Delete destroys the stack, and the finalizer goes only once that succeeded; Retain
+    forgets the stack and leaves AWS alone. This handler never gives up (a permanent
+    failure would let kopf drop the finalizer and silently skip the destroy)."""
+    runtime = _runtime(memo)
+    generation = int(meta.get("generation") or 0)
+    writer = _Writer(runtime, namespace, name, body, status, patch, generation)
+    ref = StackRef(namespace, name)
+    if spec.get("deletionPolicy", DeletionPolicy.RETAIN.value) != DeletionPolicy.DELETE.value:
+        async with runtime.gate.hold(ref.stack_name):
+            await runtime.engine.forget(ref)
+        writer.write(Forgotten())
+        kopf.info(body, reason="Retained", message="deletionPolicy Retain: AWS resources left in place")
+        _forget(runtime, ref)
+        return
+    try:
+        platform = parse_spec(dict(spec), name=name)
+    except SpecError as error:
+        _blocked(writer, PermanentEngineError(
+            "cannot destroy with an invalid spec (" + "; ".join(error.problems) + "); fix the spec or set "
+            "deletionPolicy: Retain", reason="InvalidSpec"))
+    if platform.suspend:
+        _blocked(writer, PermanentEngineError(
+            "spec.suspend is true, so the destroy waits; set suspend: false to let it run, or deletionPolicy: "
+            "Retain to keep AWS", reason="Suspended"))
+    result = await _operate(writer, ref, "destroy", retry, lambda _secrets: runtime.engine.destroy(ref, platform),
+                            platform=None, always_retry=True)
+    writer.write(result)
+    _forget(runtime, ref)
+
+
+def _blocked(writer: _Writer, error: PermanentEngineError) -> None:
+    """The delete cannot proceed now: say why, keep the finalizer, look again later."""
+    now = writer.runtime.clock()
+    delay = writer.runtime.settings.backoff_cap_seconds
+    writer.write(Failed("destroy", error, now, now, retry_in=delay))
+    kopf.warn(writer.body, reason="DestroyBlocked", message=writer.clean(error.message))
+    raise kopf.TemporaryError(writer.clean(error.message), delay=delay)
+
+
+def _forget(runtime: Runtime, ref: StackRef) -> None:
+    runtime.gate.forget(ref.stack_name)
+    runtime.metrics.platform_gone(ref.stack_name)
+
+
+# --------------------------------------------------------------------------- drift
+
+
+def register_drift_timer(interval: float, registry: kopf.OperatorRegistry | None = None) -> None:
+    """kopf timers have one interval per handler, fixed at registration; the per-object
+    ``driftDetection.intervalMinutes`` is honoured by ticking every ``interval`` seconds
+    and checking only when ``status.lastDriftCheck`` is old enough (``drift_check_due``)."""
+    kopf.timer(*RESOURCE, id="drift", interval=interval, initial_delay=interval, registry=registry)(check_drift)
+
+
+async def check_drift(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
+                      patch: kopf.Patch, body: kopf.Body, memo: kopf.Memo,
+                      logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
+    """Refresh + preview when due; Drifted reports the result, Remediate also runs ``up``."""
+    runtime = _runtime(memo)
+    generation = int(meta.get("generation") or 0)
+    if meta.get("deletionTimestamp") or status.get("phase") != Phase.READY.value or not is_settled(status, generation):
+        return
+    try:
+        platform = parse_spec(dict(spec), name=name)
+    except SpecError:
+        return
+    mode = platform.drift_detection.mode
+    if platform.suspend or mode is DriftMode.OFF:
+        return
+    if not drift_check_due(status, platform.drift_detection.interval_minutes, runtime.clock()):
+        return
+    writer = _Writer(runtime, namespace, name, body, status, patch, generation)
+    ref = StackRef(namespace, name)
+    try:
+        report = await _operate(writer, ref, "drift", None,
+                                lambda secrets: runtime.engine.detect_drift(ref, platform, secrets), platform=platform)
+    except EngineError as error:  # the next due check tries again
+        writer.write(DriftCheckFailed(error, runtime.clock()))
+        return
+    writer.write(report)
+    if not report.drifted:
+        return
+    runtime.metrics.drift_detected.inc()
+    kopf.warn(body, reason="DriftDetected", message=writer.clean(report.message or "AWS differs from the stack"))
+    if mode is DriftMode.REMEDIATE:
+        started = runtime.clock()
+        try:
+            result = await _operate(writer, ref, "up", None,
+                                    lambda secrets: runtime.engine.up(ref, platform, secrets), platform=platform)
+        except EngineError as error:  # the next due check tries again
+            writer.write(RemediationFailed(error, started, runtime.clock()))
+            return
+        writer.write(Remediated(result))
+
+
+# --------------------------------------------------------------------------- the shared steps
+
+
+class _Writer:
+    """The status as this handler invocation has built it so far, and where it goes."""
+
+    def __init__(self, runtime: Runtime, namespace: str, name: str, body: kopf.Body, status: Mapping[str, Any],
+                 patch: kopf.Patch, generation: int) -> None:
+        self.runtime, self.namespace, self.name, self.body = runtime, namespace, name, body
+        self.patch, self.generation = patch, generation
+        self.original: dict[str, Any] = dict(status)
+        self.current: dict[str, Any] = dict(status)
+        self.secrets: tuple[str, ...] = ()
+
+    def clean(self, text: str) -> str:
+        return redact(text, self.secrets)
+
+    def compute(self, event: object) -> dict[str, Any]:
+        self.current = next_status(self.current, self.generation, event, self.runtime.clock(), secrets=self.secrets)
+        self.runtime.metrics.platform_status(f"{self.namespace}-{self.name}", self.current.get("conditions", ()))
+        return self.current
+
+    def write(self, event: object) -> None:
+        """Record ``event`` in kopf's patch (applied when the handler returns or raises)."""
+        self.compute(event)
+        for key, value in status_patch(self.original, self.current).items():
+            self.patch.status[key] = value
+
+    async def publish(self, event: object) -> None:
+        """Record ``event`` and write it to the API server right now."""
+        self.compute(event)
+        try:
+            await self.runtime.publish_status(self.namespace, self.name, status_patch(self.original, self.current))
+        except Exception as error:  # noqa: BLE001 - an early status write is a courtesy only
+            logging.getLogger(__name__).warning("could not publish status of %s/%s: %s", self.namespace, self.name,
+                                                type(error).__name__)
+            return
+        self.original = dict(self.current)
+
+
+def _validated(writer: _Writer, spec: Mapping[str, Any], name: str) -> PlatformSpec:
+    try:
+        return parse_spec(dict(spec), name=name)
+    except SpecError as error:
+        writer.write(Invalid(tuple(error.problems)))
+        message = "invalid spec: " + "; ".join(error.problems)
+        kopf.warn(writer.body, reason="InvalidSpec", message=message)
+        raise kopf.PermanentError(message) from None
+
+
+async def _stack_secrets(runtime: Runtime, namespace: str, platform: PlatformSpec | None) -> StackSecrets:
+    ref = platform.database.password_secret_ref if platform else None
+    if ref is None:
+        return StackSecrets()
+    return StackSecrets(db_password=await runtime.read_secret(namespace, ref.name, ref.key))
+
+
+async def _operate(writer: _Writer, ref: StackRef, operation: str, retry: int | None,
+                   call: Callable[[StackSecrets], Awaitable[Result]], *, platform: PlatformSpec | None,
+                   always_retry: bool = False) -> Result:
+    """One engine operation with its events, status, metrics and failure policy.
+
+    ``retry`` is kopf's attempt counter; None means a timer, which gets the
+    ``EngineError`` back to record in status as it sees fit.
+    """
+    runtime = writer.runtime
+    verb = operation.capitalize()
+    started = runtime.clock()
+    try:
+        secrets = await _stack_secrets(runtime, ref.namespace, platform)
+        writer.secrets = tuple(value for value in (secrets.db_password,) if value)
+        async with runtime.gate.hold(ref.stack_name):
+            started, begin = runtime.clock(), runtime.monotonic()
+            kopf.info(writer.body, reason=f"{verb}Started", message=f"{operation} started ({runtime.engine.name} engine)")
+            if operation != "drift":  # a read-only check must not flip Ready while it runs
+                await writer.publish(Started(operation, started))
+            try:
+                result = await call(secrets)
+            finally:
+                seconds = runtime.monotonic() - begin
+    except EngineError as error:
+        failure = error
+    except Exception as error:  # noqa: BLE001 - any engine bug becomes a retried, reported failure
+        logging.getLogger(__name__).exception("%s of %s crashed", operation, ref.stack_name)
+        failure = TransientEngineError(f"unexpected {type(error).__name__}: {error}", reason="InternalError")
+    else:
+        runtime.metrics.operation_finished(operation, "succeeded", seconds)
+        kopf.info(writer.body, reason=f"{verb}Succeeded", message=writer.clean(_describe(result)))
+        return result
+    raise _failed(writer, operation, failure, started, retry, always_retry)
+
+
+def _failed(writer: _Writer, operation: str, error: EngineError, started: datetime, retry: int | None,
+            always_retry: bool) -> Exception:
+    """Record the failure; return what to raise so kopf retries (or does not)."""
+    runtime = writer.runtime
+    runtime.metrics.operation_finished(operation, "failed", max(0.0, (runtime.clock() - started).total_seconds()))
+    message = writer.clean(error.message)
+    if retry is None:  # a timer: it records the failure itself and the next due check retries
+        kopf.warn(writer.body, reason=f"{operation.capitalize()}Failed", message=message)
+        return error
+    if error.permanent and not always_retry:
+        writer.write(Failed(operation, error, started, runtime.clock(), retry_in=None))
+        kopf.warn(writer.body, reason=f"{operation.capitalize()}Failed", message=f"{message} (stalled)")
+        return kopf.PermanentError(f"{error.reason}: {message}")
+    delay = runtime.settings.backoff_cap_seconds if error.permanent else runtime.backoff(retry)
+    writer.write(Failed(operation, error, started, runtime.clock(), retry_in=delay))
+    kopf.warn(writer.body, reason=f"{operation.capitalize()}Failed", message=f"{message} (retry in {delay:g}s)")
+    return kopf.TemporaryError(f"{error.reason}: {message}", delay=delay)
+
+
+def _describe(result: OperationResult | DriftReport) -> str:
+    if isinstance(result, DriftReport):
+        return result.message or ("drift detected" if result.drifted else "no drift")
+    changes = ", ".join(f"{kind} {count}" for kind, count in result.changes.as_dict().items() if count)
+    return f"{result.operation} succeeded in {(result.finished - result.started).total_seconds():.1f}s ({changes or 'no changes'})"
+
+
+def _runtime(memo: kopf.Memo) -> Runtime:
+    runtime = memo.get("runtime")
+    if not isinstance(runtime, Runtime):
+        raise kopf.PermanentError("operator misconfigured: memo.runtime is missing (start it with `payplat run`)")
+    return runtime

@@ -1,0 +1,78 @@
+"""How engine operations are scheduled: what the handlers depend on, and the limits they obey.
+
+kopf already runs the changing handlers (create/update/resume/delete) of one object one
+at a time, but its timers run beside them, so a drift check could overlap an ``up`` of the
+same stack. ``OperationGate`` closes that gap with a lock per stack, and bounds the
+operations in flight across all stacks with one semaphore so a few slow stacks cannot
+take every engine slot. The per-stack lock is taken before a slot: an object waiting for
+its own previous operation never holds a slot others could use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from payplat.engines.base import Engine
+from payplat.metrics import Metrics
+from payplat.settings import Settings
+
+__all__ = ["OperationGate", "Runtime", "SecretReader", "StatusPublisher", "retry_delay", "utcnow"]
+
+#: (namespace, secret name, key) -> value; raises ``TransientEngineError`` when absent.
+SecretReader = Callable[[str, str, str], Awaitable[str]]
+#: (namespace, name, status) -> None: writes status at once, before kopf's own patch.
+StatusPublisher = Callable[[str, str, dict[str, Any]], Awaitable[None]]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def retry_delay(retry: int, base: float, cap: float) -> float:
+    """Capped exponential backoff: base, 2*base, 4*base, ... never more than cap."""
+    return float(min(cap, base * 2 ** min(retry, 32)))
+
+
+class OperationGate:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._slots = asyncio.Semaphore(limit)
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    @asynccontextmanager
+    async def hold(self, stack: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(stack, asyncio.Lock())
+        async with lock, self._slots:
+            yield
+
+    def forget(self, stack: str) -> None:
+        lock = self._locks.get(stack)
+        if lock is not None and not lock.locked():
+            del self._locks[stack]
+
+
+@dataclass
+class Runtime:
+    """Everything a handler needs besides the object itself; stored in kopf's memo."""
+
+    engine: Engine
+    settings: Settings
+    read_secret: SecretReader
+    publish_status: StatusPublisher
+    metrics: Metrics = field(default_factory=Metrics)
+    gate: OperationGate | None = None
+    clock: Callable[[], datetime] = utcnow
+    monotonic: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
+        if self.gate is None:
+            self.gate = OperationGate(self.settings.max_concurrent_operations)
+
+    def backoff(self, retry: int) -> float:
+        return retry_delay(retry, self.settings.backoff_base_seconds, self.settings.backoff_cap_seconds)

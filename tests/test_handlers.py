@@ -1,0 +1,534 @@
+"""The kopf handlers driven as plain async functions, with a fake engine that counts calls.
+
+Each test builds a PaymentPlatform dict, calls a handler the way kopf would (spec, meta,
+status, patch, retry, memo, logger), applies the patch the way the API server would, and
+looks at status, events, engine calls and metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+import inspect
+import logging
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import kopf
+import pytest
+
+from payplat import handlers
+from payplat.engines.base import (
+    Changes,
+    DriftReport,
+    EngineError,
+    OperationResult,
+    PermanentEngineError,
+    StackRef,
+    StackSecrets,
+    TransientEngineError,
+)
+from payplat.handlers import apply_kopf_settings, check_drift, configure, delete, reconcile
+from payplat.operations import Runtime
+from payplat.settings import Settings
+from payplat.spec import PlatformSpec
+from payplat.status import condition
+
+NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=timezone.utc)
+PASSWORD = "Sup3r-s3cret-pw"
+
+
+class FakeEngine:
+    """Implements the Engine protocol; records calls and how many ran at once."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.secrets: list[StackSecrets] = []
+        self.errors: dict[str, list[Exception]] = {"up": [], "destroy": [], "drift": []}
+        self.drifted = False
+        self.in_flight: dict[str, int] = {}
+        self.max_in_flight = 0
+        self.max_per_stack = 0
+        self.pause = 0  # event-loop turns each operation yields, so overlaps can happen
+        self.clock: Any = lambda: NOW
+
+    async def _run(self, operation: str, ref: StackRef) -> None:
+        self.calls.append((operation, ref.stack_name))
+        self.in_flight[ref.stack_name] = self.in_flight.get(ref.stack_name, 0) + 1
+        self.max_per_stack = max(self.max_per_stack, self.in_flight[ref.stack_name])
+        self.max_in_flight = max(self.max_in_flight, sum(self.in_flight.values()))
+        try:
+            for _ in range(self.pause):
+                await asyncio.sleep(0)
+            if self.errors[operation]:
+                raise self.errors[operation].pop(0)
+        finally:
+            self.in_flight[ref.stack_name] -= 1
+
+    async def up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> OperationResult:
+        self.secrets.append(secrets)
+        await self._run("up", ref)
+        return OperationResult(operation="up", engine=self.name, started=NOW, finished=NOW + timedelta(seconds=90),
+                               changes=Changes(create=31), outputs={"albDnsName": f"{ref.name}.fake.example"})
+
+    async def destroy(self, ref: StackRef, spec: PlatformSpec) -> OperationResult:
+        await self._run("destroy", ref)
+        return OperationResult(operation="destroy", engine=self.name, started=NOW, finished=NOW,
+                               changes=Changes(delete=31))
+
+    async def detect_drift(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> DriftReport:
+        await self._run("drift", ref)
+        return DriftReport(drifted=self.drifted, changes=Changes(update=1 if self.drifted else 0),
+                           started=self.clock(), finished=self.clock())
+
+    async def forget(self, ref: StackRef) -> None:
+        self.calls.append(("forget", ref.stack_name))
+
+    async def close(self) -> None:
+        self.calls.append(("close", ""))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
+    """(type, reason, message) of every Kubernetes Event the handlers post."""
+    posted: list[tuple[str, str, str]] = []
+
+    def poster(kind: str) -> Any:
+        def post(obj: Any, *, reason: str, message: str = "", **_: Any) -> None:
+            posted.append((kind, reason, message))
+        return post
+
+    monkeypatch.setattr(kopf, "info", poster("Normal"))
+    monkeypatch.setattr(kopf, "warn", poster("Warning"))
+    monkeypatch.setattr(kopf, "event", poster("Event"))
+    return posted
+
+
+@pytest.fixture
+def engine() -> FakeEngine:
+    return FakeEngine()
+
+
+@pytest.fixture
+def published() -> list[dict[str, Any]]:
+    """Status patches written straight to the API server (``kube.publish_status``)."""
+    return []
+
+
+@pytest.fixture
+def runtime(engine: FakeEngine, published: list[dict[str, Any]]) -> Runtime:
+    objects: dict[str, dict[str, Any]] = {}
+
+    async def read_secret(namespace: str, name: str, key: str) -> str:
+        if name == "missing":
+            raise TransientEngineError(f"Secret {namespace}/{name} does not exist", reason="SecretNotFound")
+        return PASSWORD
+
+    async def publish_status(namespace: str, name: str, status: dict[str, Any]) -> None:
+        published.append({"name": name, **copy.deepcopy(status)})
+        merge(objects[name]["status"], status)
+
+    settings = Settings(max_concurrent_operations=2, backoff_base_seconds=5, backoff_cap_seconds=300,
+                        leader_election=False, metrics_port=0)
+    runtime = Runtime(engine=engine, settings=settings, read_secret=read_secret, publish_status=publish_status,
+                      clock=Clock())
+    runtime.objects = objects  # type: ignore[attr-defined]
+    engine.clock = runtime.clock
+    return runtime
+
+
+def platform(name: str = "shop", generation: int = 1, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "payplat.io/v1alpha1", "kind": "PaymentPlatform",
+            "metadata": {"name": name, "namespace": "team-a", "generation": generation, "uid": f"uid-{name}"},
+            "spec": spec, "status": {}}
+
+
+def merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
+    """JSON merge patch, as the API server applies kopf's status patch."""
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            merge(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+async def call(handler: Any, obj: dict[str, Any], runtime: Runtime, retry: int = 0) -> kopf.Patch:
+    """Run ``handler`` like kopf does and apply its kopf patch to ``obj`` (even if it
+    raised), as the API server would; ``runtime.publish_status`` writes to it meanwhile."""
+    runtime.objects[obj["metadata"]["name"]] = obj  # type: ignore[attr-defined]
+    patch = kopf.Patch()
+    try:
+        await handler(name=obj["metadata"]["name"], namespace=obj["metadata"]["namespace"], spec=obj["spec"],
+                      meta=obj["metadata"], status=copy.deepcopy(obj["status"]), patch=patch, body=obj,
+                      retry=retry, memo=kopf.Memo(runtime=runtime), logger=logging.getLogger("test.handlers"))
+    finally:
+        merge(obj["status"], dict(patch).get("status", {}))
+    return patch
+
+
+def cond(obj: dict[str, Any], kind: str) -> tuple[str, str]:
+    found = condition(obj["status"], kind)
+    assert found is not None, f"no {kind} condition in {obj['status']}"
+    return found["status"], found["reason"]
+
+
+# --------------------------------------------------------------------------- create / resync
+
+
+async def test_create_runs_up_and_reports_ready(runtime: Runtime, engine: FakeEngine, events: list,
+                                                published: list) -> None:
+    obj = platform()
+    await call(reconcile, obj, runtime)
+    assert engine.calls == [("up", "team-a-shop")]
+    status = obj["status"]
+    assert status["phase"] == "Ready" and status["observedGeneration"] == 1 and status["engine"] == "fake"
+    assert status["outputs"] == {"albDnsName": "shop.fake.example"}
+    assert status["lastUpdate"]["changes"]["create"] == 31
+    assert cond(obj, "Ready") == ("True", "Succeeded")
+    assert cond(obj, "Reconciling") == ("False", "Succeeded")
+    assert [(kind, reason) for kind, reason, _ in events] == [("Normal", "UpStarted"), ("Normal", "UpSucceeded")]
+    # While up ran, the API server already showed Reconciling (published before the engine call).
+    assert published[0]["phase"] == "Reconciling"
+    assert {c["type"]: c["status"] for c in published[0]["conditions"]}["Reconciling"] == "True"
+
+
+async def test_resync_and_restart_with_same_generation_cost_no_engine_call(runtime: Runtime, engine: FakeEngine,
+                                                                            events: list) -> None:
+    obj = platform()
+    await call(reconcile, obj, runtime)
+    ready_since = condition(obj["status"], "Ready")["lastTransitionTime"]
+    for _ in range(3):  # resume after a restart, metadata-only updates, re-lists
+        await call(reconcile, obj, runtime)
+    assert engine.calls == [("up", "team-a-shop")]
+    assert condition(obj["status"], "Ready")["lastTransitionTime"] == ready_since
+    obj["metadata"]["generation"] = 2  # a spec change
+    await call(reconcile, obj, runtime)
+    assert engine.calls == [("up", "team-a-shop"), ("up", "team-a-shop")]
+    assert obj["status"]["observedGeneration"] == 2
+
+
+async def test_interrupted_operation_is_resumed(runtime: Runtime, engine: FakeEngine, events: list) -> None:
+    obj = platform()
+    obj["status"] = {"phase": "Reconciling", "observedGeneration": 1}  # operator died mid-up
+    await call(reconcile, obj, runtime)
+    assert engine.calls == [("up", "team-a-shop")]
+
+
+# --------------------------------------------------------------------------- failures
+
+
+@pytest.mark.parametrize(("retry", "delay"), [(0, 5), (1, 10), (3, 40), (6, 300), (50, 300)])
+async def test_transient_failure_retries_with_capped_backoff(runtime: Runtime, engine: FakeEngine, events: list,
+                                                             retry: int, delay: float) -> None:
+    engine.errors["up"].append(TransientEngineError("Rate exceeded", reason="Throttling"))
+    obj = platform()
+    with pytest.raises(kopf.TemporaryError) as raised:
+        await call(reconcile, obj, runtime, retry=retry)
+    assert raised.value.delay == delay
+    assert obj["status"]["phase"] == "Failed"
+    assert cond(obj, "Ready") == ("False", "Throttling")
+    assert cond(obj, "Reconciling") == ("True", "RetryScheduled")
+    assert f"retrying in {delay}s" in obj["status"]["message"]
+    assert ("Warning", "UpFailed") in [(kind, reason) for kind, reason, _ in events]
+
+
+async def test_retry_after_transient_failure_reaches_ready(runtime: Runtime, engine: FakeEngine, events: list) -> None:
+    engine.errors["up"].append(TransientEngineError("stack locked by a live operator", reason="StackLocked"))
+    obj = platform()
+    with pytest.raises(kopf.TemporaryError):
+        await call(reconcile, obj, runtime, retry=0)
+    await call(reconcile, obj, runtime, retry=1)  # a Failed phase is not settled: it runs again
+    assert len(engine.calls) == 2
+    assert cond(obj, "Ready") == ("True", "Succeeded")
+
+
+async def test_permanent_failure_stalls_and_is_not_retried(runtime: Runtime, engine: FakeEngine, events: list) -> None:
+    engine.errors["up"].append(PermanentEngineError("not authorized to perform ec2:CreateVpc; grant it to the "
+                                                    "operator role", reason="AuthorizationFailed"))
+    obj = platform()
+    with pytest.raises(kopf.PermanentError):
+        await call(reconcile, obj, runtime)
+    assert obj["status"]["phase"] == "Stalled"
+    assert cond(obj, "Stalled") == ("True", "AuthorizationFailed")
+    assert "grant it to the operator role" in condition(obj["status"], "Stalled")["message"]
+    await call(reconcile, obj, runtime)  # restart / resync: same generation
+    assert engine.calls == [("up", "team-a-shop")]
+
+
+async def test_invalid_spec_stalls_without_engine_call(runtime: Runtime, engine: FakeEngine, events: list) -> None:
+    obj = platform(region="mars-1")
+    with pytest.raises(kopf.PermanentError, match="spec.region"):
+        await call(reconcile, obj, runtime)
+    assert engine.calls == []
+    assert cond(obj, "Stalled") == ("True", "InvalidSpec")
+    assert "spec.region: 'mars-1' is not an AWS region name" in obj["status"]["message"]
+    assert events[-1][:2] == ("Warning", "InvalidSpec")
+    await call(reconcile, obj, runtime)  # the same invalid generation stays quiet
+    obj["spec"]["region"] = "eu-west-1"
+    obj["metadata"]["generation"] = 2
+    await call(reconcile, obj, runtime)
+    assert engine.calls == [("up", "team-a-shop")]
+    assert cond(obj, "Stalled") == ("False", "Succeeded")
+
+
+async def test_unexpected_engine_exception_is_a_reported_transient_failure(runtime: Runtime, engine: FakeEngine,
+                                                                           events: list) -> None:
+    engine.errors["up"].append(KeyError("vpcId"))
+    obj = platform()
+    with pytest.raises(kopf.TemporaryError):
+        await call(reconcile, obj, runtime)
+    assert cond(obj, "Ready") == ("False", "InternalError")
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+async def test_password_secret_is_passed_to_the_engine_and_never_shown(runtime: Runtime, engine: FakeEngine,
+                                                                       events: list, published: list,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    engine.errors["up"].append(TransientEngineError(f"db rejected password {PASSWORD}", reason="DbError"))
+    obj = platform(database={"passwordSecretRef": {"name": "db-pass"}})
+    with pytest.raises(kopf.TemporaryError) as raised:
+        await call(reconcile, obj, runtime)
+    assert engine.secrets[0].db_password == PASSWORD
+    assert PASSWORD not in repr(obj["status"])
+    assert PASSWORD not in repr(events) and PASSWORD not in repr(published)
+    assert PASSWORD not in str(raised.value)
+    assert PASSWORD not in caplog.text
+    assert "db rejected password [secret]" in obj["status"]["message"]
+
+
+async def test_missing_password_secret_is_retried_with_a_clear_message(runtime: Runtime, engine: FakeEngine,
+                                                                       events: list) -> None:
+    obj = platform(database={"passwordSecretRef": {"name": "missing"}})
+    with pytest.raises(kopf.TemporaryError):
+        await call(reconcile, obj, runtime)
+    assert engine.calls == []
+    assert cond(obj, "Ready") == ("False", "SecretNotFound")
+    assert "Secret team-a/missing does not exist" in obj["status"]["message"]
+
+
+# --------------------------------------------------------------------------- suspend
+
+
+async def test_suspend_stops_engine_work(runtime: Runtime, engine: FakeEngine, events: list) -> None:
+    obj = platform(suspend=True)
+    await call(reconcile, obj, runtime)
+    assert engine.calls == []
+    assert obj["status"]["phase"] == "Suspended"
+    assert cond(obj, "Reconciling") == ("False", "Suspended")
+    runtime.clock.now = NOW + timedelta(days=30)
+    await call(check_drift, obj, runtime)
+    assert engine.calls == []
+    obj["spec"]["suspend"] = False
+    obj["metadata"]["generation"] = 2
+    await call(reconcile, obj, runtime)
+    assert engine.calls == [("up", "team-a-shop")]
+
+
+# --------------------------------------------------------------------------- delete
+
+
+DELETE = {"deletionPolicy": "Delete", "loadBalancer": {"deletionProtection": False}}
+
+
+async def test_delete_policy_destroys(runtime: Runtime, engine: FakeEngine, events: list) -> None:
+    obj = platform(**DELETE)
+    await call(reconcile, obj, runtime)
+    await call(delete, obj, runtime)  # returning normally lets kopf remove the finalizer
+    assert engine.calls == [("up", "team-a-shop"), ("destroy", "team-a-shop")]
+    assert obj["status"]["lastUpdate"]["operation"] == "destroy"
+    assert obj["status"]["outputs"] == {}
+    assert ("Normal", "DestroySucceeded") in [(kind, reason) for kind, reason, _ in events]
+
+
+@pytest.mark.parametrize("error", [TransientEngineError("DependencyViolation", reason="DependencyViolation"),
+                                   PermanentEngineError("AccessDenied", reason="AuthorizationFailed")])
+async def test_failed_destroy_keeps_the_object_and_retries(runtime: Runtime, engine: FakeEngine, events: list,
+                                                           error: EngineError) -> None:
+    engine.errors["destroy"].append(error)
+    obj = platform(**DELETE)
+    with pytest.raises(kopf.TemporaryError):  # never PermanentError: that would drop the finalizer
+        await call(delete, obj, runtime)
+    assert obj["status"]["phase"] == "Deleting"
+    assert error.message in obj["status"]["message"]
+    await call(delete, obj, runtime, retry=1)
+    assert engine.calls == [("destroy", "team-a-shop"), ("destroy", "team-a-shop")]
+
+
+async def test_retain_forgets_without_touching_aws(runtime: Runtime, engine: FakeEngine, events: list) -> None:
+    obj = platform()  # Retain is the default
+    await call(delete, obj, runtime)
+    assert engine.calls == [("forget", "team-a-shop")]
+    assert cond(obj, "Ready") == ("False", "Retained")
+
+
+async def test_suspended_delete_waits_instead_of_skipping_the_destroy(runtime: Runtime, engine: FakeEngine,
+                                                                      events: list) -> None:
+    obj = platform(suspend=True, **DELETE)
+    with pytest.raises(kopf.TemporaryError, match="suspend"):
+        await call(delete, obj, runtime)
+    assert engine.calls == []
+    assert cond(obj, "Stalled") == ("True", "Suspended")
+
+
+async def test_invalid_spec_delete_waits_for_a_fix(runtime: Runtime, engine: FakeEngine, events: list) -> None:
+    obj = platform(region="mars-1", **DELETE)
+    with pytest.raises(kopf.TemporaryError, match="deletionPolicy: Retain"):
+        await call(delete, obj, runtime)
+    assert engine.calls == []
+
+
+# --------------------------------------------------------------------------- drift
+
+
+async def ready_platform(runtime: Runtime, **spec: Any) -> dict[str, Any]:
+    obj = platform(**spec)
+    await call(reconcile, obj, runtime)
+    return obj
+
+
+async def test_drift_check_waits_for_the_interval(runtime: Runtime, engine: FakeEngine, events: list) -> None:
+    obj = await ready_platform(runtime, driftDetection={"mode": "Detect", "intervalMinutes": 30})
+    runtime.clock.now = NOW + timedelta(minutes=20)
+    await call(check_drift, obj, runtime)
+    assert engine.calls == [("up", "team-a-shop")]
+    runtime.clock.now = NOW + timedelta(minutes=32)
+    await call(check_drift, obj, runtime)
+    assert engine.calls[-1] == ("drift", "team-a-shop")
+    assert cond(obj, "Drifted") == ("False", "NoDrift")
+    runtime.clock.now = NOW + timedelta(minutes=50)  # 18 minutes after the last check
+    await call(check_drift, obj, runtime)
+    assert len(engine.calls) == 2
+
+
+async def test_drift_detect_reports_only(runtime: Runtime, engine: FakeEngine, events: list) -> None:
+    obj = await ready_platform(runtime)
+    engine.drifted = True
+    runtime.clock.now = NOW + timedelta(hours=2)
+    await call(check_drift, obj, runtime)
+    assert [op for op, _ in engine.calls] == ["up", "drift"]
+    assert cond(obj, "Drifted") == ("True", "DriftDetected")
+    assert cond(obj, "Ready") == ("True", "Succeeded")
+    assert obj["status"]["lastDriftCheck"]["drifted"] is True
+    assert runtime.metrics.drift_detected._value.get() == 1
+    assert ("Warning", "DriftDetected") in [(kind, reason) for kind, reason, _ in events]
+
+
+async def test_drift_remediate_runs_up(runtime: Runtime, engine: FakeEngine, events: list) -> None:
+    obj = await ready_platform(runtime, driftDetection={"mode": "Remediate"})
+    engine.drifted = True
+    runtime.clock.now = NOW + timedelta(hours=2)
+    await call(check_drift, obj, runtime)
+    assert [op for op, _ in engine.calls] == ["up", "drift", "up"]
+    assert cond(obj, "Drifted") == ("False", "Remediated")
+    assert obj["status"]["phase"] == "Ready"
+
+
+async def test_drift_off_and_failed_checks(runtime: Runtime, engine: FakeEngine, events: list) -> None:
+    obj = await ready_platform(runtime, driftDetection={"mode": "Off"})
+    runtime.clock.now = NOW + timedelta(days=1)
+    await call(check_drift, obj, runtime)
+    assert len(engine.calls) == 1
+    obj["spec"]["driftDetection"]["mode"] = "Detect"
+    engine.errors["drift"].append(TransientEngineError("refresh timed out", reason="Timeout"))
+    await call(check_drift, obj, runtime)  # a timer records the failure, it does not raise
+    assert cond(obj, "Drifted") == ("Unknown", "DriftCheckFailed")
+    assert obj["status"]["phase"] == "Ready"
+
+
+async def test_remediation_failure_keeps_drifted(runtime: Runtime, engine: FakeEngine, events: list) -> None:
+    obj = await ready_platform(runtime, driftDetection={"mode": "Remediate"})
+    engine.drifted = True
+    engine.errors["up"].append(TransientEngineError("throttled", reason="Throttling"))
+    runtime.clock.now = NOW + timedelta(hours=2)
+    await call(check_drift, obj, runtime)
+    assert cond(obj, "Drifted") == ("True", "RemediationFailed")
+
+
+# --------------------------------------------------------------------------- concurrency
+
+
+async def test_global_limit_bounds_operations_in_flight(runtime: Runtime, engine: FakeEngine, events: list) -> None:
+    engine.pause = 5
+    objects = [platform(f"shop-{index}") for index in range(8)]
+    await asyncio.gather(*(call(reconcile, obj, runtime) for obj in objects))
+    assert len(engine.calls) == 8
+    assert engine.max_in_flight == runtime.settings.max_concurrent_operations == 2
+    assert all(obj["status"]["phase"] == "Ready" for obj in objects)
+
+
+async def test_timer_and_handler_never_overlap_on_one_stack(runtime: Runtime, engine: FakeEngine,
+                                                            events: list) -> None:
+    obj = await ready_platform(runtime)
+    engine.pause = 5
+    runtime.clock.now = NOW + timedelta(hours=2)
+    changed = copy.deepcopy(obj)
+    changed["metadata"]["generation"] = 2
+    await asyncio.gather(call(check_drift, obj, runtime), call(reconcile, changed, runtime))
+    assert [op for op, _ in engine.calls] == ["up", "drift", "up"]
+    assert engine.max_per_stack == 1
+
+
+# --------------------------------------------------------------------------- wiring
+
+
+async def test_startup_applies_kopf_settings(runtime: Runtime) -> None:
+    settings = kopf.OperatorSettings()
+    await configure(settings=settings, memo=kopf.Memo(runtime=runtime), logger=logging.getLogger("t"))
+    assert settings.persistence.finalizer == "payplat.io/finalizer"
+    assert isinstance(settings.persistence.progress_storage, kopf.AnnotationsProgressStorage)
+    assert settings.peering.standalone is True
+    assert settings.watching.server_timeout == runtime.settings.resync_seconds
+    assert settings.posting.level == logging.INFO
+
+
+async def test_operations_are_counted_in_metrics(runtime: Runtime, engine: FakeEngine, events: list) -> None:
+    engine.errors["up"].append(TransientEngineError("throttled", reason="Throttling"))
+    obj = platform()
+    with pytest.raises(kopf.TemporaryError):
+        await call(reconcile, obj, runtime)
+    await call(reconcile, obj, runtime, retry=1)
+    registry = runtime.metrics.registry
+    assert registry.get_sample_value("payplat_operations_total", {"operation": "up", "result": "failed"}) == 1
+    assert registry.get_sample_value("payplat_operations_total", {"operation": "up", "result": "succeeded"}) == 1
+    assert registry.get_sample_value("payplat_platforms", {"condition": "Ready", "status": "True"}) == 1
+    assert registry.get_sample_value("payplat_operation_duration_seconds_count", {"operation": "up"}) == 2
+
+
+def test_handlers_are_registered_with_explicit_ids() -> None:
+    registry = kopf.OperatorRegistry()
+    handlers.register_drift_timer(30, registry=registry)
+    ids = {handler.id for handler in registry._spawning.get_all_handlers()}
+    assert ids == {"drift"}
+    default = kopf.get_default_registry()
+    changing = {handler.id for handler in default._changing.get_all_handlers()}
+    assert {"create", "update", "resume", "delete"} <= changing
+
+
+# No asyncio plugin in this project: every ``async def test_*`` above runs in its own loop.
+def _in_event_loop(test: Any) -> Any:
+    @functools.wraps(test)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        return asyncio.run(test(*args, **kwargs))
+    return run
+
+
+for _name, _test in list(globals().items()):
+    if _name.startswith("test_") and inspect.iscoroutinefunction(_test):
+        globals()[_name] = _in_event_loop(_test)
