@@ -1,0 +1,42 @@
+"""The engines behind the operator, chosen by the ``engine`` setting.
+
+Handlers only see the ``Engine`` protocol (``engines.base``) and ``create_engine``; neither
+engine module is imported until it is chosen, so ``payplat crd`` or a handler unit test
+never pays for the Automation API.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from payplat.engines.base import Engine
+
+__all__ = ["create_engine"]
+
+
+def create_engine(
+    kind: Literal["offline", "pulumi"],
+    *,
+    state_dir: Path,
+    backend_url: str | None = None,
+    secrets_provider: str | None = None,
+    step_delay: float = 0.0,
+    holder_probe: Callable[[str, int], bool | None] | None = None,
+    log: logging.Logger | None = None,
+) -> Engine:
+    """``holder_probe(host, pid)`` answers whether a stack lock's holder on another host
+    still exists (True / False / None for unknown, which counts as alive)."""
+    if kind == "offline":
+        from payplat.engines.offline import OfflineEngine
+
+        return OfflineEngine(state_dir, step_delay=step_delay, holder_probe=holder_probe, log=log)
+    if kind == "pulumi":
+        from payplat.engines.pulumi import PulumiEngine
+
+        return PulumiEngine(
+            state_dir, backend_url=backend_url, secrets_provider=secrets_provider, holder_probe=holder_probe, log=log
+        )
+    raise ValueError(f"engine {kind!r} is not one of: offline, pulumi")

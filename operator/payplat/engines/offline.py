@@ -1,0 +1,332 @@
+"""The offline engine: the real program under mocks, with state kept like a diy backend.
+
+It is the embedded default for local runs and the engine of the end-to-end tests, so it
+behaves like the Pulumi engine on everything the operator can observe:
+
+* ``<state_dir>/.pulumi/stacks/payplat/<stack>.json`` is a Pulumi-shaped checkpoint; change
+  counts come from diffing the program's resources against it by URN and inputs.
+* ``<state_dir>/.pulumi/locks/organization/payplat/<stack>/<id>.json`` is a Pulumi lock
+  file (pid, username, hostname, timestamp) held for the whole operation; a lock whose
+  holder is provably gone is broken (``engines.locks``).
+* Resources are applied one at a time; each step records a pending operation in the
+  checkpoint before the fake cloud (``engines.fakecloud``) acts and clears it after, so a
+  process killed mid-step leaves exactly what Pulumi leaves. The next operation resolves
+  it against the fake cloud: an interrupted create that happened is adopted, one that did
+  not is dropped, so no create is ever repeated.
+* ``step_delay`` seconds pass inside each step, which makes operations long enough for a
+  test to kill the operator in the middle of one.
+* The database password comes from ``StackSecrets`` or is generated once and kept in
+  ``<state_dir>/config/<stack>.json`` (mode 0600, plain text: this engine has no secrets
+  provider, it never touches a real database). It never reaches outputs, state or logs.
+* Failures on purpose: the spec tag ``payplat.io/offline-fail`` (``engines.faults``).
+* Drift on purpose: ``engines.fakecloud.simulate_drift``.
+
+Outputs are the mocks' deterministic, fake values (account 000000000000); every result's
+message says that nothing in AWS was touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from payplat.engines import checkpoint as state
+from payplat.engines import locks
+from payplat.engines.base import (
+    Changes,
+    DriftReport,
+    EngineError,
+    OperationResult,
+    PermanentEngineError,
+    StackRef,
+    StackSecrets,
+    TransientEngineError,
+)
+from payplat.engines.errors import classify
+from payplat.engines.fakecloud import FakeCloud
+from payplat.engines.faults import injected_failure
+from payplat.engines.passwords import CONFIG_KEY, new_password
+from payplat.spec import PlatformSpec, SpecError
+
+__all__ = ["PROJECT", "OfflineEngine"]
+
+PROJECT = "payplat"
+FAKE_NOTE = "offline engine: outputs are mock values, nothing in AWS was touched"
+#: The account in every offline ARN: no real AWS account has this id.
+FAKE_ACCOUNT = "000000000000"
+
+T = TypeVar("T")
+
+
+class OfflineEngine:
+    name = "offline"
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        step_delay: float = 0.0,
+        holder_probe: locks.HolderProbe | None = None,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.bucket = locks.FileBucket(self.state_dir)
+        self.step_delay = step_delay
+        self.holder_probe = holder_probe
+        self.log = log or logging.getLogger("payplat.engine.offline")
+        self._closing = threading.Event()
+        self._active = 0
+        self._idle = threading.Condition()
+
+    # ------------------------------------------------------------------ Engine protocol
+
+    async def up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> OperationResult:
+        return await self._in_thread("up", self._up, ref, spec, secrets)
+
+    async def destroy(self, ref: StackRef, spec: PlatformSpec) -> OperationResult:
+        return await self._in_thread("destroy", self._destroy, ref, spec)
+
+    async def detect_drift(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> DriftReport:
+        return await self._in_thread("drift detection", self._detect_drift, ref, spec)
+
+    async def forget(self, ref: StackRef) -> None:
+        await self._in_thread("forget", self._forget, ref)
+
+    async def close(self, timeout: float = 60.0) -> None:
+        """Let each running operation finish its current step, then stop it (like SIGINT
+        to the Pulumi CLI); the next operation carries on from the saved state."""
+        self._closing.set()
+        await asyncio.to_thread(self._wait_idle, timeout)
+
+    # ------------------------------------------------------------------ operations
+
+    def _up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> OperationResult:
+        started = _now()
+        self._fail_on_purpose(ref, spec, "up")
+        desired, outputs = self._desired(ref, spec)
+        secrets_pending = self._ensure_password(ref, secrets)
+        with self._locked(ref) as checkpoint:
+            steps = state.plan_steps(desired, _resources(checkpoint), secrets_changed=secrets_pending)
+            self._apply(ref, checkpoint, steps)
+        self._mark_password_applied(ref)
+        changes = state.count(steps)
+        return OperationResult("up", self.name, started, _now(), changes, outputs, f"{FAKE_NOTE}; {_summary(changes)}")
+
+    def _destroy(self, ref: StackRef, spec: PlatformSpec) -> OperationResult:
+        started = _now()
+        self._fail_on_purpose(ref, spec, "destroy")
+        with self._locked(ref) as checkpoint:
+            steps = state.plan_steps([], _resources(checkpoint))
+            self._apply(ref, checkpoint, steps)
+            self._remove_stack(ref)
+        changes = state.count(steps)
+        return OperationResult("destroy", self.name, started, _now(), changes, {}, f"{FAKE_NOTE}; {_summary(changes)}")
+
+    def _detect_drift(self, ref: StackRef, spec: PlatformSpec) -> DriftReport:
+        started = _now()
+        self._fail_on_purpose(ref, spec, "drift")
+        desired, _ = self._desired(ref, spec)
+        with self._locked(ref) as checkpoint:
+            latest = checkpoint["checkpoint"]["latest"]
+            latest["resources"], notes = state.refresh(latest["resources"], [], FakeCloud(self.state_dir, ref.stack_name).objects())
+            state.save(self.bucket, PROJECT, ref.stack_name, checkpoint)
+            changes = state.count(state.plan_steps(desired, latest["resources"]))
+        for note in notes:
+            self.log.info("[%s] refresh: %s", ref.stack_name, note)
+        drifted = bool(notes) or changes.total > 0
+        message = "; ".join([*notes[:5], f"preview after refresh: {_summary(changes)}"])
+        return DriftReport(drifted, changes, started, _now(), message)
+
+    def _forget(self, ref: StackRef) -> None:
+        with self._locked(ref):
+            self._remove_stack(ref)
+
+    # ------------------------------------------------------------------ steps
+
+    def _apply(self, ref: StackRef, checkpoint: dict[str, Any], steps: list[state.Step]) -> None:
+        """One step at a time, each bracketed by a pending operation in the checkpoint."""
+        cloud = FakeCloud(self.state_dir, ref.stack_name)
+        latest = checkpoint["checkpoint"]["latest"]
+        todo = [step for step in steps if step.op != "same"]
+        for done, step in enumerate(todo):
+            if self._closing.is_set():
+                raise TransientEngineError(
+                    f"stopped by operator shutdown after {done} of {len(todo)} steps; the next run continues from there",
+                    reason="Interrupted",
+                )
+            record = step.resource if step.op == "delete" else _record(step.resource)
+            self.log.info("[%s] %s %s", ref.stack_name, _SYMBOL[step.op], step.urn)
+            if state.is_cloud_backed(record):
+                latest["pending_operations"].append({"resource": record, "type": _PENDING[step.op]})
+                state.save(self.bucket, PROJECT, ref.stack_name, checkpoint)
+                time.sleep(self.step_delay)
+                record = self._call_cloud(cloud, step.op, record)
+                latest["pending_operations"] = [p for p in latest["pending_operations"] if p["resource"]["urn"] != step.urn]
+            latest["resources"] = _replace(latest["resources"], step.urn, None if step.op == "delete" else record)
+            state.save(self.bucket, PROJECT, ref.stack_name, checkpoint)
+
+    def _call_cloud(self, cloud: FakeCloud, op: str, record: dict[str, Any]) -> dict[str, Any]:
+        existing = cloud.objects().get(record["urn"])
+        if op == "create":
+            physical_id = cloud.create(record["urn"], record["type"], record["inputs"], physical_id=record.get("id"))
+            return {**record, "id": physical_id, "outputs": {**record["inputs"], "id": physical_id}}
+        if existing is None:  # updated or deleted in the cloud behind our back
+            if op == "delete":
+                return record
+            physical_id = cloud.create(record["urn"], record["type"], record["inputs"], physical_id=record.get("id"))
+            return {**record, "id": physical_id, "outputs": {**record["inputs"], "id": physical_id}}
+        if op == "update":
+            cloud.update(existing, record["inputs"])
+            return {**record, "id": existing.id, "outputs": {**record["inputs"], "id": existing.id}}
+        cloud.delete(existing)
+        return record
+
+    # ------------------------------------------------------------------ lock and recovery
+
+    @contextmanager
+    def _locked(self, ref: StackRef) -> Iterator[dict[str, Any]]:
+        """Hold the stack's lock; resolve pending operations a crashed run left behind."""
+        stack = ref.stack_name
+        key, broken = locks.acquire(self.bucket, PROJECT, stack, probe=self.holder_probe)
+        try:
+            for lock, verdict in broken:
+                self.log.warning("[%s] broke the stale lock of %s: %s", stack, lock.describe(), verdict.why)
+            checkpoint = state.load(self.bucket, PROJECT, stack) or state.new_checkpoint(PROJECT, stack)
+            latest = checkpoint["checkpoint"]["latest"]
+            if latest["pending_operations"]:
+                cloud = FakeCloud(self.state_dir, stack).objects()
+                latest["resources"], notes = state.refresh(latest["resources"], latest["pending_operations"], cloud)
+                latest["pending_operations"] = []
+                state.save(self.bucket, PROJECT, stack, checkpoint)
+                for note in notes:
+                    self.log.warning("[%s] recovered: %s", stack, note)
+            yield checkpoint
+        finally:
+            self.bucket.delete(key)
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _in_thread(self, operation: str, function: Callable[..., T], *args: Any) -> T:
+        """Run blocking work off the event loop, with every failure as an ``EngineError``."""
+        if self._closing.is_set():
+            raise TransientEngineError("the operator is shutting down; not starting new operations", reason="ShuttingDown")
+        with self._idle:
+            self._active += 1
+        try:
+            return await asyncio.to_thread(function, *args)
+        except SpecError as error:
+            raise PermanentEngineError(f"{operation} failed: the spec is invalid: {error}", reason="InvalidSpec") from None
+        except EngineError:
+            raise
+        except Exception as error:  # noqa: BLE001 - every failure leaves as an EngineError
+            raise classify(error, operation=operation) from error
+        finally:
+            with self._idle:
+                self._active -= 1
+                self._idle.notify_all()
+
+    def _wait_idle(self, timeout: float) -> None:
+        with self._idle:
+            self._idle.wait_for(lambda: self._active == 0, timeout=timeout)
+
+    def _desired(self, ref: StackRef, spec: PlatformSpec) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        # The program and pulumi-aws take seconds to import: only when this engine runs.
+        from payplat.mocks import PlatformMocks
+        from payplat.plan import plan_program
+        from payplat.program import make_program
+
+        mocks = PlatformMocks(region=spec.region, account_id=FAKE_ACCOUNT)
+        result = plan_program(make_program(spec, name=ref.name), region=spec.region, stack=ref.stack_name, mocks=mocks)
+        resources = [
+            {
+                "urn": item.urn,
+                "type": item.type,
+                "custom": item.custom,
+                "id": item.id,
+                "parent": item.parent,
+                "inputs": item.inputs,
+                "dependencies": list(item.depends_on),
+            }
+            for item in result.resources
+        ]
+        # Through JSON once, so desired and stored resources compare like for like.
+        return json.loads(json.dumps(resources, default=str)), json.loads(json.dumps(dict(result.outputs), default=str))
+
+    def _fail_on_purpose(self, ref: StackRef, spec: PlatformSpec, operation: str) -> None:
+        error = injected_failure(spec.tags, operation, self.state_dir / "faults" / f"{ref.stack_name}.json")
+        if error is not None:
+            raise error
+
+    def _config_path(self, ref: StackRef) -> Path:
+        return self.state_dir / "config" / f"{ref.stack_name}.json"
+
+    def _ensure_password(self, ref: StackRef, secrets: StackSecrets) -> bool:
+        """Keep the password in the stack's config; True while a changed one is not yet applied."""
+        config = self._read_config(ref)
+        current = config.get(CONFIG_KEY)
+        wanted = secrets.db_password or current or new_password()
+        if wanted != current:
+            config[CONFIG_KEY] = wanted
+            config["applied"] = current is None  # a first password is applied by the creates
+            self._write_config(ref, config)
+        return not config.get("applied", True)
+
+    def _mark_password_applied(self, ref: StackRef) -> None:
+        config = self._read_config(ref)
+        if not config.get("applied", True):
+            self._write_config(ref, {**config, "applied": True})
+
+    def _read_config(self, ref: StackRef) -> dict[str, Any]:
+        try:
+            return json.loads(self._config_path(ref).read_text())  # type: ignore[no-any-return]
+        except FileNotFoundError:
+            return {}
+
+    def _write_config(self, ref: StackRef, config: dict[str, Any]) -> None:
+        path = self._config_path(ref)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.touch(mode=0o600)
+        temporary.write_text(json.dumps(config))
+        os.replace(temporary, path)
+
+    def _remove_stack(self, ref: StackRef) -> None:
+        self.bucket.delete(state.checkpoint_key(PROJECT, ref.stack_name))
+        self._config_path(ref).unlink(missing_ok=True)
+
+
+_SYMBOL = {"create": "+ create", "update": "~ update", "delete": "- delete"}
+_PENDING = {"create": "creating", "update": "updating", "delete": "deleting"}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _resources(checkpoint: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(checkpoint["checkpoint"]["latest"]["resources"])
+
+
+def _record(resource: dict[str, Any]) -> dict[str, Any]:
+    return {**resource, "outputs": {**resource.get("inputs", {}), "id": resource.get("id")}}
+
+
+def _replace(resources: list[dict[str, Any]], urn: str, record: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """``resources`` with ``urn``'s entry swapped for ``record`` (appended if new, removed if None)."""
+    out = [record if item["urn"] == urn else item for item in resources if item["urn"] != urn or record is not None]
+    if record is not None and all(item["urn"] != urn for item in resources):
+        out.append(record)
+    return out
+
+
+def _summary(changes: Changes) -> str:
+    return ", ".join(f"{count} {kind}" for kind, count in changes.as_dict().items() if count) or "no changes"
