@@ -1,0 +1,345 @@
+"""The real engine: the Pulumi Automation API with the inline program, against AWS.
+
+Each PaymentPlatform is the stack ``<namespace>-<name>`` of project ``payplat`` in a
+self-managed backend (``file://<state_dir>/backend`` by default, ``s3://...`` in
+production) with its secrets provider (``awskms://...`` in production; a passphrase kept
+in ``<state_dir>/passphrase`` by default). Every operation:
+
+1. selects the stack with the inline program ``make_program(spec, name=...)`` and a
+   per-stack work dir ``<state_dir>/workspaces/<stack>`` (it holds ``Pulumi.<stack>.yaml``:
+   keep ``state_dir`` on a persistent volume, or a generated password is regenerated);
+2. sets the stack config: ``aws:region``, ``aws:assumeRoles[0].roleArn`` (pulumi-aws 7
+   replaced ``aws:assumeRole`` with the list ``aws:assumeRoles``) and the secret
+   ``payplat:dbPassword`` (the one given, else the one already in config, else a new one);
+3. breaks a stale stack lock (``engines.locks``: same host and dead pid, or the injected
+   probe says the holder's host is gone) and, if the checkpoint holds pending operations
+   of an interrupted run, resolves them with ``refresh --clear-pending-creates`` (then, if
+   any remain, by exporting the state without them and importing it back);
+4. runs the operation with engine output streamed to the operator log line by line.
+
+Failures go through the one table in ``engines.errors``. ``close()`` sends SIGINT to the
+running CLI processes (``engines.command``) and waits for them to finish their steps.
+
+What only a real AWS run can verify (the fakes in ``tests/engines`` cannot):
+* the CLI's own behaviour: that one SIGINT ends with the lock released and no pending
+  operations, the exact lock-file path and JSON written by this CLI version, the stderr
+  texts the error table matches, the ``resourceChanges`` keys of the summary;
+* that ``aws:assumeRoles[0].roleArn`` set with ``path=True`` reaches the provider, and
+  that the S3 backend and ``awskms://`` provider work with the operator's IAM role;
+* that ``--clear-pending-creates`` drops an interrupted create that *did* happen in AWS:
+  the resource then exists outside the state (a duplicate on the next ``up`` for
+  auto-named resources, a name conflict for fixed names) and must be imported by hand;
+  the offline engine's fake cloud can adopt it, AWS gives no such guarantee;
+* running several inline programs at once in one process (the Python SDK keeps some
+  runtime state per process; the operator's concurrency limit bounds this).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from payplat.engines import locks
+from payplat.engines.base import (
+    SECRET_MASK,
+    Changes,
+    DriftReport,
+    EngineError,
+    OperationResult,
+    PermanentEngineError,
+    StackRef,
+    StackSecrets,
+    TransientEngineError,
+)
+from payplat.engines.errors import classify, scrub
+from payplat.engines.passwords import CONFIG_KEY, new_password
+from payplat.spec import PlatformSpec
+
+__all__ = ["PROJECT", "PulumiEngine", "changes_from", "desired_config", "masked_outputs"]
+
+PROJECT = "payplat"
+ASSUME_ROLES = "aws:assumeRoles"
+
+T = TypeVar("T")
+
+
+class PulumiEngine:
+    name = "pulumi"
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        backend_url: str | None = None,
+        secrets_provider: str | None = None,
+        holder_probe: locks.HolderProbe | None = None,
+        log: logging.Logger | None = None,
+        select_stack: Callable[..., Any] | None = None,
+        command: Any | None = None,
+        bucket: locks.StateBucket | None = None,
+    ) -> None:
+        """``select_stack``, ``command`` and ``bucket`` replace the Automation API's
+        ``create_or_select_stack``, the CLI runner and the backend's storage in tests."""
+        self.state_dir = Path(state_dir)
+        self.backend_url = backend_url or f"file://{(self.state_dir / 'backend').resolve()}"
+        self.secrets_provider = secrets_provider
+        self.holder_probe = holder_probe
+        self.log = log or logging.getLogger("payplat.engine.pulumi")
+        self._select_stack = select_stack
+        self._command = command
+        self._bucket = bucket
+        self._closing = threading.Event()
+        self._active = 0
+        self._idle = threading.Condition()
+        self._known_secrets: set[str] = set()  # passwords handled, scrubbed from logs and errors
+
+    # ------------------------------------------------------------------ Engine protocol
+
+    async def up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> OperationResult:
+        return await self._in_thread("up", self._up, ref, spec, secrets)
+
+    async def destroy(self, ref: StackRef, spec: PlatformSpec) -> OperationResult:
+        return await self._in_thread("destroy", self._destroy, ref, spec)
+
+    async def detect_drift(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> DriftReport:
+        return await self._in_thread("drift detection", self._detect_drift, ref, spec, secrets)
+
+    async def forget(self, ref: StackRef) -> None:
+        await self._in_thread("forget", self._forget, ref)
+
+    async def close(self, timeout: float = 120.0) -> None:
+        """SIGINT to every running CLI (it finishes in-flight steps and releases the
+        lock), then wait up to ``timeout`` seconds for the operations to return."""
+        self._closing.set()
+        command = self._command
+        if command is not None and hasattr(command, "interrupt"):
+            signalled = command.interrupt()
+            if signalled:
+                self.log.warning("shutdown: asked %d running pulumi process(es) to stop after their current steps", signalled)
+        await asyncio.to_thread(self._wait_idle, timeout)
+
+    # ------------------------------------------------------------------ operations
+
+    def _up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> OperationResult:
+        started = _now()
+        stack = self._stack(ref, spec, secrets)
+        result = stack.up(on_output=self._stream(ref), color="never", suppress_progress=True, show_secrets=False)
+        changes = changes_from(result.summary.resource_changes if result.summary else None)
+        return OperationResult("up", self.name, started, _now(), changes, masked_outputs(result.outputs), "")
+
+    def _destroy(self, ref: StackRef, spec: PlatformSpec) -> OperationResult:
+        started = _now()
+        stack = self._stack(ref, spec, StackSecrets())
+        result = stack.destroy(on_output=self._stream(ref), color="never", suppress_progress=True, show_secrets=False)
+        changes = changes_from(result.summary.resource_changes if result.summary else None)
+        stack.workspace.remove_stack(ref.stack_name)  # state and config go with the resources
+        return OperationResult("destroy", self.name, started, _now(), changes, {}, "")
+
+    def _detect_drift(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> DriftReport:
+        started = _now()
+        stack = self._stack(ref, spec, secrets)
+        refreshed = stack.refresh(on_output=self._stream(ref), color="never", suppress_progress=True, show_secrets=False)
+        refresh_changes = changes_from(refreshed.summary.resource_changes if refreshed.summary else None)
+        preview = stack.preview(on_output=self._stream(ref), color="never", suppress_progress=True)
+        changes = changes_from(preview.change_summary)
+        drifted = refresh_changes.total > 0 or changes.total > 0
+        message = (
+            f"refresh found {refresh_changes.total} resource(s) changed outside Pulumi; "
+            f"preview: {changes.create} to create, {changes.update} to update, "
+            f"{changes.replace} to replace, {changes.delete} to delete"
+        )
+        return DriftReport(drifted, changes, started, _now(), message)
+
+    def _forget(self, ref: StackRef) -> None:
+        from pulumi.automation.errors import StackNotFoundError
+
+        stack = self._select(ref, program=_no_program)
+        self._clear_stale_lock(ref)
+        try:
+            stack.workspace.remove_stack(ref.stack_name, force=True)
+        except StackNotFoundError:
+            pass
+
+    # ------------------------------------------------------------------ preparation
+
+    def _stack(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> Any:
+        """The selected, configured stack, with a crashed run's lock and pending operations resolved."""
+        from payplat.program import make_program  # pulumi-aws: seconds to import, so only when used
+
+        stack = self._select(ref, program=make_program(spec, name=ref.name))
+        self._clear_stale_lock(ref)
+        self._configure(stack, spec, secrets)
+        self._resolve_pending(ref, stack)  # checked every time: a lock deleted by hand leaves them too
+        return stack
+
+    def _select(self, ref: StackRef, *, program: Callable[[], None]) -> Any:
+        from pulumi import automation as auto
+
+        select = self._select_stack or auto.create_or_select_stack
+        work_dir = self.state_dir / "workspaces" / ref.stack_name
+        work_dir.mkdir(parents=True, exist_ok=True)
+        options = auto.LocalWorkspaceOptions(
+            work_dir=str(work_dir),
+            env_vars=self._env(),
+            secrets_provider=self.secrets_provider,
+            project_settings=auto.ProjectSettings(
+                name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=self.backend_url)
+            ),
+            pulumi_command=self._cli(),
+        )
+        return select(stack_name=ref.stack_name, project_name=PROJECT, program=program, opts=options)
+
+    def _configure(self, stack: Any, spec: PlatformSpec, secrets: StackSecrets) -> None:
+        from pulumi.automation import ConfigValue
+
+        current = stack.get_all_config()
+        existing = current.get(CONFIG_KEY)
+        password = secrets.db_password or (existing.value if existing is not None else None) or new_password()
+        self._known_secrets.add(password)
+        wanted = desired_config(spec, stack_name=stack.name, password=password)
+        if current.get(ASSUME_ROLES) is not None and not spec.assume_role_arn:
+            stack.remove_config(ASSUME_ROLES)
+        stack.set_all_config(
+            {key: ConfigValue(value=value, secret=key == CONFIG_KEY) for key, value in wanted.items()}, path=True
+        )
+
+    def _clear_stale_lock(self, ref: StackRef) -> bool:
+        broken = locks.break_stale_locks(self._state_bucket(), PROJECT, ref.stack_name, probe=self.holder_probe)
+        for lock, verdict in broken:
+            self.log.warning("[%s] broke the stale lock of %s: %s", ref.stack_name, lock.describe(), verdict.why)
+        return bool(broken)
+
+    def _resolve_pending(self, ref: StackRef, stack: Any) -> None:
+        if not _pending(stack):
+            return
+        self.log.warning("[%s] an interrupted run left pending operations; refreshing and clearing pending creates", ref.stack_name)
+        stack.refresh(clear_pending_creates=True, on_output=self._stream(ref), color="never", suppress_progress=True, show_secrets=False)
+        exported = stack.export_stack()
+        if _pending_in(exported):
+            from pulumi.automation import Deployment
+
+            self.log.warning("[%s] pending operations survived the refresh; dropping them from the state", ref.stack_name)
+            deployment = {**exported.deployment, "pending_operations": []}
+            stack.import_stack(Deployment(version=exported.version, deployment=deployment))
+            stack.refresh(on_output=self._stream(ref), color="never", suppress_progress=True, show_secrets=False)
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def _in_thread(self, operation: str, function: Callable[..., T], *args: Any) -> T:
+        if self._closing.is_set():
+            raise TransientEngineError("the operator is shutting down; not starting new operations", reason="ShuttingDown")
+        with self._idle:
+            self._active += 1
+        try:
+            return await asyncio.to_thread(function, *args)
+        except EngineError:
+            raise
+        except FileNotFoundError as error:
+            if "pulumi" not in str(error):
+                raise classify(error, operation=operation, known_secrets=tuple(self._known_secrets)) from None
+            raise PermanentEngineError(
+                "the pulumi CLI is not installed here: run the operator's container image, or use the offline engine",
+                reason="EngineUnavailable",
+            ) from None
+        except Exception as error:  # noqa: BLE001 - every failure leaves as an EngineError
+            if self._closing.is_set():
+                raise TransientEngineError(
+                    f"{operation} stopped by operator shutdown; it resumes on the next start", reason="Interrupted"
+                ) from None
+            raise classify(error, operation=operation, known_secrets=tuple(self._known_secrets)) from None
+        finally:
+            with self._idle:
+                self._active -= 1
+                self._idle.notify_all()
+
+    def _wait_idle(self, timeout: float) -> None:
+        with self._idle:
+            self._idle.wait_for(lambda: self._active == 0, timeout=timeout)
+
+    def _stream(self, ref: StackRef) -> Callable[[str], None]:
+        def emit(line: str) -> None:
+            if line.strip():
+                self.log.info("[%s] %s", ref.stack_name, scrub(line, known=tuple(self._known_secrets)))
+
+        return emit
+
+    def _cli(self) -> Any:
+        if self._command is None:
+            from payplat.engines.command import InterruptibleCommand
+
+            self._command = InterruptibleCommand()
+        return self._command
+
+    def _state_bucket(self) -> locks.StateBucket:
+        if self._bucket is None:
+            self._bucket = locks.bucket_for(self.backend_url)
+        return self._bucket
+
+    def _env(self) -> dict[str, str]:
+        env = {"PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "true"}
+        if self.secrets_provider in (None, "passphrase") and not (
+            os.environ.get("PULUMI_CONFIG_PASSPHRASE") or os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+        ):
+            env["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(self._passphrase_file())
+        return env
+
+    def _passphrase_file(self) -> Path:
+        """A random passphrase made once per state dir: the local default provider only."""
+        path = self.state_dir / "passphrase"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(new_password())
+        return path
+
+
+# --------------------------------------------------------------------------- pure parts
+
+
+def desired_config(spec: PlatformSpec, *, stack_name: str, password: str) -> dict[str, str]:
+    """Stack config for ``spec`` (keys are Pulumi config paths, set with ``path=True``)."""
+    config = {"aws:region": spec.region, CONFIG_KEY: password}
+    if spec.assume_role_arn:
+        config[f"{ASSUME_ROLES}[0].roleArn"] = spec.assume_role_arn
+        config[f"{ASSUME_ROLES}[0].sessionName"] = f"payplat-{stack_name}"[:64]
+    return config
+
+
+def changes_from(summary: Mapping[str, int] | None) -> Changes:
+    """Pulumi's per-operation counts (``create``, ``create-replacement``, ...) as ``Changes``."""
+    summary = summary or {}
+    return Changes(
+        create=summary.get("create", 0),
+        update=summary.get("update", 0),
+        delete=summary.get("delete", 0),
+        replace=summary.get("replace", 0),
+        same=summary.get("same", 0),
+    )
+
+
+def masked_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Stack outputs as plain values, secret ones as ``[secret]``."""
+    return {key: SECRET_MASK if output.secret else output.value for key, output in outputs.items()}
+
+
+def _pending(stack: Any) -> bool:
+    return _pending_in(stack.export_stack())
+
+
+def _pending_in(exported: Any) -> bool:
+    return bool((exported.deployment or {}).get("pending_operations"))
+
+
+def _no_program() -> None:
+    """Forget needs a workspace, not a program."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

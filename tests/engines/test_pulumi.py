@@ -1,0 +1,382 @@
+"""The Pulumi engine's own logic against a fake of the ``pulumi.automation`` stack objects:
+config and secret config, region and assume role, stale locks and pending operations,
+output streaming, the error table, and cancellation on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi.automation import ConfigValue, Deployment, OutputValue
+from pulumi.automation._cmd import CommandResult
+from pulumi.automation._stack import DestroyResult, PreviewResult, RefreshResult, UpdateSummary, UpResult
+from pulumi.automation.errors import CommandError, StackNotFoundError, create_command_error
+
+from payplat.engines import locks
+from payplat.engines.base import (
+    SECRET_MASK,
+    Changes,
+    PermanentEngineError,
+    StackLockedError,
+    StackRef,
+    StackSecrets,
+    TransientEngineError,
+)
+from payplat.engines.passwords import CONFIG_KEY
+from payplat.engines.pulumi import PulumiEngine
+
+from .helpers import small_spec
+
+ROLE = "arn:aws:iam::210987654321:role/payplat-deployer"
+
+
+def summary(changes: dict[str, int]) -> UpdateSummary:
+    now = datetime.now(UTC)
+    return UpdateSummary(kind="update", start_time=now, message="", environment={}, config={},
+                         result="succeeded", end_time=now, resource_changes=changes)
+
+
+def cli_error(text: str) -> CommandError:
+    return create_command_error(CommandResult(stdout=text, stderr="", code=255))
+
+
+@dataclass
+class World:
+    """What the fake backend and CLI know; every call is recorded in order."""
+
+    config: dict[str, ConfigValue] = field(default_factory=dict)
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[tuple[Any, ...]] = field(default_factory=list)
+    selected: list[dict[str, Any]] = field(default_factory=list)
+    output_lines: list[str] = field(default_factory=lambda: ["Updating (ns-shop)", "+ aws:ec2/vpc:Vpc shop-vpc created"])
+    fail: BaseException | None = None
+    block: threading.Event | None = None
+    refresh_changes: dict[str, int] = field(default_factory=dict)
+    clears_pending: bool = True
+
+
+class FakeWorkspace:
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def remove_stack(self, stack_name: str, force: bool | None = None) -> None:
+        self.world.calls.append(("remove_stack", stack_name, force))
+        if self.world.fail:
+            raise self.world.fail
+
+
+class FakeStack:
+    def __init__(self, world: World, name: str) -> None:
+        self.world, self.name, self.workspace = world, name, FakeWorkspace(world)
+
+    def _operation(self, name: str, kwargs: dict[str, Any]) -> None:
+        self.world.calls.append((name, {k: v for k, v in kwargs.items() if k != "on_output"}))
+        for line in self.world.output_lines:
+            kwargs["on_output"](line)
+        if self.world.block is not None:
+            self.world.block.wait(timeout=30)
+        if self.world.fail is not None:
+            raise self.world.fail
+
+    def get_all_config(self) -> dict[str, ConfigValue]:
+        self.world.calls.append(("get_all_config",))
+        return dict(self.world.config)
+
+    def set_all_config(self, config: dict[str, ConfigValue], *, path: bool = False) -> None:
+        self.world.calls.append(("set_all_config", {k: (v.value, v.secret) for k, v in config.items()}, path))
+        for key, value in config.items():
+            self.world.config[key.split("[")[0]] = value  # path keys collapse to their root, as in Pulumi
+
+    def remove_config(self, key: str) -> None:
+        self.world.calls.append(("remove_config", key))
+        self.world.config.pop(key, None)
+
+    def export_stack(self) -> Deployment:
+        self.world.calls.append(("export_stack",))
+        return Deployment(version=3, deployment={"resources": [], "pending_operations": list(self.world.pending)})
+
+    def import_stack(self, state: Deployment) -> None:
+        self.world.calls.append(("import_stack", state.deployment))
+        self.world.pending = list(state.deployment["pending_operations"])
+
+    def refresh(self, **kwargs: Any) -> RefreshResult:
+        self._operation("refresh", kwargs)
+        if kwargs.get("clear_pending_creates") and self.world.clears_pending:
+            self.world.pending = [p for p in self.world.pending if p["type"] != "creating"]
+        return RefreshResult(stdout="", stderr="", summary=summary(self.world.refresh_changes))
+
+    def up(self, **kwargs: Any) -> UpResult:
+        self._operation("up", kwargs)
+        outputs = {"vpcId": OutputValue("vpc-0abc", False), "dbPassword": OutputValue("leaked?", True)}
+        return UpResult(stdout="", stderr="", summary=summary({"create": 3, "same": 2}), outputs=outputs)
+
+    def preview(self, **kwargs: Any) -> PreviewResult:
+        self._operation("preview", kwargs)
+        return PreviewResult(stdout="", stderr="", change_summary={"update": 1, "same": 4})
+
+    def destroy(self, **kwargs: Any) -> DestroyResult:
+        self._operation("destroy", kwargs)
+        return DestroyResult(stdout="", stderr="", summary=summary({"delete": 5}))
+
+
+class FakeCommand:
+    """Stands in for ``InterruptibleCommand``: interrupting releases a blocked operation
+    with the error the CLI reports after a SIGINT."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.interrupts = 0
+
+    def interrupt(self) -> int:
+        self.interrupts += 1
+        self.world.fail = cli_error("error: update canceled")
+        if self.world.block:
+            self.world.block.set()
+        return 1
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+@pytest.fixture
+def make_engine(tmp_path: Path, world: World):
+    def make(**kwargs: Any) -> PulumiEngine:
+        def select(**selected: Any) -> FakeStack:
+            world.selected.append(selected)
+            return FakeStack(world, selected["stack_name"])
+
+        kwargs.setdefault("command", FakeCommand(world))
+        return PulumiEngine(tmp_path, select_stack=select, log=logging.getLogger("payplat.engine.test"), **kwargs)
+
+    return make
+
+
+def ops(world: World) -> list[str]:
+    return [call[0] for call in world.calls]
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+REF = StackRef("ns", "shop")
+
+
+# --------------------------------------------------------------------------- selecting and configuring
+
+
+def test_up_selects_the_stack_with_the_inline_program_and_backend(make_engine, world: World, tmp_path: Path) -> None:
+    engine = make_engine()
+    result = run(engine.up(REF, small_spec(), StackSecrets()))
+    selected = world.selected[0]
+    assert selected["stack_name"] == "ns-shop" and selected["project_name"] == "payplat"
+    assert callable(selected["program"])
+    opts = selected["opts"]
+    assert opts.project_settings.name == "payplat"
+    assert opts.project_settings.backend.url == f"file://{(tmp_path / 'backend').resolve()}"
+    assert opts.work_dir == str(tmp_path / "workspaces" / "ns-shop")
+    assert opts.pulumi_command is engine._command
+    passphrase = Path(opts.env_vars["PULUMI_CONFIG_PASSPHRASE_FILE"])
+    assert oct(passphrase.stat().st_mode & 0o777) == "0o600" and len(passphrase.read_text()) >= 32
+    assert result.engine == "pulumi"
+    assert result.changes == Changes(create=3, same=2)
+    assert result.outputs == {"vpcId": "vpc-0abc", "dbPassword": SECRET_MASK}
+    assert ops(world) == ["get_all_config", "set_all_config", "export_stack", "up"]
+
+
+def test_production_backend_and_kms_secrets_provider(make_engine, world: World) -> None:
+    engine = make_engine(backend_url="s3://state/payplat", secrets_provider="awskms://alias/payplat",
+                         bucket=locks.FileBucket(Path("/nonexistent")))
+    run(engine.up(REF, small_spec(), StackSecrets()))
+    opts = world.selected[0]["opts"]
+    assert opts.project_settings.backend.url == "s3://state/payplat"
+    assert opts.secrets_provider == "awskms://alias/payplat"
+    assert "PULUMI_CONFIG_PASSPHRASE_FILE" not in opts.env_vars
+
+
+def test_region_assume_role_and_a_generated_secret_password(make_engine, world: World) -> None:
+    run(make_engine().up(REF, small_spec(region="eu-west-1", assumeRoleArn=ROLE), StackSecrets()))
+    _, config, path = next(call for call in world.calls if call[0] == "set_all_config")
+    assert path is True
+    assert config["aws:region"] == ("eu-west-1", False)
+    assert config["aws:assumeRoles[0].roleArn"] == (ROLE, False)
+    assert config["aws:assumeRoles[0].sessionName"] == ("payplat-ns-shop", False)
+    password, secret = config[CONFIG_KEY]
+    assert secret is True and len(password) >= 32
+
+
+def test_the_password_in_stack_config_is_reused(make_engine, world: World) -> None:
+    world.config[CONFIG_KEY] = ConfigValue("kept-from-last-time-0123456789", secret=True)
+    run(make_engine().up(REF, small_spec(), StackSecrets()))
+    _, config, _ = next(call for call in world.calls if call[0] == "set_all_config")
+    assert config[CONFIG_KEY] == ("kept-from-last-time-0123456789", True)
+
+
+def test_a_given_password_wins(make_engine, world: World) -> None:
+    world.config[CONFIG_KEY] = ConfigValue("old-password-0123456789", secret=True)
+    run(make_engine().up(REF, small_spec(), StackSecrets(db_password="from-kubernetes-secret")))
+    _, config, _ = next(call for call in world.calls if call[0] == "set_all_config")
+    assert config[CONFIG_KEY] == ("from-kubernetes-secret", True)
+
+
+def test_dropping_the_assume_role_removes_it_from_config(make_engine, world: World) -> None:
+    engine = make_engine()
+    run(engine.up(REF, small_spec(assumeRoleArn=ROLE), StackSecrets()))
+    assert "aws:assumeRoles" in world.config
+    run(engine.up(REF, small_spec(), StackSecrets()))
+    assert ("remove_config", "aws:assumeRoles") in world.calls
+    assert "aws:assumeRoles" not in world.config
+
+
+# --------------------------------------------------------------------------- streaming and secrets
+
+
+def test_engine_output_is_streamed_line_by_line_without_secrets(make_engine, world: World, caplog) -> None:
+    world.output_lines.append("config payplat:dbPassword = from-kubernetes-secret")
+    with caplog.at_level(logging.INFO, logger="payplat.engine.test"):
+        run(make_engine().up(REF, small_spec(), StackSecrets(db_password="from-kubernetes-secret")))
+    messages = [record.getMessage() for record in caplog.records]
+    assert "[ns-shop] Updating (ns-shop)" in messages
+    assert "[ns-shop] + aws:ec2/vpc:Vpc shop-vpc created" in messages
+    assert "from-kubernetes-secret" not in caplog.text
+
+
+# --------------------------------------------------------------------------- locks and pending operations
+
+
+def write_lock(tmp_path: Path, host: str, pid: int) -> Path:
+    bucket = locks.FileBucket(tmp_path / "backend")
+    key = f"{locks.lock_prefix('payplat', 'ns-shop')}x.json"
+    bucket.write(key, locks.LockInfo(pid, "root", host, datetime.now(UTC)).to_json())
+    return tmp_path / "backend" / key
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_stale_lock_broken_then_pending_creates_cleared_before_up(make_engine, world: World, tmp_path: Path, caplog) -> None:
+    lock_file = write_lock(tmp_path, socket.gethostname(), dead_pid())
+    world.pending = [{"type": "creating", "resource": {"urn": "urn:pulumi:ns-shop::payplat::aws:ec2/vpc:Vpc::shop"}}]
+    with caplog.at_level(logging.WARNING):
+        run(make_engine().up(REF, small_spec(), StackSecrets()))
+    assert not lock_file.exists()
+    assert "broke the stale lock" in caplog.text
+    refresh = next(call for call in world.calls if call[0] == "refresh")
+    assert refresh[1]["clear_pending_creates"] is True
+    assert ops(world).index("refresh") < ops(world).index("up")
+    assert world.pending == []
+
+
+def test_pending_operations_a_refresh_cannot_clear_are_dropped_by_import(make_engine, world: World) -> None:
+    world.clears_pending = False
+    world.pending = [{"type": "updating", "resource": {"urn": "urn:x"}}]
+    run(make_engine().up(REF, small_spec(), StackSecrets()))
+    imported = next(call for call in world.calls if call[0] == "import_stack")
+    assert imported[1]["pending_operations"] == []
+    assert ops(world)[-3:] == ["import_stack", "refresh", "up"]
+
+
+def test_a_live_holder_on_another_pod_blocks_the_operation(make_engine, world: World, tmp_path: Path) -> None:
+    lock_file = write_lock(tmp_path, "payplat-operator-other", 12)
+    with pytest.raises(StackLockedError, match="payplat-operator-other"):
+        run(make_engine(holder_probe=lambda host, pid: True).up(REF, small_spec(), StackSecrets()))
+    assert lock_file.exists() and "up" not in ops(world)
+    run(make_engine(holder_probe=lambda host, pid: False).up(REF, small_spec(), StackSecrets()))
+    assert not lock_file.exists() and "up" in ops(world)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    ("raised", "kind", "reason"),
+    [
+        (cli_error("error: operation error EC2: CreateVpc, api error UnauthorizedOperation"), PermanentEngineError, "AuthFailed"),
+        (cli_error("error: ExpiredToken: token expired"), PermanentEngineError, "AuthFailed"),
+        (cli_error("error: Throttling: Rate exceeded"), TransientEngineError, "Throttled"),
+        (create_command_error(CommandResult("", "error: the stack is currently locked by 1 lock(s).", 255)), StackLockedError, "StackLocked"),
+        (cli_error("error: a brand new failure"), TransientEngineError, "EngineError"),
+    ],
+)
+def test_failures_are_mapped_by_the_table(make_engine, world: World, raised, kind, reason) -> None:
+    world.fail = raised
+    with pytest.raises(kind) as caught:
+        run(make_engine().up(REF, small_spec(), StackSecrets()))
+    assert type(caught.value) is kind and caught.value.reason == reason
+
+
+def test_error_messages_never_carry_the_password(make_engine, world: World) -> None:
+    world.fail = cli_error("error: AccessDenied while writing secret value from-kubernetes-secret")
+    with pytest.raises(PermanentEngineError) as caught:
+        run(make_engine().up(REF, small_spec(), StackSecrets(db_password="from-kubernetes-secret")))
+    assert "from-kubernetes-secret" not in caught.value.message
+    assert "AccessDenied" in caught.value.message
+
+
+def test_without_the_cli_the_engine_says_what_to_do(make_engine, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no pulumi executable anywhere
+    with pytest.raises(PermanentEngineError, match="pulumi CLI is not installed") as caught:
+        run(make_engine(command=None).up(REF, small_spec(), StackSecrets()))
+    assert caught.value.reason == "EngineUnavailable"
+
+
+# --------------------------------------------------------------------------- destroy, forget, drift
+
+
+def test_destroy_then_removes_the_stack(make_engine, world: World) -> None:
+    result = run(make_engine().destroy(REF, small_spec()))
+    assert result.changes == Changes(delete=5)
+    assert ops(world)[-2:] == ["destroy", "remove_stack"]
+    assert world.calls[-1] == ("remove_stack", "ns-shop", None)
+
+
+def test_forget_removes_the_stack_without_touching_aws(make_engine, world: World) -> None:
+    run(make_engine().forget(REF))
+    assert ("remove_stack", "ns-shop", True) in world.calls
+    assert not {"up", "destroy", "refresh"} & set(ops(world))
+    world.fail = StackNotFoundError(CommandResult("", "no stack named 'ns-shop' found", 255))
+    run(make_engine().forget(REF))  # already gone: fine
+
+
+def test_drift_is_refresh_then_preview(make_engine, world: World) -> None:
+    world.refresh_changes = {"update": 2, "same": 3}
+    report = run(make_engine().detect_drift(REF, small_spec(), StackSecrets()))
+    assert ops(world)[-2:] == ["refresh", "preview"]
+    assert report.drifted and report.changes == Changes(update=1, same=4)
+    assert "2 resource(s) changed outside Pulumi" in report.message
+
+
+# --------------------------------------------------------------------------- shutdown
+
+
+def test_close_interrupts_the_running_cli_and_refuses_new_work(make_engine, world: World) -> None:
+    world.block = threading.Event()
+
+    async def scenario() -> None:
+        engine = make_engine()
+        task = asyncio.create_task(engine.up(REF, small_spec(), StackSecrets()))
+        while "up" not in ops(world):
+            await asyncio.sleep(0.01)
+        await engine.close()
+        assert engine._command.interrupts == 1
+        with pytest.raises(TransientEngineError) as caught:
+            await task
+        assert caught.value.reason == "Interrupted"
+        with pytest.raises(TransientEngineError, match="shutting down"):
+            await engine.up(REF, small_spec(), StackSecrets())
+
+    run(scenario())
