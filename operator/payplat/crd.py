@@ -519,7 +519,7 @@ def build_crd() -> dict[str, Any]:
         "properties": {
             "apiVersion": {"type": "string", "description": "Versioned schema of this object."},
             "kind": {"type": "string", "description": "REST resource this object represents."},
-            "metadata": {"type": "object"},
+            "metadata": {"type": "object"},  # the API server allows nothing else here
             "spec": spec,
             "status": _status_schema(),
         },

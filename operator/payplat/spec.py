@@ -52,6 +52,7 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 CERT_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
+CIDR_FORM = re.compile(r"^[0-9.]+/[0-9]{1,2}$")
 K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 URL_PATH = re.compile(r"^/[\x21-\x7e]*$")  # RE2 (the API server's regex engine) caps repeats at 1000
 USER_ID = re.compile(r"^\d+(:\d+)?$")
@@ -165,6 +166,8 @@ class NetworkSpec(_Model):
     @classmethod
     def _cidr(cls, value: str) -> str:
         try:
+            if not CIDR_FORM.match(value):  # ipaddress also takes "10.0.0.0/255.255.0.0"; AWS and the CRD do not
+                raise ValueError(value)
             net = ipaddress.IPv4Network(value, strict=True)
         except ValueError:
             raise ValueError(f"{value!r} is not an IPv4 network in CIDR form, e.g. 10.0.0.0/16") from None
