@@ -1,0 +1,99 @@
+# syntax=docker/dockerfile:1.7
+#
+# payment-platform-operator image: `payplat run` with the Pulumi CLI and the AWS provider
+# plugin baked in (they are not on PyPI, and a pod must not download code at run time).
+#
+#   docker build \
+#     --build-arg PULUMI_VERSION=3.272.0 --build-arg PULUMI_AWS_VERSION=7.51.1 \
+#     --build-arg VERSION=0.1.0 --build-arg REVISION="$(git rev-parse HEAD)" \
+#     -t registry.example.com/payplat/operator:0.1.0 .
+#
+# PULUMI_VERSION is the CLI release matching the pulumi Python SDK pin in pyproject.toml,
+# PULUMI_AWS_VERSION the provider plugin matching the pulumi-aws pin; tests/ship checks
+# that these defaults agree with pyproject.
+#
+# Runs as UID/GID 10001 with a read-only root filesystem: everything written at run time
+# goes to three mounted volumes (the Deployment uses emptyDirs):
+#   /tmp                      Automation API workspaces
+#   /home/payplat/.pulumi     PULUMI_HOME (credentials.json, workspace settings)
+#   /var/lib/payplat          PAYPLAT_STATE_DIR (offline engine state, file:// backend)
+# The AWS plugin lives on PATH in /opt/pulumi/bin (an "ambient" plugin), so PULUMI_HOME
+# can be an empty volume and nothing is ever downloaded by a running pod.
+
+# The one pinned base (Python 3.11, as pyproject's requires-python), shared by every stage.
+FROM python:3.11.14-slim-trixie AS base
+
+# --------------------------------------------------------------------------- pulumi
+FROM base AS pulumi
+ARG PULUMI_VERSION=3.272.0
+ARG PULUMI_AWS_VERSION=7.51.1
+ARG TARGETARCH
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates curl \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /build
+# The release tarball is checked against the checksums file published with the release.
+RUN case "${TARGETARCH:-amd64}" in amd64) arch=x64 ;; arm64) arch=arm64 ;; *) echo "unsupported arch ${TARGETARCH}" >&2; exit 1 ;; esac \
+ && base="https://github.com/pulumi/pulumi/releases/download/v${PULUMI_VERSION}" \
+ && tarball="pulumi-v${PULUMI_VERSION}-linux-${arch}.tar.gz" \
+ && curl -fsSLO --proto '=https' --tlsv1.2 "${base}/${tarball}" \
+ && curl -fsSL --proto '=https' --tlsv1.2 "${base}/pulumi-${PULUMI_VERSION}-checksums.txt" -o checksums.txt \
+ && grep " ${tarball}\$" checksums.txt | sha256sum -c - \
+ && mkdir -p /opt/pulumi/bin \
+ && tar -xzf "${tarball}" --strip-components=1 -C /opt/pulumi/bin \
+ && /opt/pulumi/bin/pulumi version | grep -qx "v${PULUMI_VERSION}"
+# `pulumi plugin install` fetches the provider for this platform; the binary then moves
+# onto PATH next to the CLI.
+RUN PULUMI_HOME=/build/pulumi-home /opt/pulumi/bin/pulumi plugin install resource aws "${PULUMI_AWS_VERSION}" --exact \
+ && mv "/build/pulumi-home/plugins/resource-aws-v${PULUMI_AWS_VERSION}/pulumi-resource-aws" /opt/pulumi/bin/ \
+ && test -x /opt/pulumi/bin/pulumi-resource-aws
+
+# --------------------------------------------------------------------------- python
+FROM base AS python
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY operator ./operator
+# Dependencies are exact pins in pyproject.toml; every one ships manylinux wheels, so no
+# compiler is needed (--only-binary makes a missing wheel fail the build, not compile).
+RUN /opt/venv/bin/pip install --only-binary=:all: . \
+ && /opt/venv/bin/payplat --help >/dev/null
+
+# --------------------------------------------------------------------------- runtime
+FROM base AS runtime
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG PULUMI_VERSION=3.272.0
+ARG PULUMI_AWS_VERSION=7.51.1
+LABEL org.opencontainers.image.title="payment-platform-operator" \
+      org.opencontainers.image.description="Kubernetes operator keeping an AWS payment platform converged to a PaymentPlatform resource through Pulumi" \
+      org.opencontainers.image.source="https://github.com/payplat/payment-platform-operator" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      io.payplat.pulumi.version="${PULUMI_VERSION}" \
+      io.payplat.pulumi-aws.version="${PULUMI_AWS_VERSION}"
+RUN groupadd --system --gid 10001 payplat \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /home/payplat --shell /usr/sbin/nologin payplat \
+ && mkdir -p /home/payplat/.pulumi /var/lib/payplat \
+ && chown 10001:10001 /home/payplat /home/payplat/.pulumi /var/lib/payplat
+COPY --from=pulumi /opt/pulumi /opt/pulumi
+COPY --from=python /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:/opt/pulumi/bin:$PATH \
+    HOME=/home/payplat \
+    PULUMI_HOME=/home/payplat/.pulumi \
+    PULUMI_SKIP_UPDATE_CHECK=true \
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true \
+    PAYPLAT_STATE_DIR=/var/lib/payplat \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+WORKDIR /home/payplat
+USER 10001:10001
+EXPOSE 8080 9090
+# kopf's liveness endpoint (PAYPLAT_LIVENESS_ENDPOINT); Kubernetes uses its own probes.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]
+ENTRYPOINT ["payplat"]
+CMD ["run"]
