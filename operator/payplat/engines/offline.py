@@ -27,11 +27,9 @@ message says that nothing in AWS was touched.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -53,6 +51,7 @@ from payplat.engines.base import (
 )
 from payplat.engines.errors import classify
 from payplat.engines.fakecloud import FakeCloud
+from payplat.engines.inflight import InFlight
 from payplat.engines.faults import injected_failure
 from payplat.engines.passwords import CONFIG_KEY, new_password
 from payplat.spec import PlatformSpec, SpecError
@@ -83,9 +82,7 @@ class OfflineEngine:
         self.step_delay = step_delay
         self.holder_probe = holder_probe
         self.log = log or logging.getLogger("payplat.engine.offline")
-        self._closing = threading.Event()
-        self._active = 0
-        self._idle = threading.Condition()
+        self._work = InFlight()
 
     # ------------------------------------------------------------------ Engine protocol
 
@@ -104,8 +101,7 @@ class OfflineEngine:
     async def close(self, timeout: float = 60.0) -> None:
         """Let each running operation finish its current step, then stop it (like SIGINT
         to the Pulumi CLI); the next operation carries on from the saved state."""
-        self._closing.set()
-        await asyncio.to_thread(self._wait_idle, timeout)
+        await self._work.drain(timeout)
 
     # ------------------------------------------------------------------ operations
 
@@ -158,7 +154,7 @@ class OfflineEngine:
         latest = checkpoint["checkpoint"]["latest"]
         todo = [step for step in steps if step.op != "same"]
         for done, step in enumerate(todo):
-            if self._closing.is_set():
+            if self._work.closing.is_set():
                 raise TransientEngineError(
                     f"stopped by operator shutdown after {done} of {len(todo)} steps; the next run continues from there",
                     reason="Interrupted",
@@ -216,27 +212,12 @@ class OfflineEngine:
     # ------------------------------------------------------------------ helpers
 
     async def _in_thread(self, operation: str, function: Callable[..., T], *args: Any) -> T:
-        """Run blocking work off the event loop, with every failure as an ``EngineError``."""
-        if self._closing.is_set():
-            raise TransientEngineError("the operator is shutting down; not starting new operations", reason="ShuttingDown")
-        with self._idle:
-            self._active += 1
-        try:
-            return await asyncio.to_thread(function, *args)
-        except SpecError as error:
-            raise PermanentEngineError(f"{operation} failed: the spec is invalid: {error}", reason="InvalidSpec") from None
-        except EngineError:
-            raise
-        except Exception as error:  # noqa: BLE001 - every failure leaves as an EngineError
-            raise classify(error, operation=operation) from error
-        finally:
-            with self._idle:
-                self._active -= 1
-                self._idle.notify_all()
+        def translate(error: Exception) -> EngineError:
+            if isinstance(error, SpecError):
+                return PermanentEngineError(f"{operation} failed: the spec is invalid: {error}", reason="InvalidSpec")
+            return classify(error, operation=operation)
 
-    def _wait_idle(self, timeout: float) -> None:
-        with self._idle:
-            self._idle.wait_for(lambda: self._active == 0, timeout=timeout)
+        return await self._work.run(translate, function, *args)
 
     def _desired(self, ref: StackRef, spec: PlatformSpec) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         # The program and pulumi-aws take seconds to import: only when this engine runs.

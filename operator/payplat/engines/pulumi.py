@@ -36,10 +36,8 @@ What only a real AWS run can verify (the fakes in ``tests/engines`` cannot):
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,6 +56,7 @@ from payplat.engines.base import (
     TransientEngineError,
 )
 from payplat.engines.errors import classify, scrub
+from payplat.engines.inflight import InFlight
 from payplat.engines.passwords import CONFIG_KEY, new_password
 from payplat.spec import PlatformSpec
 
@@ -94,9 +93,7 @@ class PulumiEngine:
         self._select_stack = select_stack
         self._command = command
         self._bucket = bucket
-        self._closing = threading.Event()
-        self._active = 0
-        self._idle = threading.Condition()
+        self._work = InFlight()
         self._known_secrets: set[str] = set()  # passwords handled, scrubbed from logs and errors
 
     # ------------------------------------------------------------------ Engine protocol
@@ -116,13 +113,13 @@ class PulumiEngine:
     async def close(self, timeout: float = 120.0) -> None:
         """SIGINT to every running CLI (it finishes in-flight steps and releases the
         lock), then wait up to ``timeout`` seconds for the operations to return."""
-        self._closing.set()
+        self._work.closing.set()
         command = self._command
         if command is not None and hasattr(command, "interrupt"):
             signalled = command.interrupt()
             if signalled:
                 self.log.warning("shutdown: asked %d running pulumi process(es) to stop after their current steps", signalled)
-        await asyncio.to_thread(self._wait_idle, timeout)
+        await self._work.drain(timeout)
 
     # ------------------------------------------------------------------ operations
 
@@ -232,35 +229,17 @@ class PulumiEngine:
     # ------------------------------------------------------------------ plumbing
 
     async def _in_thread(self, operation: str, function: Callable[..., T], *args: Any) -> T:
-        if self._closing.is_set():
-            raise TransientEngineError("the operator is shutting down; not starting new operations", reason="ShuttingDown")
-        with self._idle:
-            self._active += 1
-        try:
-            return await asyncio.to_thread(function, *args)
-        except EngineError:
-            raise
-        except FileNotFoundError as error:
-            if "pulumi" not in str(error):
-                raise classify(error, operation=operation, known_secrets=tuple(self._known_secrets)) from None
-            raise PermanentEngineError(
-                "the pulumi CLI is not installed here: run the operator's container image, or use the offline engine",
-                reason="EngineUnavailable",
-            ) from None
-        except Exception as error:  # noqa: BLE001 - every failure leaves as an EngineError
-            if self._closing.is_set():
-                raise TransientEngineError(
-                    f"{operation} stopped by operator shutdown; it resumes on the next start", reason="Interrupted"
-                ) from None
-            raise classify(error, operation=operation, known_secrets=tuple(self._known_secrets)) from None
-        finally:
-            with self._idle:
-                self._active -= 1
-                self._idle.notify_all()
+        def translate(error: Exception) -> EngineError:
+            if isinstance(error, FileNotFoundError) and "pulumi" in str(error):
+                return PermanentEngineError(
+                    "the pulumi CLI is not installed here: run the operator's container image, or use the offline engine",
+                    reason="EngineUnavailable",
+                )
+            if self._work.closing.is_set():
+                return TransientEngineError(f"{operation} stopped by operator shutdown; it resumes on the next start", reason="Interrupted")
+            return classify(error, operation=operation, known_secrets=tuple(self._known_secrets))
 
-    def _wait_idle(self, timeout: float) -> None:
-        with self._idle:
-            self._idle.wait_for(lambda: self._active == 0, timeout=timeout)
+        return await self._work.run(translate, function, *args)
 
     def _stream(self, ref: StackRef) -> Callable[[str], None]:
         def emit(line: str) -> None:
