@@ -1,0 +1,160 @@
+"""``payplat plan``: the CLI in all three formats, bad manifests, secrets, stability."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from payplat.cli import main
+from payplat.plan import PLACEHOLDER_PASSWORD, plan, read_manifest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "platform.yaml"
+MINIMAL = ROOT / "examples" / "minimal.yaml"
+INVALID = ROOT / "tests" / "data" / "plan_invalid.yaml"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["plan", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def example_json() -> dict:  # type: ignore[type-arg]
+    manifest = read_manifest(EXAMPLE.read_text())
+    return plan(manifest.spec, name=manifest.name, stack=manifest.stack).to_json_dict()
+
+
+def test_json_output_has_exactly_the_contract_shape(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, str(EXAMPLE), "-o", "json")
+    assert code == 0 and err == ""
+    document = json.loads(out)
+    assert list(document) == ["apiVersion", "kind", "stack", "resources", "outputs"]
+    assert (document["apiVersion"], document["kind"], document["stack"]) == ("payplat.io/v1alpha1", "Plan", "payments-payments-prod")
+    for resource in document["resources"]:
+        assert list(resource) == ["urn", "type", "name", "id", "parent", "custom", "inputs", "dependsOn"]
+        assert isinstance(resource["custom"], bool) and isinstance(resource["inputs"], dict)
+        assert (resource["id"] is None) == (not resource["custom"])
+    urns = {r["urn"] for r in document["resources"]}
+    assert all(r["parent"] is None or r["parent"] in urns for r in document["resources"])
+    assert all(set(r["dependsOn"]) <= urns for r in document["resources"])
+    assert set(document["outputs"]) >= {"vpcId", "albUrl", "services"}
+
+
+def test_json_inputs_are_camel_case(example_json: dict) -> None:  # type: ignore[type-arg]
+    service = next(r for r in example_json["resources"] if r["type"] == "aws:ecs/service:Service")
+    assert "networkConfiguration" in service["inputs"] and "network_configuration" not in service["inputs"]
+
+
+def test_json_output_is_stable_across_runs(capsys: pytest.CaptureFixture[str], example_json: dict) -> None:  # type: ignore[type-arg]
+    _, first, _ = run(capsys, str(EXAMPLE), "-o", "json")
+    _, second, _ = run(capsys, str(EXAMPLE), "-o", "json")
+    assert first == second
+    assert json.loads(first) == example_json
+
+
+def test_tree_output_nests_resources_under_their_components(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, str(MINIMAL), "-o", "tree")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].startswith("stack default-payments: ")
+    assert lines[1] == "└─ pulumi:pulumi:Stack  payplat-default-payments"
+    assert lines[2] == "   └─ payplat:index:PaymentPlatform  payments"
+    vpc = next(i for i, line in enumerate(lines) if "aws:ec2/vpc:Vpc" in line)
+    network = next(i for i, line in enumerate(lines) if "payplat:index:Network" in line)
+    assert network < vpc and lines[vpc].index("aws:") > lines[network].index("payplat:")
+
+
+def test_table_output_lists_every_resource_and_the_outputs(capsys: pytest.CaptureFixture[str], example_json: dict) -> None:  # type: ignore[type-arg]
+    code, out, _ = run(capsys, str(EXAMPLE), "-o", "table")
+    assert code == 0 and out.startswith("TYPE ")
+    custom = [r for r in example_json["resources"] if r["custom"]]
+    for resource in custom:
+        assert f"  {resource['name']}  " in out
+    assert f"{len(custom)} resources" in out
+    assert f'albUrl: "{example_json["outputs"]["albUrl"]}"' in out
+
+
+def test_table_is_the_default_when_stdout_is_not_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, str(MINIMAL))
+    assert out.startswith("TYPE ")
+
+
+def test_reads_the_manifest_from_stdin(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(MINIMAL.read_text()))
+    code, out, _ = run(capsys, "-", "-o", "json")
+    assert code == 0 and json.loads(out)["stack"] == "default-payments"
+
+
+@pytest.mark.parametrize("fmt", ["json", "tree", "table"])
+def test_the_database_password_never_appears(capsys: pytest.CaptureFixture[str], fmt: str) -> None:
+    _, out, err = run(capsys, str(EXAMPLE), "-o", fmt)
+    assert PLACEHOLDER_PASSWORD not in out + err
+
+
+def test_secret_values_show_as_the_mask(example_json: dict) -> None:  # type: ignore[type-arg]
+    version = next(r for r in example_json["resources"] if r["type"] == "aws:secretsmanager/secretVersion:SecretVersion")
+    assert version["inputs"]["secretString"] == "[secret]"
+
+
+def test_invalid_manifest_exits_2_with_one_message_per_problem(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, str(INVALID), "-o", "json")
+    assert (code, out) == (2, "")
+    lines = err.splitlines()
+    assert len(lines) == 3, err
+    assert any(line.startswith("error: metadata.name: 'Payments_Prod'") for line in lines)
+    assert any("spec.services[0].image" in line and "latest" in line for line in lines)
+    assert any(line.startswith("error: spec.services[0].port:") for line in lines)
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("kind: [unclosed", "manifest: not valid YAML"),
+        ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n", "expected exactly one PaymentPlatform document, found 0"),
+        ("apiVersion: payplat.io/v1\nkind: PaymentPlatform\nmetadata: {name: x}\n", "apiVersion: 'payplat.io/v1' is not supported"),
+        ("apiVersion: payplat.io/v1alpha1\nkind: PaymentPlatform\n", "metadata: required"),
+        ("apiVersion: payplat.io/v1alpha1\nkind: PaymentPlatform\nmetadata: {name: x}\nspec: {bogus: 1}\n", "spec.bogus: unknown field"),
+        ("- a\n- b\n", "every YAML document must be an object"),
+    ],
+)
+def test_bad_manifests_exit_2_with_a_clear_message(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, text: str, expected: str
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    code, out, err = run(capsys, "-")
+    assert (code, out) == (2, "")
+    assert expected in err and "Traceback" not in err
+
+
+def test_missing_file_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, err = run(capsys, str(tmp_path / "nope.yaml"))
+    assert (code, out) == (2, "") and "cannot read" in err
+
+
+def test_other_documents_beside_the_platform_are_skipped(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "bundle.yaml"
+    path.write_text("apiVersion: v1\nkind: Secret\nmetadata: {name: payments-db}\n---\n" + MINIMAL.read_text())
+    code, out, _ = run(capsys, str(path), "-o", "json")
+    assert code == 0 and json.loads(out)["stack"] == "default-payments"
+
+
+def test_plan_is_safe_from_several_threads_and_inside_an_event_loop(example_json: dict) -> None:  # type: ignore[type-arg]
+    manifest = read_manifest(EXAMPLE.read_text())
+
+    def one_plan() -> dict:  # type: ignore[type-arg]
+        return plan(manifest.spec, name=manifest.name, stack=manifest.stack).to_json_dict()
+
+    async def from_a_coroutine() -> dict:  # type: ignore[type-arg]
+        return one_plan()
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(lambda _: one_plan(), range(3)))
+    results.append(asyncio.run(from_a_coroutine()))
+    assert all(result == example_json for result in results)
