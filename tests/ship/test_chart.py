@@ -47,7 +47,11 @@ def test_bad_values_fail_naming_the_key(render_chart: Render, values: tuple[str,
 
 def test_default_install_is_namespaced_only(chart_renders: dict[str, str]) -> None:
     objects = by_kind_name(chart_renders["default"])
-    assert not [key for key in objects if key[0].startswith("Cluster")]
+    cluster_scoped = {key for key in objects if key[0].startswith("Cluster")}
+    assert cluster_scoped == {("ClusterRole", "", "payplat-operator-discovery"),
+                              ("ClusterRoleBinding", "", "payplat-operator-discovery")}
+    discovery = objects[("ClusterRole", "", "payplat-operator-discovery")]["rules"]
+    assert all(set(rule["verbs"]) <= {"list", "watch"} for rule in discovery)
     assert {key for key in objects if key[0] in {"Role", "RoleBinding"}} == {
         ("Role", NAMESPACE, "payplat-operator"), ("RoleBinding", NAMESPACE, "payplat-operator"),
         ("Role", NAMESPACE, "payplat-operator-leader"), ("RoleBinding", NAMESPACE, "payplat-operator-leader")}

@@ -13,6 +13,10 @@ from tests.ship.rendering import CHART_VARIANTS, KUSTOMIZE_VARIANTS, NAMESPACE, 
 
 #: Every verb any rule may grant: the operator reads, watches and patches; never deletes.
 ALLOWED_VERBS = {"get", "list", "watch", "patch", "update", "create"}
+#: What payplat/handlers.py's docstring says the operator calls, resource -> verbs.
+USED = {"paymentplatforms": {"get", "list", "watch", "patch"}, "paymentplatforms/status": {"get", "patch"},
+        "events": {"create"}, "secrets": {"get"}, "leases": {"get", "create", "update"}, "pods": {"get"},
+        "customresourcedefinitions": {"list", "watch"}, "namespaces": {"list", "watch"}}
 #: Kinds whose contents must be the same from kustomize and from the chart.
 SHARED_KINDS = ("ServiceAccount", "ConfigMap", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding",
                 "Deployment", "PodDisruptionBudget", "NetworkPolicy")
@@ -54,7 +58,7 @@ def test_kustomize_adds_the_namespace_and_the_crd(kustomize_renders: dict[str, s
     kinds = [doc["kind"] for doc in documents(kustomize_renders["default"])]
     assert kinds.count("Namespace") == 1 and kinds.count("CustomResourceDefinition") == 1
     assert all(doc["metadata"].get("namespace") == NAMESPACE for doc in documents(kustomize_renders["default"])
-               if doc["kind"] not in {"Namespace", "CustomResourceDefinition"})
+               if doc["kind"] not in {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"})
 
 
 def _all_renders(kustomize_renders: dict[str, str], chart_renders: dict[str, str]) -> dict[str, str]:
@@ -71,6 +75,8 @@ def test_rbac_has_no_wildcards_and_only_operator_verbs(kustomize_renders: dict[s
                     for field in ("apiGroups", "resources", "verbs", "resourceNames"):
                         assert "*" not in rule.get(field, []), (source, doc["metadata"]["name"], rule)
                     assert set(rule["verbs"]) <= ALLOWED_VERBS, (source, rule)
+                    for resource in rule["resources"]:
+                        assert set(rule["verbs"]) <= USED[resource], (source, resource, rule["verbs"])
             if doc["kind"] in {"RoleBinding", "ClusterRoleBinding"}:
                 assert doc["roleRef"]["name"] not in {"cluster-admin", "admin", "edit"}, source
 

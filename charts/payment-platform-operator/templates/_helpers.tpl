@@ -41,16 +41,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- define "payplat.platformRules" -}}
 - apiGroups: [payplat.io]
   resources: [paymentplatforms]
-  verbs: [get, list, watch, patch, update]
+  verbs: [get, list, watch, patch]
 - apiGroups: [payplat.io]
   resources: [paymentplatforms/status]
-  verbs: [get, patch, update]
+  verbs: [get, patch]
 - apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
-- apiGroups: [events.k8s.io]
-  resources: [events]
-  verbs: [create, patch]
+  verbs: [create]
 {{- end -}}
 
 {{- define "payplat.secretRules" -}}
