@@ -117,6 +117,15 @@ def _alias(model: type[BaseModel], field: str) -> str:
     return model.model_fields[field].alias or field
 
 
+def _default_at(model: type[BaseModel], *path: str) -> Any:
+    """The model's default for a nested field, e.g. ``ServiceSpec().scaling.min``."""
+    head, *rest = path
+    value = _default(model, head)
+    for name in rest:
+        value = getattr(value, name)
+    return value
+
+
 def _value(var: str, model: type[BaseModel], *path: str) -> str:
     """CEL for a field's value as the model will see it: the manifest's, else the default.
 
@@ -126,21 +135,29 @@ def _value(var: str, model: type[BaseModel], *path: str) -> str:
     """
     head, *rest = path
     attr = f"{var}.{_alias(model, head)}"
-    default = _default(model, head)
     if not rest:
-        return f"(has({attr}) ? {attr} : {_literal(default)})"
-    inner_model = type(default)
-    fallback = default
-    for name in rest:
-        fallback = getattr(fallback, name)
-    return f"(has({attr}) ? {_value(attr, inner_model, *rest)} : {_literal(fallback)})"
+        return f"(has({attr}) ? {attr} : {_literal(_default(model, head))})"
+    inner_model = type(_default(model, head))
+    return f"(has({attr}) ? {_value(attr, inner_model, *rest)} : {_literal(_default_at(model, *path))})"
 
 
-def _rule(rule: str, message: str, *, field_path: str | None = None) -> dict[str, Any]:
+def _rule(rule: str, message: str, *, field_path: str | None = None,
+          message_expression: str | None = None) -> dict[str, Any]:
+    """One x-kubernetes-validations entry. ``message_expression`` (CEL returning a string)
+    can name the offending key; ``message`` stays as the fallback the API server uses if
+    that expression fails."""
     out: dict[str, Any] = {"rule": rule, "message": message}
+    if message_expression:
+        out["messageExpression"] = message_expression
     if field_path:
         out["fieldPath"] = field_path
     return out
+
+
+def _every_key(condition: str, problem: str) -> dict[str, Any]:
+    """A rule on a map's keys (``k``) whose message names the first key that breaks it."""
+    return _rule(f"self.all(k, {condition})", f"a key {problem}",
+                 message_expression=f"'key ' + self.filter(k, !({condition}))[0] + {json.dumps(' ' + problem)}")
 
 
 def _cel_string(value: str) -> str:
@@ -170,8 +187,8 @@ def _field_formats() -> dict[tuple[type[BaseModel], str], dict[str, Any]]:
         (PlatformSpec, "tags"): {
             "additionalProperties": {"maxLength": MAX_TAG_VALUE},
             "x-kubernetes-validations": [
-                _rule(f"self.all(k, size(k) >= 1 && size(k) <= {MAX_TAG_KEY} && !k.matches(r'^(?i)aws:'))",
-                      f"tag keys must be 1-{MAX_TAG_KEY} characters and not start with 'aws:' (reserved by AWS)"),
+                _every_key(f"size(k) >= 1 && size(k) <= {MAX_TAG_KEY} && !k.matches(r'^(?i)aws:')",
+                           f"must be 1-{MAX_TAG_KEY} characters and not start with 'aws:' (reserved by AWS)"),
             ],
         },
         (NetworkSpec, "cidr"): {
@@ -211,8 +228,8 @@ def _field_formats() -> dict[tuple[type[BaseModel], str], dict[str, Any]]:
         },
         (ServiceSpec, "environment"): {
             "x-kubernetes-validations": [
-                _rule(f"self.all(k, k.matches({_cel_string(ENV_NAME.pattern)}))",
-                      f"keys must be environment variable names ({ENV_NAME.pattern})"),
+                _every_key(f"k.matches({_cel_string(ENV_NAME.pattern)})",
+                           f"is not an environment variable name ({ENV_NAME.pattern})"),
             ],
         },
         (PasswordRef, "name"): {"pattern": K8S_NAME.pattern, "maxLength": MAX_K8S_NAME},
@@ -262,6 +279,7 @@ def _scaling_rules() -> list[dict[str, Any]]:
 
 def _unique_names(what: str) -> dict[str, Any]:
     # No reason=FieldValueDuplicate: the API server then prints "Duplicate value" and drops the message.
+    # (A messageExpression naming the duplicate is over the API server's cost budget.)
     return _rule("self.all(x, self.exists_one(y, y.name == x.name))", f"{what} names must be unique")
 
 
@@ -282,22 +300,15 @@ def _immutable_rules() -> list[dict[str, Any]]:
     """
     rules = []
     for name, path in (("spec.region", ("region",)), ("spec.network.cidr", ("network", "cidr"))):
+        default = _literal(_default_at(PlatformSpec, *path))
         new = _value("self.spec", PlatformSpec, *path)
         old = _value("oldSelf.spec", PlatformSpec, *path)
         rules.append(_rule(
-            f"(has(self.spec) ? {new} : {_literal(_nested_default(path))}) == "
-            f"(has(oldSelf.spec) ? {old} : {_literal(_nested_default(path))})",
+            f"(has(self.spec) ? {new} : {default}) == (has(oldSelf.spec) ? {old} : {default})",
             f"{name} is immutable: the platform's AWS resources cannot move; create a new PaymentPlatform instead",
             field_path="." + name,
         ))
     return rules
-
-
-def _nested_default(path: tuple[str, ...]) -> Any:
-    value: Any = PlatformSpec.model_validate({})
-    for name in path:
-        value = getattr(value, name)
-    return value
 
 
 #: Rules on a model's object node, and on particular fields of it.
@@ -313,8 +324,8 @@ def _field_rules() -> dict[tuple[type[BaseModel], str], list[dict[str, Any]]]:
                   "at least one service must be public (it sits behind the load balancer)"),
         ],
         (ServiceSpec, "environment"): [
-            _rule(f"self.all(k, !k.matches({_cel_string('(?i)' + CREDENTIAL_NAME.pattern)}))",
-                  "a key looks like a credential; inject it through secrets (valueFrom the database secret) instead"),
+            _every_key(f"!k.matches({_cel_string('(?i)' + CREDENTIAL_NAME.pattern)})",
+                       "looks like a credential; inject it through secrets (valueFrom the database secret) instead"),
         ],
     }
 
