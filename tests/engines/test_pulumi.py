@@ -5,6 +5,7 @@ output streaming, the error table, and cancellation on shutdown."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import socket
 import subprocess
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pulumi.automation import ConfigValue, Deployment, OutputValue
+from pulumi.automation import ConfigValue, Deployment, LocalWorkspace, OutputValue, Stack
 from pulumi.automation._cmd import CommandResult
 from pulumi.automation._stack import DestroyResult, PreviewResult, RefreshResult, UpdateSummary, UpResult
 from pulumi.automation.errors import CommandError, StackNotFoundError, create_command_error
@@ -69,6 +70,7 @@ class FakeWorkspace:
         self.world = world
 
     def remove_stack(self, stack_name: str, force: bool | None = None) -> None:
+        inspect.signature(LocalWorkspace.remove_stack).bind(self, stack_name, force=force)
         self.world.calls.append(("remove_stack", stack_name, force))
         if self.world.fail:
             raise self.world.fail
@@ -79,6 +81,7 @@ class FakeStack:
         self.world, self.name, self.workspace = world, name, FakeWorkspace(world)
 
     def _operation(self, name: str, kwargs: dict[str, Any]) -> None:
+        inspect.signature(getattr(Stack, name)).bind(self, **kwargs)  # only arguments the real API takes
         self.world.calls.append((name, {k: v for k, v in kwargs.items() if k != "on_output"}))
         for line in self.world.output_lines:
             kwargs["on_output"](line)
@@ -92,6 +95,7 @@ class FakeStack:
         return dict(self.world.config)
 
     def set_all_config(self, config: dict[str, ConfigValue], *, path: bool = False) -> None:
+        inspect.signature(Stack.set_all_config).bind(self, config, path=path)
         self.world.calls.append(("set_all_config", {k: (v.value, v.secret) for k, v in config.items()}, path))
         for key, value in config.items():
             self.world.config[key.split("[")[0]] = value  # path keys collapse to their root, as in Pulumi
