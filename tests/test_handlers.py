@@ -494,7 +494,7 @@ async def test_startup_applies_kopf_settings(runtime: Runtime) -> None:
     assert settings.persistence.finalizer == "payplat.io/finalizer"
     assert isinstance(settings.persistence.progress_storage, kopf.AnnotationsProgressStorage)
     assert settings.peering.standalone is True
-    assert settings.watching.server_timeout == runtime.settings.resync_seconds
+    assert settings.watching.server_timeout == 600 and isinstance(settings.watching.server_timeout, int)
     assert settings.posting.level == logging.INFO
 
 

@@ -98,8 +98,9 @@ def apply_kopf_settings(kopf_settings: kopf.OperatorSettings, ours: Settings) ->
     kopf_settings.posting.event_name_prefix = "payplat-"
     # A watch that ends after resync_seconds makes kopf re-list: a periodic resync that
     # costs no engine call for unchanged objects (their essence has no diff).
-    kopf_settings.watching.server_timeout = ours.resync_seconds
-    kopf_settings.watching.client_timeout = ours.resync_seconds + 60
+    # The API server wants whole seconds (timeoutSeconds=600.0 is a 400 Bad Request).
+    kopf_settings.watching.server_timeout = int(ours.resync_seconds)
+    kopf_settings.watching.client_timeout = int(ours.resync_seconds) + 60
     kopf_settings.watching.connect_timeout = 30
     kopf_settings.execution.default_backoff = ours.backoff_base_seconds
     kopf_settings.execution.max_workers = ours.max_concurrent_operations + 2

@@ -34,7 +34,7 @@ _FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--backend-url": ("backend_url", {}),
     "--secrets-provider": ("secrets_provider", {}),
     "--max-concurrent-operations": ("max_concurrent_operations", {"type": int}),
-    "--resync-seconds": ("resync_seconds", {"type": float}),
+    "--resync-seconds": ("resync_seconds", {"type": int}),
     "--drift-tick-seconds": ("drift_tick_seconds", {"type": float}),
     "--namespace": ("namespaces", {"action": "append", "help": "watch this namespace (repeatable)"}),
     "--cluster-wide": ("cluster_wide", {"action": "store_const", "const": True}),

@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     """Pulumi secrets provider, e.g. awskms://alias/payplat; default passphrase (local only)."""
     max_concurrent_operations: Annotated[int, Field(ge=1, le=64)] = 4
     """Engine operations running at once across all platforms."""
-    resync_seconds: Annotated[float, Field(ge=10, le=86400)] = 600
+    resync_seconds: Annotated[int, Field(ge=10, le=86400)] = 600
     """How often watches are re-listed; an unchanged platform costs no engine call."""
     drift_tick_seconds: Annotated[float, Field(ge=1, le=3600)] = 60
     """How often each platform checks whether its drift check (spec interval) is due."""
