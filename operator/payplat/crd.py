@@ -361,6 +361,8 @@ class _Converter:
         return out
 
     def field(self, model: type[BaseModel], name: str, node: dict[str, Any]) -> dict[str, Any]:
+        if not node.get("description"):
+            raise ValueError(f"{model.__name__}.{name} has no docstring: `kubectl explain` would show nothing for it")
         out = self.node(node)
         info = model.model_fields[name]
         default = "" if info.is_required() else _describe_default(info.get_default(call_default_factory=True))
