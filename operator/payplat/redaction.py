@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from payplat.engines.base import SECRET_MASK
+from payplat.engines.errors import scrub
 
 __all__ = ["KNOWN_SECRETS", "KnownSecrets", "RedactingFilter", "looks_secret_key", "redact", "redact_outputs"]
 
@@ -53,11 +54,10 @@ def looks_secret_key(key: str) -> bool:
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every known secret value replaced by the mask."""
-    for value in (*secrets, *KNOWN_SECRETS.values()):
-        if value and len(value) >= _MIN_SECRET_LENGTH and value in text:
-            text = text.replace(value, SECRET_MASK)
-    return text
+    """``text`` with known secret values and credential-shaped strings masked (the
+    patterns are the engines' own, ``engines.errors.scrub``)."""
+    known = tuple(value for value in (*secrets, *KNOWN_SECRETS.values()) if value and len(value) >= _MIN_SECRET_LENGTH)
+    return scrub(text, known=known)
 
 
 def redact_outputs(outputs: Mapping[str, Any], secrets: Iterable[str] = ()) -> dict[str, Any]:
