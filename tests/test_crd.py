@@ -84,6 +84,10 @@ def test_committed_crd_equals_the_generated_one() -> None:
     assert committed == crd.render(), f"{crd.CRD_FILE} is stale: regenerate it with `payplat crd > {crd.CRD_FILE}`"
 
 
+def test_the_yaml_has_no_anchors() -> None:
+    assert not re.search(r"[&*]id\d+", crd.render())
+
+
 def test_payplat_crd_prints_the_crd(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["crd"]) == 0
     printed = capsys.readouterr().out

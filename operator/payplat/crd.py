@@ -566,7 +566,11 @@ def build_crd() -> dict[str, Any]:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Block style, long lines kept whole (CEL rules read badly when folded)."""
+    """Block style, long lines kept whole (CEL rules read badly when folded), and no
+    anchors: a schema node used twice is written out twice, as readers expect."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
