@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,18 @@ MINIMAL = ROOT / "examples" / "minimal.yaml"
 INVALID = ROOT / "tests" / "data" / "plan_invalid.yaml"
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(["plan", *argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+def cli(*argv: str) -> tuple[int, str, str]:
+    """``payplat plan ARGV``: exit code, stdout, stderr (stdout is not a terminal here)."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(["plan", *argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def example_cli() -> dict[str, tuple[int, str, str]]:
+    """The realistic example through the CLI once per format (plans cost ~0.4 s each)."""
+    return {fmt: cli(str(EXAMPLE), "-o", fmt) for fmt in ("json", "tree", "table")}
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +40,8 @@ def example_json() -> dict:  # type: ignore[type-arg]
     return plan(manifest.spec, name=manifest.name, stack=manifest.stack).to_json_dict()
 
 
-def test_json_output_has_exactly_the_contract_shape(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, str(EXAMPLE), "-o", "json")
+def test_json_output_has_exactly_the_contract_shape(example_cli: dict[str, tuple[int, str, str]]) -> None:
+    code, out, err = example_cli["json"]
     assert code == 0 and err == ""
     document = json.loads(out)
     assert list(document) == ["apiVersion", "kind", "stack", "resources", "outputs"]
@@ -52,26 +61,26 @@ def test_json_inputs_are_camel_case(example_json: dict) -> None:  # type: ignore
     assert "networkConfiguration" in service["inputs"] and "network_configuration" not in service["inputs"]
 
 
-def test_json_output_is_stable_across_runs(capsys: pytest.CaptureFixture[str], example_json: dict) -> None:  # type: ignore[type-arg]
-    _, first, _ = run(capsys, str(EXAMPLE), "-o", "json")
-    _, second, _ = run(capsys, str(EXAMPLE), "-o", "json")
-    assert first == second
-    assert json.loads(first) == example_json
+def test_json_output_is_stable_across_runs(example_cli: dict[str, tuple[int, str, str]], example_json: dict) -> None:  # type: ignore[type-arg]
+    _, first, _ = example_cli["json"]
+    assert first == json.dumps(example_json, indent=2) + "\n"
 
 
-def test_tree_output_nests_resources_under_their_components(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, str(MINIMAL), "-o", "tree")
+def test_tree_output_nests_resources_under_their_components(example_cli: dict[str, tuple[int, str, str]]) -> None:
+    code, out, _ = example_cli["tree"]
     lines = out.splitlines()
-    assert code == 0 and lines[0].startswith("stack default-payments: ")
-    assert lines[1] == "└─ pulumi:pulumi:Stack  payplat-default-payments"
-    assert lines[2] == "   └─ payplat:index:PaymentPlatform  payments"
+    assert code == 0 and lines[0].startswith("stack payments-payments-prod: ")
+    assert lines[1] == "└─ pulumi:pulumi:Stack  payplat-payments-payments-prod"
+    assert lines[2] == "   └─ payplat:index:PaymentPlatform  payments-prod"
     vpc = next(i for i, line in enumerate(lines) if "aws:ec2/vpc:Vpc" in line)
     network = next(i for i, line in enumerate(lines) if "payplat:index:Network" in line)
     assert network < vpc and lines[vpc].index("aws:") > lines[network].index("payplat:")
 
 
-def test_table_output_lists_every_resource_and_the_outputs(capsys: pytest.CaptureFixture[str], example_json: dict) -> None:  # type: ignore[type-arg]
-    code, out, _ = run(capsys, str(EXAMPLE), "-o", "table")
+def test_table_output_lists_every_resource_and_the_outputs(
+    example_cli: dict[str, tuple[int, str, str]], example_json: dict  # type: ignore[type-arg]
+) -> None:
+    code, out, _ = example_cli["table"]
     assert code == 0 and out.startswith("TYPE ")
     custom = [r for r in example_json["resources"] if r["custom"]]
     for resource in custom:
@@ -80,21 +89,16 @@ def test_table_output_lists_every_resource_and_the_outputs(capsys: pytest.Captur
     assert f'albUrl: "{example_json["outputs"]["albUrl"]}"' in out
 
 
-def test_table_is_the_default_when_stdout_is_not_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
-    _, out, _ = run(capsys, str(MINIMAL))
-    assert out.startswith("TYPE ")
-
-
-def test_reads_the_manifest_from_stdin(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reads_stdin_and_defaults_to_a_table_when_stdout_is_not_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(MINIMAL.read_text()))
-    code, out, _ = run(capsys, "-", "-o", "json")
-    assert code == 0 and json.loads(out)["stack"] == "default-payments"
+    code, out, _ = cli("-")
+    assert code == 0 and out.startswith("TYPE ") and "stack default-payments: " in out
 
 
 @pytest.mark.parametrize("fmt", ["json", "tree", "table"])
-def test_the_database_password_never_appears(capsys: pytest.CaptureFixture[str], fmt: str) -> None:
-    _, out, err = run(capsys, str(EXAMPLE), "-o", fmt)
-    assert PLACEHOLDER_PASSWORD not in out + err
+def test_the_database_password_never_appears(example_cli: dict[str, tuple[int, str, str]], fmt: str) -> None:
+    _, out, err = example_cli[fmt]
+    assert out and PLACEHOLDER_PASSWORD not in out + err
 
 
 def test_secret_values_show_as_the_mask(example_json: dict) -> None:  # type: ignore[type-arg]
@@ -102,8 +106,8 @@ def test_secret_values_show_as_the_mask(example_json: dict) -> None:  # type: ig
     assert version["inputs"]["secretString"] == "[secret]"
 
 
-def test_invalid_manifest_exits_2_with_one_message_per_problem(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, str(INVALID), "-o", "json")
+def test_invalid_manifest_exits_2_with_one_message_per_problem() -> None:
+    code, out, err = cli(str(INVALID), "-o", "json")
     assert (code, out) == (2, "")
     lines = err.splitlines()
     assert len(lines) == 3, err
@@ -125,23 +129,23 @@ def test_invalid_manifest_exits_2_with_one_message_per_problem(capsys: pytest.Ca
     ],
 )
 def test_bad_manifests_exit_2_with_a_clear_message(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, text: str, expected: str
+    monkeypatch: pytest.MonkeyPatch, text: str, expected: str
 ) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(text))
-    code, out, err = run(capsys, "-")
+    code, out, err = cli("-")
     assert (code, out) == (2, "")
     assert expected in err and "Traceback" not in err
 
 
-def test_missing_file_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, out, err = run(capsys, str(tmp_path / "nope.yaml"))
+def test_missing_file_exits_2(tmp_path: Path) -> None:
+    code, out, err = cli(str(tmp_path / "nope.yaml"))
     assert (code, out) == (2, "") and "cannot read" in err
 
 
-def test_other_documents_beside_the_platform_are_skipped(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_other_documents_beside_the_platform_are_skipped(tmp_path: Path) -> None:
     path = tmp_path / "bundle.yaml"
     path.write_text("apiVersion: v1\nkind: Secret\nmetadata: {name: payments-db}\n---\n" + MINIMAL.read_text())
-    code, out, _ = run(capsys, str(path), "-o", "json")
+    code, out, _ = cli(str(path), "-o", "json")
     assert code == 0 and json.loads(out)["stack"] == "default-payments"
 
 
@@ -154,7 +158,7 @@ def test_plan_is_safe_from_several_threads_and_inside_an_event_loop(example_json
     async def from_a_coroutine() -> dict:  # type: ignore[type-arg]
         return one_plan()
 
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        results = list(pool.map(lambda _: one_plan(), range(3)))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda _: one_plan(), range(2)))
     results.append(asyncio.run(from_a_coroutine()))
     assert all(result == example_json for result in results)
