@@ -391,7 +391,7 @@ class _Converter:
             variants = [v for v in node.pop("anyOf") if v != {"type": "null"}]
             if len(variants) != 1:
                 raise ValueError(f"cannot express anyOf {variants} in a structural schema")
-            converted = self.node({**variants[0], **{k: v for k, v in node.items() if k in ("description",)}})
+            converted = self.node({**variants[0], "description": node.get("description")})
             converted["nullable"] = True
             return converted
         out: dict[str, Any] = {"type": node["type"]}
