@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from pulumi.automation._cmd import CommandResult
-from pulumi.automation.errors import CommandError, ConcurrentUpdateError, create_command_error
+from pulumi.automation.errors import CommandError, ConcurrentUpdateError, StackNotFoundError, create_command_error
 
 from payplat.engines.base import PermanentEngineError, StackLockedError, TransientEngineError
 from payplat.engines.errors import classify, scrub
@@ -37,6 +37,7 @@ LOCKED = (
         ("error: InvalidParameterValue: CIDR block 10.0.0.0/8 is malformed", PermanentEngineError, "InvalidConfiguration"),
         ("error: VpcLimitExceeded: The maximum number of VPCs has been reached.", PermanentEngineError, "QuotaExceeded"),
         ("error: something nobody has seen before", TransientEngineError, "EngineError"),
+        ("error: an unhandled error occurred: python inline source runtime error: KeyError 'x'", PermanentEngineError, "ProgramError"),
     ],
 )
 def test_error_table(stdout: str, kind: type, reason: str) -> None:
@@ -44,6 +45,13 @@ def test_error_table(stdout: str, kind: type, reason: str) -> None:
     assert type(error) is kind
     assert error.reason == reason
     assert error.message.startswith("up failed")
+
+
+def test_a_missing_stack_is_transient_and_says_where_to_look() -> None:
+    raised = cli_error("error: no stack named 'organization/payplat/ns-a' found")
+    assert isinstance(raised, StackNotFoundError)
+    error = classify(raised, operation="destroy")
+    assert type(error) is TransientEngineError and error.reason == "StackNotFound" and "backend URL" in error.message
 
 
 def test_a_held_lock_is_a_stack_locked_error_naming_the_holder() -> None:

@@ -54,6 +54,10 @@ RULES: tuple[Rule, ...] = (
           "SecretsProviderFailed", True, "the stack's secrets provider cannot decrypt its config; check the KMS key or passphrase"),
     _rule(r"pending operations",
           "PendingOperations", False, "an earlier run was interrupted; pending operations are resolved on the next attempt"),
+    _rule(r"no stack named .* found",
+          "StackNotFound", False, "the stack's state is missing from the backend; check the backend URL setting"),
+    _rule(r"inline source runtime error|an unhandled error occurred|failed with an unhandled exception",
+          "ProgramError", True, "the Pulumi program failed for this spec; the operator log has the details"),
 )
 
 _SECRET_PATTERNS = (
