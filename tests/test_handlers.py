@@ -362,13 +362,14 @@ async def test_delete_policy_destroys(runtime: Runtime, engine: FakeEngine, even
 async def test_failed_destroy_keeps_the_object_and_retries(runtime: Runtime, engine: FakeEngine, events: list,
                                                            error: EngineError) -> None:
     engine.errors["destroy"].append(error)
-    obj = platform(**DELETE)
+    obj = await ready_platform(runtime, **DELETE)
     with pytest.raises(kopf.TemporaryError):  # never PermanentError: that would drop the finalizer
         await call(delete, obj, runtime)
     assert obj["status"]["phase"] == "Deleting"
     assert error.message in obj["status"]["message"]
     await call(delete, obj, runtime, retry=1)
-    assert engine.calls == [("destroy", "team-a-shop"), ("destroy", "team-a-shop")]
+    assert [op for op, _ in engine.calls] == ["up", "destroy", "destroy"]
+    assert obj["status"]["lastUpdate"]["result"] == "Succeeded"
 
 
 async def test_retain_forgets_without_touching_aws(runtime: Runtime, engine: FakeEngine, events: list) -> None:
@@ -380,18 +381,30 @@ async def test_retain_forgets_without_touching_aws(runtime: Runtime, engine: Fak
 
 async def test_suspended_delete_waits_instead_of_skipping_the_destroy(runtime: Runtime, engine: FakeEngine,
                                                                       events: list) -> None:
-    obj = platform(suspend=True, **DELETE)
+    obj = await ready_platform(runtime, **DELETE)
+    obj["spec"]["suspend"] = True
     with pytest.raises(kopf.TemporaryError, match="suspend"):
         await call(delete, obj, runtime)
-    assert engine.calls == []
+    assert [op for op, _ in engine.calls] == ["up"]
     assert cond(obj, "Stalled") == ("True", "Suspended")
 
 
 async def test_invalid_spec_delete_waits_for_a_fix(runtime: Runtime, engine: FakeEngine, events: list) -> None:
-    obj = platform(region="mars-1", **DELETE)
+    obj = await ready_platform(runtime, **DELETE)
+    obj["spec"]["region"] = "mars-1"
     with pytest.raises(kopf.TemporaryError, match="deletionPolicy: Retain"):
         await call(delete, obj, runtime)
-    assert engine.calls == []
+    assert [op for op, _ in engine.calls] == ["up"]
+
+
+async def test_never_deployed_platform_is_deleted_without_a_destroy(runtime: Runtime, engine: FakeEngine,
+                                                                    events: list) -> None:
+    obj = platform(region="mars-1", **DELETE)
+    with pytest.raises(kopf.PermanentError):
+        await call(reconcile, obj, runtime)
+    await call(delete, obj, runtime)  # returns: kopf drops the finalizer
+    assert engine.calls == [("forget", "team-a-shop")]
+    assert events[-1][:2] == ("Normal", "NothingToDestroy")
 
 
 # --------------------------------------------------------------------------- drift

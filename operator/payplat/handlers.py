@@ -26,8 +26,11 @@ Kubernetes API calls made by this process (the RBAC the operator needs):
 * core ``pods`` in the operator's own namespace: ``get`` (``kube.holder_probe``, whether a
   stale stack lock's holder still exists).
 * ``apiextensions.k8s.io/customresourcedefinitions``: ``list, watch``, cluster-wide (kopf
-  discovers the resource through them); core ``namespaces``: ``list, watch``, cluster-wide
-  (kopf observes namespaces when watching cluster-wide).
+  notices the CRD being installed or changed at runtime).
+* core ``namespaces``: ``list, watch``, cluster-wide, only when watching a list of
+  namespaces (kopf checks they exist). Without these two, kopf logs a warning and falls
+  back to API discovery and the namespaces it was given.
+* Not used: ``kopfpeerings`` (leadership is the Lease, kopf runs ``standalone``).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import kopf
 
@@ -151,11 +154,14 @@ async def delete(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta, st
     generation = int(meta.get("generation") or 0)
     writer = _Writer(runtime, namespace, name, body, status, patch, generation)
     ref = StackRef(namespace, name)
-    if spec.get("deletionPolicy", DeletionPolicy.RETAIN.value) != DeletionPolicy.DELETE.value:
+    retain = spec.get("deletionPolicy", DeletionPolicy.RETAIN.value) != DeletionPolicy.DELETE.value
+    if retain or _never_deployed(status):
         async with runtime.gate.hold(ref.stack_name):
             await runtime.engine.forget(ref)
         writer.write(Forgotten())
-        kopf.info(body, reason="Retained", message="deletionPolicy Retain: AWS resources left in place")
+        message = ("deletionPolicy Retain: AWS resources left in place" if retain
+                   else "no engine operation ever ran for this platform: nothing to destroy")
+        kopf.info(body, reason="Retained" if retain else "NothingToDestroy", message=message)
         _forget(runtime, ref)
         return
     try:
@@ -174,7 +180,14 @@ async def delete(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta, st
     _forget(runtime, ref)
 
 
-def _blocked(writer: _Writer, error: PermanentEngineError) -> None:
+def _never_deployed(status: Mapping[str, Any]) -> bool:
+    """No engine operation ever started (an invalid or suspended-from-birth platform):
+    deleting it must not wait for a destroy that has nothing to do."""
+    started = {Phase.RECONCILING.value, Phase.FAILED.value, Phase.DELETING.value, Phase.READY.value}
+    return "lastUpdate" not in status and status.get("phase") not in started
+
+
+def _blocked(writer: _Writer, error: PermanentEngineError) -> NoReturn:
     """The delete cannot proceed now: say why, keep the finalizer, look again later."""
     now = writer.runtime.clock()
     delay = writer.runtime.settings.backoff_cap_seconds
