@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import functools
 import ipaddress
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -509,18 +510,36 @@ def test_the_corpus_has_both_verdicts() -> None:
     assert 40 < sum(verdicts) < len(verdicts) - 40
 
 
-def test_status_written_by_the_operator_fits_the_status_schema() -> None:
+def operator_statuses() -> list[dict[str, Any]]:
+    """The statuses a run of real transitions (payplat.status) writes, in order."""
     from datetime import datetime, timezone
 
-    from payplat.engines.base import Changes, OperationResult
-    from payplat.status import next_status
+    from payplat.engines.base import Changes, DriftReport, OperationResult, PermanentEngineError, TransientEngineError
+    from payplat.status import DriftCheckFailed, Failed, Started, next_status
 
     now = datetime(2026, 11, 28, tzinfo=timezone.utc)
-    event = OperationResult(operation="up", engine="offline", started=now, finished=now,
-                            changes=Changes(create=42), outputs={"albUrl": "http://alb.example"})
-    status = next_status({}, 1, event, now)
-    assert status["conditions"], status
-    assert crd_problems(schema()["properties"]["status"], status, path=".status") == []
+    events = [
+        Started(operation="up", started=now),
+        Failed(operation="up", error=TransientEngineError("throttled", reason="Throttled"), started=now,
+               finished=now, retry_in=5.0),
+        DriftReport(drifted=True, changes=Changes(update=1), started=now, finished=now),
+        DriftCheckFailed(error=TransientEngineError("refresh timed out"), checked=now),
+        Failed(operation="up", error=PermanentEngineError("access denied", reason="AccessDenied"), started=now,
+               finished=now),
+        OperationResult(operation="up", engine="offline", started=now, finished=now,
+                        changes=Changes(create=42), outputs={"albUrl": "http://alb.example"}),
+    ]
+    statuses: list[dict[str, Any]] = []
+    for event in events:
+        statuses.append(next_status(statuses[-1] if statuses else {}, 1, event, now))
+    return statuses
+
+
+def test_statuses_written_by_the_operator_fit_the_status_schema() -> None:
+    statuses = operator_statuses()
+    for status in statuses:
+        assert crd_problems(schema()["properties"]["status"], status, path=".status") == [], status
+    assert {condition["type"] for condition in statuses[-1]["conditions"]} >= {"Ready", "Stalled", "Drifted"}
 
 
 # --------------------------------------------------------------------------- the real API server
@@ -561,3 +580,17 @@ def test_kubectl_explain_documents_the_services(cluster: LocalCluster) -> None:
     assert "Fargate services (1-50)" in explained
     assert "Container image with an explicit tag or sha256 digest" in explained
     assert "Default: 256." in explained
+
+
+@pytest.mark.e2e
+def test_the_api_server_stores_operator_statuses_and_prints_the_columns(cluster: LocalCluster, namespace: str) -> None:
+    cluster.apply(manifest("columns", None), namespace=namespace)
+    for status in operator_statuses():
+        cluster.kubectl("patch", "paymentplatform", "columns", "-n", namespace, "--subresource=status",
+                        "--type=merge", "-p", json.dumps({"status": status}))
+    stored = cluster.get_json("paymentplatform", "columns", namespace=namespace)["status"]
+    assert stored["outputs"] == {"albUrl": "http://alb.example"} and stored["phase"] == "Ready"
+    header, row = cluster.kubectl("get", "pp", "columns", "-n", namespace, "-o", "wide").stdout.splitlines()
+    assert header.split() == ["NAME", "READY", "PHASE", "ALB", "AGE", "MESSAGE"]
+    assert row.split()[:4] == ["columns", "True", "Ready", "http://alb.example"]
+    cluster.kubectl("wait", "--for=condition=Ready", "pp/columns", "-n", namespace, "--timeout=10s")
