@@ -215,6 +215,10 @@ async def test_resync_and_restart_with_same_generation_cost_no_engine_call(runti
         await call(reconcile, obj, runtime)
     assert engine.calls == [("up", "team-a-shop")]
     assert condition(obj["status"], "Ready")["lastTransitionTime"] == ready_since
+    restarted = Runtime(engine=engine, settings=runtime.settings, read_secret=runtime.read_secret,
+                        publish_status=runtime.publish_status)
+    await call(reconcile, obj, restarted)  # a new process still counts the platform in its gauge
+    assert restarted.metrics.registry.get_sample_value("payplat_platforms", {"condition": "Ready", "status": "True"}) == 1
     obj["metadata"]["generation"] = 2  # a spec change
     await call(reconcile, obj, runtime)
     assert engine.calls == [("up", "team-a-shop"), ("up", "team-a-shop")]

@@ -127,6 +127,7 @@ async def reconcile(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta,
     generation = int(meta.get("generation") or 0)
     if is_settled(status, generation):
         logger.info("generation %s is already %s: no engine call", generation, status.get("phase"))
+        runtime.metrics.platform_status(f"{namespace}-{name}", status.get("conditions") or ())
         return
     writer = _Writer(runtime, namespace, name, body, status, patch, generation)
     platform = _validated(writer, spec, name)
