@@ -217,6 +217,7 @@ async def test_resync_and_restart_with_same_generation_cost_no_engine_call(runti
     assert condition(obj["status"], "Ready")["lastTransitionTime"] == ready_since
     restarted = Runtime(engine=engine, settings=runtime.settings, read_secret=runtime.read_secret,
                         publish_status=runtime.publish_status)
+    restarted.objects = runtime.objects  # type: ignore[attr-defined]
     await call(reconcile, obj, restarted)  # a new process still counts the platform in its gauge
     assert restarted.metrics.registry.get_sample_value("payplat_platforms", {"condition": "Ready", "status": "True"}) == 1
     obj["metadata"]["generation"] = 2  # a spec change
