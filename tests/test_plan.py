@@ -162,3 +162,24 @@ def test_plan_is_safe_from_several_threads_and_inside_an_event_loop(example_json
         results = list(pool.map(lambda _: one_plan(), range(2)))
     results.append(asyncio.run(from_a_coroutine()))
     assert all(result == example_json for result in results)
+
+
+def test_a_failing_program_raises_and_the_next_plan_still_works(example_json: dict) -> None:  # type: ignore[type-arg]
+    import pulumi_aws as aws
+
+    from payplat.plan import plan_program
+
+    def broken_in_an_apply() -> None:
+        vpc = aws.ec2.Vpc("v", cidr_block="10.0.0.0/16")
+        aws.ec2.Subnet("s", vpc_id=vpc.id, cidr_block=vpc.id.apply(lambda _: 1 / 0))
+
+    def broken_at_once() -> None:
+        aws.ec2.Vpc("v", cidr_block="10.0.0.0/16")
+        raise RuntimeError("program bug")
+
+    with pytest.raises(ZeroDivisionError):
+        plan_program(broken_in_an_apply, region="us-east-1", stack="s")
+    with pytest.raises(RuntimeError, match="program bug"):
+        plan_program(broken_at_once, region="us-east-1", stack="s")
+    manifest = read_manifest(EXAMPLE.read_text())
+    assert plan(manifest.spec, name=manifest.name, stack=manifest.stack).to_json_dict() == example_json
