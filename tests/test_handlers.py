@@ -482,13 +482,17 @@ async def test_remediation_failure_keeps_drifted(runtime: Runtime, engine: FakeE
 # --------------------------------------------------------------------------- concurrency
 
 
-async def test_global_limit_bounds_operations_in_flight(runtime: Runtime, engine: FakeEngine, events: list) -> None:
+async def test_global_limit_bounds_operations_in_flight(runtime: Runtime, engine: FakeEngine, events: list,
+                                                        published: list) -> None:
     engine.pause = 5
     objects = [platform(f"shop-{index}") for index in range(8)]
     await asyncio.gather(*(call(reconcile, obj, runtime) for obj in objects))
     assert len(engine.calls) == 8
     assert engine.max_in_flight == runtime.settings.max_concurrent_operations == 2
     assert all(obj["status"]["phase"] == "Ready" for obj in objects)
+    queued = [status for status in published if status.get("phase") == "Pending"]
+    assert len(queued) == 6  # all but the first two waited for a slot, and said so
+    assert "waiting for a free engine slot" in queued[0]["message"]
 
 
 async def test_timer_and_handler_never_overlap_on_one_stack(runtime: Runtime, engine: FakeEngine,

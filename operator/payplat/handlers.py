@@ -62,6 +62,7 @@ from payplat.status import (
     Forgotten,
     Invalid,
     Phase,
+    Queued,
     RemediationFailed,
     Remediated,
     Started,
@@ -324,6 +325,8 @@ async def _operate(writer: _Writer, ref: StackRef, operation: str, retry: int | 
     try:
         secrets = await _stack_secrets(runtime, ref.namespace, platform)
         writer.secrets = tuple(value for value in (secrets.db_password,) if value)
+        if operation != "drift" and runtime.gate.busy(ref.stack_name):
+            await writer.publish(Queued(operation))
         async with runtime.gate.hold(ref.stack_name):
             started, begin = runtime.clock(), runtime.monotonic()
             kopf.info(writer.body, reason=f"{verb}Started", message=f"{operation} started ({runtime.engine.name} engine)")

@@ -51,6 +51,11 @@ class OperationGate:
         async with lock, self._slots:
             yield
 
+    def busy(self, stack: str) -> bool:
+        """Would ``hold(stack)`` wait right now?"""
+        lock = self._locks.get(stack)
+        return self._slots.locked() or (lock is not None and lock.locked())
+
     def forget(self, stack: str) -> None:
         lock = self._locks.get(stack)
         if lock is not None and not lock.locked():

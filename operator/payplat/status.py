@@ -45,6 +45,7 @@ __all__ = [
     "Forgotten",
     "Invalid",
     "Phase",
+    "Queued",
     "Reason",
     "Remediated",
     "RemediationFailed",
@@ -83,6 +84,7 @@ class Reason:
 
     SUCCEEDED = "Succeeded"
     PROGRESSING = "Progressing"
+    QUEUED = "Queued"
     RETRYING = "RetryScheduled"
     INVALID_SPEC = "InvalidSpec"
     SUSPENDED = "Suspended"
@@ -106,6 +108,13 @@ class Started:
 
     operation: str
     started: datetime
+
+
+@dataclass(frozen=True)
+class Queued:
+    """An engine operation waits for its stack's previous one or for a global slot."""
+
+    operation: str
 
 
 @dataclass(frozen=True)
@@ -289,6 +298,14 @@ def _started(event: Started, base: dict[str, Any], generation: int, now: datetim
     conditions = mark_reconciling(base["conditions"], Reason.PROGRESSING, message, generation, now)
     phase = Phase.DELETING if event.operation == "destroy" else Phase.RECONCILING
     return {"phase": phase.value, "message": message, "observedGeneration": generation, "conditions": conditions}
+
+
+@_transition.register
+def _queued(event: Queued, base: dict[str, Any], generation: int, now: datetime) -> dict[str, Any]:
+    message = f"{event.operation} queued: waiting for a free engine slot (max_concurrent_operations)"
+    conditions = mark_reconciling(base["conditions"], Reason.QUEUED, message, generation, now,
+                                  ready_reason=Reason.QUEUED)
+    return {"phase": Phase.PENDING.value, "message": message, "observedGeneration": generation, "conditions": conditions}
 
 
 @_transition.register
