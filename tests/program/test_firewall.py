@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from payplat.plan import Plan
-from payplat.spec import PlatformSpec
+from payplat.plan import Plan, plan
+from payplat.spec import PlatformSpec, parse_spec
 
 from .queries import EGRESS, INGRESS, LOAD_BALANCER, SECURITY_GROUP, ecs_service, one
 
@@ -101,3 +101,10 @@ def test_load_balancer_egress_reaches_only_public_tasks_on_their_port(case: tupl
     assert sorted((r["referencedSecurityGroupId"], r["fromPort"]) for r in rules) == sorted(
         (_task_group(plan, s.name), s.port) for s in spec.public_services()
     )
+
+
+def test_security_group_names_never_start_with_the_reserved_sg_prefix() -> None:
+    spec = parse_spec({"environmentSuffix": "sg-prod"}, name="sg-prod")
+    result = plan(spec, name="sg-prod", stack="default-sg-prod")
+    names = [g.inputs["name"] for g in result.of_type(SECURITY_GROUP)]
+    assert names and not any(name.startswith("sg-") for name in names)

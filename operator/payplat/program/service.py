@@ -166,7 +166,7 @@ class FargateService(pulumi.ComponentResource):
         spec = args.spec
         group = aws.ec2.SecurityGroup(
             f"{name}-sg",
-            name=full_name,
+            name=f"payplat-{full_name}",
             description=f"payplat {spec.name} tasks",
             vpc_id=args.vpc_id,
             tags={"Name": full_name},
