@@ -1,0 +1,106 @@
+"""Helpers of the end-to-end tests: waiting on what the operator writes back, and reading
+the offline engine's fake-cloud journal and the operator's JSON log."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+
+from payplat.localcluster import KubectlError, LocalCluster, OperatorProcess
+
+T = TypeVar("T")
+WAIT = 120.0  # a bound for "eventually", not a performance assertion
+
+RunOperator = Callable[..., OperatorProcess]
+
+
+def wait_for(probe: Callable[[], T | None], what: str, timeout: float = WAIT,
+             operator: OperatorProcess | None = None) -> T:
+    """Poll ``probe`` until it returns something truthy; fail naming ``what`` (and the
+    operator's log file) otherwise. A dead operator fails at once, with its log tail."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if operator is not None and not operator.process.alive():
+            pytest.fail(f"operator exited ({operator.process.popen.returncode}) while waiting for {what}; "
+                        f"log {operator.process.log_path}:\n{_tail(operator.process.log_text())}")
+        if time.monotonic() > deadline:
+            log = f"; operator log: {operator.process.log_path}" if operator else ""
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}{log}")
+        time.sleep(0.25)
+
+
+def _tail(text: str, lines: int = 30) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def platform(name: str, spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"apiVersion": "payplat.io/v1alpha1", "kind": "PaymentPlatform",
+            "metadata": {"name": name}, "spec": spec or {}}
+
+
+def get_platform(cluster: LocalCluster, namespace: str, name: str) -> dict[str, Any] | None:
+    result = cluster.kubectl("get", "paymentplatform", name, "-n", namespace, "-o", "json", check=False)
+    if result.returncode != 0:
+        if "NotFound" in result.stderr:
+            return None
+        raise KubectlError(["get", name], result.returncode, result.stdout, result.stderr)
+    return dict(json.loads(result.stdout))
+
+
+def condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
+    for cond in (obj or {}).get("status", {}).get("conditions", []):
+        if cond.get("type") == kind:
+            return dict(cond)
+    return None
+
+
+def ready_for_generation(obj: dict[str, Any] | None) -> bool:
+    """Ready=True and the status describes the current generation."""
+    if not obj:
+        return False
+    ready = condition(obj, "Ready")
+    generation = obj["metadata"]["generation"]
+    return bool(ready and ready["status"] == "True"
+                and obj.get("status", {}).get("observedGeneration") == generation
+                and ready.get("observedGeneration") == generation)
+
+
+def wait_ready(cluster: LocalCluster, namespace: str, name: str, operator: OperatorProcess) -> dict[str, Any]:
+    return wait_for(lambda: _ready_obj(cluster, namespace, name), f"{namespace}/{name} Ready", operator=operator)
+
+
+def _ready_obj(cluster: LocalCluster, namespace: str, name: str) -> dict[str, Any] | None:
+    obj = get_platform(cluster, namespace, name)
+    return obj if ready_for_generation(obj) else None
+
+
+def journal(state_dir: Path, namespace: str, name: str) -> list[dict[str, Any]]:
+    """The offline engine's fake-cloud journal for one platform: every create/update/delete."""
+    from payplat.engines.fakecloud import FakeCloud
+
+    return FakeCloud(state_dir, f"{namespace}-{name}").entries()
+
+
+def log_records(operator: OperatorProcess) -> list[dict[str, Any]]:
+    """The operator's structured (JSON) log lines; anything else (e.g. a traceback) skipped."""
+    records = []
+    for line in operator.process.log_text().splitlines():
+        if line.startswith("{"):
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue
+    return records
+
+
+def load_yaml(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
