@@ -183,3 +183,14 @@ def test_a_failing_program_raises_and_the_next_plan_still_works(example_json: di
         plan_program(broken_at_once, region="us-east-1", stack="s")
     manifest = read_manifest(EXAMPLE.read_text())
     assert plan(manifest.spec, name=manifest.name, stack=manifest.stack).to_json_dict() == example_json
+
+
+@pytest.mark.parametrize(
+    "example",
+    sorted(p for p in (ROOT / "examples").glob("*.yaml") if "kind: PaymentPlatform" in p.read_text()),
+    ids=lambda p: p.name,
+)
+def test_every_example_manifest_plans(example: Path) -> None:
+    code, out, err = cli(str(example), "-o", "json")
+    assert (code, err) == (0, "")
+    assert json.loads(out)["outputs"]["albUrl"].startswith(("http://", "https://"))
