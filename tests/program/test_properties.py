@@ -63,7 +63,7 @@ def specs(draw: st.DrawFn) -> PlatformSpec:
     )
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spec=specs())
 def test_every_valid_spec_plans_and_every_service_keeps_its_invariants(spec: PlatformSpec) -> None:
     result = plan(spec, name="prop", stack="default-prop")
