@@ -313,13 +313,8 @@ def _succeeded(event: OperationResult, base: dict[str, Any], generation: int, no
     update: dict[str, Any] = {
         "observedGeneration": generation,
         "engine": event.engine,
-        "lastUpdate": {
-            "operation": event.operation,
-            "result": "Succeeded",
-            "startTime": timestamp(event.started),
-            "endTime": timestamp(event.finished),
-            "changes": event.changes.as_dict(),
-        },
+        "lastUpdate": _last_update(event.operation, "Succeeded", event.started, event.finished,
+                                   event.changes.as_dict()),
     }
     if event.operation == "destroy":
         message = event.message or f"destroyed ({event.changes.delete} resources deleted)"
@@ -338,13 +333,7 @@ def _succeeded(event: OperationResult, base: dict[str, Any], generation: int, no
 @_transition.register
 def _failed(event: Failed, base: dict[str, Any], generation: int, now: datetime) -> dict[str, Any]:
     error = event.error
-    last_update = {
-        "operation": event.operation,
-        "result": "Failed",
-        "startTime": timestamp(event.started),
-        "endTime": timestamp(event.finished),
-        "changes": {},
-    }
+    last_update = _last_update(event.operation, "Failed", event.started, event.finished)
     if event.retry_in is None:
         hint = "not retried until the spec changes"
     elif error.permanent:
@@ -425,11 +414,17 @@ def _remediated(event: Remediated, base: dict[str, Any], generation: int, now: d
 def _remediation_failed(event: RemediationFailed, base: dict[str, Any], generation: int, now: datetime) -> dict[str, Any]:
     message = f"remediating up failed: {event.error.message} (retried at the next drift check)"
     return {
-        "lastUpdate": {"operation": "up", "result": "Failed", "startTime": timestamp(event.started),
-                       "endTime": timestamp(event.finished), "changes": {}},
+        "lastUpdate": _last_update("up", "Failed", event.started, event.finished),
         "conditions": mark_drifted(base["conditions"], True, message, generation, now,
                                    reason=Reason.REMEDIATION_FAILED),
     }
+
+
+def _last_update(operation: str, result: str, started: datetime, finished: datetime,
+                 changes: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """A failed operation reports no change counts: the engine could not tell them."""
+    return {"operation": operation, "result": result, "startTime": timestamp(started),
+            "endTime": timestamp(finished), "changes": dict(changes or {})}
 
 
 def _summary(result: OperationResult) -> str:
