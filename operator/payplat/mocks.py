@@ -62,7 +62,7 @@ class PlatformMocks(Mocks):
             "aws:kms/key:Key": self._kms_key,
             "aws:kms/alias:Alias": lambda seed, inputs, name: (name, {"arn": self._arn("kms", name), "targetKeyArn": self._arn("kms", f"key/{inputs.get('targetKeyId')}")}),
             "aws:cloudwatch/logGroup:LogGroup": lambda seed, inputs, name: (name, {"arn": self._arn("logs", f"log-group:{name}")}),
-            "aws:iam/role:Role": lambda seed, inputs, name: (name, {"arn": self._arn("iam", f"role/{name}", regional=False), "uniqueId": "AROA" + _hex(seed, 17).upper()}),
+            "aws:iam/role:Role": lambda seed, inputs, name: (name, {"arn": self._arn("iam", f"role{inputs.get('path', '/')}{name}", regional=False), "uniqueId": "AROA" + _hex(seed, 17).upper()}),
             "aws:iam/rolePolicy:RolePolicy": lambda seed, inputs, name: (f"{inputs.get('role')}:{name}", {}),
             "aws:iam/rolePolicyAttachment:RolePolicyAttachment": lambda seed, inputs, name: (f"{inputs.get('role')}-{_hex(seed, 26)}", {}),
             "aws:secretsmanager/secret:Secret": self._secret,

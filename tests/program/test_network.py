@@ -122,7 +122,7 @@ def test_flow_logs_capture_all_traffic_into_an_encrypted_log_group(case: tuple[P
 def test_flow_logs_role_writes_only_its_log_group(case: tuple[PlatformSpec, Plan]) -> None:
     _, plan = case
     flow = one(plan, FLOW_LOG)
-    (role,) = [r for r in plan.of_type(ROLE) if flow.inputs["iamRoleArn"].endswith(f":role/{r.id}")]
+    (role,) = [r for r in plan.of_type(ROLE) if flow.inputs["iamRoleArn"].endswith(f":role{r.inputs['path']}{r.id}")]
     assert statements(role, "assumeRolePolicy")[0]["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
     (policy,) = [p for p in plan.of_type(ROLE_POLICY) if p.inputs["role"] == role.id]
     (statement,) = statements(policy)

@@ -14,7 +14,7 @@ def _execution_role(plan: Plan) -> PlannedResource:
     """Followed from a task definition's executionRoleArn, not looked up by name."""
     first_service = next(iter(plan.outputs["services"]))
     arn = task_definition(plan, first_service).inputs["executionRoleArn"]
-    return next(r for r in plan.of_type(ROLE) if arn.endswith(f":role/{r.inputs['name']}"))
+    return next(r for r in plan.of_type(ROLE) if arn.endswith(f":role{r.inputs['path']}{r.inputs['name']}"))
 
 
 def test_execution_role_trusts_ecs_tasks_for_this_account_only(case: tuple[PlatformSpec, Plan]) -> None:
@@ -84,3 +84,15 @@ def test_every_trust_policy_names_one_service_principal(case: tuple[PlatformSpec
     for role in plan.of_type(ROLE):
         principals = [s["Principal"] for s in document(role, "assumeRolePolicy")["Statement"]]
         assert all(set(p) == {"Service"} for p in principals), role.name
+
+
+def test_every_aws_name_carries_the_prefix_the_operator_policy_scopes_on(case: tuple[PlatformSpec, Plan]) -> None:
+    """docs/install.md scopes the operator's IAM policy to ``role/payplat/*`` and
+    ``payplat-*`` clusters, load balancers and target groups: a name outside those
+    patterns would be an AccessDenied on the first real deploy."""
+    _, plan = case
+    for role in plan.of_type(ROLE):
+        assert role.inputs["path"] == "/payplat/" and role.inputs["name"].startswith("payplat-")
+    for kind in ("aws:ecs/cluster:Cluster", "aws:lb/loadBalancer:LoadBalancer", "aws:lb/targetGroup:TargetGroup"):
+        for resource in plan.of_type(kind):
+            assert resource.inputs["name"].startswith("payplat-"), (kind, resource.inputs["name"])

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from payplat.program.naming import aws_name, LIMITS
 from payplat.program.context import child
 
 __all__ = ["Cluster", "ClusterArgs"]
@@ -35,7 +36,7 @@ class Cluster(pulumi.ComponentResource):
         super().__init__("payplat:index:Cluster", name, None, opts)
         self.cluster = aws.ecs.Cluster(
             f"{name}-cluster",
-            name=f"{args.suffix}-cluster",
+            name=aws_name(args.suffix, limit=LIMITS["ecs"]),
             settings=[{"name": "containerInsights", "value": "enabled"}],
             opts=child(self),
         )

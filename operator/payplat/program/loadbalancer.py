@@ -14,7 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from payplat.program.context import child
-from payplat.program.naming import LIMITS, bounded
+from payplat.program.naming import aws_name, LIMITS
 from payplat.spec import LoadBalancerSpec
 
 __all__ = ["TLS_POLICY", "LoadBalancer", "LoadBalancerArgs"]
@@ -63,7 +63,7 @@ class LoadBalancer(pulumi.ComponentResource):
             )
         self.alb = aws.lb.LoadBalancer(
             f"{name}-alb",
-            name=bounded(f"{args.suffix}-alb", LIMITS["alb"]),
+            name=aws_name(args.suffix, "alb", limit=LIMITS["alb"]),
             internal=False,
             load_balancer_type="application",
             security_groups=[self.security_group.id],

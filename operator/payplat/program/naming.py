@@ -11,7 +11,13 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 
-__all__ = ["LIMITS", "bounded", "subnet_cidrs"]
+__all__ = ["IAM_PATH", "LIMITS", "PREFIX", "aws_name", "bounded", "subnet_cidrs"]
+
+#: Every AWS name the program gives starts with this, and every IAM role sits under
+#: IAM_PATH: the operator's own IAM policy scopes its rights by these two handles
+#: (``role/payplat/*``, ``payplat-*`` clusters, load balancers and target groups).
+PREFIX = "payplat"
+IAM_PATH = f"/{PREFIX}/"
 
 #: Longest names AWS accepts, per kind of resource.
 LIMITS = {
@@ -23,6 +29,11 @@ LIMITS = {
     "log_group": 512,
     "scaling_policy": 255,
 }
+
+
+def aws_name(*parts: str, limit: int) -> str:
+    """``payplat-<parts...>`` within ``limit`` characters (the prefix always survives)."""
+    return bounded("-".join((PREFIX, *parts)), limit)
 
 
 def bounded(name: str, limit: int) -> str:

@@ -16,7 +16,7 @@ import pulumi_aws as aws
 
 from payplat.program.context import Account, child
 from payplat.program.logs import encrypted_log_group
-from payplat.program.naming import LIMITS, bounded, subnet_cidrs
+from payplat.program.naming import aws_name, IAM_PATH, LIMITS, subnet_cidrs
 from payplat.program.policies import assume_role_policy, flow_logs_policy
 from payplat.spec import NatGateways, NetworkSpec
 
@@ -162,7 +162,8 @@ class Network(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             f"{name}-flow-logs-role",
-            name=bounded(f"{args.suffix}-vpc-flow-logs", LIMITS["iam_role"]),
+            name=aws_name(args.suffix, "vpc-flow-logs", limit=LIMITS["iam_role"]),
+            path=IAM_PATH,
             assume_role_policy=args.account.id.apply(
                 lambda account: json.dumps(assume_role_policy("vpc-flow-logs.amazonaws.com", account))
             ),

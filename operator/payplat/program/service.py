@@ -17,7 +17,7 @@ import pulumi_aws as aws
 from payplat.program.containers import TMP_VOLUME, container_definition
 from payplat.program.context import Account, child
 from payplat.program.logs import encrypted_log_group
-from payplat.program.naming import LIMITS, bounded
+from payplat.program.naming import aws_name, IAM_PATH, LIMITS
 from payplat.program.roles import ecs_task_trust
 from payplat.spec import ServiceSpec
 
@@ -71,7 +71,7 @@ class FargateService(pulumi.ComponentResource):
         spec = args.spec
         if spec.public != (args.routing is not None):
             raise ValueError(f"service {spec.name}: public services need routing, private ones must not have it")
-        full_name = f"{args.suffix}-{spec.name}"
+        full_name = f"{args.suffix}-{spec.name}"  # aws_name() adds the payplat- prefix
 
         self.log_group = encrypted_log_group(
             f"{name}-logs",
@@ -82,7 +82,8 @@ class FargateService(pulumi.ComponentResource):
         )
         self.task_role = aws.iam.Role(
             f"{name}-task-role",
-            name=bounded(f"{full_name}-task", LIMITS["iam_role"]),
+            name=aws_name(full_name, "task", limit=LIMITS["iam_role"]),
+            path=IAM_PATH,
             description=f"Application role of {spec.name} (no permissions unless granted explicitly)",
             assume_role_policy=ecs_task_trust(args.account),
             opts=child(self),
@@ -216,7 +217,7 @@ class FargateService(pulumi.ComponentResource):
         spec = args.spec
         target_group = aws.lb.TargetGroup(
             f"{name}-tg",
-            name=bounded(full_name, LIMITS["target_group"]),
+            name=aws_name(full_name, limit=LIMITS["target_group"]),
             port=spec.port,
             protocol="HTTP",
             target_type="ip",
@@ -262,7 +263,7 @@ class FargateService(pulumi.ComponentResource):
         ):
             aws.appautoscaling.Policy(
                 f"{name}-scale-{metric}",
-                name=bounded(f"{full_name}-{metric}", LIMITS["scaling_policy"]),
+                name=aws_name(full_name, metric, limit=LIMITS["scaling_policy"]),
                 policy_type="TargetTrackingScaling",
                 service_namespace=target.service_namespace,
                 scalable_dimension=target.scalable_dimension,
