@@ -440,8 +440,19 @@ class LocalCluster:
         """Apply the CRDs and wait until the API server serves them."""
         say = say or _sayer(None)
         say(f"installing CRDs from {crds}")
-        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crds))
-        self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(crds))
+        applied = self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crds), "-o", "name")
+        names = applied.stdout.split()
+        # Not `kubectl wait`: it errors out on a CRD whose status has no conditions yet.
+        deadline = time.monotonic() + 60
+        while not all(self._established(name) for name in names):
+            if time.monotonic() > deadline:
+                raise ClusterStartError(f"CRDs not Established after 60s: {', '.join(names)}")
+            time.sleep(0.2)
+
+    def _established(self, name: str) -> bool:
+        crd = json.loads(self.kubectl("get", name, "-o", "json").stdout)
+        return any(c.get("type") == "Established" and c.get("status") == "True"
+                   for c in crd.get("status", {}).get("conditions", []))
 
 
 _Say = Any  # Callable[[str], None]; kept loose so tests can pass print
