@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from payplat import API_GROUP, API_VERSION, KIND
-from payplat.engines.base import SECRET_MASK
 from payplat.spec import PlatformSpec, SpecError, parse_spec
+from payplat.stackkeys import PASSWORD_CONFIG_KEY, PROJECT, SECRET_MASK
 
 __all__ = [
     "PLACEHOLDER_PASSWORD",
@@ -46,7 +46,6 @@ __all__ = [
 PLACEHOLDER_PASSWORD = "plan-placeholder-password-0f3c9a"  # noqa: S105 - not a credential
 #: How an input the mocks could not resolve shows in a plan (a bug: tests assert none).
 UNKNOWN_MASK = "[unknown]"
-PROJECT = "payplat"
 STACK_TYPE = "pulumi:pulumi:Stack"
 
 
@@ -146,7 +145,6 @@ def run_under_mocks(program: Callable[[], None], *, region: str, stack: str, moc
     from pulumi.runtime.sync_await import _sync_await
 
     from payplat.mocks import PlatformMocks
-    from payplat.program import PASSWORD_CONFIG_KEY
 
     loop = getattr(_LOOP, "loop", None)
     if loop is None:
@@ -158,8 +156,7 @@ def run_under_mocks(program: Callable[[], None], *, region: str, stack: str, moc
     fresh.monitor_features = set(monitor.GetDeploymentInfo(None).supportedFeatures)
     settings.configure(fresh)
     settings.ROOT.set(None)
-    config_key = f"{PROJECT}:{PASSWORD_CONFIG_KEY}"
-    pulumi_config.set_all_config({config_key: PLACEHOLDER_PASSWORD}, [config_key])
+    pulumi_config.set_all_config({PASSWORD_CONFIG_KEY: PLACEHOLDER_PASSWORD}, [PASSWORD_CONFIG_KEY])
 
     def recorded_program() -> None:
         register_stack_transformation(monitor.record_options)

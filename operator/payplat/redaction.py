@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from payplat.engines.base import SECRET_MASK
+from payplat.stackkeys import SECRET_MASK
 from payplat.engines.errors import scrub
 
 __all__ = ["KNOWN_SECRETS", "KnownSecrets", "RedactingFilter", "looks_secret_key", "redact", "redact_outputs"]

@@ -33,6 +33,7 @@ from payplat.engines.base import (
     TransientEngineError,
 )
 from payplat.engines.passwords import CONFIG_KEY
+from payplat.stackkeys import PASSWORD_OUTPUT
 from payplat.engines.pulumi import PulumiEngine
 
 from .helpers import small_spec
@@ -63,6 +64,7 @@ class World:
     block: threading.Event | None = None
     refresh_changes: dict[str, int] = field(default_factory=dict)
     clears_pending: bool = True
+    outputs: dict[str, OutputValue] = field(default_factory=dict)  # what the backend holds from the last up
 
 
 class FakeWorkspace:
@@ -100,6 +102,11 @@ class FakeStack:
         for key, value in config.items():
             self.world.config[key.split("[")[0]] = value  # path keys collapse to their root, as in Pulumi
 
+    def outputs(self) -> dict[str, OutputValue]:
+        inspect.signature(Stack.outputs).bind(self)
+        self.world.calls.append(("outputs",))
+        return dict(self.world.outputs)
+
     def remove_config(self, key: str) -> None:
         self.world.calls.append(("remove_config", key))
         self.world.config.pop(key, None)
@@ -120,7 +127,10 @@ class FakeStack:
 
     def up(self, **kwargs: Any) -> UpResult:
         self._operation("up", kwargs)
-        outputs = {"vpcId": OutputValue("vpc-0abc", False), "dbPassword": OutputValue("leaked?", True)}
+        password = self.world.config[CONFIG_KEY].value
+        outputs = {"vpcId": OutputValue("vpc-0abc", False), "dbPassword": OutputValue("leaked?", True),
+                   PASSWORD_OUTPUT: OutputValue(password, True)}
+        self.world.outputs = outputs
         return UpResult(stdout="", stderr="", summary=summary({"create": 3, "same": 2}), outputs=outputs)
 
     def preview(self, **kwargs: Any) -> PreviewResult:
@@ -196,7 +206,8 @@ def test_up_selects_the_stack_with_the_inline_program_and_backend(make_engine, w
     assert result.engine == "pulumi"
     assert result.changes == Changes(create=3, same=2)
     assert result.outputs == {"vpcId": "vpc-0abc", "dbPassword": SECRET_MASK}
-    assert ops(world) == ["get_all_config", "set_all_config", "export_stack", "up"]
+    # a first run has no password in config: it looks in the backend's outputs before generating one
+    assert ops(world) == ["get_all_config", "outputs", "set_all_config", "export_stack", "up"]
 
 
 def test_production_backend_and_kms_secrets_provider(make_engine, world: World) -> None:
@@ -225,6 +236,21 @@ def test_the_password_in_stack_config_is_reused(make_engine, world: World) -> No
     run(make_engine().up(REF, small_spec(), StackSecrets()))
     _, config, _ = next(call for call in world.calls if call[0] == "set_all_config")
     assert config[CONFIG_KEY] == ("kept-from-last-time-0123456789", True)
+
+
+def test_a_lost_workspace_recovers_the_password_from_the_backend(make_engine, world: World) -> None:
+    """Stack config sits in the pod's workspace; a restart on a fresh volume loses it.
+    The secret stack output in the backend keeps the password from being rotated."""
+    world.outputs[PASSWORD_OUTPUT] = OutputValue("generated-on-the-first-run-0123456789", True)
+    run(make_engine().up(REF, small_spec(), StackSecrets()))
+    _, config, _ = next(call for call in world.calls if call[0] == "set_all_config")
+    assert config[CONFIG_KEY] == ("generated-on-the-first-run-0123456789", True)
+
+
+def test_the_password_output_never_reaches_the_result(make_engine, world: World) -> None:
+    result = run(make_engine().up(REF, small_spec(), StackSecrets(db_password="from-kubernetes-secret")))
+    assert PASSWORD_OUTPUT not in result.outputs
+    assert "from-kubernetes-secret" not in repr(result)
 
 
 def test_a_given_password_wins(make_engine, world: World) -> None:

@@ -9,11 +9,13 @@ with ``SECRET_MASK`` before returning.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from payplat.spec import PlatformSpec
+from payplat.stackkeys import INTERNAL_OUTPUTS, SECRET_MASK
 
 __all__ = [
     "SECRET_MASK",
@@ -27,9 +29,8 @@ __all__ = [
     "StackRef",
     "StackSecrets",
     "TransientEngineError",
+    "public_outputs",
 ]
-
-SECRET_MASK = "[secret]"
 
 Operation = Literal["up", "destroy", "refresh", "preview", "forget"]
 
@@ -98,6 +99,11 @@ class DriftReport:
     started: datetime
     finished: datetime
     message: str = ""
+
+
+def public_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Stack outputs fit for a result (and so for status): the engine-only ones dropped."""
+    return {key: value for key, value in outputs.items() if key not in INTERNAL_OUTPUTS}
 
 
 class EngineError(Exception):

@@ -48,6 +48,7 @@ from payplat.engines.base import (
     StackRef,
     StackSecrets,
     TransientEngineError,
+    public_outputs,
 )
 from payplat.engines.errors import classify
 from payplat.engines.fakecloud import FakeCloud
@@ -55,10 +56,10 @@ from payplat.engines.inflight import InFlight
 from payplat.engines.faults import injected_failure
 from payplat.engines.passwords import CONFIG_KEY, new_password
 from payplat.spec import PlatformSpec, SpecError
+from payplat.stackkeys import PROJECT
 
 __all__ = ["PROJECT", "OfflineEngine"]
 
-PROJECT = "payplat"
 FAKE_NOTE = "offline engine: outputs are mock values, nothing in AWS was touched"
 #: The account in every offline ARN: no real AWS account has this id.
 FAKE_ACCOUNT = "000000000000"
@@ -240,7 +241,7 @@ class OfflineEngine:
             for item in result.resources
         ]
         # Through JSON once, so desired and stored resources compare like for like.
-        return json.loads(json.dumps(resources, default=str)), json.loads(json.dumps(dict(result.outputs), default=str))
+        return json.loads(json.dumps(resources, default=str)), json.loads(json.dumps(public_outputs(result.outputs), default=str))
 
     def _fail_on_purpose(self, ref: StackRef, spec: PlatformSpec, operation: str) -> None:
         error = injected_failure(spec.tags, operation, self.state_dir / "faults" / f"{ref.stack_name}.json")

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import secrets
 
+from payplat.stackkeys import PASSWORD_CONFIG_KEY
+
 __all__ = ["CONFIG_KEY", "new_password"]
 
-#: Stack config key the program reads with ``Config("payplat").require_secret("dbPassword")``.
-CONFIG_KEY = "payplat:dbPassword"
+CONFIG_KEY = PASSWORD_CONFIG_KEY
 
 
 def new_password() -> str:

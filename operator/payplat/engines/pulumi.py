@@ -6,11 +6,13 @@ production) with its secrets provider (``awskms://...`` in production; a passphr
 in ``<state_dir>/passphrase`` by default). Every operation:
 
 1. selects the stack with the inline program ``make_program(spec, name=...)`` and a
-   per-stack work dir ``<state_dir>/workspaces/<stack>`` (it holds ``Pulumi.<stack>.yaml``:
-   keep ``state_dir`` on a persistent volume, or a generated password is regenerated);
+   per-stack work dir ``<state_dir>/workspaces/<stack>`` (it holds ``Pulumi.<stack>.yaml``,
+   which a pod restart on an emptyDir loses; see step 2 for why that is safe);
 2. sets the stack config: ``aws:region``, ``aws:assumeRoles[0].roleArn`` (pulumi-aws 7
    replaced ``aws:assumeRole`` with the list ``aws:assumeRoles``) and the secret
-   ``payplat:dbPassword`` (the one given, else the one already in config, else a new one);
+   ``payplat:dbPassword``: the one given, else the one already in config, else the one the
+   last ``up`` exported as a secret output (kept in the backend, so a lost workspace does
+   not rotate the database password), else a new one;
 3. breaks a stale stack lock (``engines.locks``: same host and dead pid, or the injected
    probe says the holder's host is gone) and, if the checkpoint holds pending operations
    of an interrupted run, resolves them with ``refresh --clear-pending-creates`` (then, if
@@ -54,15 +56,16 @@ from payplat.engines.base import (
     StackRef,
     StackSecrets,
     TransientEngineError,
+    public_outputs,
 )
 from payplat.engines.errors import classify, scrub
 from payplat.engines.inflight import InFlight
 from payplat.engines.passwords import CONFIG_KEY, new_password
 from payplat.spec import PlatformSpec
+from payplat.stackkeys import PASSWORD_OUTPUT, PROJECT
 
 __all__ = ["PROJECT", "PulumiEngine", "changes_from", "desired_config", "masked_outputs"]
 
-PROJECT = "payplat"
 ASSUME_ROLES = "aws:assumeRoles"
 
 T = TypeVar("T")
@@ -197,7 +200,12 @@ class PulumiEngine:
 
         current = stack.get_all_config()
         existing = current.get(CONFIG_KEY)
-        password = secrets.db_password or (existing.value if existing is not None else None) or new_password()
+        password = (
+            secrets.db_password
+            or (existing.value if existing is not None else None)
+            or _password_from_outputs(stack)  # the workspace was lost: the backend still has it
+            or new_password()
+        )
         self._known_secrets.add(password)
         wanted = desired_config(spec, stack_name=stack.name, password=password)
         if current.get(ASSUME_ROLES) is not None and not spec.assume_role_arn:
@@ -305,7 +313,13 @@ def changes_from(summary: Mapping[str, int] | None) -> Changes:
 
 def masked_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
     """Stack outputs as plain values, secret ones as ``[secret]``."""
-    return {key: SECRET_MASK if output.secret else output.value for key, output in outputs.items()}
+    return public_outputs({key: SECRET_MASK if output.secret else output.value for key, output in outputs.items()})
+
+
+def _password_from_outputs(stack: Any) -> str | None:
+    """The password the last ``up`` exported (decrypted by the backend's secrets provider)."""
+    output = stack.outputs().get(PASSWORD_OUTPUT)
+    return str(output.value) if output is not None and output.value else None
 
 
 def _pending(stack: Any) -> bool:

@@ -2,7 +2,9 @@
 
 The operator's engines run ``make_program(spec, name=...)`` through the Automation API;
 ``payplat.plan`` runs the very same function under mocks. The program reads the database
-password from the stack config key ``payplat:dbPassword`` (a secret the engine sets).
+password from the stack config key ``payplat:dbPassword`` (a secret the engine sets)
+and exports it back as a secret output, so the engine can recover it if it loses its
+workspace (``payplat.stackkeys``).
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from collections.abc import Callable
 
 import pulumi
 
-from payplat.program.credentials import PASSWORD_CONFIG_KEY
 from payplat.program.platform import PaymentPlatform, PaymentPlatformArgs
 from payplat.spec import PlatformSpec
+from payplat.stackkeys import PASSWORD_OUTPUT
 
-__all__ = ["PASSWORD_CONFIG_KEY", "PaymentPlatform", "PaymentPlatformArgs", "make_program"]
+__all__ = ["PaymentPlatform", "PaymentPlatformArgs", "make_program"]
 
 
 def make_program(spec: PlatformSpec, *, name: str) -> Callable[[], None]:
@@ -25,5 +27,6 @@ def make_program(spec: PlatformSpec, *, name: str) -> Callable[[], None]:
         platform = PaymentPlatform(name, PaymentPlatformArgs(spec=spec, name=name))
         for key, value in platform.outputs().items():
             pulumi.export(key, value)
+        pulumi.export(PASSWORD_OUTPUT, platform.database_password)  # secret: see payplat.stackkeys
 
     return program

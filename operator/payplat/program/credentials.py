@@ -15,11 +15,9 @@ import pulumi_aws as aws
 
 from payplat.program.context import child
 from payplat.spec import DatabaseSpec
+from payplat.stackkeys import PASSWORD_CONFIG, PROJECT
 
-__all__ = ["PASSWORD_CONFIG_KEY", "DatabaseSecret", "DatabaseSecretArgs"]
-
-#: Config key (namespace ``payplat``) the engines set to the database password.
-PASSWORD_CONFIG_KEY = "dbPassword"
+__all__ = ["DatabaseSecret", "DatabaseSecretArgs"]
 
 
 @dataclass(frozen=True)
@@ -31,11 +29,12 @@ class DatabaseSecretArgs:
 
 class DatabaseSecret(pulumi.ComponentResource):
     secret_arn: pulumi.Output[str]
+    password: pulumi.Output[str]  # a secret Output
 
     def __init__(self, name: str, args: DatabaseSecretArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("payplat:index:DatabaseSecret", name, None, opts)
         database = args.spec
-        password = pulumi.Config("payplat").require_secret(PASSWORD_CONFIG_KEY)
+        self.password = password = pulumi.Config(PROJECT).require_secret(PASSWORD_CONFIG)
         document = pulumi.Output.secret(
             pulumi.Output.json_dumps(
                 {

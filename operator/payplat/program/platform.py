@@ -154,6 +154,7 @@ class PaymentPlatform(pulumi.ComponentResource):
         self.alb_url = balancer.url
         self.kms_key_arn = encryption.key_arn
         self.secret_arn = secret.secret_arn
+        self.database_password = secret.password  # secret Output; exported for the engines only
         self.namespace_name = cluster.namespace_name
         self.register_outputs(self.outputs())
 
