@@ -1,0 +1,106 @@
+"""The package's shape, checked: data flows one way (manifest -> spec -> program ->
+engines -> status -> handlers) and each outside library is reached from one place.
+
+This is what kopf's import-linter contracts do; a small AST walk keeps it readable and
+dependency-free. A failure names the module and the import that broke the rule.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).parent.parent / "operator" / "payplat"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module this file imports, at any depth (lazy imports count too)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+MODULES = {_module_name(path): _imports(path) for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _importers(prefix: str) -> set[str]:
+    return {module for module, imports in MODULES.items()
+            if any(name == prefix or name.startswith(prefix + ".") for name in imports)}
+
+
+def _within(module: str, allowed: tuple[str, ...]) -> bool:
+    return any(module == a or module.startswith(a + ".") for a in allowed)
+
+
+@pytest.mark.parametrize(
+    "library,allowed",
+    [
+        # Only the real engine drives the Pulumi CLI.
+        ("pulumi.automation", ("payplat.engines.pulumi", "payplat.engines.command")),
+        # Only the handlers and the process runner know kopf.
+        ("kopf", ("payplat.handlers", "payplat.runner")),
+        # One module for Kubernetes API calls (plus the Lease, which is its own concern).
+        ("kubernetes", ("payplat.kube", "payplat.leadership")),
+        # AWS resources are declared by the program, and only there.
+        ("pulumi_aws", ("payplat.program",)),
+    ],
+)
+def test_each_outside_library_is_reached_from_one_place(library: str, allowed: tuple[str, ...]) -> None:
+    offenders = sorted(m for m in _importers(library) if not _within(m, allowed))
+    assert not offenders, f"{library} imported outside {allowed}: {offenders}"
+
+
+#: Each layer may import only the layers listed for it (and itself). Data flows down
+#: this list; nothing earlier may reach back for something later.
+LAYERS: dict[str, tuple[str, ...]] = {
+    "payplat.spec": (),
+    "payplat.stackkeys": (),
+    "payplat.program": ("payplat.spec", "payplat.stackkeys"),
+    "payplat.mocks": ("payplat.spec", "payplat.stackkeys"),
+    "payplat.plan": ("payplat.spec", "payplat.stackkeys", "payplat.program", "payplat.mocks"),
+    "payplat.engines": ("payplat.spec", "payplat.stackkeys", "payplat.program", "payplat.mocks", "payplat.plan"),
+    "payplat.status": ("payplat.spec", "payplat.stackkeys", "payplat.engines.base", "payplat.redaction"),
+    "payplat.crd": ("payplat.spec", "payplat.engines.base"),
+}
+
+
+@pytest.mark.parametrize("layer", list(LAYERS))
+def test_data_flows_one_way(layer: str) -> None:
+    allowed = (layer, "payplat", *LAYERS[layer])
+    wrong = {
+        module: sorted(name for name in imports if name.startswith("payplat.") and not _within(name, allowed)
+                       and name not in ("payplat.API_GROUP", "payplat.API_VERSION", "payplat.KIND", "payplat.PLURAL"))
+        for module, imports in MODULES.items()
+        if _within(module, (layer,))
+    }
+    wrong = {module: names for module, names in wrong.items() if names}
+    assert not wrong, f"{layer} reaches outside {allowed}: {wrong}"
+
+
+def test_pure_modules_do_no_io() -> None:
+    """spec, status and the program's pure helpers are tested directly and fast: they
+    must not pull in a client, an engine or the network."""
+    io_libraries = ("kopf", "kubernetes", "pulumi.automation", "boto3", "aiohttp", "subprocess", "socket")
+    for module in ("payplat.spec", "payplat.status", "payplat.program.naming", "payplat.program.policies"):
+        used = sorted(name for name in MODULES[module] if _within(name, io_libraries))
+        assert not used, f"{module} imports {used}"
+
+
+def test_no_package_is_importable_as_operator() -> None:
+    """The source folder is called operator/, but a top-level package of that name would
+    shadow the standard library module."""
+    import operator
+
+    assert hasattr(operator, "itemgetter") and "site-packages" not in (operator.__file__ or "")
