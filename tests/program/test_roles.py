@@ -87,7 +87,7 @@ def test_every_trust_policy_names_one_service_principal(case: tuple[PlatformSpec
 
 
 def test_every_aws_name_carries_the_prefix_the_operator_policy_scopes_on(case: tuple[PlatformSpec, Plan]) -> None:
-    """docs/install.md scopes the operator's IAM policy to ``role/payplat/*`` and
+    """the README's Install section scopes the operator's IAM policy to ``role/payplat/*`` and
     ``payplat-*`` clusters, load balancers and target groups: a name outside those
     patterns would be an AccessDenied on the first real deploy."""
     _, plan = case
