@@ -9,7 +9,7 @@ import pytest
 
 from payplat.localcluster import LocalCluster
 
-from .support import RunOperator, journal, platform, wait_for, wait_ready
+from .support import RunOperator, journal, log_records, platform, wait_for, wait_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -33,3 +33,5 @@ def test_sigkill_mid_operation_then_restart_converges_without_creating_anything_
     assert entries[:len(half_done)] == half_done
     assert len(creates) > len(half_done)  # the restart finished the job the crash interrupted
     assert ready["status"]["observedGeneration"] == 1
+    # The crash really left the stack locked by a dead process, and the restart said so.
+    assert any("broke the stale lock" in str(r.get("message")) for r in log_records(restarted))
