@@ -35,7 +35,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -62,6 +62,7 @@ __all__ = [
 
 REQUIRED_BINARIES = ("etcd", "kube-apiserver", "kubectl")
 _START_TIMEOUT = 90.0
+_Say = Callable[[str], None]  # one progress line for a person (the demo prints them)
 
 
 class ClusterStartError(RuntimeError):
@@ -219,7 +220,7 @@ def _ensure_exit_hooks() -> None:
 
 # --------------------------------------------------------------------------- the cluster
 
-@dataclass
+@dataclass(eq=False)  # identity semantics: two running clusters are never "equal"
 class LocalCluster:
     """A running etcd + kube-apiserver pair and everything else started for it.
 
@@ -301,11 +302,6 @@ class LocalCluster:
             print(f"[payplat] local cluster logs kept in {self.workdir}", file=sys.stderr)
         else:
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __eq__(self, other: object) -> bool:  # identity: two clusters are never "equal"
-        return self is other
-
-    __hash__ = object.__hash__
 
     # ---- processes
 
@@ -453,9 +449,6 @@ class LocalCluster:
         crd = json.loads(self.kubectl("get", name, "-o", "json").stdout)
         return any(c.get("type") == "Established" and c.get("status") == "True"
                    for c in crd.get("status", {}).get("conditions", []))
-
-
-_Say = Any  # Callable[[str], None]; kept loose so tests can pass print
 
 
 def _sayer(stream: IO[str] | None) -> _Say:

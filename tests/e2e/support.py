@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from payplat.localcluster import KubectlError, LocalCluster, OperatorProcess
+from payplat.localcluster import KubectlError, LocalCluster, OperatorProcess, start_operator
 
 T = TypeVar("T")
 WAIT = 120.0  # a bound for "eventually", not a performance assertion
@@ -104,3 +104,17 @@ def log_records(operator: OperatorProcess) -> list[dict[str, Any]]:
 
 def load_yaml(path: Path) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+#: Settings that belong to one operator process, not to an install (ports, state folder).
+PROCESS_LOCAL = frozenset({"PAYPLAT_METRICS_PORT", "PAYPLAT_LIVENESS_ENDPOINT", "PAYPLAT_STATE_DIR"})
+
+
+def operator_as(cluster: LocalCluster, namespace: str, account: str, settings: dict[str, str],
+                state_dir: Path, name: str, **extra: str) -> OperatorProcess:
+    """``payplat run`` authenticated only by ``account``'s API-server-issued token, with an
+    install's settings (its ConfigMap) as if it ran in a pod of ``namespace``."""
+    kubeconfig = cluster.kubeconfig_for_token(cluster.create_token(namespace, account), name=name)
+    env = {k: v for k, v in settings.items() if k not in PROCESS_LOCAL}
+    return start_operator(cluster, state_dir, kubeconfig=kubeconfig, name=name,
+                          env={**env, "POD_NAMESPACE": namespace, **extra})

@@ -11,16 +11,14 @@ from typing import Any
 import pytest
 import yaml
 
-from payplat.localcluster import LocalCluster, OperatorProcess, repo_root, start_operator
+from payplat.localcluster import LocalCluster, OperatorProcess, repo_root
 
-from .support import journal, log_records, platform, wait_for, wait_ready
+from .support import journal, log_records, operator_as, platform, wait_for, wait_ready
 
 pytestmark = pytest.mark.e2e
 
 MANIFESTS = (repo_root() or Path.cwd()) / "manifests"
 RBAC_KINDS = {"ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"}
-#: Settings that belong to one process, not to the install.
-PROCESS_LOCAL = {"PAYPLAT_METRICS_PORT", "PAYPLAT_LIVENESS_ENDPOINT", "PAYPLAT_STATE_DIR"}
 
 
 def install_rbac(cluster: LocalCluster, namespace: str) -> tuple[str, dict[str, str]]:
@@ -34,7 +32,7 @@ def install_rbac(cluster: LocalCluster, namespace: str) -> tuple[str, dict[str, 
     cluster.apply(rbac)
     [account] = [d["metadata"]["name"] for d in rbac if d["kind"] == "ServiceAccount"]
     [config] = [d["data"] for d in docs if d["kind"] == "ConfigMap"]
-    return account, {k: v for k, v in config.items() if k not in PROCESS_LOCAL}
+    return account, dict(config)
 
 
 def _moved(doc: dict[str, Any], old: str, new: str) -> dict[str, Any]:
@@ -49,10 +47,9 @@ def _moved(doc: dict[str, Any], old: str, new: str) -> dict[str, Any]:
 
 def replica(cluster: LocalCluster, namespace: str, account: str, settings: dict[str, str],
             state_dir: Path, identity: str) -> OperatorProcess:
-    kubeconfig = cluster.kubeconfig_for_token(cluster.create_token(namespace, account), name=identity)
-    env = {**settings, "POD_NAMESPACE": namespace, "PAYPLAT_IDENTITY": identity,
-           "PAYPLAT_LEASE_DURATION_SECONDS": "5", "PAYPLAT_BACKOFF_BASE_SECONDS": "1"}
-    return start_operator(cluster, state_dir, kubeconfig=kubeconfig, env=env, name=f"{namespace}-{identity}")
+    return operator_as(cluster, namespace, account, settings, state_dir, f"{namespace}-{identity}",
+                       PAYPLAT_IDENTITY=identity, PAYPLAT_LEASE_DURATION_SECONDS="5",
+                       PAYPLAT_BACKOFF_BASE_SECONDS="1")
 
 
 def lease_holder(cluster: LocalCluster, namespace: str, lease: str) -> str | None:
