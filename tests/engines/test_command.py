@@ -4,6 +4,7 @@ SIGINT reaches the running process, which then winds down on its own terms."""
 
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 
@@ -12,20 +13,32 @@ from pulumi.automation.errors import CommandError, StackNotFoundError
 
 from payplat.engines.command import InterruptibleCommand
 
-FAKE_CLI = r"""#!/bin/sh
-[ "$1" = "version" ] && { echo v3.272.0; exit 0; }
-[ "$1" = "--non-interactive" ] || { echo "missing --non-interactive" >&2; exit 3; }
-shift
-case "$1" in
-  up)
-    trap 'echo "^C received; waiting for in-flight steps, then releasing the lock" >&2; echo "step 2 done"; exit 255' INT
-    echo "step 1 done"
-    while true; do sleep 0.02; done ;;
-  missing)
-    echo "error: no stack named 'ns-a' found" >&2; exit 255 ;;
-  *)
-    echo "ran $* in $PWD with PULUMI_AUTOMATION_API=$PULUMI_AUTOMATION_API" ;;
-esac
+# A stand-in for the pulumi CLI. Python, not sh: like the real CLI (Go's signal.Notify),
+# it installs its SIGINT handler even when it inherits SIGINT ignored, as children of a
+# background job do; POSIX sh cannot trap a signal ignored on entry.
+FAKE_CLI = r"""#!{python}
+import signal, sys, time
+
+args = sys.argv[1:]
+if args[:1] == ["version"]:
+    print("v3.272.0"); sys.exit(0)
+if args[:1] != ["--non-interactive"]:
+    print("missing --non-interactive", file=sys.stderr); sys.exit(3)
+args = args[1:]
+if args[:1] == ["up"]:
+    def interrupted(signum, frame):
+        print("^C received; waiting for in-flight steps, then releasing the lock", file=sys.stderr, flush=True)
+        print("step 2 done", flush=True)
+        sys.exit(255)
+    signal.signal(signal.SIGINT, interrupted)
+    print("step 1 done", flush=True)
+    while True:
+        time.sleep(0.02)
+elif args[:1] == ["missing"]:
+    print("error: no stack named 'ns-a' found", file=sys.stderr); sys.exit(255)
+else:
+    import os
+    print(f"ran {' '.join(args)} in {os.getcwd()} with PULUMI_AUTOMATION_API={os.environ.get('PULUMI_AUTOMATION_API')}")
 """
 
 
@@ -33,7 +46,7 @@ esac
 def cli(tmp_path: Path) -> InterruptibleCommand:
     (tmp_path / "bin").mkdir()
     script = tmp_path / "bin" / "pulumi"
-    script.write_text(FAKE_CLI)
+    script.write_text(FAKE_CLI.replace("{python}", sys.executable, 1))
     script.chmod(0o755)
     return InterruptibleCommand(root=str(tmp_path))
 
