@@ -281,8 +281,10 @@ class LocalCluster:
     def __enter__(self) -> LocalCluster:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop(keep_workdir=exc[0] is not None)
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        # Keep the logs when something failed; Ctrl-C or SIGTERM is a normal way to stop.
+        failed = exc_type is not None and not issubclass(exc_type, (KeyboardInterrupt, SystemExit))
+        self.stop(keep_workdir=failed)
 
     def stop(self, keep_workdir: bool = False) -> None:
         """Stop every process started through this cluster, newest first.
@@ -509,6 +511,9 @@ def operator_env(cluster: LocalCluster, state_dir: Path, kubeconfig: Path | None
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAYPLAT_")}
     env.update({
+        # The operator runs the very code of this process, whatever else is installed.
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
+                                       *filter(None, [os.environ.get("PYTHONPATH")])]),
         "KUBECONFIG": str(kubeconfig or cluster.kubeconfig),
         "PAYPLAT_ENGINE": "offline",
         "PAYPLAT_STATE_DIR": str(state_dir),
@@ -612,7 +617,6 @@ def _run_demo(cluster: LocalCluster, docs: list[dict[str, Any]], args: argparse.
                          for doc in docs if doc.get("kind") != "Namespace"})
     for namespace in namespaces:
         cluster.kubectl("create", "namespace", namespace, check=False)
-    say(f"applying {sum(d.get('kind') == 'PaymentPlatform' for d in docs)} PaymentPlatform(s) from examples/")
     for doc in docs:
         if doc.get("kind") != "Namespace":
             doc.setdefault("metadata", {}).setdefault("namespace", DEMO_NAMESPACE)
@@ -621,6 +625,9 @@ def _run_demo(cluster: LocalCluster, docs: list[dict[str, Any]], args: argparse.
         say(f"creating Secret {meta['namespace']}/{meta['name']} with a random password "
             "(an example references it; in a real cluster you create it)")
         docs.append(secret)
+    say(f"applying {sum(d.get('kind') == 'PaymentPlatform' for d in docs)} PaymentPlatform(s) from examples/")
+    # What platforms reference goes first, so the operator never finds a Secret missing.
+    docs.sort(key=lambda doc: ["Namespace", "Secret"].index(doc["kind"]) if doc["kind"] != "PaymentPlatform" else 2)
     print(cluster.apply(docs).stdout, end="", flush=True)
     say("waiting for Ready (the offline engine runs the real Pulumi program under mocks)")
     if not _wait_ready(cluster, namespaces, operator, args.timeout, say):
@@ -634,8 +641,12 @@ def _run_demo(cluster: LocalCluster, docs: list[dict[str, Any]], args: argparse.
         say("done (--exit): stopping the operator and the control plane")
         return 0
     say("all Ready. Try: kubectl get pp -A; kubectl describe pp -A. Ctrl-C stops everything.")
-    while operator.alive():
-        time.sleep(1)
+    try:
+        while operator.alive():
+            time.sleep(1)
+    except KeyboardInterrupt:
+        say("Ctrl-C: stopping the operator and the control plane")
+        return 0
     say(f"the operator exited with {operator.popen.returncode}; log: {operator.log_path}")
     return 1
 

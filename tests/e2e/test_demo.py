@@ -3,12 +3,14 @@ control plane, installs the CRD, runs the operator and the examples until Ready.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+import payplat
 from payplat.localcluster import DEMO_NAMESPACE, demo_documents, find_bin_dir, missing_binaries, repo_root
 
 pytestmark = pytest.mark.e2e
@@ -20,8 +22,10 @@ def test_payplat_demo_brings_every_example_to_ready_and_cleans_up(cluster: objec
     assert root is not None and not missing_binaries(find_bin_dir())
     examples = [d for d in demo_documents(root / "examples") if d["kind"] == "PaymentPlatform"]
 
+    # The very code under test, whatever copy of the package the interpreter has installed.
+    env = {**os.environ, "PYTHONPATH": str(Path(payplat.__file__).resolve().parents[1])}
     run = subprocess.run([sys.executable, "-m", "payplat.cli", "demo", "--exit", "--timeout", "240"],
-                         capture_output=True, text=True, timeout=400, cwd=root)
+                         capture_output=True, text=True, timeout=400, cwd=root, env=env)
 
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     out = run.stdout
