@@ -124,7 +124,6 @@ def test_resync_and_restart_with_no_spec_change_cost_no_engine_operation(
     restarted = run_operator(env=fast_resync, name="operator-restarted")
     wait_for(lambda: _resumed(restarted, "steady"), "the restarted operator to resume the platform",
              operator=restarted)
-    time.sleep(RESYNC_SECONDS + 2)
 
     assert ups_before == ups_after_resync and sum(ups_before.values()) == 1
     assert _operations(restarted.metrics_text()) == {}
