@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from payplat.localcluster import LocalCluster, ManagedProcess, find_bin_dir, missing_binaries
+from payplat.localcluster import LocalCluster, ManagedProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -52,11 +52,10 @@ def test_a_managed_process_group_is_killed_with_its_children(tmp_path: Path) -> 
     assert not _pid_running(child)
 
 
-def test_children_die_with_a_harness_that_is_sigkilled(tmp_path: Path) -> None:
-    """No orphans even when the test run itself is killed -9 (PR_SET_PDEATHSIG)."""
-    bin_dir = find_bin_dir()
-    if missing_binaries(bin_dir):
-        pytest.skip("binaries missing")
+def test_children_die_with_a_harness_that_is_sigkilled(cluster: LocalCluster, tmp_path: Path) -> None:
+    """No orphans even when the test run itself is killed -9 (PR_SET_PDEATHSIG).
+    (``cluster`` only for its skip-or-fail rule on missing binaries.)"""
+    bin_dir = cluster.bin_dir
     script = textwrap.dedent(f"""
         import pathlib, time
         from payplat.localcluster import LocalCluster
