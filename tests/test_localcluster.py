@@ -6,7 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from payplat.localcluster import demo_documents, missing_binaries, missing_password_secrets, repo_root
+from payplat.demo import demo_documents, missing_password_secrets
+from payplat.localcluster import missing_binaries, repo_root
 
 
 def test_missing_binaries_names_each_absent_or_non_executable_one(tmp_path: Path) -> None:

@@ -13,18 +13,16 @@ Everything started here is stopped on exit, whatever the exit: the context manag
 child dies even when this process is SIGKILLed. Each child runs in its own process
 group, which is what gets killed.
 
-``payplat demo`` (the README's first command) is at the bottom of this module.
+``payplat demo`` (the README's first command) is built on it, in ``payplat.demo``.
 """
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import contextlib
 import ctypes
 import json
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -46,23 +44,24 @@ from payplat.localpki import Pki, make_pki
 
 __all__ = [
     "REQUIRED_BINARIES",
+    "Say",
     "ClusterStartError",
     "KubectlError",
     "LocalCluster",
     "ManagedProcess",
     "OperatorProcess",
-    "add_arguments",
-    "command",
     "find_bin_dir",
     "missing_binaries",
     "operator_env",
     "repo_root",
+    "sayer",
     "start_operator",
+    "tail",
 ]
 
 REQUIRED_BINARIES = ("etcd", "kube-apiserver", "kubectl")
 _START_TIMEOUT = 90.0
-_Say = Callable[[str], None]  # one progress line for a person (the demo prints them)
+Say = Callable[[str], None]  # one progress line for a person (the demo prints them)
 
 
 class ClusterStartError(RuntimeError):
@@ -254,7 +253,7 @@ class LocalCluster:
                 f"missing {', '.join(missing)} in {bin_dir}: run hack/testbin.sh to build them")
         owns = workdir is None
         workdir = workdir or Path(tempfile.mkdtemp(prefix="payplat-cluster-"))
-        say = _sayer(log)
+        say = sayer(log)
         say(f"working folder (certificates, etcd data, logs): {workdir}")
         pki = make_pki(workdir / "pki")
         port = free_port()
@@ -317,7 +316,7 @@ class LocalCluster:
         self.processes.append(proc)
         return proc
 
-    def _start_etcd(self, say: _Say) -> str:
+    def _start_etcd(self, say: Say) -> str:
         client, peer = free_port(), free_port()
         url = f"http://127.0.0.1:{client}"
         say(f"starting etcd on {url}")
@@ -333,7 +332,7 @@ class LocalCluster:
         self._wait(proc, lambda: _http_ok(f"{url}/health", None), "etcd /health")
         return url
 
-    def _start_apiserver(self, etcd_url: str, port: int, say: _Say) -> None:
+    def _start_apiserver(self, etcd_url: str, port: int, say: Say) -> None:
         say(f"starting kube-apiserver on {self.server}")
         pki = self.pki
         proc = self.spawn("kube-apiserver", [
@@ -367,7 +366,7 @@ class LocalCluster:
             if not proc.alive():
                 raise ClusterStartError(
                     f"{proc.name} exited with {proc.popen.returncode} before {what} answered; "
-                    f"log: {proc.log_path}\n{_tail(proc.log_text())}")
+                    f"log: {proc.log_path}\n{tail(proc.log_text())}")
             if probe():
                 return
             time.sleep(0.2)
@@ -434,9 +433,9 @@ class LocalCluster:
         self.kubectl("create", "namespace", name)
         return name
 
-    def install_crds(self, crds: Path, say: _Say | None = None) -> None:
+    def install_crds(self, crds: Path, say: Say | None = None) -> None:
         """Apply the CRDs and wait until the API server serves them."""
-        say = say or _sayer(None)
+        say = say or sayer(None)
         say(f"installing CRDs from {crds}")
         applied = self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crds), "-o", "name")
         names = applied.stdout.split()
@@ -453,7 +452,7 @@ class LocalCluster:
                    for c in crd.get("status", {}).get("conditions", []))
 
 
-def _sayer(stream: IO[str] | None) -> _Say:
+def sayer(stream: IO[str] | None) -> Say:
     def say(message: str) -> None:
         if stream is not None:
             print(f"[payplat] {message}", file=stream, flush=True)
@@ -479,7 +478,7 @@ def _http_ok(url: str, context: ssl.SSLContext | None) -> bool:
         return False
 
 
-def _tail(text: str, lines: int = 25) -> str:
+def tail(text: str, lines: int = 25) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
@@ -532,138 +531,3 @@ def start_operator(cluster: LocalCluster, state_dir: Path, args: Sequence[str] =
     full_env = operator_env(cluster, state_dir, kubeconfig, env)
     process = cluster.spawn(name, [sys.executable, "-m", "payplat.cli", "run", *args], env=full_env)
     return OperatorProcess(process, state_dir, int(full_env["PAYPLAT_METRICS_PORT"]))
-
-
-# --------------------------------------------------------------------------- payplat demo
-
-DEMO_NAMESPACE = "payplat-demo"
-_DEMO_KINDS = {"PaymentPlatform", "Secret", "Namespace"}
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--exit", action="store_true",
-                        help="stop everything once the examples are Ready (default: keep running until Ctrl-C)")
-    parser.add_argument("--examples", type=Path, default=None,
-                        help="folder of manifests to apply (default: the checkout's examples/)")
-    parser.add_argument("--timeout", type=float, default=300,
-                        help="seconds to wait for the examples to become Ready (default: 300)")
-    parser.add_argument("--bin-dir", type=Path, default=None,
-                        help="folder with etcd, kube-apiserver, kubectl (default: hack/testbin.sh's cache)")
-
-
-def command(args: argparse.Namespace) -> int:
-    """Start everything, show the examples converging, then wait for Ctrl-C (or exit)."""
-    say = _sayer(sys.stdout)
-    examples = args.examples or ((repo_root() or Path.cwd()) / "examples")
-    docs = demo_documents(examples)
-    if not any(doc.get("kind") == "PaymentPlatform" for doc in docs):
-        print(f"payplat demo: no PaymentPlatform manifest in {examples}/*.yaml", file=sys.stderr)
-        return 2
-    bin_dir = args.bin_dir or find_bin_dir()
-    missing = missing_binaries(bin_dir)
-    if missing:
-        print(f"payplat demo: {', '.join(missing)} not found in {bin_dir}; "
-              "build them with `bash hack/testbin.sh` (or run `bash hack/demo.sh`)", file=sys.stderr)
-        return 2
-    try:
-        with LocalCluster.start(bin_dir=bin_dir, log=sys.stdout) as cluster:
-            return _run_demo(cluster, docs, args, say)
-    except (ClusterStartError, KubectlError) as err:
-        print(f"payplat demo: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        say("stopped")
-        return 0
-
-
-def demo_documents(examples: Path) -> list[dict[str, Any]]:
-    """The example manifests the local cluster can take: PaymentPlatforms and the
-    Secrets and Namespaces they need. Anything else (an Argo CD Application, ...) needs
-    controllers this cluster doesn't have, so it is left out."""
-    docs: list[dict[str, Any]] = []
-    for path in sorted(examples.glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if isinstance(doc, dict) and doc.get("kind") in _DEMO_KINDS:
-                docs.append(doc)
-    return docs
-
-
-def missing_password_secrets(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Secrets that PaymentPlatforms reference (``spec.database.passwordSecretRef``) but
-    the documents don't contain, made up with a random password so the examples run."""
-    present = {(d["metadata"].get("namespace"), d["metadata"]["name"]) for d in docs if d.get("kind") == "Secret"}
-    made: dict[tuple[str | None, str], dict[str, Any]] = {}
-    for doc in docs:
-        ref = ((doc.get("spec") or {}).get("database") or {}).get("passwordSecretRef") \
-            if doc.get("kind") == "PaymentPlatform" else None
-        if not ref:
-            continue
-        key = (doc["metadata"].get("namespace"), ref["name"])
-        if key in present:
-            continue
-        secret = made.setdefault(key, {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                                       "metadata": {"name": ref["name"], "namespace": key[0]},
-                                       "stringData": {}})
-        secret["stringData"][ref.get("key", "password")] = secrets.token_urlsafe(24)
-    return list(made.values())
-
-
-def _run_demo(cluster: LocalCluster, docs: list[dict[str, Any]], args: argparse.Namespace, say: _Say) -> int:
-    say(f"the cluster is yours too: export KUBECONFIG={cluster.kubeconfig}")
-    state_dir = cluster.workdir / "engine-state"
-    operator = start_operator(cluster, state_dir).process
-    say(f"started the operator (`payplat run`, offline engine, state in {state_dir}); log: {operator.log_path}")
-    namespaces = sorted({doc.get("metadata", {}).get("namespace") or DEMO_NAMESPACE
-                         for doc in docs if doc.get("kind") != "Namespace"})
-    for namespace in namespaces:
-        cluster.kubectl("create", "namespace", namespace, check=False)
-    for doc in docs:
-        if doc.get("kind") != "Namespace":
-            doc.setdefault("metadata", {}).setdefault("namespace", DEMO_NAMESPACE)
-    for secret in missing_password_secrets(docs):
-        meta = secret["metadata"]
-        say(f"creating Secret {meta['namespace']}/{meta['name']} with a random password "
-            "(an example references it; in a real cluster you create it)")
-        docs.append(secret)
-    say(f"applying {sum(d.get('kind') == 'PaymentPlatform' for d in docs)} PaymentPlatform(s) from examples/")
-    # What platforms reference goes first, so the operator never finds a Secret missing.
-    docs.sort(key=lambda doc: ["Namespace", "Secret"].index(doc["kind"]) if doc["kind"] != "PaymentPlatform" else 2)
-    print(cluster.apply(docs).stdout, end="", flush=True)
-    say("waiting for Ready (the offline engine runs the real Pulumi program under mocks)")
-    if not _wait_ready(cluster, namespaces, operator, args.timeout, say):
-        return 1
-    print(cluster.kubectl("get", "paymentplatforms", "-A").stdout, flush=True)
-    for item in cluster.get_json("paymentplatforms", "-A")["items"]:
-        meta = item["metadata"]
-        say(f"status of {meta['namespace']}/{meta['name']}:")
-        print(yaml.safe_dump(item.get("status", {}), sort_keys=False), flush=True)
-    if args.exit:
-        say("done (--exit): stopping the operator and the control plane")
-        return 0
-    say("all Ready. Try: kubectl get pp -A; kubectl describe pp -A. Ctrl-C stops everything.")
-    try:
-        while operator.alive():
-            time.sleep(1)
-    except KeyboardInterrupt:
-        say("Ctrl-C: stopping the operator and the control plane")
-        return 0
-    say(f"the operator exited with {operator.popen.returncode}; log: {operator.log_path}")
-    return 1
-
-
-def _wait_ready(cluster: LocalCluster, namespaces: Sequence[str], operator: ManagedProcess,
-                timeout: float, say: _Say) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not operator.alive():
-            say(f"the operator exited with {operator.popen.returncode}; log: {operator.log_path}")
-            print(_tail(operator.log_text()), file=sys.stderr)
-            return False
-        pending = [ns for ns in namespaces if cluster.kubectl(
-            "wait", "--for=condition=Ready", "paymentplatforms", "--all", "-n", ns, "--timeout=5s",
-            check=False).returncode != 0]
-        if not pending:
-            return True
-    say(f"not Ready after {timeout:.0f}s; operator log: {operator.log_path}")
-    print(cluster.kubectl("get", "paymentplatforms", "-A").stdout, file=sys.stderr)
-    return False
