@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "[demo] installing payment-platform-operator (pinned dependencies)"
-python3 -m pip install --quiet --disable-pip-version-check -e '.[test]' 2>&1 | grep -v "Running pip as the 'root' user" || true
+python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e '.[test]'
 
 echo "[demo] control-plane binaries: a cold build takes minutes and prints progress; cached afterwards"
 bin=$(bash hack/testbin.sh)
