@@ -158,7 +158,7 @@ def test_descriptions_state_the_model_defaults() -> None:
 def test_nullable_fields_are_the_optional_ones() -> None:
     spec = schema()["properties"]["spec"]
     nullable = sorted(path for path, node in nodes(spec) if node.get("nullable"))
-    assert nullable == [".assumeRoleArn", ".database.passwordSecretRef", ".environmentSuffix",
+    assert nullable == [".assumeRoleArn", ".database.passwordSecretRef", ".environmentSuffix", ".loadBalancer.accessLogs",
                         ".loadBalancer.certificateArn", ".services[].command", ".services[].containerHealthCheck"]
 
 

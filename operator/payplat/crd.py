@@ -43,8 +43,10 @@ from payplat.spec import (
     IMAGE_DIGEST,
     IMAGE_TAG,
     K8S_NAME,
+    LOG_PREFIX,
     LOG_RETENTION_DAYS,
     MAX_K8S_NAME,
+    MAX_LOG_PREFIX,
     MAX_SERVICE_NAME,
     MAX_SUFFIX,
     MAX_TAG_KEY,
@@ -54,10 +56,12 @@ from payplat.spec import (
     REGION,
     ROLE_ARN,
     ROOT_USER,
+    S3_BUCKET,
     SECRET_KEYS,
     URL_PATH,
     USER_ID,
     VPC_PREFIXES,
+    AccessLogsSpec,
     DatabaseSpec,
     DeletionPolicy,
     DriftDetectionSpec,
@@ -86,7 +90,7 @@ CRD_FILE = f"crds/{PLURAL}.{GROUP}.yaml"
 MODELS: dict[str, type[BaseModel]] = {
     model.__name__: model
     for model in (PlatformSpec, NetworkSpec, ServiceSpec, ScalingSpec, SecretRef, DatabaseSpec,
-                  PasswordRef, LoadBalancerSpec, LogsSpec, DriftDetectionSpec)
+                  PasswordRef, LoadBalancerSpec, AccessLogsSpec, LogsSpec, DriftDetectionSpec)
 }
 
 #: An IPv4 CIDR is at most "255.255.255.255/32"; the bound keeps CEL cost estimates small.
@@ -234,6 +238,15 @@ def _field_formats() -> dict[tuple[type[BaseModel], str], dict[str, Any]]:
         },
         (PasswordRef, "name"): {"pattern": K8S_NAME.pattern, "maxLength": MAX_K8S_NAME},
         (LoadBalancerSpec, "certificate_arn"): {"pattern": CERT_ARN.pattern},
+        (AccessLogsSpec, "bucket"): {
+            "pattern": S3_BUCKET.pattern,
+            "x-kubernetes-validations": [_rule("!self.contains('..')", "an S3 bucket name has no '..'")],
+        },
+        (AccessLogsSpec, "prefix"): {
+            "pattern": LOG_PREFIX.pattern,
+            "maxLength": MAX_LOG_PREFIX,
+            "x-kubernetes-validations": [_rule("!self.contains('AWSLogs')", "must not contain AWSLogs, which Elastic Load Balancing adds itself")],
+        },
         (LogsSpec, "retention_days"): {"enum": list(LOG_RETENTION_DAYS)},
     }
 

@@ -51,6 +51,11 @@ DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+#: An S3 bucket name (general purpose buckets: 3-63 lowercase letters, digits, dots, hyphens).
+S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+#: An S3 key prefix: path segments of URL-safe characters, no leading or trailing slash.
+LOG_PREFIX = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+MAX_LOG_PREFIX = 200
 CERT_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
 CIDR_FORM = re.compile(r"^[0-9.]+/[0-9]{1,2}$")
 K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
@@ -322,11 +327,41 @@ class PasswordRef(_Model):
         return value
 
 
+class AccessLogsSpec(_Model):
+    """Where the load balancer writes its access logs: an existing bucket, because the
+    bucket policy Elastic Load Balancing needs differs by region (an ELB account id in
+    regions older than August 2022, a service principal in newer ones) and log archives
+    are usually central; the README lists what the bucket must allow."""
+
+    bucket: str
+    """Existing S3 bucket in the platform's region, encrypted with SSE-S3 (ELB cannot write to SSE-KMS), whose policy lets Elastic Load Balancing write."""
+    prefix: str = "payplat"
+    """Key prefix inside the bucket; ELB appends AWSLogs/<account>/..., so the prefix must not contain AWSLogs."""
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, value: str) -> str:
+        if not S3_BUCKET.match(value) or ".." in value:
+            raise ValueError(f"{value!r} is not an S3 bucket name (3-63 lowercase letters, digits, '.' and '-')")
+        return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not LOG_PREFIX.match(value) or len(value) > MAX_LOG_PREFIX:
+            raise ValueError(f"{value!r} is not a key prefix (segments of letters, digits, '_.-' joined by '/', at most {MAX_LOG_PREFIX} characters)")
+        if "AWSLogs" in value:
+            raise ValueError(f"{value!r} contains AWSLogs, which Elastic Load Balancing adds itself")
+        return value
+
+
 class LoadBalancerSpec(_Model):
     certificate_arn: str | None = None
     """ACM certificate ARN: when given, HTTPS (TLS 1.3 policy) and an HTTP listener that only redirects to it."""
     deletion_protection: bool = True
     """Protect the load balancer from deletion; must be false when deletionPolicy is Delete."""
+    access_logs: AccessLogsSpec | None = None
+    """Write ALB access logs to an existing S3 bucket (recommended for production; off when absent)."""
 
     @field_validator("certificate_arn")
     @classmethod

@@ -113,3 +113,13 @@ def test_load_balancer_and_target_group_names_fit_in_32_characters(two_public: t
     names = [one(plan, LOAD_BALANCER).inputs["name"]] + [g.inputs["name"] for g in plan.of_type(TARGET_GROUP)]
     assert all(len(n) <= 32 for n in names), names
     assert len(set(names)) == len(names)
+
+
+def test_access_logs_go_to_the_named_bucket_when_asked(default_plan: Plan) -> None:
+    from payplat.plan import plan
+    from payplat.spec import parse_spec
+
+    spec = parse_spec({"loadBalancer": {"accessLogs": {"bucket": "payments-alb-logs", "prefix": "prod/alb"}}}, name="p")
+    alb = one(plan(spec, name="p", stack="ns-p"), LOAD_BALANCER).inputs
+    assert alb["accessLogs"] == {"bucket": "payments-alb-logs", "prefix": "prod/alb", "enabled": True}
+    assert "accessLogs" not in one(default_plan, LOAD_BALANCER).inputs  # off unless a bucket is named

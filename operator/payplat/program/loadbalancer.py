@@ -72,6 +72,7 @@ class LoadBalancer(pulumi.ComponentResource):
             enable_deletion_protection=spec.deletion_protection,
             enable_http2=True,
             idle_timeout=60,
+            access_logs=_access_logs(spec),
             opts=child(self),
         )
         if https:
@@ -110,3 +111,10 @@ class LoadBalancer(pulumi.ComponentResource):
         self.register_outputs(
             {"dnsName": self.dns_name, "url": self.url, "securityGroupId": self.security_group_id, "listenerArn": self.listener.arn}
         )
+
+
+def _access_logs(spec: LoadBalancerSpec) -> aws.lb.LoadBalancerAccessLogsArgs | None:
+    """Access logs go to the user's existing bucket (see ``AccessLogsSpec`` for why)."""
+    if spec.access_logs is None:
+        return None
+    return aws.lb.LoadBalancerAccessLogsArgs(bucket=spec.access_logs.bucket, prefix=spec.access_logs.prefix, enabled=True)
