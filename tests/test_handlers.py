@@ -30,7 +30,7 @@ from payplat.engines.base import (
     StackSecrets,
     TransientEngineError,
 )
-from payplat.handlers import apply_kopf_settings, check_drift, configure, delete, reconcile
+from payplat.handlers import CHECK_DRIFT_ANNOTATION, apply_kopf_settings, check_drift, configure, delete, reconcile
 from payplat.operations import Runtime
 from payplat.settings import Settings
 from payplat.spec import PlatformSpec
@@ -543,6 +543,26 @@ def test_handlers_are_registered_with_explicit_ids() -> None:
     assert {"create", "update", "resume", "delete"} <= changing
 
 
+async def test_a_check_drift_annotation_runs_one_check_now(runtime: Runtime, engine: FakeEngine, events: list) -> None:
+    """kubectl annotate pp/NAME payplat.io/check-drift=$(date +%s): checked on the next
+    tick whatever the interval, once per value, and even with driftDetection Off."""
+    obj = await ready_platform(runtime, driftDetection={"mode": "Off"})
+    engine.drifted = True
+    runtime.clock.now = NOW + timedelta(minutes=1)
+    obj["metadata"].setdefault("annotations", {})[CHECK_DRIFT_ANNOTATION] = "first"
+    await call(check_drift, obj, runtime)
+    assert [op for op, _ in engine.calls] == ["up", "drift"]  # Off: reported, never remediated
+    assert cond(obj, "Drifted") == ("True", "DriftDetected")
+    assert obj["status"]["lastDriftCheck"]["request"] == "first"
+    await call(check_drift, obj, runtime)  # the same request is not answered twice
+    assert len(engine.calls) == 2
+    obj["metadata"]["annotations"][CHECK_DRIFT_ANNOTATION] = "second"
+    engine.errors["drift"].append(TransientEngineError("refresh timed out", reason="Timeout"))
+    await call(check_drift, obj, runtime)
+    assert obj["status"]["lastDriftCheck"]["request"] == "second"  # a failed check answers it too
+    assert cond(obj, "Drifted") == ("Unknown", "DriftCheckFailed")
+
+
 # No asyncio plugin in this project: every ``async def test_*`` above runs in its own loop.
 def _in_event_loop(test: Any) -> Any:
     @functools.wraps(test)
@@ -554,3 +574,4 @@ def _in_event_loop(test: Any) -> Any:
 for _name, _test in list(globals().items()):
     if _name.startswith("test_") and inspect.iscoroutinefunction(_test):
         globals()[_name] = _in_event_loop(_test)
+

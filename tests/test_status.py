@@ -165,6 +165,17 @@ def test_drift_check_due(status: dict[str, Any], minutes_later: int, due: bool) 
     assert drift_check_due(status, 60, T0 + timedelta(minutes=minutes_later)) is due
 
 
+@pytest.mark.parametrize(("last_check", "requested", "due"), [
+    ({"time": "2026-11-28T12:00:00Z"}, "r1", True),  # a new request: now, whatever the interval
+    ({"time": "2026-11-28T12:00:00Z", "request": "r1"}, "r1", False),  # already answered
+    ({"time": "2026-11-28T12:00:00Z", "request": "r1"}, "r2", True),  # asked again
+    ({"time": "2026-11-28T12:00:00Z"}, None, False),
+])
+def test_a_requested_drift_check_is_due_once(last_check: dict[str, Any], requested: str | None, due: bool) -> None:
+    status = {"lastDriftCheck": last_check}
+    assert drift_check_due(status, 60, T0 + timedelta(minutes=1), requested) is due
+
+
 def test_status_patch_deletes_removed_keys() -> None:
     old = {"phase": "Ready", "outputs": {"a": 1, "b": 2}, "message": "x"}
     new = {"phase": "Deleting", "outputs": {"a": 1}, "message": "x"}

@@ -513,6 +513,7 @@ def _status_schema() -> dict[str, Any]:
                                 "description": "Whether AWS differed from the stack; null when the check failed."},
                     "changes": changes,
                     "error": string("Why the check could not tell, when it failed."),
+                    "request": string("The payplat.io/check-drift annotation value this check answered."),
                 },
             },
         },

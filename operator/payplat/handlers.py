@@ -58,6 +58,7 @@ from payplat.settings import Settings
 from payplat.spec import DeletionPolicy, DriftMode, PlatformSpec, SpecError, parse_spec
 from payplat.status import (
     DriftCheckFailed,
+    DriftRequestAnswered,
     Failed,
     Forgotten,
     Invalid,
@@ -73,11 +74,14 @@ from payplat.status import (
     status_patch,
 )
 
-__all__ = ["FINALIZER", "apply_kopf_settings", "check_drift", "configure", "delete", "reconcile",
+__all__ = ["CHECK_DRIFT_ANNOTATION", "FINALIZER", "apply_kopf_settings", "check_drift", "configure", "delete", "reconcile",
            "register_drift_timer"]
 
 RESOURCE = (API_GROUP, API_VERSION, PLURAL)
 FINALIZER = f"{API_GROUP}/finalizer"
+#: Set it to any new value (e.g. the time) to have drift checked on the next timer tick,
+#: whatever the interval, as Flux's reconcile.fluxcd.io/requestedAt does for a reconcile.
+CHECK_DRIFT_ANNOTATION = f"{API_GROUP}/check-drift"
 
 Result = TypeVar("Result", OperationResult, DriftReport)
 
@@ -226,9 +230,10 @@ async def check_drift(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Met
     except SpecError:
         return
     mode = platform.drift_detection.mode
-    if platform.suspend or mode is DriftMode.OFF:
+    requested = (meta.get("annotations") or {}).get(CHECK_DRIFT_ANNOTATION)
+    if platform.suspend or (mode is DriftMode.OFF and not requested):  # a person's request wins over Off
         return
-    if not drift_check_due(status, platform.drift_detection.interval_minutes, runtime.clock()):
+    if not drift_check_due(status, platform.drift_detection.interval_minutes, runtime.clock(), requested):
         return
     writer = _Writer(runtime, namespace, name, body, status, patch, generation)
     ref = StackRef(namespace, name)
@@ -236,10 +241,13 @@ async def check_drift(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Met
         report = await _operate(writer, ref, "drift", None,
                                 lambda secrets: runtime.engine.detect_drift(ref, platform, secrets), platform=platform)
     except EngineError as error:  # the next due check tries again
+        report = None
         writer.write(DriftCheckFailed(error, runtime.clock()))
-        return
-    writer.write(report)
-    if not report.drifted:
+    else:
+        writer.write(report)
+    if requested:
+        writer.write(DriftRequestAnswered(requested))
+    if report is None or not report.drifted:
         return
     runtime.metrics.drift_detected.inc()
     kopf.warn(body, reason="DriftDetected", message=writer.clean(report.message or "AWS differs from the stack"))

@@ -41,6 +41,7 @@ __all__ = [
     "RECONCILING",
     "STALLED",
     "DriftCheckFailed",
+    "DriftRequestAnswered",
     "Failed",
     "Forgotten",
     "Invalid",
@@ -148,6 +149,13 @@ class Forgotten:
 
 
 @dataclass(frozen=True)
+class DriftRequestAnswered:
+    """The check that just ran answered this check-drift request: do not run it again."""
+
+    request: str
+
+
+@dataclass(frozen=True)
 class DriftCheckFailed:
     error: EngineError
     checked: datetime
@@ -241,10 +249,16 @@ def is_settled(status: Mapping[str, Any], generation: int | None) -> bool:
     return generation is not None and status.get("observedGeneration") == generation and status.get("phase") in settled
 
 
-def drift_check_due(status: Mapping[str, Any], interval_minutes: int, now: datetime) -> bool:
+def drift_check_due(status: Mapping[str, Any], interval_minutes: int, now: datetime,
+                    requested: str | None = None) -> bool:
     """A drift check is due ``interval_minutes`` after the last one, or after the last
-    operation when there was none yet (so a fresh ``up`` is not checked at once)."""
-    last = (status.get("lastDriftCheck") or {}).get("time") or (status.get("lastUpdate") or {}).get("endTime")
+    operation when there was none yet (so a fresh ``up`` is not checked at once); and at
+    once when a person asked for one (``requested``, the check-drift annotation's value)
+    that no check has answered yet."""
+    last_check = status.get("lastDriftCheck") or {}
+    if requested and requested != last_check.get("request"):
+        return True
+    last = last_check.get("time") or (status.get("lastUpdate") or {}).get("endTime")
     if not last:
         return True
     elapsed = now - datetime.strptime(last, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
@@ -391,6 +405,12 @@ def _drift_checked(event: DriftReport, base: dict[str, Any], generation: int, no
         "lastDriftCheck": {"time": timestamp(event.finished), "drifted": event.drifted, "changes": changes.as_dict()},
         "conditions": mark_drifted(base["conditions"], event.drifted, message, generation, now),
     }
+
+
+@_transition.register
+def _drift_request_answered(event: DriftRequestAnswered, base: dict[str, Any], generation: int,
+                            now: datetime) -> dict[str, Any]:
+    return {"lastDriftCheck": {**(base.get("lastDriftCheck") or {}), "request": event.request}}
 
 
 @_transition.register

@@ -1,0 +1,73 @@
+"""Drift on the real API server: a change made behind Pulumi's back is found by the drift
+timer when a person asks (the check-drift annotation), reported in Drifted, and put
+back when the spec says Remediate."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from payplat.engines.fakecloud import FakeCloud, simulate_drift
+from payplat.handlers import CHECK_DRIFT_ANNOTATION
+from payplat.localcluster import LocalCluster
+
+from .support import RunOperator, condition, get_platform, platform, wait_for, wait_ready
+
+pytestmark = pytest.mark.e2e
+
+FAST_TICK = {"PAYPLAT_DRIFT_TICK_SECONDS": "1"}
+
+
+def ask_for_a_drift_check(cluster: LocalCluster, namespace: str, name: str) -> str:
+    token = str(time.time_ns())
+    cluster.kubectl("annotate", "pp", name, "-n", namespace, f"{CHECK_DRIFT_ANNOTATION}={token}", "--overwrite")
+    return token
+
+
+def answered(cluster: LocalCluster, namespace: str, name: str, token: str) -> dict | None:
+    obj = get_platform(cluster, namespace, name)
+    return obj if (obj or {}).get("status", {}).get("lastDriftCheck", {}).get("request") == token else None
+
+
+def vpc_dns_hostnames(state_dir: Path, namespace: str, name: str) -> object:
+    (vpc,) = [o for urn, o in FakeCloud(state_dir, f"{namespace}-{name}").objects().items() if urn.endswith(f"::{name}-vpc")]
+    return vpc.inputs.get("enableDnsHostnames")
+
+
+def test_a_requested_check_reports_drift_and_detect_mode_leaves_aws_alone(
+        cluster: LocalCluster, namespace: str, run_operator: RunOperator, state_dir: Path) -> None:
+    operator = run_operator(env=FAST_TICK)
+    cluster.apply(platform("watched", {"driftDetection": {"mode": "Detect", "intervalMinutes": 60}}), namespace=namespace)
+    wait_ready(cluster, namespace, "watched", operator)
+
+    token = ask_for_a_drift_check(cluster, namespace, "watched")
+    clean = wait_for(lambda: answered(cluster, namespace, "watched", token), "the first requested drift check")
+    assert condition(clean, "Drifted")["status"] == "False"
+
+    simulate_drift(state_dir, f"{namespace}-watched", "watched-vpc", inputs={"enableDnsHostnames": False})
+    token = ask_for_a_drift_check(cluster, namespace, "watched")
+    drifted = wait_for(lambda: answered(cluster, namespace, "watched", token), "the second requested drift check")
+
+    assert condition(drifted, "Drifted")["status"] == "True"
+    assert condition(drifted, "Ready")["status"] == "True"  # drift is reported, not a failure
+    assert drifted["status"]["lastDriftCheck"]["drifted"] is True
+    assert vpc_dns_hostnames(state_dir, namespace, "watched") is False  # Detect never touches AWS
+
+
+def test_remediate_mode_puts_aws_back(
+        cluster: LocalCluster, namespace: str, run_operator: RunOperator, state_dir: Path) -> None:
+    operator = run_operator(env=FAST_TICK)
+    cluster.apply(platform("healed", {"driftDetection": {"mode": "Remediate", "intervalMinutes": 60}}), namespace=namespace)
+    wait_ready(cluster, namespace, "healed", operator)
+    simulate_drift(state_dir, f"{namespace}-healed", "healed-vpc", inputs={"enableDnsHostnames": False})
+
+    token = ask_for_a_drift_check(cluster, namespace, "healed")
+    healed = wait_for(lambda: (obj := answered(cluster, namespace, "healed", token))
+                      and (condition(obj, "Drifted") or {}).get("reason") == "Remediated" and obj,
+                      "drift found and remediated")
+
+    assert condition(healed, "Drifted")["status"] == "False"
+    assert healed["status"]["phase"] == "Ready"
+    assert vpc_dns_hostnames(state_dir, namespace, "healed") is True
