@@ -49,7 +49,7 @@ class Cluster(pulumi.ComponentResource):
         )
         self.peers = aws.ec2.SecurityGroup(
             f"{name}-peers-sg",
-            name=f"payplat-{args.suffix}-service-peers",
+            name=aws_name(args.suffix, "service-peers", limit=LIMITS["security_group"]),
             description="payplat tasks: lets services call each other through Cloud Map",
             vpc_id=args.vpc_id,
             tags={"Name": f"{args.suffix}-service-peers"},

@@ -44,7 +44,7 @@ class LoadBalancer(pulumi.ComponentResource):
         spec, https = args.spec, args.spec.certificate_arn is not None
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-alb-sg",
-            name=f"payplat-{args.suffix}-alb",  # AWS rejects names starting with "sg-"
+            name=aws_name(args.suffix, "alb", limit=LIMITS["security_group"]),  # the prefix also keeps AWS's "sg-" rule
             description="payplat load balancer: HTTP(S) from the internet, to public service tasks only",
             vpc_id=args.vpc_id,
             tags={"Name": f"{args.suffix}-alb"},

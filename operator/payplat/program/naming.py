@@ -22,6 +22,7 @@ IAM_PATH = f"/{PREFIX}/"
 #: Longest names AWS accepts, per kind of resource.
 LIMITS = {
     "alb": 32,
+    "security_group": 255,
     "target_group": 32,
     "iam_role": 64,
     "iam_policy": 128,

@@ -167,7 +167,7 @@ class FargateService(pulumi.ComponentResource):
         spec = args.spec
         group = aws.ec2.SecurityGroup(
             f"{name}-sg",
-            name=f"payplat-{full_name}",
+            name=aws_name(full_name, limit=LIMITS["security_group"]),
             description=f"payplat {spec.name} tasks",
             vpc_id=args.vpc_id,
             tags={"Name": full_name},
