@@ -65,12 +65,15 @@ def test_each_outside_library_is_reached_from_one_place(library: str, allowed: t
 #: Each layer may import only the layers listed for it (and itself). Data flows down
 #: this list; nothing earlier may reach back for something later.
 LAYERS: dict[str, tuple[str, ...]] = {
-    "payplat.spec": (),
+    "payplat.identity": (),
+    "payplat.spec": ("payplat.identity",),
     "payplat.stackkeys": (),
-    "payplat.program": ("payplat.spec", "payplat.stackkeys"),
+    "payplat.tenancy": ("payplat.identity",),
+    "payplat.program": ("payplat.spec", "payplat.stackkeys", "payplat.identity", "payplat.tenancy"),
     "payplat.mocks": ("payplat.spec", "payplat.stackkeys"),
-    "payplat.plan": ("payplat.spec", "payplat.stackkeys", "payplat.program", "payplat.mocks"),
-    "payplat.engines": ("payplat.spec", "payplat.stackkeys", "payplat.program", "payplat.mocks", "payplat.plan"),
+    "payplat.plan": ("payplat.spec", "payplat.stackkeys", "payplat.program", "payplat.mocks", "payplat.identity"),
+    "payplat.engines": ("payplat.spec", "payplat.stackkeys", "payplat.program", "payplat.mocks", "payplat.plan",
+                        "payplat.identity"),
     "payplat.status": ("payplat.spec", "payplat.stackkeys", "payplat.engines.base", "payplat.redaction"),
     "payplat.crd": ("payplat.spec", "payplat.engines.base"),
 }
@@ -94,7 +97,8 @@ def test_pure_modules_do_no_io() -> None:
     """spec, status and the program's pure helpers are tested directly and fast: they
     must not pull in a client, an engine or the network."""
     io_libraries = ("kopf", "kubernetes", "pulumi.automation", "boto3", "aiohttp", "subprocess", "socket")
-    for module in ("payplat.spec", "payplat.status", "payplat.program.naming", "payplat.program.policies"):
+    for module in ("payplat.spec", "payplat.status", "payplat.identity", "payplat.tenancy", "payplat.program.naming",
+                   "payplat.program.policies"):
         used = sorted(name for name in MODULES[module] if _within(name, io_libraries))
         assert not used, f"{module} imports {used}"
 

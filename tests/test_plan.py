@@ -37,7 +37,7 @@ def example_cli() -> dict[str, tuple[int, str, str]]:
 @pytest.fixture(scope="module")
 def example_json() -> dict:  # type: ignore[type-arg]
     manifest = read_manifest(EXAMPLE.read_text())
-    return plan(manifest.spec, name=manifest.name, stack=manifest.stack).to_json_dict()
+    return plan(manifest.spec, name=manifest.name, namespace=manifest.namespace).to_json_dict()
 
 
 def test_json_output_has_exactly_the_contract_shape(example_cli: dict[str, tuple[int, str, str]]) -> None:
@@ -45,7 +45,7 @@ def test_json_output_has_exactly_the_contract_shape(example_cli: dict[str, tuple
     assert code == 0 and err == ""
     document = json.loads(out)
     assert list(document) == ["apiVersion", "kind", "stack", "resources", "outputs"]
-    assert (document["apiVersion"], document["kind"], document["stack"]) == ("payplat.io/v1alpha1", "Plan", "payments-payments-prod")
+    assert (document["apiVersion"], document["kind"], document["stack"]) == ("payplat.io/v1alpha1", "Plan", "payments_payments-prod")
     for resource in document["resources"]:
         assert list(resource) == ["urn", "type", "name", "id", "parent", "custom", "inputs", "dependsOn"]
         assert isinstance(resource["custom"], bool) and isinstance(resource["inputs"], dict)
@@ -69,8 +69,8 @@ def test_json_output_is_stable_across_runs(example_cli: dict[str, tuple[int, str
 def test_tree_output_nests_resources_under_their_components(example_cli: dict[str, tuple[int, str, str]]) -> None:
     code, out, _ = example_cli["tree"]
     lines = out.splitlines()
-    assert code == 0 and lines[0].startswith("stack payments-payments-prod: ")
-    assert lines[1] == "└─ pulumi:pulumi:Stack  payplat-payments-payments-prod"
+    assert code == 0 and lines[0].startswith("stack payments_payments-prod: ")
+    assert lines[1] == "└─ pulumi:pulumi:Stack  payplat-payments_payments-prod"
     assert lines[2] == "   └─ payplat:index:PaymentPlatform  payments-prod"
     vpc = next(i for i, line in enumerate(lines) if "aws:ec2/vpc:Vpc" in line)
     network = next(i for i, line in enumerate(lines) if "payplat:index:Network" in line)
@@ -92,7 +92,7 @@ def test_table_output_lists_every_resource_and_the_outputs(
 def test_reads_stdin_and_defaults_to_a_table_when_stdout_is_not_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(MINIMAL.read_text()))
     code, out, _ = cli("-")
-    assert code == 0 and out.startswith("TYPE ") and "stack default-payments: " in out
+    assert code == 0 and out.startswith("TYPE ") and "stack default_payments: " in out
 
 
 @pytest.mark.parametrize("fmt", ["json", "tree", "table"])
@@ -146,14 +146,14 @@ def test_other_documents_beside_the_platform_are_skipped(tmp_path: Path) -> None
     path = tmp_path / "bundle.yaml"
     path.write_text("apiVersion: v1\nkind: Secret\nmetadata: {name: payments-db}\n---\n" + MINIMAL.read_text())
     code, out, _ = cli(str(path), "-o", "json")
-    assert code == 0 and json.loads(out)["stack"] == "default-payments"
+    assert code == 0 and json.loads(out)["stack"] == "default_payments"
 
 
 def test_plan_is_safe_from_several_threads_and_inside_an_event_loop(example_json: dict) -> None:  # type: ignore[type-arg]
     manifest = read_manifest(EXAMPLE.read_text())
 
     def one_plan() -> dict:  # type: ignore[type-arg]
-        return plan(manifest.spec, name=manifest.name, stack=manifest.stack).to_json_dict()
+        return plan(manifest.spec, name=manifest.name, namespace=manifest.namespace).to_json_dict()
 
     async def from_a_coroutine() -> dict:  # type: ignore[type-arg]
         return one_plan()
@@ -182,7 +182,7 @@ def test_a_failing_program_raises_and_the_next_plan_still_works(example_json: di
     with pytest.raises(RuntimeError, match="program bug"):
         plan_program(broken_at_once, region="us-east-1", stack="s")
     manifest = read_manifest(EXAMPLE.read_text())
-    assert plan(manifest.spec, name=manifest.name, stack=manifest.stack).to_json_dict() == example_json
+    assert plan(manifest.spec, name=manifest.name, namespace=manifest.namespace).to_json_dict() == example_json
 
 
 @pytest.mark.parametrize(

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from payplat.identity import default_suffix
 from payplat.spec import (
     FARGATE_MEMORY,
     DeletionPolicy,
     PlatformSpec,
     SpecError,
-    default_environment_suffix,
     parse_spec,
 )
 
@@ -30,7 +30,8 @@ def test_empty_spec_gets_the_documented_defaults() -> None:
     assert spec.deletion_policy is DeletionPolicy.RETAIN
     assert spec.load_balancer.deletion_protection is True
     assert spec.logs.retention_days == 365
-    assert spec.suffix("prod") == "prod"
+    assert spec.suffix("team-a", "prod") == default_suffix("team-a", "prod")
+    assert parse_spec({"environmentSuffix": "live"}, name="prod").suffix("team-a", "prod") == "live"
 
 
 def test_default_services_get_database_credentials_through_secrets() -> None:
@@ -102,15 +103,25 @@ def test_spec_round_trips_through_its_camel_case_form() -> None:
 
 
 @pytest.mark.parametrize(
-    "name,expected",
-    [("prod", "prod"), ("Prod_Payments", "prod-payments"), ("9lives", "p9lives")],
+    "name,prefix",
+    [("prod", "prod-"), ("Prod_Payments", "prod-paymen-"), ("9lives", "p9lives-"), ("shop.v2", "shop-v2-")],
 )
-def test_default_suffix_is_a_dns_label(name: str, expected: str) -> None:
-    assert default_environment_suffix(name) == expected
+def test_default_suffix_is_a_readable_label_with_a_hash(name: str, prefix: str) -> None:
+    suffix = default_suffix("ns", name)
+    assert suffix.startswith(prefix) and len(suffix) == len(prefix) + 8
+    parse_spec({"environmentSuffix": suffix})  # a derived suffix is itself valid
 
 
-def test_long_names_get_distinct_short_suffixes() -> None:
-    a = default_environment_suffix("payments-platform-europe-west-production-a")
-    b = default_environment_suffix("payments-platform-europe-west-production-b")
-    assert a != b and len(a) <= 20 and len(b) <= 20
-    parse_spec({"environmentSuffix": a})  # a derived suffix is itself valid
+@pytest.mark.parametrize(("one", "other"), [
+    (("ns", "shop.v2"), ("ns", "shop-v2")),          # the same label once dots become hyphens
+    (("ns", "1shop"), ("ns", "p1shop")),             # a digit-first name gains a "p"
+    (("team-a", "prod"), ("team-b", "prod")),        # same name, other namespace
+    (("a-b", "c"), ("a", "b-c")),                    # the old "<namespace>-<name>" ambiguity
+    (("ns", "payments-platform-europe-west-production-a"), ("ns", "payments-platform-europe-west-production-b")),
+])
+def test_default_suffix_differs_per_owner(one: tuple[str, str], other: tuple[str, str]) -> None:
+    assert default_suffix(*one) != default_suffix(*other)
+    for owner in (one, other):
+        suffix = default_suffix(*owner)
+        assert len(suffix) <= 20 and "--" not in suffix
+        parse_spec({"environmentSuffix": suffix})

@@ -36,7 +36,7 @@ from payplat.engines.base import Changes
 from payplat.spec import (
     CERT_ARN,
     CREDENTIAL_NAME,
-    DNS_LABEL,
+    AWS_LABEL,
     ENV_NAME,
     FARGATE_MEMORY,
     IMAGE,
@@ -54,6 +54,7 @@ from payplat.spec import (
     MAX_URL_PATH,
     PRIVATE_RANGES,
     REGION,
+    RESERVED_SERVICE_NAMES,
     ROLE_ARN,
     ROOT_USER,
     S3_BUCKET,
@@ -185,7 +186,7 @@ def _field_formats() -> dict[tuple[type[BaseModel], str], dict[str, Any]]:
     private = " || ".join(f"cidr('{net}').containsCIDR({cidr})" for net in PRIVATE_RANGES)
     low, high = VPC_PREFIXES
     return {
-        (PlatformSpec, "environment_suffix"): {"pattern": DNS_LABEL.pattern, "maxLength": MAX_SUFFIX},
+        (PlatformSpec, "environment_suffix"): {"pattern": AWS_LABEL.pattern, "maxLength": MAX_SUFFIX},
         (PlatformSpec, "region"): {"pattern": REGION.pattern},
         (PlatformSpec, "assume_role_arn"): {"pattern": ROLE_ARN.pattern},
         (PlatformSpec, "tags"): {
@@ -211,7 +212,14 @@ def _field_formats() -> dict[tuple[type[BaseModel], str], dict[str, Any]]:
         (ServiceSpec, "secrets"): {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
         (SecretRef, "name"): {"pattern": ENV_NAME.pattern},
         (SecretRef, "key"): {"enum": list(SECRET_KEYS)},
-        (ServiceSpec, "name"): {"pattern": DNS_LABEL.pattern, "maxLength": MAX_SERVICE_NAME},
+        (ServiceSpec, "name"): {
+            "pattern": AWS_LABEL.pattern,
+            "maxLength": MAX_SERVICE_NAME,
+            "x-kubernetes-validations": [
+                _rule(f"!(self in {json.dumps(list(RESERVED_SERVICE_NAMES))})",
+                      f"is reserved for the platform's own resources (reserved: {', '.join(RESERVED_SERVICE_NAMES)})"),
+            ],
+        },
         (ServiceSpec, "image"): {
             "x-kubernetes-validations": [
                 _rule(f"self.matches({image})",

@@ -132,7 +132,7 @@ async def reconcile(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta,
     generation = int(meta.get("generation") or 0)
     if is_settled(status, generation):
         logger.info("generation %s is already %s: no engine call", generation, status.get("phase"))
-        runtime.metrics.platform_status(f"{namespace}-{name}", status.get("conditions") or ())
+        runtime.metrics.platform_status(StackRef(namespace, name).stack_name, status.get("conditions") or ())
         return
     writer = _Writer(runtime, namespace, name, body, status, patch, generation)
     platform = _validated(writer, spec, name)
@@ -281,7 +281,8 @@ class _Writer:
 
     def compute(self, event: object) -> dict[str, Any]:
         self.current = next_status(self.current, self.generation, event, self.runtime.clock(), secrets=self.secrets)
-        self.runtime.metrics.platform_status(f"{self.namespace}-{self.name}", self.current.get("conditions", ()))
+        self.runtime.metrics.platform_status(StackRef(self.namespace, self.name).stack_name,
+                                             self.current.get("conditions", ()))
         return self.current
 
     def write(self, event: object) -> None:

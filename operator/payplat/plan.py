@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from payplat import API_GROUP, API_VERSION, KIND
+from payplat.identity import stack_name
 from payplat.spec import PlatformSpec, SpecError, parse_spec
 from payplat.stackkeys import PASSWORD_CONFIG_KEY, PROJECT, SECRET_MASK
 
@@ -116,11 +117,13 @@ class Plan:
 # --------------------------------------------------------------------------- running
 
 
-def plan(spec: PlatformSpec, *, name: str, stack: str) -> Plan:
-    """Run ``make_program(spec, name=name)`` under mocks and return what it registered."""
+def plan(spec: PlatformSpec, *, name: str, namespace: str = "default", stack: str | None = None) -> Plan:
+    """Run ``make_program(spec, namespace=namespace, name=name)`` under mocks and return
+    what it registered, as stack ``stack`` (default: the platform's own, ``identity``)."""
     from payplat.program import make_program
 
-    return plan_program(make_program(spec, name=name), region=spec.region, stack=stack)
+    return plan_program(make_program(spec, namespace=namespace, name=name), region=spec.region,
+                        stack=stack or stack_name(namespace, name))
 
 
 def plan_program(program: Callable[[], None], *, region: str, stack: str, mocks: Any = None) -> Plan:
@@ -350,7 +353,7 @@ class Manifest:
 
     @property
     def stack(self) -> str:
-        return f"{self.namespace}-{self.name}"
+        return stack_name(self.namespace, self.name)
 
 
 NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -465,7 +468,7 @@ def command(args: argparse.Namespace) -> int:
         return 2
     output = args.output or ("tree" if sys.stdout.isatty() else "table")
     try:
-        result = plan(manifest.spec, name=manifest.name, stack=manifest.stack)
+        result = plan(manifest.spec, name=manifest.name, stack=manifest.stack, namespace=manifest.namespace)
     except Exception as error:  # noqa: BLE001 - reported as one line, never a traceback
         _errors([f"plan failed: {type(error).__name__}: {error}"])
         return 1

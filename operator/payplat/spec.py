@@ -14,7 +14,6 @@ Either pass fails with ``SpecError``, which carries one line per problem in the 
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import re
 from enum import Enum
@@ -29,12 +28,15 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from payplat.identity import default_suffix
+
 __all__ = [
     "CREDENTIAL_NAME",
-    "DNS_LABEL",
+    "AWS_LABEL",
     "FARGATE_MEMORY",
     "LOG_RETENTION_DAYS",
     "PRIVATE_RANGES",
+    "RESERVED_SERVICE_NAMES",
     "SECRET_KEYS",
     "DatabaseSpec",
     "DeletionPolicy",
@@ -42,12 +44,13 @@ __all__ = [
     "PlatformSpec",
     "ServiceSpec",
     "SpecError",
-    "default_environment_suffix",
     "default_services",
     "parse_spec",
 ]
 
-DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+#: A DNS label without ``--``: AWS names join a suffix and a service name with ``--``
+#: (``payplat-<suffix>--<service>-task``), so neither part may contain it.
+AWS_LABEL = re.compile(r"^[a-z](-?[a-z0-9])*$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
@@ -96,6 +99,12 @@ SECRET_KEYS = ("username", "password", "host", "port", "dbname", "engine")
 MAX_SUFFIX = 20
 #: Longest service name: AWS names (target groups, 32 chars) are built from it and the suffix.
 MAX_SERVICE_NAME = 24
+#: Service names the platform's own resources use: a service called ``alb`` or ``peers``
+#: would give its security group the logical name of the load balancer's or the peers'
+#: group, ``flow`` its log group that of the VPC flow logs, and ``vpc-flow-logs`` its log
+#: group ``/payplat/<suffix>/vpc-flow-logs``, the flow logs' own. Kept complete by
+#: tests/program/test_ownership.py, which derives the list from the program.
+RESERVED_SERVICE_NAMES = ("alb", "flow", "peers", "vpc-flow-logs")
 MAX_K8S_NAME = 253
 #: The ALB's limit for a health check path.
 MAX_URL_PATH = 1024
@@ -248,8 +257,12 @@ class ServiceSpec(_Model):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not DNS_LABEL.match(value) or len(value) > MAX_SERVICE_NAME:
-            raise ValueError(f"{value!r} is not a DNS label of 1-{MAX_SERVICE_NAME} lowercase letters, digits and '-'")
+        if not AWS_LABEL.match(value) or len(value) > MAX_SERVICE_NAME:
+            raise ValueError(f"{value!r} is not a DNS label of 1-{MAX_SERVICE_NAME} lowercase letters, digits and "
+                             "single '-' ('--' joins AWS names)")
+        if value in RESERVED_SERVICE_NAMES:
+            raise ValueError(f"{value!r} is reserved for the platform's own resources (reserved: "
+                             f"{', '.join(RESERVED_SERVICE_NAMES)})")
         return value
 
     @field_validator("image")
@@ -457,8 +470,9 @@ class PlatformSpec(_Model):
     @field_validator("environment_suffix")
     @classmethod
     def _suffix(cls, value: str | None) -> str | None:
-        if value is not None and (not DNS_LABEL.match(value) or len(value) > MAX_SUFFIX):
-            raise ValueError(f"{value!r} is not a DNS label of 1-{MAX_SUFFIX} lowercase letters, digits and '-'")
+        if value is not None and (not AWS_LABEL.match(value) or len(value) > MAX_SUFFIX):
+            raise ValueError(f"{value!r} is not a DNS label of 1-{MAX_SUFFIX} lowercase letters, digits and single "
+                             "'-' ('--' joins AWS names)")
         return value
 
     @field_validator("region")
@@ -485,30 +499,16 @@ class PlatformSpec(_Model):
                 raise ValueError(f"tag {key!r} has a value longer than {MAX_TAG_VALUE} characters")
         return value
 
-    def suffix(self, name: str) -> str:
-        """The environment suffix in force: the spec's, or one derived from the resource name."""
-        return self.environment_suffix or default_environment_suffix(name)
+    def suffix(self, namespace: str, name: str) -> str:
+        """The environment suffix in force: the spec's, or one derived from the owner
+        ``namespace/name`` (``identity.default_suffix``, distinct per owner)."""
+        return self.environment_suffix or default_suffix(namespace, name)
 
     def public_services(self) -> list[ServiceSpec]:
         return [service for service in self.services if service.public]
 
 
 DatabaseSpec.model_rebuild()
-
-
-def default_environment_suffix(name: str) -> str:
-    """A DNS label of at most MAX_SUFFIX characters, stable for a given resource name.
-
-    Long names keep a readable prefix and gain a short hash so two long names that share
-    a prefix still get distinct AWS names.
-    """
-    label = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "platform"
-    if not label[0].isalpha():
-        label = "p" + label
-    if len(label) <= MAX_SUFFIX:
-        return label
-    digest = hashlib.sha256(name.encode()).hexdigest()[:6]
-    return f"{label[: MAX_SUFFIX - 7].rstrip('-')}-{digest}"
 
 
 def parse_spec(raw: dict[str, Any] | None, *, name: str = "platform") -> PlatformSpec:

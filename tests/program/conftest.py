@@ -21,7 +21,7 @@ def default_spec() -> PlatformSpec:
 
 @pytest.fixture(scope="session")
 def default_plan(default_spec: PlatformSpec) -> Plan:
-    return plan(default_spec, name="payments", stack="default-payments")
+    return plan(default_spec, name="payments")
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +32,7 @@ def example_manifest() -> Manifest:
 
 @pytest.fixture(scope="session")
 def example_plan(example_manifest: Manifest) -> Plan:
-    return plan(example_manifest.spec, name=example_manifest.name, stack=example_manifest.stack)
+    return plan(example_manifest.spec, name=example_manifest.name, namespace=example_manifest.namespace)
 
 
 @pytest.fixture(scope="session", params=["default", "example"])

@@ -92,7 +92,8 @@ def test_every_taggable_resource_carries_the_spec_and_operator_tags(
 ) -> None:  # type: ignore[no-untyped-def]
     spec, plan = case
     name = plan.of_type(TOP)[0].name
-    expected = {**spec.tags, **operator_tags(name, spec.suffix(name))}
+    namespace = plan.stack.split("_", 1)[0]  # identity.stack_name: "<namespace>_<name>"
+    expected = {**spec.tags, **operator_tags(namespace, name, spec.suffix(namespace, name))}
     for resource in plan.resources:
         if resource.custom and resource.type not in UNTAGGABLE:
             tags = resource.inputs.get("tags")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from payplat.identity import default_suffix
 from payplat.mocks import PlatformMocks
 from payplat.plan import PLACEHOLDER_PASSWORD, Plan, plan_program
 from payplat.program import make_program
@@ -29,7 +30,8 @@ def test_task_definition_injects_secrets_through_value_from(case: tuple[Platform
 
 def test_value_from_names_the_full_secret_arn_with_its_random_suffix(default_plan: Plan) -> None:
     arn = one(default_plan, SECRET).id
-    assert arn.startswith("arn:aws:secretsmanager:us-east-1:123456789012:secret:payplat/payments/database-")
+    suffix = default_suffix("default", "payments")
+    assert arn.startswith(f"arn:aws:secretsmanager:us-east-1:123456789012:secret:payplat/{suffix}/database-")
     assert len(arn.rsplit("-", 1)[1]) == 6
     assert container(default_plan, "payment-processor")["secrets"][0]["valueFrom"] == f"{arn}:username::"
 
@@ -73,7 +75,7 @@ def test_secret_document_carries_every_database_key_and_the_configured_password(
                 seen.update(json.loads(value["value"] if isinstance(value, dict) else value))
             return super().new_resource(args)
 
-    plan_program(make_program(default_spec, name="payments"), region="us-east-1", stack="s", mocks=Recording())
+    plan_program(make_program(default_spec, namespace="default", name="payments"), region="us-east-1", stack="s", mocks=Recording())
     assert set(seen) == set(SECRET_KEYS)
     assert seen["password"] == PLACEHOLDER_PASSWORD
     assert seen["username"] == default_spec.database.username

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from payplat.identity import owner, stack_name
 from payplat.spec import PlatformSpec
 from payplat.stackkeys import INTERNAL_OUTPUTS, SECRET_MASK
 
@@ -37,14 +38,20 @@ Operation = Literal["up", "destroy", "refresh", "preview", "forget"]
 
 @dataclass(frozen=True)
 class StackRef:
-    """Which PaymentPlatform a stack belongs to; the stack is named ``<namespace>-<name>``."""
+    """Which PaymentPlatform a stack belongs to. ``stack_name`` (``identity.stack_name``,
+    one-to-one and at most 100 characters) is the one key of everything per platform:
+    Pulumi state and config, the stack lock, the operation gate, metrics and log lines."""
 
     namespace: str
     name: str
 
     @property
     def stack_name(self) -> str:
-        return f"{self.namespace}-{self.name}"
+        return stack_name(self.namespace, self.name)
+
+    @property
+    def owner(self) -> str:
+        return owner(self.namespace, self.name)
 
 
 @dataclass(frozen=True)

@@ -227,7 +227,7 @@ class OfflineEngine:
         from payplat.program import make_program
 
         mocks = PlatformMocks(region=spec.region, account_id=FAKE_ACCOUNT)
-        result = plan_program(make_program(spec, name=ref.name), region=spec.region, stack=ref.stack_name, mocks=mocks)
+        result = plan_program(make_program(spec, namespace=ref.namespace, name=ref.name), region=spec.region, stack=ref.stack_name, mocks=mocks)
         resources = [
             {
                 "urn": item.urn,

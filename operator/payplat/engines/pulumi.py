@@ -172,7 +172,7 @@ class PulumiEngine:
         """The selected, configured stack, with a crashed run's lock and pending operations resolved."""
         from payplat.program import make_program  # pulumi-aws: seconds to import, so only when used
 
-        stack = self._select(ref, program=make_program(spec, name=ref.name))
+        stack = self._select(ref, program=make_program(spec, namespace=ref.namespace, name=ref.name))
         self._clear_stale_lock(ref)
         self._configure(stack, spec, secrets)
         self._resolve_pending(ref, stack)  # checked every time: a lock deleted by hand leaves them too

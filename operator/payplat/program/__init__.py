@@ -1,6 +1,6 @@
 """The Pulumi program of a payment platform, usable in any Pulumi context.
 
-The operator's engines run ``make_program(spec, name=...)`` through the Automation API;
+The operator's engines run ``make_program(spec, namespace=..., name=...)`` through the Automation API;
 ``payplat.plan`` runs the very same function under mocks. The program reads the database
 password from the stack config key ``payplat:dbPassword`` (a secret the engine sets)
 and exports it back as a secret output, so the engine can recover it if it loses its
@@ -20,11 +20,11 @@ from payplat.stackkeys import PASSWORD_OUTPUT
 __all__ = ["PaymentPlatform", "PaymentPlatformArgs", "make_program"]
 
 
-def make_program(spec: PlatformSpec, *, name: str) -> Callable[[], None]:
-    """The inline program: one ``PaymentPlatform`` named ``name`` and its stack outputs."""
+def make_program(spec: PlatformSpec, *, namespace: str, name: str) -> Callable[[], None]:
+    """The inline program: one ``PaymentPlatform`` of ``namespace/name`` and its stack outputs."""
 
     def program() -> None:
-        platform = PaymentPlatform(name, PaymentPlatformArgs(spec=spec, name=name))
+        platform = PaymentPlatform(name, PaymentPlatformArgs(spec=spec, name=name, namespace=namespace))
         for key, value in platform.outputs().items():
             pulumi.export(key, value)
         pulumi.export(PASSWORD_OUTPUT, platform.database_password)  # secret: see payplat.stackkeys

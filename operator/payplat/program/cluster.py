@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from payplat.program.naming import aws_name, LIMITS
+from payplat.program.naming import PlatformNames
 from payplat.program.context import child
 
 __all__ = ["Cluster", "ClusterArgs"]
@@ -36,20 +36,20 @@ class Cluster(pulumi.ComponentResource):
         super().__init__("payplat:index:Cluster", name, None, opts)
         self.cluster = aws.ecs.Cluster(
             f"{name}-cluster",
-            name=aws_name(args.suffix, limit=LIMITS["ecs"]),
+            name=PlatformNames(args.suffix).cluster(),
             settings=[{"name": "containerInsights", "value": "enabled"}],
             opts=child(self),
         )
         self.namespace = aws.servicediscovery.PrivateDnsNamespace(
             f"{name}-namespace",
-            name=f"{args.suffix}.payplat.internal",
+            name=PlatformNames(args.suffix).discovery_namespace(),
             description="Service discovery for the payment platform's services",
             vpc=args.vpc_id,
             opts=child(self),
         )
         self.peers = aws.ec2.SecurityGroup(
             f"{name}-peers-sg",
-            name=aws_name(args.suffix, "service-peers", limit=LIMITS["security_group"]),
+            name=PlatformNames(args.suffix).peers_security_group(),
             description="payplat tasks: lets services call each other through Cloud Map",
             vpc_id=args.vpc_id,
             tags={"Name": f"{args.suffix}-service-peers"},

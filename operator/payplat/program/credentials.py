@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from payplat.program.naming import PlatformNames
 from payplat.program.context import child
 from payplat.spec import DatabaseSpec
 from payplat.stackkeys import PASSWORD_CONFIG, PROJECT
@@ -49,7 +50,7 @@ class DatabaseSecret(pulumi.ComponentResource):
         )
         self.secret = aws.secretsmanager.Secret(
             f"{name}-db-secret",
-            name=f"payplat/{args.suffix}/database",
+            name=PlatformNames(args.suffix).database_secret(),
             description="Database credentials of the payment platform (JSON: username, password, host, port, dbname, engine)",
             kms_key_id=args.key_arn,
             recovery_window_in_days=database.recovery_window_days,

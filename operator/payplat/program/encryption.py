@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from payplat.program.naming import PlatformNames
 from payplat.program.context import Account, child
 from payplat.program.policies import kms_key_policy
 
@@ -39,7 +40,7 @@ class Encryption(pulumi.ComponentResource):
         )
         self.alias = aws.kms.Alias(
             f"{name}-key-alias",
-            name=f"alias/payplat-{args.suffix}",
+            name=PlatformNames(args.suffix).key_alias(),
             target_key_id=self.key.key_id,
             opts=child(self),
         )

@@ -14,7 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from payplat.program.context import child
-from payplat.program.naming import aws_name, LIMITS
+from payplat.program.naming import PlatformNames
 from payplat.spec import LoadBalancerSpec
 
 __all__ = ["TLS_POLICY", "LoadBalancer", "LoadBalancerArgs"]
@@ -44,7 +44,7 @@ class LoadBalancer(pulumi.ComponentResource):
         spec, https = args.spec, args.spec.certificate_arn is not None
         self.security_group = aws.ec2.SecurityGroup(
             f"{name}-alb-sg",
-            name=aws_name(args.suffix, "alb", limit=LIMITS["security_group"]),  # the prefix also keeps AWS's "sg-" rule
+            name=PlatformNames(args.suffix).load_balancer_security_group(),
             description="payplat load balancer: HTTP(S) from the internet, to public service tasks only",
             vpc_id=args.vpc_id,
             tags={"Name": f"{args.suffix}-alb"},
@@ -63,7 +63,7 @@ class LoadBalancer(pulumi.ComponentResource):
             )
         self.alb = aws.lb.LoadBalancer(
             f"{name}-alb",
-            name=aws_name(args.suffix, "alb", limit=LIMITS["alb"]),
+            name=PlatformNames(args.suffix).load_balancer(),
             internal=False,
             load_balancer_type="application",
             security_groups=[self.security_group.id],

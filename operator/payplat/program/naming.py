@@ -1,5 +1,20 @@
 """AWS names for a platform's resources, derived from its environment suffix.
 
+Who owns which name: a platform owns every AWS name built from its environment suffix,
+and the suffix is unique per (account, region) (``payplat.claims``). Names are built so
+that distinct (suffix, service) pairs can never produce the same name:
+
+* platform-level names are ``payplat-<suffix>-<fixed part>``, one fixed part per resource
+  kind, and contain no ``--`` (neither suffix nor service names may, ``spec.AWS_LABEL``);
+* service-level names are ``payplat-<suffix>--<service>[-<fixed part>]``: the first
+  ``--`` ends the suffix, so ``pay-api`` + ``x`` (``payplat-pay-api--x-task``) and ``pay`` +
+  ``api-x`` (``payplat-pay--api-x-task``) differ, and no service name can equal a
+  platform-level name;
+* paths (log groups, the secret) separate with ``/``, which no label contains.
+
+``PlatformNames`` is the only place these names are spelled; the program's components ask
+it, and ``PlatformNames.all`` lists them for the ownership tests.
+
 Several AWS names have hard length limits (32 characters for load balancers and target
 groups, 64 for IAM roles). A name that would be too long keeps a readable prefix and
 gains a short hash of the full name, so it stays deterministic (no replacement on the
@@ -10,14 +25,18 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
 
-__all__ = ["IAM_PATH", "LIMITS", "PREFIX", "aws_name", "bounded", "subnet_cidrs"]
+__all__ = ["IAM_PATH", "JOIN", "LIMITS", "PREFIX", "PlatformNames", "aws_name", "bounded", "subnet_cidrs"]
 
 #: Every AWS name the program gives starts with this, and every IAM role sits under
 #: IAM_PATH: the operator's own IAM policy scopes its rights by these two handles
 #: (``role/payplat/*``, ``payplat-*`` clusters, load balancers and target groups).
 PREFIX = "payplat"
 IAM_PATH = f"/{PREFIX}/"
+#: Joins a suffix and a service name in service-level AWS names.
+JOIN = "--"
 
 #: Longest names AWS accepts, per kind of resource.
 LIMITS = {
@@ -43,6 +62,94 @@ def bounded(name: str, limit: int) -> str:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:6]
     return f"{name[: limit - 7].rstrip('-')}-{digest}"
+
+
+@dataclass(frozen=True)
+class PlatformNames:
+    """Every AWS name of the platform whose environment suffix is ``suffix``."""
+
+    suffix: str
+
+    # ---- platform level: payplat-<suffix>-<kind>
+
+    def cluster(self) -> str:
+        return aws_name(self.suffix, limit=LIMITS["ecs"])
+
+    def load_balancer(self) -> str:
+        return aws_name(self.suffix, "alb", limit=LIMITS["alb"])
+
+    def load_balancer_security_group(self) -> str:
+        return aws_name(self.suffix, "alb", limit=LIMITS["security_group"])  # the prefix also keeps AWS's "sg-" rule
+
+    def peers_security_group(self) -> str:
+        return aws_name(self.suffix, "service-peers", limit=LIMITS["security_group"])
+
+    def execution_role(self) -> str:
+        return aws_name(self.suffix, "ecs-execution", limit=LIMITS["iam_role"])
+
+    def flow_logs_role(self) -> str:
+        return aws_name(self.suffix, "vpc-flow-logs", limit=LIMITS["iam_role"])
+
+    def flow_log_group(self) -> str:
+        return f"/{PREFIX}/{self.suffix}/vpc-flow-logs"
+
+    def key_alias(self) -> str:
+        return f"alias/{PREFIX}-{self.suffix}"
+
+    def database_secret(self) -> str:
+        return f"{PREFIX}/{self.suffix}/database"
+
+    def discovery_namespace(self) -> str:
+        return f"{self.suffix}.{PREFIX}.internal"
+
+    # ---- service level: payplat-<suffix>--<service>[-<kind>]
+
+    def service(self, service: str, *parts: str, limit: int) -> str:
+        return bounded("-".join((f"{PREFIX}-{self.suffix}{JOIN}{service}", *parts)), limit)
+
+    def task_family(self, service: str) -> str:
+        return self.service(service, limit=LIMITS["ecs"])
+
+    def task_role(self, service: str) -> str:
+        return self.service(service, "task", limit=LIMITS["iam_role"])
+
+    def service_security_group(self, service: str) -> str:
+        return self.service(service, limit=LIMITS["security_group"])
+
+    def target_group(self, service: str) -> str:
+        return self.service(service, limit=LIMITS["target_group"])
+
+    def scaling_policy(self, service: str, metric: str) -> str:
+        return self.service(service, metric, limit=LIMITS["scaling_policy"])
+
+    def service_log_group(self, service: str) -> str:
+        return f"/{PREFIX}/{self.suffix}/{service}"
+
+    # ---- everything, for the ownership tests
+
+    def all(self, services: Iterable[str], *, public: Iterable[str] = ()) -> dict[str, set[str]]:
+        """Account- and region-wide names by AWS namespace (a role and a cluster may share
+        a name; two roles may not). ``public`` services also get a target group."""
+        names: dict[str, set[str]] = {
+            "ecs-cluster": {self.cluster()},
+            "elb": {self.load_balancer()},
+            "security-group": {self.load_balancer_security_group(), self.peers_security_group()},
+            "iam-role": {self.execution_role(), self.flow_logs_role()},
+            "log-group": {self.flow_log_group()},
+            "kms-alias": {self.key_alias()},
+            "secret": {self.database_secret()},
+            "discovery-namespace": {self.discovery_namespace()},
+            "task-family": set(),
+            "target-group": set(),
+        }
+        for service in services:
+            names["task-family"].add(self.task_family(service))
+            names["iam-role"].add(self.task_role(service))
+            names["security-group"].add(self.service_security_group(service))
+            names["log-group"].add(self.service_log_group(service))
+        for service in public:
+            names["target-group"].add(self.target_group(service))
+        return names
 
 
 def subnet_cidrs(vpc_cidr: str, zones: int) -> tuple[list[str], list[str]]:

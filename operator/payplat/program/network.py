@@ -16,7 +16,7 @@ import pulumi_aws as aws
 
 from payplat.program.context import Account, child
 from payplat.program.logs import encrypted_log_group
-from payplat.program.naming import aws_name, IAM_PATH, LIMITS, subnet_cidrs
+from payplat.program.naming import IAM_PATH, PlatformNames, subnet_cidrs
 from payplat.program.policies import assume_role_policy, flow_logs_policy
 from payplat.spec import NatGateways, NetworkSpec
 
@@ -156,13 +156,13 @@ class Network(pulumi.ComponentResource):
         log_group = encrypted_log_group(
             f"{name}-flow-logs",
             parent=self,
-            name=f"/payplat/{args.suffix}/vpc-flow-logs",
+            name=PlatformNames(args.suffix).flow_log_group(),
             key_arn=args.key_arn,
             retention_days=args.retention_days,
         )
         role = aws.iam.Role(
             f"{name}-flow-logs-role",
-            name=aws_name(args.suffix, "vpc-flow-logs", limit=LIMITS["iam_role"]),
+            name=PlatformNames(args.suffix).flow_logs_role(),
             path=IAM_PATH,
             assume_role_policy=args.account.id.apply(
                 lambda account: json.dumps(assume_role_policy("vpc-flow-logs.amazonaws.com", account))

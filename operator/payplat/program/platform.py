@@ -24,8 +24,20 @@ from payplat.program.roles import ExecutionRole, ExecutionRoleArgs
 from payplat.program.service import CATCH_ALL_PRIORITY, FargateService, FargateServiceArgs, Routing
 from payplat.program.tagging import platform_tags, tag_transformation
 from payplat.spec import PlatformSpec
+from payplat.tenancy import assume_role_session
 
-__all__ = ["PaymentPlatform", "PaymentPlatformArgs", "listener_priorities"]
+__all__ = ["PaymentPlatform", "PaymentPlatformArgs", "assume_roles", "listener_priorities"]
+
+
+def assume_roles(role_arn: str | None, namespace: str, name: str) -> list[aws.ProviderAssumeRoleArgs] | None:
+    """The provider's ``assumeRoles``, typed: plain snake_case dicts reach the provider
+    unconverted and it fails with "IAM Role ARN not set" (pulumi/pulumi-aws#5271). The
+    session carries the tenant (``tenancy.assume_role_session``)."""
+    if not role_arn:
+        return None
+    session = assume_role_session(namespace, name)
+    return [aws.ProviderAssumeRoleArgs(role_arn=role_arn, session_name=session.session_name,
+                                       external_id=session.external_id, tags=session.tags)]
 
 
 @dataclass(frozen=True)
@@ -33,6 +45,8 @@ class PaymentPlatformArgs:
     spec: PlatformSpec
     #: The PaymentPlatform's metadata.name.
     name: str
+    #: Its metadata.namespace: with the name, the owner of every AWS name (``identity``).
+    namespace: str
 
 
 def listener_priorities(spec: PlatformSpec) -> dict[str, int]:
@@ -63,16 +77,14 @@ class PaymentPlatform(pulumi.ComponentResource):
     def __init__(self, name: str, args: PaymentPlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("payplat:index:PaymentPlatform", name, None, opts)
         spec = args.spec
-        suffix = spec.suffix(args.name)
+        suffix = spec.suffix(args.namespace, args.name)
         self.provider = aws.Provider(
             f"{name}-aws",
             region=spec.region,
-            assume_roles=[{"role_arn": spec.assume_role_arn, "session_name": "payplat-operator"}]
-            if spec.assume_role_arn
-            else None,
+            assume_roles=assume_roles(spec.assume_role_arn, args.namespace, args.name),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        tags = platform_tags(spec.tags, args.name, suffix)
+        tags = platform_tags(spec.tags, args.namespace, args.name, suffix)
         opts_for_children = pulumi.ResourceOptions(
             parent=self, providers={"aws": self.provider}, transformations=[tag_transformation(tags)]
         )

@@ -15,7 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from payplat.program.context import Account, child
-from payplat.program.naming import aws_name, IAM_PATH, LIMITS
+from payplat.program.naming import IAM_PATH, PlatformNames
 from payplat.program.policies import EXECUTION_MANAGED_POLICY, assume_role_policy, execution_secret_policy
 
 __all__ = ["ECS_TASKS", "ExecutionRole", "ExecutionRoleArgs", "ecs_task_trust"]
@@ -44,7 +44,7 @@ class ExecutionRole(pulumi.ComponentResource):
         super().__init__("payplat:index:ExecutionRole", name, None, opts)
         self.role = aws.iam.Role(
             f"{name}-execution-role",
-            name=aws_name(args.suffix, "ecs-execution", limit=LIMITS["iam_role"]),
+            name=PlatformNames(args.suffix).execution_role(),
             path=IAM_PATH,
             description="ECS task execution: image pulls, log writes, the platform's database secret",
             assume_role_policy=ecs_task_trust(args.account),

@@ -17,7 +17,7 @@ import pulumi_aws as aws
 from payplat.program.containers import TMP_VOLUME, container_definition
 from payplat.program.context import Account, child
 from payplat.program.logs import encrypted_log_group
-from payplat.program.naming import aws_name, IAM_PATH, LIMITS
+from payplat.program.naming import IAM_PATH, LIMITS, PlatformNames
 from payplat.program.roles import ecs_task_trust
 from payplat.spec import ServiceSpec
 
@@ -71,18 +71,19 @@ class FargateService(pulumi.ComponentResource):
         spec = args.spec
         if spec.public != (args.routing is not None):
             raise ValueError(f"service {spec.name}: public services need routing, private ones must not have it")
-        full_name = f"{args.suffix}-{spec.name}"  # aws_name() adds the payplat- prefix
+        names = PlatformNames(args.suffix)
+        full_name = names.service(spec.name, limit=LIMITS["ecs"])
 
         self.log_group = encrypted_log_group(
             f"{name}-logs",
             parent=self,
-            name=f"/payplat/{args.suffix}/{spec.name}",
+            name=names.service_log_group(spec.name),
             key_arn=args.key_arn,
             retention_days=args.retention_days,
         )
         self.task_role = aws.iam.Role(
             f"{name}-task-role",
-            name=aws_name(full_name, "task", limit=LIMITS["iam_role"]),
+            name=names.task_role(spec.name),
             path=IAM_PATH,
             description=f"Application role of {spec.name} (no permissions unless granted explicitly)",
             assume_role_policy=ecs_task_trust(args.account),
@@ -102,7 +103,7 @@ class FargateService(pulumi.ComponentResource):
         )
         self.task_definition = aws.ecs.TaskDefinition(
             f"{name}-task",
-            family=full_name,
+            family=names.task_family(spec.name),
             cpu=str(spec.cpu),
             memory=str(spec.memory),
             network_mode="awsvpc",
@@ -167,7 +168,7 @@ class FargateService(pulumi.ComponentResource):
         spec = args.spec
         group = aws.ec2.SecurityGroup(
             f"{name}-sg",
-            name=aws_name(full_name, limit=LIMITS["security_group"]),
+            name=PlatformNames(args.suffix).service_security_group(spec.name),
             description=f"payplat {spec.name} tasks",
             vpc_id=args.vpc_id,
             tags={"Name": full_name},
@@ -217,7 +218,7 @@ class FargateService(pulumi.ComponentResource):
         spec = args.spec
         target_group = aws.lb.TargetGroup(
             f"{name}-tg",
-            name=aws_name(full_name, limit=LIMITS["target_group"]),
+            name=PlatformNames(args.suffix).target_group(spec.name),
             port=spec.port,
             protocol="HTTP",
             target_type="ip",
@@ -263,7 +264,7 @@ class FargateService(pulumi.ComponentResource):
         ):
             aws.appautoscaling.Policy(
                 f"{name}-scale-{metric}",
-                name=aws_name(full_name, metric, limit=LIMITS["scaling_policy"]),
+                name=PlatformNames(args.suffix).scaling_policy(args.spec.name, metric),
                 policy_type="TargetTrackingScaling",
                 service_namespace=target.service_namespace,
                 scalable_dimension=target.scalable_dimension,

@@ -14,17 +14,18 @@ import pulumi
 __all__ = ["operator_tags", "platform_tags", "tag_transformation"]
 
 
-def operator_tags(name: str, suffix: str) -> dict[str, str]:
+def operator_tags(namespace: str, name: str, suffix: str) -> dict[str, str]:
     """Tags the operator relies on to find a platform's resources; users cannot override them."""
     return {
         "managed-by": "payplat-operator",
+        "payplat.io/namespace": namespace,
         "payplat.io/platform": name,
         "payplat.io/environment": suffix,
     }
 
 
-def platform_tags(user_tags: Mapping[str, str], name: str, suffix: str) -> dict[str, str]:
-    return {**user_tags, **operator_tags(name, suffix)}
+def platform_tags(user_tags: Mapping[str, str], namespace: str, name: str, suffix: str) -> dict[str, str]:
+    return {**user_tags, **operator_tags(namespace, name, suffix)}
 
 
 def tag_transformation(tags: Mapping[str, str]) -> pulumi.ResourceTransformation:
