@@ -131,7 +131,7 @@ def published() -> list[dict[str, Any]]:
 def runtime(engine: FakeEngine, published: list[dict[str, Any]]) -> Runtime:
     objects: dict[str, dict[str, Any]] = {}
 
-    async def read_secret(namespace: str, name: str, key: str) -> str:
+    async def read_secret(namespace: str, platform: str, name: str, key: str) -> str:
         if name == "missing":
             raise TransientEngineError(f"Secret {namespace}/{name} does not exist", reason="SecretNotFound")
         return PASSWORD
@@ -193,7 +193,7 @@ async def test_create_runs_up_and_reports_ready(runtime: Runtime, engine: FakeEn
                                                 published: list) -> None:
     obj = platform()
     await call(reconcile, obj, runtime)
-    assert engine.calls == [("up", "team-a-shop")]
+    assert engine.calls == [("up", "team-a_shop")]
     status = obj["status"]
     assert status["phase"] == "Ready" and status["observedGeneration"] == 1 and status["engine"] == "fake"
     assert status["outputs"] == {"albDnsName": "shop.fake.example"}
@@ -213,7 +213,7 @@ async def test_resync_and_restart_with_same_generation_cost_no_engine_call(runti
     ready_since = condition(obj["status"], "Ready")["lastTransitionTime"]
     for _ in range(3):  # resume after a restart, metadata-only updates, re-lists
         await call(reconcile, obj, runtime)
-    assert engine.calls == [("up", "team-a-shop")]
+    assert engine.calls == [("up", "team-a_shop")]
     assert condition(obj["status"], "Ready")["lastTransitionTime"] == ready_since
     restarted = Runtime(engine=engine, settings=runtime.settings, read_secret=runtime.read_secret,
                         publish_status=runtime.publish_status)
@@ -222,7 +222,7 @@ async def test_resync_and_restart_with_same_generation_cost_no_engine_call(runti
     assert restarted.metrics.registry.get_sample_value("payplat_platforms", {"condition": "Ready", "status": "True"}) == 1
     obj["metadata"]["generation"] = 2  # a spec change
     await call(reconcile, obj, runtime)
-    assert engine.calls == [("up", "team-a-shop"), ("up", "team-a-shop")]
+    assert engine.calls == [("up", "team-a_shop"), ("up", "team-a_shop")]
     assert obj["status"]["observedGeneration"] == 2
 
 
@@ -230,7 +230,7 @@ async def test_interrupted_operation_is_resumed(runtime: Runtime, engine: FakeEn
     obj = platform()
     obj["status"] = {"phase": "Reconciling", "observedGeneration": 1}  # operator died mid-up
     await call(reconcile, obj, runtime)
-    assert engine.calls == [("up", "team-a-shop")]
+    assert engine.calls == [("up", "team-a_shop")]
 
 
 # --------------------------------------------------------------------------- failures
@@ -271,7 +271,7 @@ async def test_permanent_failure_stalls_and_is_not_retried(runtime: Runtime, eng
     assert cond(obj, "Stalled") == ("True", "AuthorizationFailed")
     assert "grant it to the operator role" in condition(obj["status"], "Stalled")["message"]
     await call(reconcile, obj, runtime)  # restart / resync: same generation
-    assert engine.calls == [("up", "team-a-shop")]
+    assert engine.calls == [("up", "team-a_shop")]
 
 
 async def test_invalid_spec_stalls_without_engine_call(runtime: Runtime, engine: FakeEngine, events: list) -> None:
@@ -286,7 +286,7 @@ async def test_invalid_spec_stalls_without_engine_call(runtime: Runtime, engine:
     obj["spec"]["region"] = "eu-west-1"
     obj["metadata"]["generation"] = 2
     await call(reconcile, obj, runtime)
-    assert engine.calls == [("up", "team-a-shop")]
+    assert engine.calls == [("up", "team-a_shop")]
     assert cond(obj, "Stalled") == ("False", "Succeeded")
 
 
@@ -343,7 +343,7 @@ async def test_suspend_stops_engine_work(runtime: Runtime, engine: FakeEngine, e
     obj["spec"]["suspend"] = False
     obj["metadata"]["generation"] = 2
     await call(reconcile, obj, runtime)
-    assert engine.calls == [("up", "team-a-shop")]
+    assert engine.calls == [("up", "team-a_shop")]
 
 
 # --------------------------------------------------------------------------- delete
@@ -356,7 +356,7 @@ async def test_delete_policy_destroys(runtime: Runtime, engine: FakeEngine, even
     obj = platform(**DELETE)
     await call(reconcile, obj, runtime)
     await call(delete, obj, runtime)  # returning normally lets kopf remove the finalizer
-    assert engine.calls == [("up", "team-a-shop"), ("destroy", "team-a-shop")]
+    assert engine.calls == [("up", "team-a_shop"), ("destroy", "team-a_shop")]
     assert obj["status"]["lastUpdate"]["operation"] == "destroy"
     assert obj["status"]["outputs"] == {}
     assert ("Normal", "DestroySucceeded") in [(kind, reason) for kind, reason, _ in events]
@@ -380,7 +380,7 @@ async def test_failed_destroy_keeps_the_object_and_retries(runtime: Runtime, eng
 async def test_retain_forgets_without_touching_aws(runtime: Runtime, engine: FakeEngine, events: list) -> None:
     obj = platform()  # Retain is the default
     await call(delete, obj, runtime)
-    assert engine.calls == [("forget", "team-a-shop")]
+    assert engine.calls == [("forget", "team-a_shop")]
     assert cond(obj, "Ready") == ("False", "Retained")
 
 
@@ -408,7 +408,7 @@ async def test_never_deployed_platform_is_deleted_without_a_destroy(runtime: Run
     with pytest.raises(kopf.PermanentError):
         await call(reconcile, obj, runtime)
     await call(delete, obj, runtime)  # returns: kopf drops the finalizer
-    assert engine.calls == [("forget", "team-a-shop")]
+    assert engine.calls == [("forget", "team-a_shop")]
     assert events[-1][:2] == ("Normal", "NothingToDestroy")
 
 
@@ -425,10 +425,10 @@ async def test_drift_check_waits_for_the_interval(runtime: Runtime, engine: Fake
     obj = await ready_platform(runtime, driftDetection={"mode": "Detect", "intervalMinutes": 30})
     runtime.clock.now = NOW + timedelta(minutes=20)
     await call(check_drift, obj, runtime)
-    assert engine.calls == [("up", "team-a-shop")]
+    assert engine.calls == [("up", "team-a_shop")]
     runtime.clock.now = NOW + timedelta(minutes=32)
     await call(check_drift, obj, runtime)
-    assert engine.calls[-1] == ("drift", "team-a-shop")
+    assert engine.calls[-1] == ("drift", "team-a_shop")
     assert cond(obj, "Drifted") == ("False", "NoDrift")
     runtime.clock.now = NOW + timedelta(minutes=50)  # 18 minutes after the last check
     await call(check_drift, obj, runtime)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import pytest
 
@@ -29,7 +30,30 @@ def test_registered_values_are_scrubbed_from_log_records() -> None:
     record = logging.LogRecord("t", logging.INFO, __file__, 1, "connecting with %s", ("registered-pw-42",), None)
     assert RedactingFilter().filter(record) is True
     assert record.getMessage() == f"connecting with {SECRET_MASK}"
-    assert redact("x registered-pw-42 y") == f"x {SECRET_MASK} y"
+
+
+def test_one_platforms_password_never_changes_another_platforms_status() -> None:
+    """Scrubbing every known password everywhere made tenant B's outputs change with tenant
+    A's password: ``payments`` turned B's ALB name into ``payplat-[secret]-alb``."""
+    KNOWN_SECRETS.add("payments")  # tenant A's password, handled by this process
+    outputs = {"albDnsName": "payplat-payments-alb-123.elb.amazonaws.com"}
+    assert redact_outputs(outputs, ["b-own-password-1"]) == outputs
+    assert redact("payplat-payments-alb", ["b-own-password-1"]) == "payplat-payments-alb"
+    assert redact("payplat-payments-alb", ["payments"]) == f"payplat-{SECRET_MASK}-alb"  # A's own status
+
+
+def test_traceback_text_is_scrubbed_from_log_records() -> None:
+    KNOWN_SECRETS.add("in-a-traceback-77")
+    try:
+        raise RuntimeError("connect failed for password in-a-traceback-77")
+    except RuntimeError:
+        record = logging.LogRecord("t", logging.ERROR, __file__, 1, "crashed", (), sys.exc_info())
+    record.stack_info = "Stack (most recent call last):\n  in-a-traceback-77"
+    RedactingFilter().filter(record)
+    rendered = logging.Formatter().format(record)
+    assert "in-a-traceback-77" not in rendered
+    assert "RuntimeError: connect failed for password [secret]" in rendered
+    assert "Traceback (most recent call last)" in rendered
 
 
 def test_short_values_are_not_registered() -> None:

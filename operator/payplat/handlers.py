@@ -20,7 +20,11 @@ Kubernetes API calls made by this process (the RBAC the operator needs):
 * ``payplat.io/paymentplatforms/status``: ``get, patch`` (kopf's status patch and
   ``kube.publish_status`` when an operation starts).
 * core ``events`` in the watched namespaces: ``create`` (kopf.info/warn events).
-* core ``secrets`` in the watched namespaces: ``get`` (``spec.database.passwordSecretRef``).
+* core ``secrets`` in the watched namespaces: ``get`` (``spec.database.passwordSecretRef``;
+  metadata first, the value only from a Secret that consents, ``kube.read_secret``).
+* core ``configmaps`` in the operator's namespace: ``get`` of the assume-role allow-list;
+  ``get, update`` of the environment-suffix claims and ``create`` for the first claim
+  (``payplat.claims``).
 * ``coordination.k8s.io/leases`` in the lease namespace (default: the operator's own):
   ``get, create, update`` (``payplat.leadership``).
 * core ``pods`` in the operator's own namespace: ``get`` (``kube.holder_probe``, whether a
@@ -52,6 +56,7 @@ from payplat.engines.base import (
     StackSecrets,
     TransientEngineError,
 )
+from payplat.gatekeeper import admit, release_other_claims
 from payplat.operations import Runtime
 from payplat.redaction import redact
 from payplat.settings import Settings
@@ -141,9 +146,14 @@ async def reconcile(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta,
         kopf.info(body, reason="Suspended", message="spec.suspend is true: no engine work")
         return
     ref = StackRef(namespace, name)
+    try:
+        await admit(runtime, ref, platform, claim=True)
+    except EngineError as error:
+        raise _failed(writer, "up", error, runtime.clock(), retry, always_retry=True) from None
     result = await _operate(writer, ref, "up", retry, lambda secrets: runtime.engine.up(ref, platform, secrets),
                             platform=platform)
     writer.write(result)
+    await release_other_claims(runtime, ref, platform)
 
 
 # --------------------------------------------------------------------------- delete
@@ -168,6 +178,8 @@ async def delete(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta, st
         message = ("deletionPolicy Retain: AWS resources left in place" if retain
                    else "no engine operation ever ran for this platform: nothing to destroy")
         kopf.info(body, reason="Retained" if retain else "NothingToDestroy", message=message)
+        if not retain:  # retained AWS resources keep their names, and so the claim (payplat.claims)
+            await release_other_claims(runtime, ref, None)
         _forget(runtime, ref)
         return
     try:
@@ -180,9 +192,14 @@ async def delete(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta, st
         _blocked(writer, PermanentEngineError(
             "spec.suspend is true, so the destroy waits; set suspend: false to let it run, or deletionPolicy: "
             "Retain to keep AWS", reason="Suspended"))
+    try:
+        await admit(runtime, ref, platform, claim=False)
+    except EngineError as error:
+        _blocked(writer, error)
     result = await _operate(writer, ref, "destroy", retry, lambda _secrets: runtime.engine.destroy(ref, platform),
                             platform=None, always_retry=True)
     writer.write(result)
+    await release_other_claims(runtime, ref, None)
     _forget(runtime, ref)
 
 
@@ -193,7 +210,7 @@ def _never_deployed(status: Mapping[str, Any]) -> bool:
     return "lastUpdate" not in status and status.get("phase") not in started
 
 
-def _blocked(writer: _Writer, error: PermanentEngineError) -> NoReturn:
+def _blocked(writer: _Writer, error: EngineError) -> NoReturn:
     """The delete cannot proceed now: say why, keep the finalizer, look again later."""
     now = writer.runtime.clock()
     delay = writer.runtime.settings.backoff_cap_seconds
@@ -238,6 +255,7 @@ async def check_drift(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Met
     writer = _Writer(runtime, namespace, name, body, status, patch, generation)
     ref = StackRef(namespace, name)
     try:
+        await admit(runtime, ref, platform, claim=False)
         report = await _operate(writer, ref, "drift", None,
                                 lambda secrets: runtime.engine.detect_drift(ref, platform, secrets), platform=platform)
     except EngineError as error:  # the next due check tries again
@@ -313,11 +331,11 @@ def _validated(writer: _Writer, spec: Mapping[str, Any], name: str) -> PlatformS
         raise kopf.PermanentError(message) from None
 
 
-async def _stack_secrets(runtime: Runtime, namespace: str, platform: PlatformSpec | None) -> StackSecrets:
+async def _stack_secrets(runtime: Runtime, stack: StackRef, platform: PlatformSpec | None) -> StackSecrets:
     ref = platform.database.password_secret_ref if platform else None
     if ref is None:
         return StackSecrets()
-    return StackSecrets(db_password=await runtime.read_secret(namespace, ref.name, ref.key))
+    return StackSecrets(db_password=await runtime.read_secret(stack.namespace, stack.name, ref.name, ref.key))
 
 
 async def _operate(writer: _Writer, ref: StackRef, operation: str, retry: int | None,
@@ -332,7 +350,7 @@ async def _operate(writer: _Writer, ref: StackRef, operation: str, retry: int | 
     verb = operation.capitalize()
     started = runtime.clock()
     try:
-        secrets = await _stack_secrets(runtime, ref.namespace, platform)
+        secrets = await _stack_secrets(runtime, ref, platform)
         writer.secrets = tuple(value for value in (secrets.db_password,) if value)
         if operation != "drift" and runtime.gate.busy(ref.stack_name):
             await writer.publish(Queued(operation))

@@ -11,7 +11,9 @@ import asyncio
 import base64
 import binascii
 import functools
+import json
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client, config
@@ -19,10 +21,12 @@ from kubernetes.client.exceptions import ApiException
 
 from payplat import API_GROUP, API_VERSION, PLURAL
 from payplat.engines.base import TransientEngineError
+from payplat.claims import after_claim, after_release
 from payplat.redaction import KNOWN_SECRETS
+from payplat.tenancy import AllowList, password_problem, secret_refusal
 from payplat.settings import in_cluster, own_namespace
 
-__all__ = ["api_client", "holder_probe", "publish_status", "read_secret"]
+__all__ = ["ConfigMapClaims", "api_client", "holder_probe", "publish_status", "read_allowlist", "read_secret"]
 
 
 @functools.cache
@@ -34,21 +38,26 @@ def api_client() -> client.ApiClient:
     return client.ApiClient()
 
 
-async def read_secret(namespace: str, name: str, key: str) -> str:
-    """One key of a Secret. A missing Secret or key is transient: it may be created next."""
+#: Ask for a Secret's metadata only: its value is fetched once consent is established.
+_METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+
+
+async def read_secret(namespace: str, platform: str, name: str, key: str) -> str:
+    """One key of a Secret that consents to ``namespace/platform`` reading it.
+
+    The consent annotation is checked on the Secret's metadata alone, so the value of a
+    Secret without consent never reaches this process. Every refusal is transient: fixing
+    the Secret (creating it, annotating it, adding the key) is the fix, and it needs no
+    change of the PaymentPlatform.
+    """
+    metadata = await asyncio.to_thread(_secret_metadata, namespace, name, key)
+    refusal = secret_refusal(namespace, platform, name, metadata.get("annotations"))
+    if refusal:
+        raise TransientEngineError(refusal, reason="SecretConsentMissing")
     try:
         secret = await asyncio.to_thread(client.CoreV1Api(api_client()).read_namespaced_secret, name, namespace)
     except ApiException as error:
-        if error.status == 404:
-            raise TransientEngineError(
-                f"Secret {namespace}/{name} (spec.database.passwordSecretRef) does not exist; create it "
-                f"with a '{key}' key", reason="SecretNotFound") from None
-        if error.status == 403:
-            raise TransientEngineError(
-                f"the operator may not read Secret {namespace}/{name}: grant it 'get' on secrets in {namespace}",
-                reason="SecretForbidden") from None
-        raise TransientEngineError(f"reading Secret {namespace}/{name} failed: HTTP {error.status}",
-                                   reason="SecretUnavailable") from None
+        raise _secret_error(error, namespace, name, key) from None
     data = secret.data or {}
     if key not in data:
         present = ", ".join(sorted(data)) or "none"
@@ -60,8 +69,95 @@ async def read_secret(namespace: str, name: str, key: str) -> str:
     except (binascii.Error, UnicodeDecodeError):
         raise TransientEngineError(f"Secret {namespace}/{name} key '{key}' is not UTF-8 text",
                                    reason="SecretInvalid") from None
-    KNOWN_SECRETS.add(value)
+    problem = password_problem(namespace, name, key, value)
+    if problem:
+        raise TransientEngineError(problem, reason="SecretInvalid")
+    KNOWN_SECRETS.add(value)  # the log filter only; status and events scrub per platform
     return value
+
+
+def _secret_metadata(namespace: str, name: str, key: str) -> dict[str, Any]:
+    api = api_client()
+    try:
+        response = api.call_api(
+            "/api/v1/namespaces/{namespace}/secrets/{name}", "GET", {"namespace": namespace, "name": name},
+            header_params={"Accept": _METADATA_ONLY}, auth_settings=["BearerToken"], _preload_content=False,
+            _return_http_data_only=True)
+    except ApiException as error:
+        raise _secret_error(error, namespace, name, key) from None
+    return dict(json.loads(response.data).get("metadata") or {})
+
+
+def _secret_error(error: ApiException, namespace: str, name: str, key: str) -> TransientEngineError:
+    if error.status == 404:
+        return TransientEngineError(
+            f"Secret {namespace}/{name} (spec.database.passwordSecretRef) does not exist; create it "
+            f"with a '{key}' key", reason="SecretNotFound")
+    if error.status == 403:
+        return TransientEngineError(
+            f"the operator may not read Secret {namespace}/{name}: grant it 'get' on secrets in {namespace}",
+            reason="SecretForbidden")
+    return TransientEngineError(f"reading Secret {namespace}/{name} failed: HTTP {error.status}",
+                                reason="SecretUnavailable")
+
+
+async def read_allowlist(namespace: str, name: str) -> AllowList:
+    """The assume-role allow-list ConfigMap; a missing one allows nothing."""
+    try:
+        configmap = await asyncio.to_thread(client.CoreV1Api(api_client()).read_namespaced_config_map, name, namespace)
+    except ApiException as error:
+        if error.status == 404:
+            return AllowList.from_data({})
+        raise TransientEngineError(f"reading the assume-role allow-list ConfigMap {namespace}/{name} failed: "
+                                   f"HTTP {error.status}", reason="AllowListUnavailable") from None
+    return AllowList.from_data(configmap.data)
+
+
+class ConfigMapClaims:
+    """``claims.Claims`` in a ConfigMap of the operator's namespace, written with a
+    compare-and-swap on its resourceVersion (see ``payplat.claims`` for why there)."""
+
+    def __init__(self, namespace: str, name: str, attempts: int = 10) -> None:
+        self.namespace, self.name, self.attempts = namespace, name, attempts
+
+    async def claim(self, key: str, owner: str) -> None:
+        await asyncio.to_thread(self._update, lambda data: after_claim(data, key, owner))
+
+    async def release(self, owner: str, keep: frozenset[str] = frozenset()) -> None:
+        await asyncio.to_thread(self._update, lambda data: after_release(data, owner, keep))
+
+    def _update(self, change: Callable[[dict[str, str]], dict[str, str] | None]) -> None:
+        api = client.CoreV1Api(api_client())
+        for _ in range(self.attempts):
+            try:
+                current = api.read_namespaced_config_map(self.name, self.namespace)
+            except ApiException as error:
+                if error.status != 404:
+                    raise self._error(error) from None
+                current = None
+            data = dict((current.data if current else None) or {})
+            wanted = change(data)  # SuffixInUse propagates
+            if wanted is None:
+                return
+            body = client.V1ConfigMap(metadata=client.V1ObjectMeta(
+                name=self.name, namespace=self.namespace,
+                resource_version=current.metadata.resource_version if current else None,
+                labels={"app.kubernetes.io/part-of": "payplat", "app.kubernetes.io/component": "claims"}), data=wanted)
+            try:
+                if current is None:
+                    api.create_namespaced_config_map(self.namespace, body)
+                else:
+                    api.replace_namespaced_config_map(self.name, self.namespace, body)
+                return
+            except ApiException as error:
+                if error.status != 409:  # 409: someone wrote in between; read again
+                    raise self._error(error) from None
+        raise TransientEngineError(f"the claims ConfigMap {self.namespace}/{self.name} kept changing; retrying later",
+                                   reason="ClaimsBusy")
+
+    def _error(self, error: ApiException) -> TransientEngineError:
+        return TransientEngineError(f"the claims ConfigMap {self.namespace}/{self.name}: HTTP {error.status}",
+                                    reason="ClaimsUnavailable")
 
 
 async def publish_status(namespace: str, name: str, status: dict[str, Any]) -> None:

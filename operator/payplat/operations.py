@@ -18,16 +18,25 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from payplat.claims import Claims, MemoryClaims
 from payplat.engines.base import Engine
 from payplat.metrics import Metrics
 from payplat.settings import Settings
+from payplat.tenancy import AllowList
 
-__all__ = ["OperationGate", "Runtime", "SecretReader", "StatusPublisher", "retry_delay", "utcnow"]
+__all__ = ["AllowListReader", "OperationGate", "Runtime", "SecretReader", "StatusPublisher", "retry_delay", "utcnow"]
 
-#: (namespace, secret name, key) -> value; raises ``TransientEngineError`` when absent.
-SecretReader = Callable[[str, str, str], Awaitable[str]]
+#: (namespace, platform name, secret name, key) -> value; raises ``TransientEngineError``
+#: when absent or when the Secret does not consent to that platform (``tenancy``).
+SecretReader = Callable[[str, str, str, str], Awaitable[str]]
+#: () -> the assume-role allow-list in force (read each time: administrators edit it live).
+AllowListReader = Callable[[], Awaitable[AllowList]]
 #: (namespace, name, status) -> None: writes status at once, before kopf's own patch.
 StatusPublisher = Callable[[str, str, dict[str, Any]], Awaitable[None]]
+
+
+async def _no_roles_allowed() -> AllowList:
+    return AllowList.from_data({})
 
 
 def utcnow() -> datetime:
@@ -71,6 +80,9 @@ class Runtime:
     read_secret: SecretReader
     publish_status: StatusPublisher
     metrics: Metrics = field(default_factory=Metrics)
+    #: Environment-suffix claims (``payplat.claims``); in memory unless ``payplat run`` sets the ConfigMap.
+    claims: Claims = field(default_factory=MemoryClaims)
+    read_allowlist: AllowListReader = field(default=_no_roles_allowed)
     gate: OperationGate | None = None
     clock: Callable[[], datetime] = utcnow
     monotonic: Callable[[], float] = time.monotonic

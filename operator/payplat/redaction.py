@@ -1,10 +1,17 @@
 """Keeping secret values out of everything a person can read: status, events, logs.
 
 Engines already mask secret outputs; this module is the second line of defence. It knows
-two kinds of secret: values the operator has actually handled (a database password read
-from a Kubernetes Secret is registered here the moment it is read) and keys whose names
-say "secret". Text and nested outputs pass through ``redact`` / ``redact_outputs`` before
-they leave the process, and ``RedactingFilter`` does the same for every log record.
+two kinds of secret: values the operator has actually handled and keys whose names say
+"secret". Text and nested outputs pass through ``redact`` / ``redact_outputs`` before they
+leave the process, and ``RedactingFilter`` does the same for every log record.
+
+Redaction is per platform where tenants can read: status and events of a platform are
+scrubbed of *that platform's* secrets only (the handler passes them). Scrubbing every
+platform's secrets there would make one tenant's outputs change with another tenant's
+password (``payments`` turning ``payplat-payments-alb`` into ``payplat-[secret]-alb``): an
+oracle across tenants. The operator's own log, which only its administrators read, is
+scrubbed of every value handled (``KNOWN_SECRETS``), traceback text included. Values too
+short to scrub safely are refused where they enter (``tenancy.MIN_PASSWORD_LENGTH``).
 """
 
 from __future__ import annotations
@@ -54,9 +61,9 @@ def looks_secret_key(key: str) -> bool:
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with known secret values and credential-shaped strings masked (the
+    """``text`` with ``secrets`` (one platform's) and credential-shaped strings masked (the
     patterns are the engines' own, ``engines.errors.scrub``)."""
-    known = tuple(value for value in (*secrets, *KNOWN_SECRETS.values()) if value and len(value) >= _MIN_SECRET_LENGTH)
+    known = tuple(value for value in secrets if value and len(value) >= _MIN_SECRET_LENGTH)
     return scrub(text, known=known)
 
 
@@ -79,12 +86,23 @@ def _redact_value(key: str, value: Any, secrets: tuple[str, ...]) -> Any:
 
 
 class RedactingFilter(logging.Filter):
-    """Scrubs known secret values from every record a handler emits (ours and kopf's)."""
+    """Scrubs every secret value this process handled from each record a handler emits
+    (ours and kopf's): the message, and the traceback and stack text, which formatters
+    would otherwise render from the live exception."""
+
+    _formatter = logging.Formatter()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if KNOWN_SECRETS.values():
-            message = record.getMessage()
-            cleaned = redact(message)
-            if cleaned != message:
-                record.msg, record.args = cleaned, None
+        known = KNOWN_SECRETS.values()
+        message = record.getMessage()
+        cleaned = redact(message, known)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info:
+            record.exc_text = redact(self._formatter.formatException(record.exc_info), known)
+            record.exc_info = None  # formatters print exc_text instead
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text, known)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info, known)
         return True

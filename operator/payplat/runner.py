@@ -50,6 +50,8 @@ _FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--identity": ("identity", {}),
     "--backoff-base-seconds": ("backoff_base_seconds", {"type": float}),
     "--backoff-cap-seconds": ("backoff_cap_seconds", {"type": float}),
+    "--assume-role-allowlist": ("assume_role_allowlist", {}),
+    "--claims-configmap": ("claims_configmap", {}),
 }
 
 
@@ -103,6 +105,7 @@ async def run(settings: Settings) -> int:
     from payplat.leadership import LeaseElector
     from payplat.metrics import Metrics
     from payplat.operations import Runtime
+    from payplat.tenancy import AllowList
 
     stop = asyncio.Event()
     _on_signals(stop.set)
@@ -118,8 +121,15 @@ async def run(settings: Settings) -> int:
         holder_probe=kube.holder_probe,
         log=logging.getLogger("payplat.engine"),
     )
+    admin_namespace = settings.lease_namespace_in_force()  # the operator's own: only administrators write there
+
+    async def read_allowlist() -> AllowList:
+        return await kube.read_allowlist(admin_namespace, settings.assume_role_allowlist)
+
     runtime = Runtime(engine=engine, settings=settings, read_secret=kube.read_secret,
-                      publish_status=kube.publish_status, metrics=metrics)
+                      publish_status=kube.publish_status, metrics=metrics,
+                      claims=kube.ConfigMapClaims(admin_namespace, settings.claims_configmap),
+                      read_allowlist=read_allowlist)
     handlers.register_drift_timer(settings.drift_tick_seconds)
     elector: LeaseElector | None = None
     keeper: asyncio.Task[None] | None = None

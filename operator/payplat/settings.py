@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["SERVICE_ACCOUNT_NAMESPACE", "Settings", "default_state_dir", "in_cluster", "own_namespace"]
 
+_CONFIGMAP_NAME = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
+
 #: Mounted into every pod with a service account token; its presence means "in-cluster".
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
@@ -81,6 +83,10 @@ class Settings(BaseSettings):
     """First retry delay of a transient failure; doubles each retry."""
     backoff_cap_seconds: Annotated[float, Field(gt=0, le=3600)] = 300
     """Longest retry delay."""
+    assume_role_allowlist: Annotated[str, Field(pattern=_CONFIGMAP_NAME)] = "payplat-assume-roles"
+    """ConfigMap (operator's namespace) mapping each namespace to the role ARNs or account ids its platforms may assume."""
+    claims_configmap: Annotated[str, Field(pattern=_CONFIGMAP_NAME)] = "payplat-environment-claims"
+    """ConfigMap (operator's namespace) holding which platform owns each environment suffix per account and region."""
 
     @field_validator("namespaces", mode="before")
     @classmethod

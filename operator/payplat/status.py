@@ -286,8 +286,8 @@ def next_status(previous: Mapping[str, Any] | None, generation: int, event: obje
                 *, secrets: Iterable[str] = ()) -> dict[str, Any]:
     """The whole new status after ``event``; unknown fields of ``previous`` are kept.
 
-    ``secrets`` are values to scrub from every message and output on top of the ones the
-    process already knows about.
+    ``secrets`` are this platform's secret values, scrubbed from every message and output
+    (only its own: see ``payplat.redaction`` on cross-tenant oracles).
     """
     base = dict(previous or {})
     base["conditions"] = [dict(item) for item in base.get("conditions") or ()]

@@ -86,8 +86,9 @@ def _ready_obj(cluster: LocalCluster, namespace: str, name: str) -> dict[str, An
 def journal(state_dir: Path, namespace: str, name: str) -> list[dict[str, Any]]:
     """The offline engine's fake-cloud journal for one platform: every create/update/delete."""
     from payplat.engines.fakecloud import FakeCloud
+    from payplat.identity import stack_name
 
-    return FakeCloud(state_dir, f"{namespace}-{name}").entries()
+    return FakeCloud(state_dir, stack_name(namespace, name)).entries()
 
 
 def log_records(operator: OperatorProcess) -> list[dict[str, Any]]:

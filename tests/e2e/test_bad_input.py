@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from payplat.identity import stack_name
 from payplat.localcluster import LocalCluster, repo_root
 
 from .support import RunOperator, get_platform, journal, platform, wait_ready
@@ -58,7 +59,7 @@ def test_every_invalid_manifest_is_refused_by_the_api_server_and_never_reaches_t
     unclear = {case: r for case, r in refusals.items() if not _clear(expect=r[1], stderr=r[2])}
     assert accepted == {} and unclear == {}
     stacks = {p.stem for p in (state_dir / "cloud").glob("*.jsonl")}
-    assert stacks == {f"{namespace}-{name}" for name in [*originals, "sentinel"]}
+    assert stacks == {stack_name(namespace, name) for name in [*originals, "sentinel"]}
     for name, before in journals.items():
         assert journal(state_dir, namespace, name) == before  # the refused update changed nothing
         assert get_platform(cluster, namespace, name)["metadata"]["generation"] == 1

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from payplat.engines.fakecloud import FakeCloud
+from payplat.identity import stack_name
 from payplat.localcluster import LocalCluster
 
 from .support import RunOperator, condition, get_platform, journal, platform, wait_for, wait_ready
@@ -20,7 +21,7 @@ DELETABLE = {"deletionPolicy": "Delete", "loadBalancer": {"deletionProtection": 
 
 
 def live_resources(state_dir: Path, namespace: str, name: str) -> int:
-    return len(FakeCloud(state_dir, f"{namespace}-{name}").objects())
+    return len(FakeCloud(state_dir, stack_name(namespace, name)).objects())
 
 
 def test_delete_policy_destroys_the_stack_before_the_object_goes(

@@ -11,6 +11,7 @@ import pytest
 
 from payplat.engines.fakecloud import FakeCloud, simulate_drift
 from payplat.handlers import CHECK_DRIFT_ANNOTATION
+from payplat.identity import stack_name
 from payplat.localcluster import LocalCluster
 
 from .support import RunOperator, condition, get_platform, platform, wait_for, wait_ready
@@ -32,7 +33,7 @@ def answered(cluster: LocalCluster, namespace: str, name: str, token: str) -> di
 
 
 def vpc_dns_hostnames(state_dir: Path, namespace: str, name: str) -> object:
-    (vpc,) = [o for urn, o in FakeCloud(state_dir, f"{namespace}-{name}").objects().items() if urn.endswith(f"::{name}-vpc")]
+    (vpc,) = [o for urn, o in FakeCloud(state_dir, stack_name(namespace, name)).objects().items() if urn.endswith(f"::{name}-vpc")]
     return vpc.inputs.get("enableDnsHostnames")
 
 

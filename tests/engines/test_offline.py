@@ -31,12 +31,12 @@ def run(coroutine):
     return asyncio.run(coroutine)
 
 
-def checkpoint(state_dir: Path, stack: str = "ns-shop") -> dict:
+def checkpoint(state_dir: Path, stack: str = "ns_shop") -> dict:
     return json.loads((state_dir / ".pulumi" / "stacks" / "payplat" / f"{stack}.json").read_text())
 
 
 def creates_per_urn(state_dir: Path) -> Counter[str]:
-    return Counter(e["urn"] for e in FakeCloud(state_dir, "ns-shop").entries() if e["action"] == "create")
+    return Counter(e["urn"] for e in FakeCloud(state_dir, "ns_shop").entries() if e["action"] == "create")
 
 
 def dead_pid() -> int:
@@ -46,7 +46,7 @@ def dead_pid() -> int:
 
 
 def leave_stale_lock(state_dir: Path, pid: int) -> str:
-    key = f"{locks.lock_prefix('payplat', 'ns-shop')}crashed.json"
+    key = f"{locks.lock_prefix('payplat', 'ns_shop')}crashed.json"
     info = locks.LockInfo(pid=pid, username="payplat", hostname=socket.gethostname(), timestamp=datetime.now(UTC))
     locks.FileBucket(state_dir).write(key, info.to_json())
     return key
@@ -76,32 +76,32 @@ def test_create_noop_update_delete(engine: OfflineEngine, ref: StackRef, spec, t
     assert shrunk.changes.delete == grown.changes.create and shrunk.changes.create == 0
 
     state = checkpoint(tmp_path)["checkpoint"]
-    assert state["stack"] == "organization/payplat/ns-shop"
+    assert state["stack"] == "organization/payplat/ns_shop"
     assert state["latest"]["pending_operations"] == []
     assert len(state["latest"]["resources"]) == total
     assert max(creates_per_urn(tmp_path).values()) == 1
-    assert locks.read_locks(locks.FileBucket(tmp_path), "payplat", "ns-shop") == {}  # released
+    assert locks.read_locks(locks.FileBucket(tmp_path), "payplat", "ns_shop") == {}  # released
 
 
 def test_destroy_deletes_in_reverse_order_and_removes_state(engine, ref, spec, tmp_path: Path) -> None:
     run(engine.up(ref, spec, NONE))
     destroyed = run(engine.destroy(ref, spec))
-    entries = FakeCloud(tmp_path, "ns-shop").entries()
+    entries = FakeCloud(tmp_path, "ns_shop").entries()
     created = [e["urn"] for e in entries if e["action"] == "create"]
     deleted = [e["urn"] for e in entries if e["action"] == "delete"]
     assert deleted == created[::-1]
     assert destroyed.changes.delete > len(created)  # components and the provider too
-    assert FakeCloud(tmp_path, "ns-shop").objects() == {}
-    assert not (tmp_path / ".pulumi" / "stacks" / "payplat" / "ns-shop.json").exists()
+    assert FakeCloud(tmp_path, "ns_shop").objects() == {}
+    assert not (tmp_path / ".pulumi" / "stacks" / "payplat" / "ns_shop.json").exists()
     assert run(engine.destroy(ref, spec)).changes == Changes()  # nothing left: a no-op
 
 
 def test_forget_drops_state_but_leaves_the_cloud(engine, ref, spec, tmp_path: Path) -> None:
     run(engine.up(ref, spec, NONE))
-    before = FakeCloud(tmp_path, "ns-shop").objects()
+    before = FakeCloud(tmp_path, "ns_shop").objects()
     run(engine.forget(ref))
-    assert not (tmp_path / ".pulumi" / "stacks" / "payplat" / "ns-shop.json").exists()
-    assert FakeCloud(tmp_path, "ns-shop").objects() == before
+    assert not (tmp_path / ".pulumi" / "stacks" / "payplat" / "ns_shop.json").exists()
+    assert FakeCloud(tmp_path, "ns_shop").objects() == before
 
 
 # --------------------------------------------------------------------------- locks and crashes
@@ -113,11 +113,11 @@ def test_a_lock_held_by_a_live_process_refuses_the_operation(engine, ref, spec, 
         run(engine.up(ref, spec, NONE))
     assert f"pid {os.getpid()}" in caught.value.message
     assert (tmp_path / key).exists()
-    assert FakeCloud(tmp_path, "ns-shop").entries() == []
+    assert FakeCloud(tmp_path, "ns_shop").entries() == []
 
 
 def test_a_lock_on_another_host_is_broken_only_when_the_probe_says_gone(tmp_path: Path, ref, spec) -> None:
-    key = f"{locks.lock_prefix('payplat', 'ns-shop')}other.json"
+    key = f"{locks.lock_prefix('payplat', 'ns_shop')}other.json"
     info = locks.LockInfo(pid=1, username="payplat", hostname="payplat-operator-old", timestamp=datetime.now(UTC))
     locks.FileBucket(tmp_path).write(key, info.to_json())
     unknown = create_engine("offline", state_dir=tmp_path, holder_probe=lambda host, pid: None)
@@ -153,7 +153,7 @@ def test_stale_lock_is_broken_and_the_interrupted_create_resolved(
     pending = checkpoint(tmp_path)["checkpoint"]["latest"]["pending_operations"]
     assert [p["type"] for p in pending] == ["creating"]
     interrupted = pending[0]["resource"]["urn"]
-    assert (interrupted in FakeCloud(tmp_path, "ns-shop").objects()) is cloud_acted
+    assert (interrupted in FakeCloud(tmp_path, "ns_shop").objects()) is cloud_acted
     leave_stale_lock(tmp_path, dead_pid())  # what a killed operator leaves behind
 
     with caplog.at_level(logging.WARNING):
@@ -161,10 +161,10 @@ def test_stale_lock_is_broken_and_the_interrupted_create_resolved(
     assert "broke the stale lock" in caplog.text
     assert ("adopted" if cloud_acted else "pending create dropped") in caplog.text
     assert set(creates_per_urn(tmp_path).values()) == {1}  # nothing created twice
-    assert interrupted in FakeCloud(tmp_path, "ns-shop").objects()
+    assert interrupted in FakeCloud(tmp_path, "ns_shop").objects()
     latest = checkpoint(tmp_path)["checkpoint"]["latest"]
     assert latest["pending_operations"] == []
-    assert {r["urn"] for r in latest["resources"]} >= set(FakeCloud(tmp_path, "ns-shop").objects())
+    assert {r["urn"] for r in latest["resources"]} >= set(FakeCloud(tmp_path, "ns_shop").objects())
     assert result.changes.same >= 4
 
 
@@ -180,8 +180,9 @@ def test_sigkill_mid_operation_then_recovery_creates_nothing_twice(ref, spec, tm
         "asyncio.run(engine.up(StackRef('ns', 'shop'), spec, StackSecrets()))\n"
     )
     root = Path(__file__).resolve().parents[2]
-    child = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], cwd=root)
-    journal = FakeCloud(tmp_path, "ns-shop")
+    env = {**os.environ, "PYTHONPATH": str(root / "operator")}  # this checkout's payplat, not an installed one
+    child = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], cwd=root, env=env)
+    journal = FakeCloud(tmp_path, "ns_shop")
     try:
         deadline = datetime.now(UTC).timestamp() + 120
         while len(journal.entries()) < 10 and child.poll() is None and datetime.now(UTC).timestamp() < deadline:
@@ -191,7 +192,7 @@ def test_sigkill_mid_operation_then_recovery_creates_nothing_twice(ref, spec, tm
         child.wait()
     done = len(journal.entries())
     assert done >= 10, "the child never got going"
-    assert locks.read_locks(locks.FileBucket(tmp_path), "payplat", "ns-shop"), "a killed holder leaves its lock"
+    assert locks.read_locks(locks.FileBucket(tmp_path), "payplat", "ns_shop"), "a killed holder leaves its lock"
 
     result = run(OfflineEngine(tmp_path).up(ref, spec, NONE))
     assert set(creates_per_urn(tmp_path).values()) == {1}
@@ -203,7 +204,7 @@ def test_close_stops_after_the_current_step_and_the_next_run_continues(ref, spec
     async def scenario() -> None:
         engine = OfflineEngine(tmp_path, step_delay=0.02)
         task = asyncio.create_task(engine.up(ref, spec, NONE))
-        while len(FakeCloud(tmp_path, "ns-shop").entries()) < 3:
+        while len(FakeCloud(tmp_path, "ns_shop").entries()) < 3:
             await asyncio.sleep(0.01)
         await engine.close()
         with pytest.raises(TransientEngineError, match="shutdown") as caught:
@@ -214,7 +215,7 @@ def test_close_stops_after_the_current_step_and_the_next_run_continues(ref, spec
 
     run(scenario())
     assert checkpoint(tmp_path)["checkpoint"]["latest"]["pending_operations"] == []
-    assert locks.read_locks(locks.FileBucket(tmp_path), "payplat", "ns-shop") == {}
+    assert locks.read_locks(locks.FileBucket(tmp_path), "payplat", "ns_shop") == {}
     result = run(OfflineEngine(tmp_path).up(ref, spec, NONE))
     assert result.changes.create > 0 and result.changes.same > 0
     assert set(creates_per_urn(tmp_path).values()) == {1}
@@ -228,7 +229,7 @@ def test_password_generated_once_reused_and_never_shown(
 ) -> None:
     with caplog.at_level(logging.DEBUG):
         first = run(engine.up(ref, spec, NONE))
-        config_path = tmp_path / "config" / "ns-shop.json"
+        config_path = tmp_path / "config" / "ns_shop.json"
         password = json.loads(config_path.read_text())[CONFIG_KEY]
         assert len(password) >= 32
         assert oct(config_path.stat().st_mode & 0o777) == "0o600"
@@ -237,8 +238,8 @@ def test_password_generated_once_reused_and_never_shown(
         assert second.changes.update == 0
         run(engine.detect_drift(ref, spec, NONE))
     shown = json.dumps([first.outputs, second.outputs, first.message]) + caplog.text
-    shown += (tmp_path / ".pulumi" / "stacks" / "payplat" / "ns-shop.json").read_text()
-    shown += FakeCloud(tmp_path, "ns-shop").path.read_text()
+    shown += (tmp_path / ".pulumi" / "stacks" / "payplat" / "ns_shop.json").read_text()
+    shown += FakeCloud(tmp_path, "ns_shop").path.read_text()
     assert password not in shown
     assert "[secret]" in shown  # the secret version's input is there, masked
 
@@ -247,7 +248,7 @@ def test_a_given_password_replaces_the_stored_one_and_updates_the_secret(engine,
     run(engine.up(ref, spec, NONE))
     rotated = run(engine.up(ref, spec, StackSecrets(db_password="rotated-password-123")))
     assert rotated.changes.update == 1  # the secret version, nothing else
-    assert json.loads((tmp_path / "config" / "ns-shop.json").read_text())[CONFIG_KEY] == "rotated-password-123"
+    assert json.loads((tmp_path / "config" / "ns_shop.json").read_text())[CONFIG_KEY] == "rotated-password-123"
     assert run(engine.up(ref, spec, StackSecrets(db_password="rotated-password-123"))).changes.update == 0
 
 
@@ -281,20 +282,20 @@ def test_a_malformed_failure_tag_is_a_permanent_error_naming_the_tag(engine, ref
 def test_drift_is_detected_then_remediated_by_up(engine, ref, spec, tmp_path: Path) -> None:
     run(engine.up(ref, spec, NONE))
     assert not run(engine.detect_drift(ref, spec, NONE)).drifted
-    cluster = next(urn for urn in FakeCloud(tmp_path, "ns-shop").objects() if "aws:ecs/cluster:Cluster" in urn)
-    simulate_drift(tmp_path, "ns-shop", cluster, inputs={"name": "renamed-by-hand"})
+    cluster = next(urn for urn in FakeCloud(tmp_path, "ns_shop").objects() if "aws:ecs/cluster:Cluster" in urn)
+    simulate_drift(tmp_path, "ns_shop", cluster, inputs={"name": "renamed-by-hand"})
 
     report = run(engine.detect_drift(ref, spec, NONE))
     assert report.drifted and report.changes.update == 1 and "changed outside Pulumi" in report.message
     fixed = run(engine.up(ref, spec, NONE))
     assert fixed.changes.update == 1
-    assert FakeCloud(tmp_path, "ns-shop").objects()[cluster].inputs["name"] != "renamed-by-hand"
+    assert FakeCloud(tmp_path, "ns_shop").objects()[cluster].inputs["name"] != "renamed-by-hand"
     assert not run(engine.detect_drift(ref, spec, NONE)).drifted
 
 
 def test_a_resource_deleted_out_of_band_is_drift_and_recreated(engine, ref, spec, tmp_path: Path) -> None:
     run(engine.up(ref, spec, NONE))
-    simulate_drift(tmp_path, "ns-shop", "shop-cluster", delete=True)
+    simulate_drift(tmp_path, "ns_shop", "shop-cluster", delete=True)
     report = run(engine.detect_drift(ref, spec, NONE))
     assert report.drifted and report.changes.create == 1
     assert run(engine.up(ref, spec, NONE)).changes.create == 1

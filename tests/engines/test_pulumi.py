@@ -59,7 +59,7 @@ class World:
     pending: list[dict[str, Any]] = field(default_factory=list)
     calls: list[tuple[Any, ...]] = field(default_factory=list)
     selected: list[dict[str, Any]] = field(default_factory=list)
-    output_lines: list[str] = field(default_factory=lambda: ["Updating (ns-shop)", "+ aws:ec2/vpc:Vpc shop-vpc created"])
+    output_lines: list[str] = field(default_factory=lambda: ["Updating (ns_shop)", "+ aws:ec2/vpc:Vpc shop-vpc created"])
     fail: BaseException | None = None
     block: threading.Event | None = None
     refresh_changes: dict[str, int] = field(default_factory=dict)
@@ -194,12 +194,12 @@ def test_up_selects_the_stack_with_the_inline_program_and_backend(make_engine, w
     engine = make_engine()
     result = run(engine.up(REF, small_spec(), StackSecrets()))
     selected = world.selected[0]
-    assert selected["stack_name"] == "ns-shop" and selected["project_name"] == "payplat"
+    assert selected["stack_name"] == "ns_shop" and selected["project_name"] == "payplat"
     assert callable(selected["program"])
     opts = selected["opts"]
     assert opts.project_settings.name == "payplat"
     assert opts.project_settings.backend.url == f"file://{(tmp_path / 'backend').resolve()}"
-    assert opts.work_dir == str(tmp_path / "workspaces" / "ns-shop")
+    assert opts.work_dir == str(tmp_path / "workspaces" / "ns_shop")
     assert opts.pulumi_command is engine._command
     passphrase = Path(opts.env_vars["PULUMI_CONFIG_PASSPHRASE_FILE"])
     assert oct(passphrase.stat().st_mode & 0o777) == "0o600" and len(passphrase.read_text()) >= 32
@@ -225,8 +225,7 @@ def test_region_assume_role_and_a_generated_secret_password(make_engine, world: 
     _, config, path = next(call for call in world.calls if call[0] == "set_all_config")
     assert path is True
     assert config["aws:region"] == ("eu-west-1", False)
-    assert config["aws:assumeRoles[0].roleArn"] == (ROLE, False)
-    assert config["aws:assumeRoles[0].sessionName"] == ("payplat-ns-shop", False)
+    assert not [key for key in config if key.startswith("aws:assumeRoles")]  # the explicit provider takes it
     password, secret = config[CONFIG_KEY]
     assert secret is True and len(password) >= 32
 
@@ -260,11 +259,11 @@ def test_a_given_password_wins(make_engine, world: World) -> None:
     assert config[CONFIG_KEY] == ("from-kubernetes-secret", True)
 
 
-def test_dropping_the_assume_role_removes_it_from_config(make_engine, world: World) -> None:
+def test_assume_role_config_left_by_0_1_is_removed(make_engine, world: World) -> None:
+    """0.1 wrote aws:assumeRoles into stack config, which the explicit provider never read."""
     engine = make_engine()
+    world.config["aws:assumeRoles"] = ConfigValue("[]")
     run(engine.up(REF, small_spec(assumeRoleArn=ROLE), StackSecrets()))
-    assert "aws:assumeRoles" in world.config
-    run(engine.up(REF, small_spec(), StackSecrets()))
     assert ("remove_config", "aws:assumeRoles") in world.calls
     assert "aws:assumeRoles" not in world.config
 
@@ -277,8 +276,8 @@ def test_engine_output_is_streamed_line_by_line_without_secrets(make_engine, wor
     with caplog.at_level(logging.INFO, logger="payplat.engine.test"):
         run(make_engine().up(REF, small_spec(), StackSecrets(db_password="from-kubernetes-secret")))
     messages = [record.getMessage() for record in caplog.records]
-    assert "[ns-shop] Updating (ns-shop)" in messages
-    assert "[ns-shop] + aws:ec2/vpc:Vpc shop-vpc created" in messages
+    assert "[ns_shop] Updating (ns_shop)" in messages
+    assert "[ns_shop] + aws:ec2/vpc:Vpc shop-vpc created" in messages
     assert "from-kubernetes-secret" not in caplog.text
 
 
@@ -287,7 +286,7 @@ def test_engine_output_is_streamed_line_by_line_without_secrets(make_engine, wor
 
 def write_lock(tmp_path: Path, host: str, pid: int) -> Path:
     bucket = locks.FileBucket(tmp_path / "backend")
-    key = f"{locks.lock_prefix('payplat', 'ns-shop')}x.json"
+    key = f"{locks.lock_prefix('payplat', 'ns_shop')}x.json"
     bucket.write(key, locks.LockInfo(pid, "root", host, datetime.now(UTC)).to_json())
     return tmp_path / "backend" / key
 
@@ -300,7 +299,7 @@ def dead_pid() -> int:
 
 def test_stale_lock_broken_then_pending_creates_cleared_before_up(make_engine, world: World, tmp_path: Path, caplog) -> None:
     lock_file = write_lock(tmp_path, socket.gethostname(), dead_pid())
-    world.pending = [{"type": "creating", "resource": {"urn": "urn:pulumi:ns-shop::payplat::aws:ec2/vpc:Vpc::shop"}}]
+    world.pending = [{"type": "creating", "resource": {"urn": "urn:pulumi:ns_shop::payplat::aws:ec2/vpc:Vpc::shop"}}]
     with caplog.at_level(logging.WARNING):
         run(make_engine().up(REF, small_spec(), StackSecrets()))
     assert not lock_file.exists()
@@ -371,14 +370,14 @@ def test_destroy_then_removes_the_stack(make_engine, world: World) -> None:
     result = run(make_engine().destroy(REF, small_spec()))
     assert result.changes == Changes(delete=5)
     assert ops(world)[-2:] == ["destroy", "remove_stack"]
-    assert world.calls[-1] == ("remove_stack", "ns-shop", None)
+    assert world.calls[-1] == ("remove_stack", "ns_shop", None)
 
 
 def test_forget_removes_the_stack_without_touching_aws(make_engine, world: World) -> None:
     run(make_engine().forget(REF))
-    assert ("remove_stack", "ns-shop", True) in world.calls
+    assert ("remove_stack", "ns_shop", True) in world.calls
     assert not {"up", "destroy", "refresh"} & set(ops(world))
-    world.fail = StackNotFoundError(CommandResult("", "no stack named 'ns-shop' found", 255))
+    world.fail = StackNotFoundError(CommandResult("", "no stack named 'ns_shop' found", 255))
     run(make_engine().forget(REF))  # already gone: fine
 
 

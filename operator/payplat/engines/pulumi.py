@@ -97,7 +97,9 @@ class PulumiEngine:
         self._command = command
         self._bucket = bucket
         self._work = InFlight()
-        self._known_secrets: set[str] = set()  # passwords handled, scrubbed from logs and errors
+        # Passwords handled, per stack: an error goes to that platform's status, so it is
+        # scrubbed of that platform's password only (another's would be an oracle).
+        self._known_secrets: dict[str, set[str]] = {}
 
     # ------------------------------------------------------------------ Engine protocol
 
@@ -206,9 +208,9 @@ class PulumiEngine:
             or _password_from_outputs(stack)  # the workspace was lost: the backend still has it
             or new_password()
         )
-        self._known_secrets.add(password)
-        wanted = desired_config(spec, stack_name=stack.name, password=password)
-        if current.get(ASSUME_ROLES) is not None and not spec.assume_role_arn:
+        self._known_secrets.setdefault(stack.name, set()).add(password)
+        wanted = desired_config(spec, password=password)
+        if current.get(ASSUME_ROLES) is not None:  # written by 0.1; the explicit provider never read it
             stack.remove_config(ASSUME_ROLES)
         stack.set_all_config(
             {key: ConfigValue(value=value, secret=key == CONFIG_KEY) for key, value in wanted.items()}, path=True
@@ -245,14 +247,15 @@ class PulumiEngine:
                 )
             if self._work.closing.is_set():
                 return TransientEngineError(f"{operation} stopped by operator shutdown; it resumes on the next start", reason="Interrupted")
-            return classify(error, operation=operation, known_secrets=tuple(self._known_secrets))
+            stack = args[0].stack_name if args and isinstance(args[0], StackRef) else None
+            return classify(error, operation=operation, known_secrets=tuple(self._known_secrets.get(stack or "", ())))
 
         return await self._work.run(translate, function, *args)
 
     def _stream(self, ref: StackRef) -> Callable[[str], None]:
         def emit(line: str) -> None:
             if line.strip():
-                self.log.info("[%s] %s", ref.stack_name, scrub(line, known=tuple(self._known_secrets)))
+                self.log.info("[%s] %s", ref.stack_name, scrub(line, known=tuple(self._known_secrets.get(ref.stack_name, ()))))
 
         return emit
 
@@ -290,13 +293,13 @@ class PulumiEngine:
 # --------------------------------------------------------------------------- pure parts
 
 
-def desired_config(spec: PlatformSpec, *, stack_name: str, password: str) -> dict[str, str]:
-    """Stack config for ``spec`` (keys are Pulumi config paths, set with ``path=True``)."""
-    config = {"aws:region": spec.region, CONFIG_KEY: password}
-    if spec.assume_role_arn:
-        config[f"{ASSUME_ROLES}[0].roleArn"] = spec.assume_role_arn
-        config[f"{ASSUME_ROLES}[0].sessionName"] = f"payplat-{stack_name}"[:64]
-    return config
+def desired_config(spec: PlatformSpec, *, password: str) -> dict[str, str]:
+    """Stack config for ``spec`` (keys are Pulumi config paths, set with ``path=True``).
+
+    No ``aws:assumeRoles``: the program's explicit provider takes the role itself (typed
+    ``ProviderAssumeRoleArgs``, ``program.platform.assume_roles``) and never reads the
+    default provider's config."""
+    return {"aws:region": spec.region, CONFIG_KEY: password}
 
 
 def changes_from(summary: Mapping[str, int] | None) -> Changes:
