@@ -23,7 +23,8 @@ def test_bounded_truncates_deterministically_and_keeps_long_names_apart() -> Non
     assert len(first) <= 32 and len(second) <= 32
     assert first != second
     assert first == bounded("a-very-long-environment-suffix-payment-processor", 32)
-    assert first.startswith("a-very-long-environment")
+    assert first.startswith("a-very-long-env") and len(first.rsplit("-", 1)[1]) == 16
+    assert "--" not in bounded("payplat-a-long-suffix--payment-processor", 32)  # the join never survives a cut
 
 
 @pytest.mark.parametrize("cidr", ["10.0.0.0/16", "172.16.8.0/21", "192.168.1.0/24"])

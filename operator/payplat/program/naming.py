@@ -17,8 +17,8 @@ it, and ``PlatformNames.all`` lists them for the ownership tests.
 
 Several AWS names have hard length limits (32 characters for load balancers and target
 groups, 64 for IAM roles). A name that would be too long keeps a readable prefix and
-gains a short hash of the full name, so it stays deterministic (no replacement on the
-next run) and two long names that share a prefix still differ.
+gains a hash of the full name, so it stays deterministic (no replacement on the next
+run) and two long names that share a prefix still differ.
 """
 
 from __future__ import annotations
@@ -56,12 +56,21 @@ def aws_name(*parts: str, limit: int) -> str:
     return bounded("-".join((PREFIX, *parts)), limit)
 
 
+#: Hex characters of SHA-256 in a shortened name: 64 bits, so a tenant cannot search for
+#: a service name whose shortened name equals another tenant's (2**64 tries).
+_HASH = 16
+
+
 def bounded(name: str, limit: int) -> str:
-    """``name`` if it fits, else a truncated prefix plus ``-`` and 6 hex chars of its hash."""
+    """``name`` if it fits, else a truncated prefix plus ``-`` and 16 hex chars of its hash.
+
+    The shortened form never contains the ``--`` join (trailing hyphens of the prefix are
+    stripped), so a shortened name can only equal a literal service-level name of the
+    same suffix, which the suffix's single owner controls."""
     if len(name) <= limit:
         return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:6]
-    return f"{name[: limit - 7].rstrip('-')}-{digest}"
+    digest = hashlib.sha256(name.encode()).hexdigest()[:_HASH]
+    return f"{name[: limit - _HASH - 1].rstrip('-')}-{digest}"
 
 
 @dataclass(frozen=True)
@@ -127,10 +136,10 @@ class PlatformNames:
 
     # ---- everything, for the ownership tests
 
-    def all(self, services: Iterable[str], *, public: Iterable[str] = ()) -> dict[str, set[str]]:
-        """Account- and region-wide names by AWS namespace (a role and a cluster may share
-        a name; two roles may not). ``public`` services also get a target group."""
-        names: dict[str, set[str]] = {
+    def platform_level(self) -> dict[str, set[str]]:
+        """The platform's own account- and region-wide names, by AWS namespace (a role and a
+        cluster may share a name; two roles may not)."""
+        return {
             "ecs-cluster": {self.cluster()},
             "elb": {self.load_balancer()},
             "security-group": {self.load_balancer_security_group(), self.peers_security_group()},
@@ -142,13 +151,24 @@ class PlatformNames:
             "task-family": set(),
             "target-group": set(),
         }
+
+    def service_level(self, service: str, *, public: bool) -> dict[str, set[str]]:
+        """One service's names, by AWS namespace (public services also get a target group)."""
+        return {
+            "task-family": {self.task_family(service)},
+            "iam-role": {self.task_role(service)},
+            "security-group": {self.service_security_group(service)},
+            "log-group": {self.service_log_group(service)},
+            "target-group": {self.target_group(service)} if public else set(),
+        }
+
+    def all(self, services: Iterable[str], *, public: Iterable[str] = ()) -> dict[str, set[str]]:
+        """Every name of the platform with ``services`` (``public`` ones among them)."""
+        names = self.platform_level()
+        public = set(public)
         for service in services:
-            names["task-family"].add(self.task_family(service))
-            names["iam-role"].add(self.task_role(service))
-            names["security-group"].add(self.service_security_group(service))
-            names["log-group"].add(self.service_log_group(service))
-        for service in public:
-            names["target-group"].add(self.target_group(service))
+            for kind, found in self.service_level(service, public=service in public).items():
+                names[kind] |= found
         return names
 
 
