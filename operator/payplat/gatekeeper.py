@@ -9,7 +9,7 @@ judged here: whether it is free depends on every other platform (``payplat.claim
 from __future__ import annotations
 
 from payplat.claims import SuffixInUse
-from payplat.engines.base import PermanentEngineError, StackRef
+from payplat.engines.base import StackRef, TransientEngineError
 from payplat.operations import Runtime
 from payplat.spec import PlatformSpec
 from payplat.tenancy import claim_key, role_refusal
@@ -23,13 +23,16 @@ def suffix_claim(ref: StackRef, platform: PlatformSpec) -> str:
 
 
 async def admit(runtime: Runtime, ref: StackRef, platform: PlatformSpec, *, claim: bool) -> None:
-    """Raise ``PermanentEngineError`` (reason ``RoleNotAllowed`` or
-    ``EnvironmentSuffixInUse``) when ``ref`` may not act; with ``claim``, take the suffix."""
+    """Raise ``TransientEngineError`` (reason ``RoleNotAllowed`` or
+    ``EnvironmentSuffixInUse``) when ``ref`` may not act; with ``claim``, take the suffix.
+
+    Retried rather than stalled: the fix (an administrator allowing the role, the other
+    platform letting the suffix go) happens outside this PaymentPlatform's spec."""
     source = f"ConfigMap {runtime.settings.lease_namespace_in_force()}/{runtime.settings.assume_role_allowlist}"
     if platform.assume_role_arn:
         refusal = role_refusal(await runtime.read_allowlist(), ref.namespace, platform.assume_role_arn, source=source)
         if refusal:
-            raise PermanentEngineError(refusal, reason="RoleNotAllowed")
+            raise TransientEngineError(refusal, reason="RoleNotAllowed")
     if not claim:
         return
     suffix = platform.suffix(ref.namespace, ref.name)
@@ -37,7 +40,7 @@ async def admit(runtime: Runtime, ref: StackRef, platform: PlatformSpec, *, clai
         await runtime.claims.claim(suffix_claim(ref, platform), ref.owner)
     except SuffixInUse as taken:
         field = "spec.environmentSuffix" if platform.environment_suffix else "the default environment suffix"
-        raise PermanentEngineError(
+        raise TransientEngineError(
             f'{field} "{suffix}" is used by {taken.holder} in the same account and region; choose another '
             "spec.environmentSuffix", reason="EnvironmentSuffixInUse") from None
 

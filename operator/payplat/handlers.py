@@ -149,7 +149,7 @@ async def reconcile(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta,
     try:
         await admit(runtime, ref, platform, claim=True)
     except EngineError as error:
-        raise _failed(writer, "up", error, runtime.clock(), retry, always_retry=True) from None
+        raise _failed(writer, "up", error, runtime.clock(), retry, always_retry=False) from None
     result = await _operate(writer, ref, "up", retry, lambda secrets: runtime.engine.up(ref, platform, secrets),
                             platform=platform)
     writer.write(result)
