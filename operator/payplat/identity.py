@@ -31,6 +31,8 @@ __all__ = [
     "MAX_STACK_NAME",
     "STACK_SEPARATOR",
     "default_suffix",
+    "is_legacy",
+    "legacy_owner",
     "legacy_stack_name",
     "owner",
     "stack_name",
@@ -45,6 +47,7 @@ _NAME_HASH = 16
 #: Longest default suffix (spec.MAX_SUFFIX) and the hash it ends in.
 _SUFFIX_LENGTH = 20
 _SUFFIX_HASH = 8
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 def owner(namespace: str, name: str) -> str:
@@ -65,6 +68,25 @@ def stack_name(namespace: str, name: str) -> str:
 def legacy_stack_name(namespace: str, name: str) -> str:
     """The stack name releases before 0.2 used (``<namespace>-<name>``)."""
     return f"{namespace}{LEGACY_SEPARATOR}{name}"
+
+
+def is_legacy(stack: str) -> bool:
+    """A stack named before 0.2: no ``_`` (every current name has one)."""
+    return STACK_SEPARATOR not in stack
+
+
+def legacy_owner(stack: str, platform: str) -> tuple[str, str] | None:
+    """Whose legacy stack ``stack`` is, given the name of its root PaymentPlatform component
+    (the resource's metadata.name, in every URN of the stack). ``a-b-c`` with root ``c`` is
+    ``a-b/c``, with root ``b-c`` it is ``a/b-c``: the state itself says which. None when
+    ``stack`` is not ``<namespace>-<platform>`` for a valid namespace."""
+    head = f"{LEGACY_SEPARATOR}{platform}"
+    if not is_legacy(stack) or not stack.endswith(head):
+        return None
+    namespace = stack[: -len(head)]
+    if not _NAMESPACE.match(namespace):
+        return None
+    return namespace, platform
 
 
 def default_suffix(namespace: str, name: str) -> str:

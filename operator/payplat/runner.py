@@ -141,6 +141,8 @@ async def run(settings: Settings) -> int:
                 if not await elector.acquire(stop):
                     return 0
             keeper = asyncio.create_task(elector.keep(stop.set), name="lease keeper")
+        for old, new in await engine.migrate_stacks():  # the leader only, before any handler runs
+            logger.warning("stack %s (named before 0.2) is now %s", old, new)
         clusterwide, namespaces = settings.watch_scope()
         logger.info("starting: engine=%s scope=%s concurrency=%d", engine.name,
                     "cluster-wide" if clusterwide else ",".join(namespaces), settings.max_concurrent_operations)

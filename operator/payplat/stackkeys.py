@@ -6,13 +6,18 @@ pulumi_aws (seconds to import) and the engines must stay cheap to load.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 __all__ = [
     "INTERNAL_OUTPUTS",
     "PASSWORD_CONFIG",
     "PASSWORD_CONFIG_KEY",
     "PASSWORD_OUTPUT",
     "PROJECT",
+    "ROOT_TYPE",
     "SECRET_MASK",
+    "root_name",
 ]
 
 #: What a secret value looks like wherever it is shown (plan, status, logs).
@@ -31,6 +36,19 @@ PASSWORD_CONFIG_KEY = f"{PROJECT}:{PASSWORD_CONFIG}"
 #: outputs live in the backend, encrypted by its secrets provider. Reading the password
 #: back from there keeps a generated password from being silently rotated.
 PASSWORD_OUTPUT = "databasePassword"
+
+#: The program's root component. Its URN name is the PaymentPlatform's metadata.name, so a
+#: stack's state says which platform it belongs to (the 0.2 stack migration reads it).
+ROOT_TYPE = "payplat:index:PaymentPlatform"
+
+
+def root_name(resources: Iterable[Mapping[str, Any]]) -> str | None:
+    """The root component's name among a stack's resources (None for an empty stack)."""
+    for resource in resources:
+        if resource.get("type") == ROOT_TYPE:
+            return str(resource["urn"]).rsplit("::", 1)[1]
+    return None
+
 
 #: Outputs for the engines only: never copied into a result, and so never into status.
 INTERNAL_OUTPUTS = frozenset({PASSWORD_OUTPUT})

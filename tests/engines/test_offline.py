@@ -304,3 +304,47 @@ def test_a_resource_deleted_out_of_band_is_drift_and_recreated(engine, ref, spec
 def test_a_drift_check_can_fail_on_purpose(engine, ref) -> None:
     with pytest.raises(PermanentEngineError):
         run(engine.detect_drift(ref, small_spec(tags={"payplat.io/offline-fail": "drift-permanent"}), NONE))
+
+
+# --------------------------------------------------------------------------- stacks named before 0.2
+
+
+def legacy(engine: OfflineEngine, ref: StackRef) -> str:
+    """Turn ``ref``'s stack into what 0.1 left on disk: the same files under the stack
+    name ``<namespace>-<name>``, every URN saying so."""
+    old = f"{ref.namespace}-{ref.name}"
+    engine._rename(ref.stack_name, old)
+    assert f"urn:pulumi:{old}::" in (tmp := engine.bucket.read(f".pulumi/stacks/payplat/{old}.json").decode())
+    assert f"urn:pulumi:{ref.stack_name}::" not in tmp
+    return old
+
+
+def test_stacks_named_before_0_2_migrate_to_their_owners_at_start_up(tmp_path: Path, spec) -> None:
+    """``a-b/c`` and ``a/b-c`` were both stack ``a-b-c``; the state's root component says
+    whose it is. After migration the owner's next up changes nothing, and the other
+    platform gets a stack of its own that it can destroy without touching the first."""
+    engine = OfflineEngine(tmp_path, log=logging.getLogger("payplat.engine.test"))
+    first, other = StackRef("a-b", "c"), StackRef("a", "b-c")
+    created = run(engine.up(first, spec, StackSecrets(db_password="first-platform-password")))
+    live = FakeCloud(tmp_path, first.stack_name).objects()
+    old = legacy(engine, first)
+
+    assert run(engine.migrate_stacks()) == [(old, "a-b_c")]
+    assert run(engine.migrate_stacks()) == []  # idempotent
+    assert not (tmp_path / ".pulumi" / "stacks" / "payplat" / f"{old}.json").exists()
+    again = run(engine.up(first, spec, StackSecrets(db_password="first-platform-password")))
+    assert again.changes == Changes(same=created.changes.create)  # adopted, nothing replaced
+    assert set(FakeCloud(tmp_path, first.stack_name).objects()) == set(live)
+
+    run(engine.up(other, spec, NONE))
+    run(engine.destroy(other, spec))
+    assert set(FakeCloud(tmp_path, first.stack_name).objects()) == set(live)
+    assert run(engine.up(first, spec, StackSecrets(db_password="first-platform-password"))).changes.total == 0
+
+
+def test_a_legacy_stack_without_a_platform_in_it_is_left_alone(tmp_path: Path) -> None:
+    engine = OfflineEngine(tmp_path)
+    bucket = locks.FileBucket(tmp_path)
+    bucket.write(".pulumi/stacks/payplat/x-y.json", b'{"checkpoint": {"latest": {"resources": []}}}')
+    assert run(engine.migrate_stacks()) == []
+    assert bucket.read(".pulumi/stacks/payplat/x-y.json")

@@ -409,3 +409,35 @@ def test_close_interrupts_the_running_cli_and_refuses_new_work(make_engine, worl
             await engine.up(REF, small_spec(), StackSecrets())
 
     run(scenario())
+
+
+# --------------------------------------------------------------------------- stacks named before 0.2
+
+
+def test_stacks_named_before_0_2_are_renamed_to_their_owner_with_the_cli(make_engine, world: World,
+                                                                         tmp_path: Path) -> None:
+    """``pulumi stack rename`` on each legacy stack whose state names its platform; the
+    workspace (with Pulumi.<stack>.yaml) moves along."""
+    bucket = locks.FileBucket(tmp_path / "backend")
+    for name in ("a-b-c", "ns_kept", "empty-one"):
+        bucket.write(f".pulumi/stacks/payplat/{name}.json", b"{}")
+    (tmp_path / "workspaces" / "a-b-c").mkdir(parents=True)
+    roots = {"a-b-c": "c", "empty-one": None}
+    renames: list[tuple[str, str]] = []
+
+    class Legacy(FakeStack):
+        def export_stack(self) -> Deployment:
+            root = roots[self.name]
+            resources = [{"type": "payplat:index:PaymentPlatform", "urn": f"urn:pulumi:{self.name}::payplat::"
+                          f"payplat:index:PaymentPlatform::{root}"}] if root else []
+            return Deployment(version=3, deployment={"resources": resources})
+
+        def rename(self, stack_name: str, **kwargs: Any) -> None:
+            inspect.signature(Stack.rename).bind(self, stack_name, **kwargs)
+            renames.append((self.name, stack_name))
+
+    engine = PulumiEngine(tmp_path, select_stack=lambda **s: Legacy(world, s["stack_name"]), bucket=bucket,
+                          command=FakeCommand(world))
+    assert run(engine.migrate_stacks()) == [("a-b-c", "a-b_c")]
+    assert renames == [("a-b-c", "a-b_c")]  # the new-style and the empty stacks are left alone
+    assert (tmp_path / "workspaces" / "a-b_c").is_dir() and not (tmp_path / "workspaces" / "a-b-c").exists()

@@ -155,5 +155,9 @@ class Engine(Protocol):
     async def forget(self, ref: StackRef) -> None:
         """Drop the stack's state without touching AWS (deletionPolicy: Retain)."""
 
+    async def migrate_stacks(self) -> list[tuple[str, str]]:
+        """Rename stacks named before 0.2 (``<namespace>-<name>``, ambiguous) to
+        ``identity.stack_name`` of the platform their state names; (old, new) pairs."""
+
     async def close(self) -> None:
         """Cancel operations in flight cleanly; called on operator shutdown."""

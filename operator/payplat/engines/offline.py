@@ -51,12 +51,13 @@ from payplat.engines.base import (
     public_outputs,
 )
 from payplat.engines.errors import classify
-from payplat.engines.fakecloud import FakeCloud
+from payplat.engines.fakecloud import FakeCloud, journal_path
 from payplat.engines.inflight import InFlight
 from payplat.engines.faults import injected_failure
 from payplat.engines.passwords import CONFIG_KEY, new_password
+from payplat.identity import is_legacy, legacy_owner, stack_name
 from payplat.spec import PlatformSpec, SpecError
-from payplat.stackkeys import PROJECT
+from payplat.stackkeys import PROJECT, root_name
 
 __all__ = ["PROJECT", "OfflineEngine"]
 
@@ -98,6 +99,10 @@ class OfflineEngine:
 
     async def forget(self, ref: StackRef) -> None:
         await self._in_thread("forget", self._forget, ref)
+
+    async def migrate_stacks(self) -> list[tuple[str, str]]:
+        """Rename stacks named before 0.2 (``<namespace>-<name>``) to their one-to-one names."""
+        return await self._in_thread("stack migration", self._migrate_stacks)
 
     async def close(self, timeout: float = 60.0) -> None:
         """Let each running operation finish its current step, then stop it (like SIGINT
@@ -146,6 +151,49 @@ class OfflineEngine:
     def _forget(self, ref: StackRef) -> None:
         with self._locked(ref):
             self._remove_stack(ref)
+
+    def _migrate_stacks(self) -> list[tuple[str, str]]:
+        renamed = []
+        prefix = state.checkpoint_key(PROJECT, "").removesuffix(".json")  # .pulumi/stacks/<project>/
+        for key in self.bucket.list(prefix):
+            old = key.removeprefix(prefix).removesuffix(".json")
+            if not is_legacy(old):
+                continue
+            checkpoint = state.load(self.bucket, PROJECT, old) or {}
+            owner = legacy_owner(old, root_name(checkpoint.get("checkpoint", {}).get("latest", {}).get("resources", ())) or "")
+            if owner is None:
+                self.log.warning("[%s] stack from before 0.2 with no PaymentPlatform in it: left as it is", old)
+                continue
+            new = stack_name(*owner)
+            if state.load(self.bucket, PROJECT, new) is not None:
+                self.log.warning("[%s] not migrated: stack %s already exists", old, new)
+                continue
+            self._rename(old, new)
+            self.log.warning("[%s] migrated to stack %s (%s/%s)", old, new, *owner)
+            renamed.append((old, new))
+        return renamed
+
+    def _rename(self, old: str, new: str) -> None:
+        """Checkpoint, config, fake-cloud journal and fault file, URNs rewritten; the old
+        checkpoint goes last, so a crash half-way leaves it to migrate again."""
+        lock, _ = locks.acquire(self.bucket, PROJECT, old, probe=self.holder_probe)
+        try:
+            text = self.bucket.read(state.checkpoint_key(PROJECT, old)).decode()
+            checkpoint = json.loads(_rename_urns(text, old, new))
+            checkpoint["checkpoint"]["stack"] = state.new_checkpoint(PROJECT, new)["checkpoint"]["stack"]
+            journal = journal_path(self.state_dir, old)
+            if journal.exists():
+                target = journal_path(self.state_dir, new)
+                target.write_text(_rename_urns(journal.read_text(), old, new))
+                journal.unlink()
+            for folder in ("config", "faults"):
+                path = self.state_dir / folder / f"{old}.json"
+                if path.exists():
+                    os.replace(path, self.state_dir / folder / f"{new}.json")
+            state.save(self.bucket, PROJECT, new, checkpoint)
+            self.bucket.delete(state.checkpoint_key(PROJECT, old))
+        finally:
+            self.bucket.delete(lock)
 
     # ------------------------------------------------------------------ steps
 
@@ -292,6 +340,10 @@ _PENDING = {"create": "creating", "update": "updating", "delete": "deleting"}
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _rename_urns(text: str, old: str, new: str) -> str:
+    return text.replace(f"urn:pulumi:{old}::", f"urn:pulumi:{new}::")
 
 
 def _resources(checkpoint: dict[str, Any]) -> list[dict[str, Any]]:

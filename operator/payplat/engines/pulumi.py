@@ -61,8 +61,9 @@ from payplat.engines.base import (
 from payplat.engines.errors import classify, scrub
 from payplat.engines.inflight import InFlight
 from payplat.engines.passwords import CONFIG_KEY, new_password
+from payplat.identity import is_legacy, legacy_owner, stack_name
 from payplat.spec import PlatformSpec
-from payplat.stackkeys import PASSWORD_OUTPUT, PROJECT
+from payplat.stackkeys import PASSWORD_OUTPUT, PROJECT, root_name
 
 __all__ = ["PROJECT", "PulumiEngine", "changes_from", "desired_config", "masked_outputs"]
 
@@ -114,6 +115,11 @@ class PulumiEngine:
 
     async def forget(self, ref: StackRef) -> None:
         await self._in_thread("forget", self._forget, ref)
+
+    async def migrate_stacks(self) -> list[tuple[str, str]]:
+        """Rename stacks named before 0.2 (``<namespace>-<name>``) to their one-to-one names
+        with ``pulumi stack rename`` (state, URNs and the stack's config file move with it)."""
+        return await self._in_thread("stack migration", self._migrate_stacks)
 
     async def close(self, timeout: float = 120.0) -> None:
         """SIGINT to every running CLI (it finishes in-flight steps and releases the
@@ -168,6 +174,29 @@ class PulumiEngine:
         except StackNotFoundError:
             pass
 
+    def _migrate_stacks(self) -> list[tuple[str, str]]:
+        bucket = self._state_bucket()
+        prefix = f".pulumi/stacks/{PROJECT}/"
+        existing = {key.removeprefix(prefix).split(".json")[0] for key in bucket.list(prefix)}
+        renamed = []
+        for old in sorted(name for name in existing if is_legacy(name)):
+            stack = self._select_named(old, program=_no_program)
+            owner = legacy_owner(old, root_name((stack.export_stack().deployment or {}).get("resources") or ()) or "")
+            if owner is None:
+                self.log.warning("[%s] stack from before 0.2 with no PaymentPlatform in it: left as it is", old)
+                continue
+            new = stack_name(*owner)
+            if new in existing:
+                self.log.warning("[%s] not migrated: stack %s already exists", old, new)
+                continue
+            stack.rename(new, on_output=self._stream_named(old))
+            workspace = self.state_dir / "workspaces"
+            if (workspace / old).exists() and not (workspace / new).exists():
+                os.replace(workspace / old, workspace / new)  # Pulumi.<new>.yaml, renamed by the CLI
+            self.log.warning("[%s] migrated to stack %s (%s/%s)", old, new, *owner)
+            renamed.append((old, new))
+        return renamed
+
     # ------------------------------------------------------------------ preparation
 
     def _stack(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> Any:
@@ -181,10 +210,13 @@ class PulumiEngine:
         return stack
 
     def _select(self, ref: StackRef, *, program: Callable[[], None]) -> Any:
+        return self._select_named(ref.stack_name, program=program)
+
+    def _select_named(self, name: str, *, program: Callable[[], None]) -> Any:
         from pulumi import automation as auto
 
         select = self._select_stack or auto.create_or_select_stack
-        work_dir = self.state_dir / "workspaces" / ref.stack_name
+        work_dir = self.state_dir / "workspaces" / name
         work_dir.mkdir(parents=True, exist_ok=True)
         options = auto.LocalWorkspaceOptions(
             work_dir=str(work_dir),
@@ -195,7 +227,7 @@ class PulumiEngine:
             ),
             pulumi_command=self._cli(),
         )
-        return select(stack_name=ref.stack_name, project_name=PROJECT, program=program, opts=options)
+        return select(stack_name=name, project_name=PROJECT, program=program, opts=options)
 
     def _configure(self, stack: Any, spec: PlatformSpec, secrets: StackSecrets) -> None:
         from pulumi.automation import ConfigValue
@@ -253,9 +285,12 @@ class PulumiEngine:
         return await self._work.run(translate, function, *args)
 
     def _stream(self, ref: StackRef) -> Callable[[str], None]:
+        return self._stream_named(ref.stack_name)
+
+    def _stream_named(self, name: str) -> Callable[[str], None]:
         def emit(line: str) -> None:
             if line.strip():
-                self.log.info("[%s] %s", ref.stack_name, scrub(line, known=tuple(self._known_secrets.get(ref.stack_name, ()))))
+                self.log.info("[%s] %s", name, scrub(line, known=tuple(self._known_secrets.get(name, ()))))
 
         return emit
 

@@ -24,6 +24,7 @@ from payplat.program.roles import ExecutionRole, ExecutionRoleArgs
 from payplat.program.service import CATCH_ALL_PRIORITY, FargateService, FargateServiceArgs, Routing
 from payplat.program.tagging import platform_tags, tag_transformation
 from payplat.spec import PlatformSpec
+from payplat.stackkeys import ROOT_TYPE
 from payplat.tenancy import assume_role_session
 
 __all__ = ["PaymentPlatform", "PaymentPlatformArgs", "assume_roles", "listener_priorities"]
@@ -75,7 +76,7 @@ class PaymentPlatform(pulumi.ComponentResource):
     services: dict[str, FargateService]
 
     def __init__(self, name: str, args: PaymentPlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("payplat:index:PaymentPlatform", name, None, opts)
+        super().__init__(ROOT_TYPE, name, None, opts)
         spec = args.spec
         suffix = spec.suffix(args.namespace, args.name)
         self.provider = aws.Provider(
