@@ -16,10 +16,14 @@ ALLOWED_VERBS = {"get", "list", "watch", "patch", "update", "create"}
 #: What payplat/handlers.py's docstring says the operator calls, resource -> verbs.
 USED = {"paymentplatforms": {"get", "list", "watch", "patch"}, "paymentplatforms/status": {"get", "patch"},
         "events": {"create"}, "secrets": {"get"}, "leases": {"get", "create", "update"}, "pods": {"get"},
-        "customresourcedefinitions": {"list", "watch"}, "namespaces": {"list", "watch"}}
+        "customresourcedefinitions": {"list", "watch"}, "namespaces": {"list", "watch"},
+        "configmaps": {"get", "create", "update"}}
 #: Kinds whose contents must be the same from kustomize and from the chart.
 SHARED_KINDS = ("ServiceAccount", "ConfigMap", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding",
-                "Deployment", "PodDisruptionBudget", "NetworkPolicy")
+                "Deployment", "PodDisruptionBudget", "NetworkPolicy", "ValidatingAdmissionPolicy",
+                "ValidatingAdmissionPolicyBinding")
+CLUSTER_KINDS = {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding",
+                 "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
 
 
 def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
@@ -58,7 +62,9 @@ def test_kustomize_adds_the_namespace_and_the_crd(kustomize_renders: dict[str, s
     kinds = [doc["kind"] for doc in documents(kustomize_renders["default"])]
     assert kinds.count("Namespace") == 1 and kinds.count("CustomResourceDefinition") == 1
     assert all(doc["metadata"].get("namespace") == NAMESPACE for doc in documents(kustomize_renders["default"])
-               if doc["kind"] not in {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"})
+               if doc["kind"] not in CLUSTER_KINDS)
+    assert all("namespace" not in doc["metadata"] for doc in documents(kustomize_renders["default"])
+               if doc["kind"] in CLUSTER_KINDS - {"Namespace"})
 
 
 def _all_renders(kustomize_renders: dict[str, str], chart_renders: dict[str, str]) -> dict[str, str]:
@@ -144,3 +150,32 @@ def test_pod_is_hardened(source: str, kustomize_renders: dict[str, str], chart_r
         assert "emptyDir" in volumes[mount["name"]], mount
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["PULUMI_HOME"] in {m["mountPath"] for m in container["volumeMounts"]}
+
+
+def test_configmap_rules_name_the_tenancy_configmaps(kustomize_renders: dict[str, str],
+                                                     chart_renders: dict[str, str]) -> None:
+    """The operator may create ConfigMaps in its own namespace (the claims, once) but read
+    or change only the two tenancy ones, by name; tenants' ConfigMaps are out of reach."""
+    for source, text in _all_renders(kustomize_renders, chart_renders).items():
+        objects = by_kind_name(text)
+        settings = objects[("ConfigMap", NAMESPACE, "payplat-operator")]["data"]
+        rules = [rule for (kind, _, _), doc in objects.items() if kind in {"Role", "ClusterRole"}
+                 for rule in doc["rules"] if "configmaps" in rule["resources"]]
+        by_verbs = {tuple(sorted(rule["verbs"])): rule.get("resourceNames") for rule in rules}
+        assert by_verbs == {("create",): None,
+                            ("get", "update"): [settings["PAYPLAT_CLAIMS_CONFIGMAP"]],
+                            ("get",): [settings["PAYPLAT_ASSUME_ROLE_ALLOWLIST"]]}, source
+        assert all(kind == "Role" for (kind, _, _), doc in objects.items()
+                   if any("configmaps" in rule["resources"] for rule in doc.get("rules", []))), source
+
+
+def test_the_admission_policy_reads_the_operators_allow_list(kustomize_renders: dict[str, str],
+                                                             chart_renders: dict[str, str]) -> None:
+    for source, text in _all_renders(kustomize_renders, chart_renders).items():
+        objects = by_kind_name(text)
+        settings = objects[("ConfigMap", NAMESPACE, "payplat-operator")]["data"]
+        (binding,) = [doc for (kind, _, _), doc in objects.items() if kind == "ValidatingAdmissionPolicyBinding"]
+        assert binding["spec"]["paramRef"] == {"name": settings["PAYPLAT_ASSUME_ROLE_ALLOWLIST"],
+                                               "namespace": NAMESPACE, "parameterNotFoundAction": "Deny"}, source
+        assert binding["spec"]["validationActions"] == ["Deny"]
+        assert ("ConfigMap", NAMESPACE, settings["PAYPLAT_ASSUME_ROLE_ALLOWLIST"]) in objects, source
