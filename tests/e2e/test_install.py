@@ -9,6 +9,7 @@ local process in their place, authenticated as their ServiceAccount.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import yaml
 from payplat.localcluster import LocalCluster, OperatorProcess, find_bin_dir, start_operator
 from tests.ship.rendering import CHART, MANIFESTS, ROOT, by_kind_name, require, run
 
-from .support import log_records, wait_ready
+from .support import log_records, wait_for, wait_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -62,6 +63,29 @@ def _assert_ready_without_forbidden(cluster: LocalCluster, namespace: str, opera
         operator.process.stop()
 
 
+@pytest.fixture(autouse=True)
+def _no_admission_policy_left_behind(cluster: LocalCluster) -> Iterator[None]:
+    """The installs bind the assume-role policy cluster-wide (as they should); later tests
+    in this session must not be judged by an install's empty allow-list."""
+    yield
+    cluster.kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy",
+                    "-l", "app.kubernetes.io/part-of=payplat", "--ignore-not-found")
+
+
+def _assert_admission_refuses_roles_not_allowed(cluster: LocalCluster, namespace: str) -> None:
+    """The install's own policy and binding, as shipped, with its empty allow-list."""
+    foreign = {**EXAMPLE, "metadata": {"name": "foreign-role"},
+               "spec": {**EXAMPLE.get("spec", {}), "assumeRoleArn": "arn:aws:iam::444455556666:role/x"}}
+
+    def refusal() -> str | None:
+        result = cluster.apply(foreign, namespace=namespace, check=False)
+        return result.stderr if result.returncode != 0 else None
+
+    message = wait_for(refusal, "the install's admission policy to be in force")
+    assert (f"is not allowed for namespace {namespace} (allowed: nothing); a platform administrator adds it to "
+            f"ConfigMap {namespace}/payplat-assume-roles") in message
+
+
 def _configmap(objects: dict[tuple[str, str, str], dict[str, Any]], namespace: str, name: str) -> dict[str, str]:
     return dict(objects[("ConfigMap", namespace, name)]["data"])
 
@@ -74,6 +98,7 @@ def test_kustomize_install_reaches_ready_with_its_rbac(cluster: LocalCluster, tm
     for kind, namespace, name in objects:  # every object exists on the server
         cluster.kubectl("get", kind.lower(), name, *(["-n", namespace] if namespace else []))
     settings = _configmap(objects, "payplat-system", "payplat-operator")
+    _assert_admission_refuses_roles_not_allowed(cluster, "payplat-system")
     operator = _operator_as(cluster, "payplat-system", "payplat-operator", settings, tmp_path / "state")
     _assert_ready_without_forbidden(cluster, "payplat-system", operator)
 
