@@ -42,6 +42,8 @@ def test_a_referenced_but_absent_secret_is_made_up_once_per_name() -> None:
     assert [(s["metadata"]["namespace"], s["metadata"]["name"]) for s in made] == [("ns", "db")]
     password = made[0]["stringData"]["password"]
     assert len(password) >= 24 and password != missing_password_secrets(docs)[0]["stringData"]["password"]
+    # ... and it lets exactly the platforms that reference it read it.
+    assert made[0]["metadata"]["annotations"] == {"payplat.io/allowed-platforms": "a,b"}
 
 
 def test_the_examples_give_the_demo_at_least_one_platform() -> None:

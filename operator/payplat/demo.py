@@ -32,6 +32,7 @@ from payplat.localcluster import (
     start_operator,
     tail,
 )
+from payplat.tenancy import SECRET_CONSENT_ANNOTATION
 
 DEMO_NAMESPACE = "payplat-demo"
 _DEMO_KINDS = {"PaymentPlatform", "Secret", "Namespace"}
@@ -87,7 +88,8 @@ def demo_documents(examples: Path) -> list[dict[str, Any]]:
 
 def missing_password_secrets(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Secrets that PaymentPlatforms reference (``spec.database.passwordSecretRef``) but
-    the documents don't contain, made up with a random password so the examples run."""
+    the documents don't contain, made up with a random password so the examples run, and
+    consenting to exactly the platforms that reference them (``tenancy``)."""
     present = {(d["metadata"].get("namespace"), d["metadata"]["name"]) for d in docs if d.get("kind") == "Secret"}
     made: dict[tuple[str | None, str], dict[str, Any]] = {}
     for doc in docs:
@@ -99,9 +101,13 @@ def missing_password_secrets(docs: list[dict[str, Any]]) -> list[dict[str, Any]]
         if key in present:
             continue
         secret = made.setdefault(key, {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                                       "metadata": {"name": ref["name"], "namespace": key[0]},
+                                       "metadata": {"name": ref["name"], "namespace": key[0],
+                                                    "annotations": {SECRET_CONSENT_ANNOTATION: ""}},
                                        "stringData": {}})
         secret["stringData"][ref.get("key", "password")] = secrets.token_urlsafe(24)
+        allowed = secret["metadata"]["annotations"]
+        allowed[SECRET_CONSENT_ANNOTATION] = ",".join(filter(None, (allowed[SECRET_CONSENT_ANNOTATION],
+                                                                    doc["metadata"]["name"])))
     return list(made.values())
 
 
