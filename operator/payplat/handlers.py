@@ -153,7 +153,10 @@ async def reconcile(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta,
     result = await _operate(writer, ref, "up", retry, lambda secrets: runtime.engine.up(ref, platform, secrets),
                             platform=platform)
     writer.write(result)
-    await release_other_claims(runtime, ref, platform)
+    try:
+        await release_other_claims(runtime, ref, platform)
+    except EngineError as error:  # AWS converged; a stale claim holds the old suffix until the next up
+        logger.warning("could not release the old suffix claims of %s: %s", ref.owner, error.message)
 
 
 # --------------------------------------------------------------------------- delete

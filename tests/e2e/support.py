@@ -47,6 +47,14 @@ def platform(name: str, spec: dict[str, Any] | None = None) -> dict[str, Any]:
             "metadata": {"name": name}, "spec": spec or {}}
 
 
+def admission_refusal(cluster: LocalCluster, namespace: str, obj: dict[str, Any]) -> str | None:
+    """The API server's refusal of creating ``obj`` (None: accepted). A server-side dry run,
+    so each call reaches admission afresh (an apply of an unchanged object would not)."""
+    result = cluster.kubectl("create", "--dry-run=server", "-n", namespace, "-f", "-", input=yaml.safe_dump(obj),
+                             check=False)
+    return result.stderr if result.returncode != 0 else None
+
+
 def get_platform(cluster: LocalCluster, namespace: str, name: str) -> dict[str, Any] | None:
     result = cluster.kubectl("get", "paymentplatform", name, "-n", namespace, "-o", "json", check=False)
     if result.returncode != 0:

@@ -47,7 +47,7 @@ def test_a_requested_check_reports_drift_and_detect_mode_leaves_aws_alone(
     clean = wait_for(lambda: answered(cluster, namespace, "watched", token), "the first requested drift check")
     assert condition(clean, "Drifted")["status"] == "False"
 
-    simulate_drift(state_dir, f"{namespace}-watched", "watched-vpc", inputs={"enableDnsHostnames": False})
+    simulate_drift(state_dir, stack_name(namespace, "watched"), "watched-vpc", inputs={"enableDnsHostnames": False})
     token = ask_for_a_drift_check(cluster, namespace, "watched")
     drifted = wait_for(lambda: answered(cluster, namespace, "watched", token), "the second requested drift check")
 
@@ -62,7 +62,7 @@ def test_remediate_mode_puts_aws_back(
     operator = run_operator(env=FAST_TICK)
     cluster.apply(platform("healed", {"driftDetection": {"mode": "Remediate", "intervalMinutes": 60}}), namespace=namespace)
     wait_ready(cluster, namespace, "healed", operator)
-    simulate_drift(state_dir, f"{namespace}-healed", "healed-vpc", inputs={"enableDnsHostnames": False})
+    simulate_drift(state_dir, stack_name(namespace, "healed"), "healed-vpc", inputs={"enableDnsHostnames": False})
 
     token = ask_for_a_drift_check(cluster, namespace, "healed")
     healed = wait_for(lambda: (obj := answered(cluster, namespace, "healed", token))

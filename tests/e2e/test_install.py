@@ -19,7 +19,7 @@ import yaml
 from payplat.localcluster import LocalCluster, OperatorProcess, find_bin_dir, start_operator
 from tests.ship.rendering import CHART, MANIFESTS, ROOT, by_kind_name, require, run
 
-from .support import log_records, wait_for, wait_ready
+from .support import admission_refusal, log_records, wait_for, wait_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -77,11 +77,8 @@ def _assert_admission_refuses_roles_not_allowed(cluster: LocalCluster, namespace
     foreign = {**EXAMPLE, "metadata": {"name": "foreign-role"},
                "spec": {**EXAMPLE.get("spec", {}), "assumeRoleArn": "arn:aws:iam::444455556666:role/x"}}
 
-    def refusal() -> str | None:
-        result = cluster.apply(foreign, namespace=namespace, check=False)
-        return result.stderr if result.returncode != 0 else None
-
-    message = wait_for(refusal, "the install's admission policy to be in force")
+    message = wait_for(lambda: admission_refusal(cluster, namespace, foreign),
+                       "the install's admission policy to be in force")
     assert (f"is not allowed for namespace {namespace} (allowed: nothing); a platform administrator adds it to "
             f"ConfigMap {namespace}/payplat-assume-roles") in message
 

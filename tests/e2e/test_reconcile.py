@@ -37,7 +37,9 @@ def realistic_example(namespace: str) -> tuple[dict, dict, str]:
     doc["metadata"]["namespace"] = namespace
     ref = doc["spec"]["database"]["passwordSecretRef"]
     password = "e2e-" + base64.b32encode(os.urandom(10)).decode().lower()
-    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": ref["name"], "namespace": namespace},
+    secret = {"apiVersion": "v1", "kind": "Secret",
+              "metadata": {"name": ref["name"], "namespace": namespace,
+                           "annotations": {"payplat.io/allowed-platforms": doc["metadata"]["name"]}},
               "stringData": {ref["key"]: password}}
     return doc, secret, password
 

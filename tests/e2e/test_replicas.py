@@ -31,7 +31,7 @@ def install_rbac(cluster: LocalCluster, namespace: str) -> tuple[str, dict[str, 
     rbac = [_moved(d, install_ns, namespace) for d in docs if d["kind"] in RBAC_KINDS]
     cluster.apply(rbac)
     [account] = [d["metadata"]["name"] for d in rbac if d["kind"] == "ServiceAccount"]
-    [config] = [d["data"] for d in docs if d["kind"] == "ConfigMap"]
+    [config] = [d["data"] for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "payplat-operator"]
     return account, dict(config)
 
 

@@ -24,7 +24,7 @@ from payplat.engines.fakecloud import FakeCloud
 from payplat.identity import stack_name
 from payplat.localcluster import LocalCluster
 
-from .support import RunOperator, condition, get_platform, platform, wait_for, wait_ready
+from .support import RunOperator, admission_refusal, condition, get_platform, platform, wait_for, wait_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -149,11 +149,9 @@ def test_the_shipped_admission_policy_refuses_a_foreign_role(cluster: LocalClust
                    "data": {namespace: f"{ROLE_OK}, 999988887777"}}, namespace=namespace)
     cluster.apply([policy, binding])
     try:
-        def refusal() -> str | None:
-            result = cluster.apply(platform("foreign", {"assumeRoleArn": ROLE_OTHER}), namespace=namespace, check=False)
-            return result.stderr if result.returncode != 0 else None
-
-        message = wait_for(refusal, "the policy to be in force")  # policies load asynchronously
+        foreign = platform("foreign", {"assumeRoleArn": ROLE_OTHER})
+        message = wait_for(lambda: admission_refusal(cluster, namespace, foreign),
+                           "the policy to be in force")  # policies load asynchronously
         assert f"spec.assumeRoleArn: {ROLE_OTHER} is not allowed for namespace {namespace}" in message
         assert f"{ROLE_OK}, 999988887777" in message and f"ConfigMap {namespace}/payplat-assume-roles" in message
         for allowed in (ROLE_OK, "arn:aws:iam::999988887777:role/any"):
