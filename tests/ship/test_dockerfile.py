@@ -31,16 +31,23 @@ class Stage:
 
 
 def _stages() -> list[Stage]:
+    """The Dockerfile's stages, a ``FROM ${ARG}`` resolved to the ARG's default (what a
+    build without build arguments, the README's, uses)."""
     text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
     stages: list[Stage] = []
+    global_args: dict[str, str] = {}
     for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         op, _, arg = line.partition(" ")
-        if op.upper() == "FROM":
+        if op.upper() == "ARG" and not stages:
+            name, _, default = arg.partition("=")
+            global_args[name.strip()] = default.strip()
+        elif op.upper() == "FROM":
             base, _, name = arg.partition(" AS ")
-            stages.append(Stage(base.strip(), name.strip()))
+            base = re.sub(r"\$\{(\w+)\}", lambda m: global_args[m[1]], base.strip())
+            stages.append(Stage(base, name.strip()))
         elif stages:
             stages[-1].instructions.append((op.upper(), arg.strip()))
     return stages

@@ -1,0 +1,61 @@
+"""The image hack/image.sh built from the project's Dockerfile (podman, Debian-package
+base, no registry): what it promises, checked on the image itself rather than on the
+Dockerfile's text."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.node.cluster import images_dir
+
+IMAGES = images_dir()
+
+
+def _ref() -> str:
+    ref = IMAGES / "operator.ref"
+    if not ref.is_file():
+        pytest.fail(f"{ref} missing: run hack/image.sh", pytrace=False)
+    return ref.read_text().strip()
+
+
+def _podman(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CONTAINERS_CONF": str(IMAGES / "containers.conf")}
+    return subprocess.run(["podman", *args], capture_output=True, text=True, env=env, check=True)
+
+
+def _run(*argv: str) -> str:
+    """A command in the image as the image runs: its user, read-only, no network."""
+    return _podman("run", "--rm", "--network=none", "--read-only", "--entrypoint", argv[0],
+                   _ref(), *argv[1:]).stdout
+
+
+def test_image_metadata_says_who_runs_it_and_what_starts() -> None:
+    config = json.loads(_podman("image", "inspect", _ref()).stdout)[0]["Config"]
+    assert config["User"] == "10001:10001"
+    assert config["Entrypoint"] == ["payplat"] and config["Cmd"] == ["run"]
+    labels = config["Labels"]
+    assert labels["org.opencontainers.image.title"] == "payment-platform-operator"
+    assert len(labels["org.opencontainers.image.revision"]) == 40
+
+
+def test_payplat_runs_from_the_image_as_10001() -> None:
+    assert _run("id", "-u").strip() == "10001"
+    assert "run" in _run("payplat", "--help")
+
+
+def test_build_time_proxy_ca_is_not_in_the_image() -> None:
+    """pip needed the host's bundle (an intercepting proxy's CA) mounted during the build;
+    the image must carry its own distribution bundle, never the host's."""
+    local = sorted(Path("/usr/local/share/ca-certificates").glob("*.crt"))
+    image_bundle = _run("cat", "/etc/ssl/certs/ca-certificates.crt")
+    assert "BEGIN CERTIFICATE" in image_bundle
+    host_bundle = Path("/etc/ssl/certs/ca-certificates.crt").read_text()
+    assert image_bundle != host_bundle or not local
+    for cert in local:
+        body = "".join(cert.read_text().split("-----")[2].split())
+        assert body[:64] not in "".join(image_bundle.split()), cert
