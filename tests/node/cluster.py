@@ -187,6 +187,7 @@ class NodeCluster:
     kernel_before: dict[str, str]
     holder: ManagedProcess | None = None
     processes: list[ManagedProcess] = field(default_factory=list)
+    created_dirs: list[Path] = field(default_factory=list)  # host mount points we made
     pki: Pki | None = None
     _stopped: bool = False
 
@@ -264,6 +265,9 @@ class NodeCluster:
             self.holder.stop(timeout=5)
         self._remove_cgroups()
         subprocess.run(["ip", "link", "delete", self.veth], capture_output=True)
+        for directory in reversed(self.created_dirs):
+            with contextlib.suppress(OSError):
+                directory.rmdir()
         for key, value in self.kernel_before.items():
             if read_kernel(key) != value:
                 write_kernel(key, value)
@@ -374,9 +378,14 @@ class NodeCluster:
 
     def _start_namespace(self, say: Callable[[str], None]) -> None:
         say(f"namespaces (mount + network), veth {self.veth}: host {self.host_ip}, node {self.node_ip}")
+        for private in PRIVATE_PATHS:  # a tmpfs needs a mount point; ours are removed at stop
+            missing = [p for p in (Path(private), *Path(private).parents) if not p.exists()]
+            for directory in reversed(missing):
+                directory.mkdir()
+                self.created_dirs.append(directory)
         script = "; ".join([
             "set -e",
-            *[f"mkdir -p {p} && mount -t tmpfs -o mode=0755 payplat-node {p}" for p in PRIVATE_PATHS],
+            *[f"mount -t tmpfs -o mode=0755 payplat-node {p}" for p in PRIVATE_PATHS],
             "ip link set lo up",
             "sysctl -q -w net.ipv4.ip_forward=1",  # this namespace's own setting
             "exec sleep infinity",
