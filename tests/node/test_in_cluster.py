@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 
 import pytest
+import yaml
 
 from tests.node.cluster import NODE_NAME, NodeCluster
 from tests.node.install import (
@@ -103,6 +105,69 @@ def test_deleting_the_leader_pod_hands_the_lease_to_the_other_replica(installed:
     installed.kubectl("rollout", "status", f"deployment/{DEPLOYMENT}", "-n", NAMESPACE, "--timeout=180s",
                       timeout=210)
     assert wait_for("payments still Ready", lambda: platform_ready(installed, "payments"), 120, 2)
+
+
+GHOST = {
+    "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ghost-holder", "namespace": NAMESPACE},
+    "spec": {"terminationGracePeriodSeconds": 0,
+             "securityContext": {"runAsNonRoot": True, "runAsUser": 65535,
+                                 "seccompProfile": {"type": "RuntimeDefault"}},
+             "containers": [{"name": "pause", "image": "", "imagePullPolicy": "IfNotPresent",
+                             "securityContext": {"allowPrivilegeEscalation": False,
+                                                 "capabilities": {"drop": ["ALL"]}}}]},
+}
+
+LOCK_WRITER = """
+import json, os, sys, datetime
+stacks = '/var/lib/payplat/.pulumi/stacks/payplat'
+stack = [n[:-5] for n in os.listdir(stacks) if n.endswith('.json')][0]
+lock_dir = f'/var/lib/payplat/.pulumi/locks/organization/payplat/{stack}'
+os.makedirs(lock_dir, exist_ok=True)
+with open(f'{lock_dir}/ghost.json', 'w') as fh:
+    json.dump({'pid': 1, 'username': 'payplat', 'hostname': sys.argv[1],
+               'timestamp': datetime.datetime.now(datetime.timezone.utc).isoformat()}, fh)
+print(f'{lock_dir}/ghost.json')
+"""
+
+
+def _leader(node: NodeCluster) -> str:
+    holder = lease_holder(node)
+    assert holder
+    leader = pod_of_identity(holder, operator_pods(node))
+    assert leader, holder
+    return leader
+
+
+def _exists_in_pod(node: NodeCluster, pod: str, path: str) -> bool:
+    out = _exec(node, pod, f"import os; print(os.path.exists({path!r}))").stdout.strip()
+    return out == "True"
+
+
+def test_a_stack_lock_of_another_pod_is_broken_only_once_that_pod_is_gone(installed: NodeCluster) -> None:
+    """A lock whose hostname is a pod the API server still has is kept (the operation
+    waits); once the pod is deleted the API server answers 404 and the lock is broken."""
+    pause = (installed.images / "pause.ref").read_text().strip()
+    ghost = {**GHOST, "spec": {**GHOST["spec"], "containers": [{**GHOST["spec"]["containers"][0], "image": pause}]}}
+    installed.kubectl("apply", "-f", "-", input=yaml.safe_dump(ghost))
+    installed.kubectl("wait", "-n", NAMESPACE, "pod/ghost-holder", "--for=condition=Ready", "--timeout=60s")
+    leader = _leader(installed)
+    lock = installed.kubectl("exec", "-n", NAMESPACE, leader, "-c", "operator", "--", PY, "-c", LOCK_WRITER,
+                             "ghost-holder").stdout.strip()
+    installed.kubectl("patch", "-n", NAMESPACE, "paymentplatform", "payments", "--type=merge",
+                      "-p", '{"spec":{"tags":{"lock-check":"held"}}}')
+    generation = installed.get_json("paymentplatform", "payments", "-n", NAMESPACE)["metadata"]["generation"]
+    # The operator tries (and retries) the up: the lock of a live pod stays.
+    wait_for("the operator to meet the lock", lambda: "ghost-holder" in installed.kubectl(
+        "logs", "-n", NAMESPACE, leader, "-c", "operator").stdout, 60)
+    time.sleep(5)
+    assert _exists_in_pod(installed, leader, lock)
+    obj = installed.get_json("paymentplatform", "payments", "-n", NAMESPACE)
+    assert obj["status"].get("observedGeneration") != generation or not platform_ready(installed, "payments")
+    # The API server says the holder is gone: the next attempt breaks the lock and applies.
+    installed.kubectl("delete", "pod", "-n", NAMESPACE, "ghost-holder", "--wait=true", "--timeout=60s")
+    wait_for("payments Ready at the new generation", lambda: (
+        (o := platform_ready(installed, "payments")) and o["status"].get("observedGeneration") == generation), 180, 2)
+    assert not _exists_in_pod(installed, leader, lock)
 
 
 def test_drain_stops_at_the_pod_disruption_budget(installed: NodeCluster) -> None:
