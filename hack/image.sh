@@ -100,8 +100,9 @@ pulumi_tools() {
   local cli="" plugin=""
   if [[ -f hack/pulumi-cli.sh ]]; then cli=$(bash hack/pulumi-cli.sh | tail -n1); fi
   cli=${PAYPLAT_PULUMI_CLI:-$cli}
-  if [[ -f hack/pulumi-aws-standin.sh ]]; then plugin=$(bash hack/pulumi-aws-standin.sh | tail -n1); fi
-  plugin=${PAYPLAT_PULUMI_AWS_PLUGIN:-$plugin}
+  # The provider: a directory or binary given here. The repo's Python stand-in
+  # (hack/aws-standin) needs its dev package in the image, so it is not baked in.
+  plugin=${PAYPLAT_PULUMI_AWS_PLUGIN:-}
   local ctx; ctx=$(mktemp -d)
   mkdir -p "$ctx/opt/pulumi/bin"
   if [[ -n "$cli" && -x "$cli" ]]; then

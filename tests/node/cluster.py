@@ -206,20 +206,22 @@ class NodeCluster:
     # ---- lifecycle
 
     @classmethod
-    def start(cls, say: Callable[[str], None] = lambda _m: None) -> NodeCluster:
-        """Start the whole cluster and wait until the node is Ready with images loaded.
+    def start(cls, say: Callable[[str], None] = lambda _m: None,
+              images: Sequence[str] = ("pause", "operator")) -> NodeCluster:
+        """Start the whole cluster and wait until the node is Ready with ``images`` (of
+        hack/image.sh) imported into containerd.
 
         Raises ``NodeUnavailable`` naming what this machine lacks (never a silent skip).
         """
-        bin_dir, images = find_bin_dir(), images_dir()
-        missing = missing_capabilities(bin_dir, images)
+        bin_dir, images_path = find_bin_dir(), images_dir()
+        missing = missing_capabilities(bin_dir, images_path)
         if missing:
             raise NodeUnavailable("the node lane needs: " + "; ".join(missing))
         ident = os.urandom(3).hex()
         subnet = _free_subnet()
         host_ip, node_ip = (str(ip) for ip in list(subnet.hosts())[:2])
         workdir = Path(tempfile.mkdtemp(prefix=f"pp-node-{ident}-", dir="/tmp"))
-        node = cls(workdir=workdir, bin_dir=bin_dir, images=images, node_ip=node_ip,
+        node = cls(workdir=workdir, bin_dir=bin_dir, images=images_path, node_ip=node_ip,
                    host_ip=host_ip, veth=f"ppn{ident}", cgroup_name=f"payplat-node-{ident}",
                    kernel_before={k: read_kernel(k) for k in KERNEL_SETTINGS})
         started = time.monotonic()
@@ -229,7 +231,7 @@ class NodeCluster:
             node._make_pki()
             node._start_control_plane(say)
             node._start_containerd(say)
-            node._import_images(say)
+            node._import_images(images, say)
             node._start_kubelet(say)
             node._wait_node_ready(say)
         except BaseException:
@@ -569,11 +571,11 @@ state = "/run/containerd"
         return self.run_in_namespace(str(self.bin_dir / "ctr"), f"--address={self.containerd_socket}",
                                      "--namespace=k8s.io", *args, check=check, timeout=timeout)
 
-    def _import_images(self, say: Callable[[str], None]) -> None:
-        for name in ("pause", "operator"):
+    def _import_images(self, names: Sequence[str], say: Callable[[str], None]) -> None:
+        for name in names:
             ref = (self.images / f"{name}.ref").read_text().strip()
             started = time.monotonic()
-            self.ctr("images", "import", "--no-unpack=false", f"--index-name={ref}",
+            self.ctr("images", "import",
                      str(self.images / f"{name}.oci.tar"))
             say(f"imported {ref} into containerd ({time.monotonic() - started:.0f}s)")
 

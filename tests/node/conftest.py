@@ -20,9 +20,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.node)
 
 
-def start_node() -> NodeCluster:
+def start_node(images: tuple[str, ...] = ("pause", "operator")) -> NodeCluster:
     try:
-        return NodeCluster.start(say=lambda m: print(f"[node] {m}", flush=True))
+        return NodeCluster.start(say=lambda m: print(f"[node] {m}", flush=True), images=images)
     except NodeUnavailable as missing:
         pytest.fail(str(missing), pytrace=False)
 

@@ -47,8 +47,11 @@ def install_with_kustomize(node: NodeCluster, directory: Path, timeout: int = 24
 
 
 def helm_install_args(node: NodeCluster, release: str, namespace: str) -> list[str]:
+    """``helm install`` of the chart with the local image; its own names (fullnameOverride)
+    so it can sit next to the kustomize install (cluster-scoped RBAC names would clash)."""
     repo, tag = node.operator_image.rsplit(":", 1)
     return ["install", release, str(CHART), "-n", namespace, "--create-namespace",
+            "--set", f"fullnameOverride={release}-operator",
             "--set", f"image.repository={repo}", "--set", f"image.tag={tag}",
             "--set", "image.pullPolicy=IfNotPresent"]
 

@@ -30,7 +30,7 @@ def _pids_in(cgroup_dirs: list[Path]) -> set[int]:
 
 def test_teardown_restores_the_host() -> None:
     before = HostState.capture()
-    node = start_node()
+    node = start_node(images=("pause",))
     try:
         # What the kubelet rewrote (empty only if the host already had its values).
         changed = {k: read_kernel(k) for k in KERNEL_SETTINGS if read_kernel(k) != before.kernel[k]}
