@@ -5,7 +5,7 @@ projected token, so every kind of state the node creates exists before the teard
 
 from __future__ import annotations
 
-import os
+import time
 from pathlib import Path
 
 import yaml
@@ -23,9 +23,27 @@ POD = {
 }
 
 
-def _pids_in(cgroup_dirs: list[Path]) -> set[int]:
-    return {int(p) for d in cgroup_dirs if d.exists() for f in d.rglob("cgroup.procs")
+def _processes_in(cgroup_dirs: list[Path]) -> set[tuple[int, str]]:
+    """(pid, start time) of every process in the node's cgroups: a pid alone may be reused
+    by another process on a busy machine once ours is gone."""
+    pids = {int(p) for d in cgroup_dirs if d.exists() for f in d.rglob("cgroup.procs")
             for p in f.read_text().split()}
+    return {(pid, start) for pid in pids if (start := _start_time(pid))}
+
+
+def wait_for_gone(processes: set[tuple[int, str]], timeout: float) -> list[tuple[int, str]]:
+    deadline = time.monotonic() + timeout
+    while (left := [(pid, start) for pid, start in processes if _start_time(pid) == start]) \
+            and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return left
+
+
+def _start_time(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
 
 
 def test_teardown_restores_the_host() -> None:
@@ -40,15 +58,17 @@ def test_teardown_restores_the_host() -> None:
         wait_for("the probe pod Running", lambda: node.kubectl(
             "get", "pod", "probe", "-o", "jsonpath={.status.phase}").stdout == "Running", 120)
         during = HostState.capture()
-        pids = _pids_in(node.cgroup_dirs)
+        processes = _processes_in(node.cgroup_dirs)
         workdir, cgroups = node.workdir, node.cgroup_dirs
     finally:
         node.stop()
     after = HostState.capture()
     # ...and the node was visible on the host while it ran (the comparison can fail).
     assert during.differences(before), "the running node changed nothing the snapshot sees"
-    assert len(pids) >= 8, pids  # control plane, containerd, kubelet, shim, pause, holder
+    assert len(processes) >= 8, processes  # control plane, containerd, kubelet, shim, pause, holder
     assert after.differences(before) == [], f"kubelet had changed {changed}"
-    assert not [pid for pid in pids if os.path.exists(f"/proc/{pid}")]
+    # Killed shims are reparented to PID 1, which reaps them: give it a moment.
+    left = wait_for_gone(processes, 15)
+    assert not left, [(pid, Path(f"/proc/{pid}/status").read_text().splitlines()[:3]) for pid, _ in left]
     assert not workdir.exists()
     assert not any(d.exists() for d in cgroups)
