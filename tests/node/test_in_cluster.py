@@ -95,10 +95,16 @@ def test_deleting_the_leader_pod_hands_the_lease_to_the_other_replica(installed:
     assert holder
     leader = pod_of_identity(holder, pods)
     standby = next(p["metadata"]["name"] for p in pods if p["metadata"]["name"] != leader)
-    installed.kubectl("delete", "pod", "-n", NAMESPACE, leader, "--wait=false")
-    new_holder = wait_for("the standby to take the Lease", lambda: (
-        (h := lease_holder(installed)) and h != holder and h), 90)
-    assert pod_of_identity(new_holder, operator_pods(installed)) == standby, new_holder
+    # Cordoned, the node cannot start the Deployment's replacement pod at once: only the
+    # standby can take the Lease (else the replacement may win the race for a released one).
+    installed.kubectl("cordon", NODE_NAME)
+    try:
+        installed.kubectl("delete", "pod", "-n", NAMESPACE, leader, "--wait=false")
+        new_holder = wait_for("the standby to take the Lease", lambda: (
+            (h := lease_holder(installed)) and h != holder and h), 90)
+        assert pod_of_identity(new_holder, operator_pods(installed)) == standby, new_holder
+    finally:
+        installed.kubectl("uncordon", NODE_NAME)
     # The new leader serves platforms: a change of spec is reconciled to Ready again.
     installed.kubectl("annotate", "-n", NAMESPACE, "paymentplatform", "payments",
                       "payplat.io/check-drift=now", "--overwrite")
@@ -119,9 +125,10 @@ GHOST = {
 
 LOCK_WRITER = """
 import json, os, sys, datetime
-stacks = '/var/lib/payplat/.pulumi/stacks/payplat'
+stacks = next(d for d, _, _ in os.walk('/var/lib/payplat') if d.endswith('/.pulumi/stacks/payplat'))
+root = stacks[:-len('/.pulumi/stacks/payplat')]
 stack = [n[:-5] for n in os.listdir(stacks) if n.endswith('.json')][0]
-lock_dir = f'/var/lib/payplat/.pulumi/locks/organization/payplat/{stack}'
+lock_dir = f'{root}/.pulumi/locks/organization/payplat/{stack}'
 os.makedirs(lock_dir, exist_ok=True)
 with open(f'{lock_dir}/ghost.json', 'w') as fh:
     json.dump({'pid': 1, 'username': 'payplat', 'hostname': sys.argv[1],
@@ -138,6 +145,14 @@ def _leader(node: NodeCluster) -> str:
     return leader
 
 
+def _set_tag_and_wait_ready(node: NodeCluster, value: str) -> None:
+    node.kubectl("patch", "-n", NAMESPACE, "paymentplatform", "payments", "--type=merge",
+                 "-p", json.dumps({"spec": {"tags": {"lock-check": value}}}))
+    generation = node.get_json("paymentplatform", "payments", "-n", NAMESPACE)["metadata"]["generation"]
+    wait_for(f"payments Ready at generation {generation}", lambda: (
+        (o := platform_ready(node, "payments")) and o["status"].get("observedGeneration") == generation), 180, 2)
+
+
 def _exists_in_pod(node: NodeCluster, pod: str, path: str) -> bool:
     out = _exec(node, pod, f"import os; print(os.path.exists({path!r}))").stdout.strip()
     return out == "True"
@@ -151,6 +166,8 @@ def test_a_stack_lock_of_another_pod_is_broken_only_once_that_pod_is_gone(instal
     installed.kubectl("apply", "-f", "-", input=yaml.safe_dump(ghost))
     installed.kubectl("wait", "-n", NAMESPACE, "pod/ghost-holder", "--for=condition=Ready", "--timeout=60s")
     leader = _leader(installed)
+    # The leader's state folder (an emptyDir) holds the stack once it has run an up.
+    _set_tag_and_wait_ready(installed, "before")
     lock = installed.kubectl("exec", "-n", NAMESPACE, leader, "-c", "operator", "--", PY, "-c", LOCK_WRITER,
                              "ghost-holder").stdout.strip()
     installed.kubectl("patch", "-n", NAMESPACE, "paymentplatform", "payments", "--type=merge",
