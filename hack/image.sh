@@ -129,7 +129,7 @@ pulumi_tools() {
 build_operator() {
   # Tag = hash of every input, so an unchanged checkout reuses the image and archive.
   local key
-  key=$( { cat Dockerfile .dockerignore pyproject.toml README.md; echo "$BASE_REF $PULUMI_TOOLS_REF";
+  key=$( { cat Dockerfile .dockerignore pyproject.toml README.md hack/image.sh; echo "$BASE_REF $PULUMI_TOOLS_REF";
            find operator -type f -not -path '*/__pycache__/*' -print0 | sort -z | xargs -0 cat; } \
          | sha256sum | cut -c1-16)
   local ref="$OPERATOR_REPO:$key"
@@ -143,7 +143,8 @@ build_operator() {
   local ca=/etc/ssl/certs/ca-certificates.crt
   local mounts=()
   [[ -f "$ca" ]] && mounts=(--volume "$ca:$ca:ro")
-  podman build --network=host "${mounts[@]}" \
+  # --format docker: the HEALTHCHECK is kept, as docker build keeps it.
+  podman build --format docker --network=host "${mounts[@]}" \
     --build-arg BASE_IMAGE="$BASE_REF" \
     --build-arg PULUMI_FROM="$PULUMI_TOOLS_REF" \
     --build-arg VERSION=0.1.0-dev --build-arg REVISION="$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
@@ -151,6 +152,9 @@ build_operator() {
   podman save --quiet --format oci-archive -o "$IMAGES/operator.oci.tar.tmp" "$ref"
   mv "$IMAGES/operator.oci.tar.tmp" "$IMAGES/operator.oci.tar"
   echo "$ref" >"$IMAGES/operator.ref"
+  # Older builds of this checkout's image only take disk space.
+  podman images --format '{{.Repository}}:{{.Tag}}' | grep -x "$OPERATOR_REPO:.*" | grep -vx "$ref" \
+    | xargs -r podman rmi --force >/dev/null 2>&1 || true
   log "operator ready: $ref"
 }
 

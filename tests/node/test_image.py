@@ -59,3 +59,15 @@ def test_build_time_proxy_ca_is_not_in_the_image() -> None:
     for cert in local:
         body = "".join(cert.read_text().split("-----")[2].split())
         assert body[:64] not in "".join(image_bundle.split()), cert
+
+
+def test_the_pulumi_cli_built_here_runs_in_the_image() -> None:
+    """The CLI comes in through PULUMI_FROM (hack/pulumi-cli.sh's build from Go modules),
+    where a production build downloads the checksummed release. A checkout that can build
+    the CLI must have it in the image, and a CLI in the image must run as the image's user."""
+    buildable = (Path(__file__).resolve().parents[2] / "hack" / "pulumi-cli.sh").is_file()
+    present = _run("sh", "-c", "test -x /opt/pulumi/bin/pulumi && echo yes || echo no").strip() == "yes"
+    assert present or not buildable, "hack/pulumi-cli.sh exists but the image has no Pulumi CLI"
+    if present:
+        version = _run("pulumi", "version").strip()
+        assert version.startswith("v3."), version
