@@ -18,7 +18,7 @@
 #   pause.oci.tar    + pause.ref      the pod sandbox image, from the kubelet's pause.c
 # both OCI archives for `ctr -n k8s.io images import` (a node with no registry).
 #
-# Measured cold on 2 busy cores: base rootfs ~2 min, operator image ~1.5 min (pip).
+# Measured cold on 2 busy cores: base rootfs 75 s, operator image 3.5-5.5 min (pip layer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -136,7 +136,7 @@ build_operator() {
   if has_image "$ref" && [[ -s "$IMAGES/operator.oci.tar" && "$(cat "$IMAGES/operator.ref" 2>/dev/null)" == "$ref" ]]; then
     log "operator $ref cached"; return
   fi
-  log "operator image: podman build of ./Dockerfile (cold: ~1.5 min, pip from the package index)"
+  log "operator image: podman build of ./Dockerfile (cold: 3.5-5.5 min on busy cores, pip from the package index)"
   # The build's pip goes through this machine's HTTPS proxy: its CA bundle is mounted for
   # the build only (a volume is never part of a layer). --network=host: no bridge or
   # firewall rules are created on the host for the build.
