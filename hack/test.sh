@@ -29,9 +29,9 @@ python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ig
 echo "[test] control-plane binaries (cold build: about 6 minutes on 2 cores; cached afterwards)"
 timed "control-plane binaries" bash hack/testbin.sh >/dev/null
 timed "node packages" node_packages
-echo "[test] node binaries (cold build: about 17 minutes on 2 cores; cached afterwards)"
+echo "[test] node binaries (cold build: 15-30 minutes on 2 cores, 29 measured on busy ones; cached afterwards)"
 timed "node binaries" bash hack/node.sh >/dev/null
-echo "[test] images (cold: about 6 minutes; cached by content afterwards)"
+echo "[test] images (cold: about 7 minutes on busy cores; cached by content afterwards)"
 timed "images" bash hack/image.sh >/dev/null
 if [[ -f hack/checkov.sh ]]; then
   echo "[test] checkov (its own venv)"
