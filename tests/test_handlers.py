@@ -26,11 +26,18 @@ from payplat.engines.base import (
     EngineError,
     OperationResult,
     PermanentEngineError,
+    StackLockedError,
     StackRef,
     StackSecrets,
     TransientEngineError,
+    UnrecognisedEngineError,
 )
-from payplat.handlers import CHECK_DRIFT_ANNOTATION, apply_kopf_settings, check_drift, configure, delete, reconcile
+from payplat.handlers import (
+    CHECK_DRIFT_ANNOTATION,
+    RECONCILE_REQUEST_ANNOTATION,
+    apply_kopf_settings,
+)
+from payplat.handlers import check_drift, configure, delete, reconcile
 from payplat.operations import Runtime
 from payplat.settings import Settings
 from payplat.spec import PlatformSpec
@@ -84,6 +91,9 @@ class FakeEngine:
         await self._run("drift", ref)
         return DriftReport(drifted=self.drifted, changes=Changes(update=1 if self.drifted else 0),
                            started=self.clock(), finished=self.clock())
+
+    async def has_stack(self, ref: StackRef) -> bool:
+        return any(op in ("up", "drift") for op, stack in self.calls if stack == ref.stack_name)
 
     async def forget(self, ref: StackRef) -> None:
         self.calls.append(("forget", ref.stack_name))
@@ -140,10 +150,15 @@ def runtime(engine: FakeEngine, published: list[dict[str, Any]]) -> Runtime:
         published.append({"name": name, **copy.deepcopy(status)})
         merge(objects[name]["status"], status)
 
+    async def read_platform(namespace: str, name: str) -> dict[str, Any] | None:
+        """The object as the API server has it now (tests change ``objects`` behind a handler's back)."""
+        obj = objects.get(name)
+        return None if obj is None or obj.get("gone") else copy.deepcopy(obj)
+
     settings = Settings(max_concurrent_operations=2, backoff_base_seconds=5, backoff_cap_seconds=300,
                         leader_election=False, metrics_port=0)
     runtime = Runtime(engine=engine, settings=settings, read_secret=read_secret, publish_status=publish_status,
-                      clock=Clock())
+                      read_platform=read_platform, clock=Clock())
     runtime.objects = objects  # type: ignore[attr-defined]
     engine.clock = runtime.clock
     return runtime
@@ -216,7 +231,7 @@ async def test_resync_and_restart_with_same_generation_cost_no_engine_call(runti
     assert engine.calls == [("up", "team-a_shop")]
     assert condition(obj["status"], "Ready")["lastTransitionTime"] == ready_since
     restarted = Runtime(engine=engine, settings=runtime.settings, read_secret=runtime.read_secret,
-                        publish_status=runtime.publish_status)
+                        publish_status=runtime.publish_status, read_platform=runtime.read_platform)
     restarted.objects = runtime.objects  # type: ignore[attr-defined]
     await call(reconcile, obj, restarted)  # a new process still counts the platform in its gauge
     assert restarted.metrics.registry.get_sample_value("payplat_platforms", {"condition": "Ready", "status": "True"}) == 1
@@ -563,6 +578,178 @@ async def test_a_check_drift_annotation_runs_one_check_now(runtime: Runtime, eng
     assert cond(obj, "Drifted") == ("Unknown", "DriftCheckFailed")
 
 
+# --------------------------------------------------------------------------- acting only on the newest object
+
+
+def changed_behind_the_handler(runtime: Runtime, engine: FakeEngine, after: str, change: Any) -> None:
+    """Once the engine finishes ``after``, the object on the API server changes (a person's
+    update, delete or suspend lands while the handler still works)."""
+    original = getattr(engine, "detect_drift" if after == "drift" else after)
+
+    async def then_change(ref: StackRef, *args: Any) -> Any:
+        result = await original(ref, *args)
+        change(runtime.objects[ref.name])  # type: ignore[attr-defined]
+        return result
+
+    setattr(engine, "detect_drift" if after == "drift" else after, then_change)
+
+
+def spec_update(obj: dict[str, Any]) -> None:
+    obj["metadata"]["generation"] += 1
+    obj["spec"]["services"] = [{"name": "api", "image": "nginx:1.27"}]
+
+
+def deletion(obj: dict[str, Any]) -> None:
+    obj["metadata"]["deletionTimestamp"] = "2026-11-28T12:00:00Z"
+
+
+def removal(obj: dict[str, Any]) -> None:
+    obj["gone"] = True  # the destroy ran and the finalizer went: the object no longer exists
+
+
+def suspension(obj: dict[str, Any]) -> None:
+    obj["spec"]["suspend"] = True
+
+
+@pytest.mark.parametrize("change", [spec_update, deletion, removal, suspension])
+async def test_drift_remediation_never_acts_on_an_object_that_changed_meanwhile(
+        runtime: Runtime, engine: FakeEngine, events: list, change: Any) -> None:
+    """The remediating ``up`` waits for the stack; by then a newer spec was applied (it
+    would revert it), a delete started or finished (it would re-create everything), or
+    the platform was suspended. It must not run."""
+    obj = await ready_platform(runtime, driftDetection={"mode": "Remediate"})
+    engine.drifted = True
+    changed_behind_the_handler(runtime, engine, "drift", change)
+    runtime.clock.now = NOW + timedelta(hours=2)
+    await call(check_drift, obj, runtime)
+    assert [op for op, _ in engine.calls] == ["up", "drift"]
+    assert "Remediated" not in [reason for _, reason, _ in events]
+    assert obj["status"]["observedGeneration"] == 1  # nothing claims the newer generation
+
+
+@pytest.mark.parametrize("change", [spec_update, deletion, removal, suspension])
+async def test_no_engine_call_for_an_outdated_object(runtime: Runtime, engine: FakeEngine, events: list,
+                                                     change: Any) -> None:
+    obj = platform(driftDetection={"mode": "Remediate"})
+    runtime.objects[obj["metadata"]["name"]] = copy.deepcopy(obj)  # type: ignore[attr-defined]
+    newest = copy.deepcopy(obj)
+    change(newest)
+    original = runtime.read_platform
+
+    async def newer(namespace: str, name: str) -> dict[str, Any] | None:
+        return None if newest.get("gone") else copy.deepcopy(newest)
+
+    runtime.read_platform = newer
+    patch = kopf.Patch()
+    await reconcile(name="shop", namespace="team-a", spec=obj["spec"], meta=obj["metadata"], status={}, patch=patch,
+                    body=obj, retry=0, memo=kopf.Memo(runtime=runtime), logger=logging.getLogger("test"))
+    runtime.read_platform = original
+    assert engine.calls == []
+    assert "phase" not in dict(patch).get("status", {})
+
+
+async def test_an_unreadable_object_is_retried_not_guessed(runtime: Runtime, engine: FakeEngine, events: list) -> None:
+    async def broken(namespace: str, name: str) -> dict[str, Any] | None:
+        raise ConnectionError("apiserver unreachable")
+
+    runtime.read_platform = broken
+    with pytest.raises(kopf.TemporaryError, match="could not re-read"):
+        await call(reconcile, platform(), runtime)
+    assert engine.calls == []
+
+
+async def test_destroy_still_runs_on_a_deleted_object(runtime: Runtime, engine: FakeEngine, events: list) -> None:
+    obj = await ready_platform(runtime, **DELETE)
+    deletion(obj)
+    await call(delete, obj, runtime)
+    assert [op for op, _ in engine.calls] == ["up", "destroy"]
+
+
+# --------------------------------------------------------------------------- deleting: the engine decides
+
+
+@pytest.mark.parametrize("status", [{}, {"phase": "Pending"}, {"phase": "Stalled", "observedGeneration": 1}])
+async def test_a_deployed_platform_with_a_lost_status_is_destroyed(runtime: Runtime, engine: FakeEngine, events: list,
+                                                                   status: dict[str, Any]) -> None:
+    """A lost status patch or an object restored from backup says nothing about AWS."""
+    obj = await ready_platform(runtime, **DELETE)
+    obj["status"] = copy.deepcopy(status)
+    await call(delete, obj, runtime)
+    assert [op for op, _ in engine.calls] == ["up", "destroy"]
+    assert ("Normal", "DestroySucceeded") in [(kind, reason) for kind, reason, _ in events]
+
+
+async def test_a_failing_stack_lookup_blocks_the_delete(runtime: Runtime, engine: FakeEngine, events: list) -> None:
+    async def unreachable(ref: StackRef) -> bool:
+        raise TransientEngineError("backend unreachable", reason="NetworkError")
+
+    engine.has_stack = unreachable  # type: ignore[method-assign]
+    obj = platform(**DELETE)
+    with pytest.raises(kopf.TemporaryError, match="backend unreachable"):
+        await call(delete, obj, runtime)
+    assert engine.calls == []
+
+
+# --------------------------------------------------------------------------- bounded retries, and asking for one
+
+
+async def test_an_unrecognised_error_stalls_after_bounded_attempts(runtime: Runtime, engine: FakeEngine,
+                                                                   events: list) -> None:
+    limit = runtime.settings.max_unrecognised_attempts
+    obj = platform()
+    for attempt in range(limit):
+        engine.errors["up"].append(UnrecognisedEngineError("up failed (unrecognised error): name too long"))
+        expected = kopf.PermanentError if attempt == limit - 1 else kopf.TemporaryError
+        with pytest.raises(expected):
+            await call(reconcile, obj, runtime, retry=attempt)
+    assert obj["status"]["phase"] == "Stalled"
+    assert cond(obj, "Stalled")[0] == "True"
+    assert f"gave up after {limit} attempts" in obj["status"]["message"]
+    assert "name too long" in obj["status"]["message"]
+    assert RECONCILE_REQUEST_ANNOTATION in obj["status"]["message"]
+
+
+async def test_an_engine_crash_counts_as_unrecognised(runtime: Runtime, engine: FakeEngine, events: list) -> None:
+    engine.errors["up"].append(KeyError("boom"))
+    with pytest.raises(kopf.PermanentError):
+        await call(reconcile, platform(), runtime, retry=runtime.settings.max_unrecognised_attempts - 1)
+
+
+async def test_a_reconcile_request_retries_a_stalled_platform_once(runtime: Runtime, engine: FakeEngine,
+                                                                   events: list) -> None:
+    engine.errors["up"].append(PermanentEngineError("AccessDenied", reason="AuthFailed"))
+    obj = platform()
+    with pytest.raises(kopf.PermanentError):
+        await call(reconcile, obj, runtime)
+    await call(reconcile, obj, runtime)  # a resync: Stalled is settled, no engine call
+    assert len(engine.calls) == 1
+    obj["metadata"]["annotations"] = {RECONCILE_REQUEST_ANNOTATION: "2026-11-28T12:05:00Z"}
+    await call(reconcile, obj, runtime)  # the person fixed IAM and asked for a new attempt
+    assert len(engine.calls) == 2
+    assert obj["status"]["phase"] == "Ready"
+    assert obj["status"]["lastHandledReconcileRequest"] == "2026-11-28T12:05:00Z"
+    await call(reconcile, obj, runtime)  # answered: the same value asks for nothing more
+    assert len(engine.calls) == 2
+
+
+# --------------------------------------------------------------------------- a live lock holder, in status
+
+
+async def test_a_live_lock_holder_is_shown_in_status_until_the_stack_is_free(runtime: Runtime, engine: FakeEngine,
+                                                                             events: list) -> None:
+    holder = {"who": "runner@ci-runner-7", "hostname": "ci-runner-7", "username": "runner", "pid": 4242,
+              "since": "2026-11-28T11:58:00Z", "lockFile": ".pulumi/locks/organization/payplat/team-a-shop/x.json",
+              "judgement": "not an operation this operator recorded"}
+    engine.errors["up"].append(StackLockedError("stack team-a-shop is locked by runner@ci-runner-7", holder=holder))
+    obj = platform()
+    with pytest.raises(kopf.TemporaryError):
+        await call(reconcile, obj, runtime)
+    assert obj["status"]["stackLock"] == holder
+    assert obj["status"]["phase"] == "Failed"
+    await call(reconcile, obj, runtime, retry=1)
+    assert "stackLock" not in obj["status"]
+
+
 # No asyncio plugin in this project: every ``async def test_*`` above runs in its own loop.
 def _in_event_loop(test: Any) -> Any:
     @functools.wraps(test)
@@ -574,4 +761,3 @@ def _in_event_loop(test: Any) -> Any:
 for _name, _test in list(globals().items()):
     if _name.startswith("test_") and inspect.iscoroutinefunction(_test):
         globals()[_name] = _in_event_loop(_test)
-

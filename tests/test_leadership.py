@@ -6,14 +6,25 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import time
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from payplat.leadership import Action, LeaseElector, LeaseState, decide, lease_body, parse_lease
+from payplat.leadership import (
+    Action,
+    LeaseElector,
+    LeaseState,
+    decide,
+    lease_body,
+    must_step_down,
+    parse_lease,
+    renew_deadline,
+)
 
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -56,25 +67,35 @@ class LeaseApi:
         self.leases: dict[str, dict[str, Any]] = {}
         self.version = 0
         self.fail = False
+        self.hang = False
+        self.timeouts: list[float | None] = []
 
-    def _check(self) -> None:
+    def _check(self, timeout: float | None = None) -> None:
+        """Like the real client: a hung server answers nothing, and the call ends with a
+        timeout only when the caller gave one (else it would wait for ever; here: 60 s)."""
+        self.timeouts.append(timeout)
+        if self.hang:
+            time.sleep(timeout if timeout is not None else 60)
+            raise urllib3.exceptions.ReadTimeoutError(None, "/leases", "Read timed out.")
         if self.fail:
             raise ApiException(status=503, reason="Service Unavailable")
 
-    def read_namespaced_lease(self, name: str, namespace: str, _preload_content: bool = True) -> Any:
-        self._check()
+    def read_namespaced_lease(self, name: str, namespace: str, _preload_content: bool = True,
+                              _request_timeout: float | None = None) -> Any:
+        self._check(_request_timeout)
         if name not in self.leases:
             raise ApiException(status=404, reason="Not Found")
         return SimpleNamespace(data=json.dumps(self.leases[name]).encode())
 
-    def create_namespaced_lease(self, namespace: str, body: dict[str, Any]) -> None:
-        self._check()
+    def create_namespaced_lease(self, namespace: str, body: dict[str, Any], _request_timeout: float | None = None) -> None:
+        self._check(_request_timeout)
         if body["metadata"]["name"] in self.leases:
             raise ApiException(status=409, reason="AlreadyExists")
         self._store(body)
 
-    def replace_namespaced_lease(self, name: str, namespace: str, body: dict[str, Any]) -> None:
-        self._check()
+    def replace_namespaced_lease(self, name: str, namespace: str, body: dict[str, Any],
+                                 _request_timeout: float | None = None) -> None:
+        self._check(_request_timeout)
         if self.leases[name]["metadata"]["resourceVersion"] != body["metadata"].get("resourceVersion"):
             raise ApiException(status=409, reason="Conflict")
         self._store(body)
@@ -158,3 +179,37 @@ def test_leader_notices_when_it_cannot_renew() -> None:
 
     asyncio.run(keep())
     assert lost == [True] and a.lost is True
+
+
+@pytest.mark.parametrize("duration", [3, 5, 15, 60, 600])
+def test_the_holder_steps_down_before_any_standby_may_take_over(duration: int) -> None:
+    """For every moment after the last renewal: when a standby would acquire, the holder
+    has already stepped down, with a third of the duration to spare."""
+    for tenths in range(0, duration * 20):
+        now = NOW + timedelta(seconds=tenths / 10)
+        standby_acts = decide(LeaseState(holder="a", renew_time=NOW, duration_seconds=duration), "b", now) is Action.ACQUIRE
+        if standby_acts:
+            assert must_step_down(NOW, now, duration)
+    assert must_step_down(NOW, NOW + timedelta(seconds=renew_deadline(duration) + 0.001), duration)
+    assert not must_step_down(NOW, NOW + timedelta(seconds=renew_deadline(duration) - 0.1), duration)
+    assert renew_deadline(duration) <= duration * 2 / 3
+
+
+def test_a_hung_renewal_stops_the_leader_before_its_lease_expires() -> None:
+    """The API server stops answering (a partition, a stuck connection): every call is
+    bounded, so the holder steps down before ``renewTime + duration``, when a standby may
+    take over, instead of blocking inside one renewal for as long as the socket allows."""
+    api = LeaseApi()
+    a = LeaseElector("payplat", "ops", "a", 3, api=api, period=0.2, request_timeout=1.0)  # the real clock
+    assert asyncio.run(a.try_once()) is True
+    written = parse_lease(api.leases["payplat"]).renew_time
+    api.hang = True
+    lost_at: list[datetime] = []
+
+    async def keep() -> None:
+        await asyncio.wait_for(a.keep(lambda: lost_at.append(datetime.now(timezone.utc))), timeout=30)
+
+    asyncio.run(keep())
+    assert a.lost is True
+    assert written is not None and lost_at[0] < written + timedelta(seconds=3)  # before a standby may act
+    assert all(timeout is not None and timeout <= 1.0 for timeout in api.timeouts)

@@ -29,6 +29,8 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def test_env_and_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAYPLAT_ENGINE", "pulumi")
+    monkeypatch.setenv("PAYPLAT_BACKEND_URL", "s3://payplat-state/pulumi")
+    monkeypatch.setenv("PAYPLAT_SECRETS_PROVIDER", "awskms://alias/payplat-pulumi?region=eu-west-1")
     monkeypatch.setenv("PAYPLAT_MAX_CONCURRENT_OPERATIONS", "8")
     monkeypatch.setenv("PAYPLAT_NAMESPACES", "team-a, team-b")
     settings = runner.settings_from(parse("--max-concurrent-operations", "2", "--no-leader-election"))
@@ -75,3 +77,39 @@ def test_run_reports_bad_settings_without_traceback(monkeypatch: pytest.MonkeyPa
 def test_every_flag_names_a_setting() -> None:
     namespace = parse()
     assert set(vars(namespace)) <= set(Settings.model_fields)
+
+
+@pytest.mark.parametrize(("env", "named"), [
+    ({}, ("PAYPLAT_BACKEND_URL", "PAYPLAT_SECRETS_PROVIDER")),
+    ({"PAYPLAT_BACKEND_URL": "file:///var/lib/payplat/backend"}, ("PAYPLAT_BACKEND_URL", "PAYPLAT_SECRETS_PROVIDER")),
+    ({"PAYPLAT_BACKEND_URL": "s3://payplat-state/pulumi"}, ("PAYPLAT_SECRETS_PROVIDER",)),
+    ({"PAYPLAT_BACKEND_URL": "s3://", "PAYPLAT_SECRETS_PROVIDER": "awskms://alias/k"}, ("PAYPLAT_BACKEND_URL",)),
+    ({"PAYPLAT_BACKEND_URL": "s3://b/p", "PAYPLAT_SECRETS_PROVIDER": "passphrase"}, ("PAYPLAT_SECRETS_PROVIDER",)),
+])
+def test_the_pulumi_engine_refuses_state_a_restart_would_lose(monkeypatch: pytest.MonkeyPatch,
+                                                              env: dict[str, str], named: tuple[str, ...]) -> None:
+    monkeypatch.setenv("PAYPLAT_ENGINE", "pulumi")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    message = str(caught.value)
+    assert all(variable in message for variable in named)
+    assert ("PAYPLAT_BACKEND_URL" in message) is ("PAYPLAT_BACKEND_URL" in named)
+
+
+def test_the_pulumi_engine_starts_with_a_durable_backend_and_a_kms(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYPLAT_ENGINE", "pulumi")
+    monkeypatch.setenv("PAYPLAT_BACKEND_URL", "s3://payplat-state/pulumi?region=eu-west-1")
+    monkeypatch.setenv("PAYPLAT_SECRETS_PROVIDER", "awskms://alias/payplat-pulumi?region=eu-west-1")
+    assert Settings().engine == "pulumi"
+    monkeypatch.setenv("PAYPLAT_ENGINE", "offline")
+    monkeypatch.delenv("PAYPLAT_BACKEND_URL")
+    assert Settings().backend_url is None  # the offline engine needs neither
+
+
+def test_run_exits_2_naming_the_variables(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("PAYPLAT_ENGINE", "pulumi")
+    assert runner.command(parse()) == 2
+    err = capsys.readouterr().err
+    assert "PAYPLAT_BACKEND_URL" in err and "PAYPLAT_SECRETS_PROVIDER" in err and "Traceback" not in err

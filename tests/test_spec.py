@@ -125,3 +125,42 @@ def test_default_suffix_differs_per_owner(one: tuple[str, str], other: tuple[str
         suffix = default_suffix(*owner)
         assert len(suffix) <= 20 and "--" not in suffix
         parse_spec({"environmentSuffix": suffix})
+
+
+# --------------------------------------------------------------------------- the CRD's reading, exactly
+
+WEB = {"name": "web", "image": "nginx:1.27"}
+
+
+@pytest.mark.parametrize(("spec", "field"), [
+    ({"region": "us-east-1\n"}, "spec.region"),  # Python's `$` took the newline; RE2's does not
+    ({"region": "us-east-\u0661"}, "spec.region"),  # an Arabic-Indic digit: \d is ASCII in RE2
+    ({"region": "us-east-\uff11"}, "spec.region"),  # a fullwidth digit
+    ({"environmentSuffix": "prod\n"}, "spec.environmentSuffix"),
+    ({"services": [{**WEB, "user": "\u0661\u0660\u0661"}]}, "spec.services[0].user"),
+    ({"assumeRoleArn": "arn:aws:iam::123456789012:role/r\u00e9le"}, "spec.assumeRoleArn"),  # \w is ASCII in RE2
+    ({"services": [{**WEB, "port": "8080"}]}, "spec.services[0].port"),  # no string for a number
+    ({"services": [{**WEB, "public": "yes"}]}, "spec.services[0].public"),  # no string for a boolean
+    ({"services": [{**WEB, "desiredCount": True}]}, "spec.services[0].desiredCount"),  # no boolean for a number
+    ({"services": [{**WEB, "cpu": 256.5}]}, "spec.services[0].cpu"),
+    ({"network": {"flowLogs": 1}}, "spec.network.flowLogs"),
+    ({"tags": {"team": 4711}}, "spec.tags.team"),  # an unquoted number is no string
+    ({"region": b"us-east-1"}, "spec"),  # YAML's !!binary: bytes have no JSON value
+    ({"logs": {"retentionDays": float("nan")}}, "spec"),
+])
+def test_values_the_api_server_refuses_are_refused(spec: dict, field: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_spec(spec)
+    assert any(problem.startswith(field) for problem in caught.value.problems), caught.value.problems
+
+
+def test_a_huge_value_is_named_not_echoed() -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_spec({"region": "x" * 5_000_000})
+    assert all(len(problem) < 400 for problem in caught.value.problems)
+
+
+def test_a_credential_looking_variable_never_shows_its_value() -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_spec({"services": [{**WEB, "environment": {"DB_PASSWORD": ["hunter2-pw"]}}]})
+    assert "hunter2-pw" not in " ".join(caught.value.problems)

@@ -47,6 +47,7 @@ from payplat.spec import (
     LOG_RETENTION_DAYS,
     MAX_K8S_NAME,
     MAX_LOG_PREFIX,
+    MAX_RESOURCE_NAME,
     MAX_SERVICE_NAME,
     MAX_SUFFIX,
     MAX_TAG_KEY,
@@ -55,6 +56,7 @@ from payplat.spec import (
     PRIVATE_RANGES,
     REGION,
     RESERVED_SERVICE_NAMES,
+    RESOURCE_NAME,
     ROLE_ARN,
     ROOT_USER,
     S3_BUCKET,
@@ -312,6 +314,15 @@ def _spec_rules() -> list[dict[str, Any]]:
                   field_path=".loadBalancer.deletionProtection")]
 
 
+def _name_rule() -> dict[str, Any]:
+    """metadata.name must be a DNS label: the API server alone would take any DNS
+    subdomain (dots, 253 characters), which ``payplat plan`` and the stack names refuse."""
+    return _rule(f"size(self.metadata.name) <= {MAX_RESOURCE_NAME} && self.metadata.name.matches("
+                 f"{_cel_string(RESOURCE_NAME.pattern)})",
+                 f"metadata.name must be a DNS label (lowercase letters, digits and '-', at most {MAX_RESOURCE_NAME} "
+                 "characters): stack and AWS names are built from it")
+
+
 def _immutable_rules() -> list[dict[str, Any]]:
     """``self == oldSelf`` on the effective values, at the object's root.
 
@@ -512,6 +523,23 @@ def _status_schema() -> dict[str, Any]:
                     "changes": changes,
                 },
             },
+            "stackLock": {
+                "type": "object",
+                "description": "Present while an operation waits for a stack lock whose holder is not provably "
+                               "one of this operator's own ended processes: who holds it and since when. The "
+                               "operator never breaks such a lock; delete the lock file once the holder has ended.",
+                "properties": {
+                    "who": string("user@host of the holder, as the lock file names it."),
+                    "hostname": string("The host (or pod) that took the lock."),
+                    "username": string("The user that took the lock."),
+                    "pid": {"type": "integer", "format": "int64", "description": "The holder's process id on its host."},
+                    "since": timestamp("When the lock was taken."),
+                    "lockFile": string("The lock file's key in the state backend."),
+                    "judgement": string("Why the holder counts as alive."),
+                },
+            },
+            "lastHandledReconcileRequest": string(
+                "The payplat.io/reconcile-request annotation value the last reconcile answered."),
             "lastDriftCheck": {
                 "type": "object",
                 "description": "The last drift check (refresh and preview, expecting no changes).",
@@ -558,7 +586,7 @@ def build_crd() -> dict[str, Any]:
             "spec": spec,
             "status": _status_schema(),
         },
-        "x-kubernetes-validations": _immutable_rules(),
+        "x-kubernetes-validations": [_name_rule(), *_immutable_rules()],
     }
     return {
         "apiVersion": "apiextensions.k8s.io/v1",

@@ -15,7 +15,8 @@ renaming one orphans the progress recorded on existing objects.
 Kubernetes API calls made by this process (the RBAC the operator needs):
 
 * ``payplat.io/paymentplatforms`` in the watched namespaces (cluster-wide with
-  ``--cluster-wide``): ``get, list, watch, patch`` (kopf: watching, the finalizer
+  ``--cluster-wide``): ``get, list, watch, patch`` (``get``: ``kube.read_platform``, every
+  engine call re-reads its object once it holds the stack) (kopf: watching, the finalizer
   ``payplat.io/finalizer``, progress and last-handled-configuration annotations).
 * ``payplat.io/paymentplatforms/status``: ``get, patch`` (kopf's status patch and
   ``kube.publish_status`` when an operation starts).
@@ -27,8 +28,8 @@ Kubernetes API calls made by this process (the RBAC the operator needs):
   (``payplat.claims``).
 * ``coordination.k8s.io/leases`` in the lease namespace (default: the operator's own):
   ``get, create, update`` (``payplat.leadership``).
-* core ``pods`` in the operator's own namespace: ``get`` (``kube.holder_probe``, whether a
-  stale stack lock's holder still exists).
+* core ``pods`` in the operator's own namespace: ``get`` (``kube.pod_gone``, whether the
+  operator pod an operation record names, by UID, has ended: only then is its lock broken).
 * ``apiextensions.k8s.io/customresourcedefinitions``: ``list, watch``, cluster-wide (kopf
   notices the CRD being installed or changed at runtime).
 * core ``namespaces``: ``list, watch``, cluster-wide, only when watching a list of
@@ -55,7 +56,9 @@ from payplat.engines.base import (
     StackRef,
     StackSecrets,
     TransientEngineError,
+    UnrecognisedEngineError,
 )
+from payplat.freshness import superseded
 from payplat.gatekeeper import admit, release_other_claims
 from payplat.operations import Runtime
 from payplat.redaction import redact
@@ -69,6 +72,7 @@ from payplat.status import (
     Invalid,
     Phase,
     Queued,
+    ReconcileRequested,
     RemediationFailed,
     Remediated,
     Started,
@@ -79,11 +83,15 @@ from payplat.status import (
     status_patch,
 )
 
-__all__ = ["CHECK_DRIFT_ANNOTATION", "FINALIZER", "apply_kopf_settings", "check_drift", "configure", "delete", "reconcile",
+__all__ = ["CHECK_DRIFT_ANNOTATION", "FINALIZER", "RECONCILE_REQUEST_ANNOTATION", "apply_kopf_settings", "check_drift", "configure", "delete", "reconcile",
            "register_drift_timer"]
 
 RESOURCE = (API_GROUP, API_VERSION, PLURAL)
 FINALIZER = f"{API_GROUP}/finalizer"
+#: Set it to any new value (e.g. the time) for a new attempt without a spec change: it
+#: retries a Stalled platform (or one that gave up on an unrecognised error) now, as
+#: Flux's reconcile.fluxcd.io/requestedAt does. status.lastHandledReconcileRequest answers it.
+RECONCILE_REQUEST_ANNOTATION = f"{API_GROUP}/reconcile-request"
 #: Set it to any new value (e.g. the time) to have drift checked on the next timer tick,
 #: whatever the interval, as Flux's reconcile.fluxcd.io/requestedAt does for a reconcile.
 CHECK_DRIFT_ANNOTATION = f"{API_GROUP}/check-drift"
@@ -135,11 +143,14 @@ async def reconcile(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta,
     (a resync, a metadata-only change or an operator restart then costs nothing)."""
     runtime = _runtime(memo)
     generation = int(meta.get("generation") or 0)
-    if is_settled(status, generation):
+    requested = (meta.get("annotations") or {}).get(RECONCILE_REQUEST_ANNOTATION)
+    if is_settled(status, generation, requested):
         logger.info("generation %s is already %s: no engine call", generation, status.get("phase"))
         runtime.metrics.platform_status(StackRef(namespace, name).stack_name, status.get("conditions") or ())
         return
     writer = _Writer(runtime, namespace, name, body, status, patch, generation)
+    if requested:
+        writer.write(ReconcileRequested(requested))
     platform = _validated(writer, spec, name)
     if platform.suspend:
         writer.write(Suspended())
@@ -150,8 +161,12 @@ async def reconcile(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta,
         await admit(runtime, ref, platform, claim=True)
     except EngineError as error:
         raise _failed(writer, "up", error, runtime.clock(), retry, always_retry=False) from None
-    result = await _operate(writer, ref, "up", retry, lambda secrets: runtime.engine.up(ref, platform, secrets),
-                            platform=platform)
+    try:
+        result = await _operate(writer, ref, "up", retry, lambda secrets: runtime.engine.up(ref, platform, secrets),
+                                platform=platform)
+    except Superseded as why:  # kopf runs the handler again for the newer object
+        logger.info("up of generation %s not run: %s", generation, why)
+        return
     writer.write(result)
     try:
         await release_other_claims(runtime, ref, platform)
@@ -174,12 +189,13 @@ async def delete(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta, st
     writer = _Writer(runtime, namespace, name, body, status, patch, generation)
     ref = StackRef(namespace, name)
     retain = spec.get("deletionPolicy", DeletionPolicy.RETAIN.value) != DeletionPolicy.DELETE.value
-    if retain or _never_deployed(status):
+    deployed = True if retain else await _has_stack(writer, ref)
+    if retain or not deployed:
         async with runtime.gate.hold(ref.stack_name):
             await runtime.engine.forget(ref)
         writer.write(Forgotten())
         message = ("deletionPolicy Retain: AWS resources left in place" if retain
-                   else "no engine operation ever ran for this platform: nothing to destroy")
+                   else "the engine holds no stack for this platform: nothing to destroy")
         kopf.info(body, reason="Retained" if retain else "NothingToDestroy", message=message)
         if not retain:  # retained AWS resources keep their names, and so the claim (payplat.claims)
             await release_other_claims(runtime, ref, None)
@@ -199,18 +215,25 @@ async def delete(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta, st
         await admit(runtime, ref, platform, claim=False)
     except EngineError as error:
         _blocked(writer, error)
-    result = await _operate(writer, ref, "destroy", retry, lambda _secrets: runtime.engine.destroy(ref, platform),
-                            platform=None, always_retry=True)
+    try:
+        result = await _operate(writer, ref, "destroy", retry, lambda _secrets: runtime.engine.destroy(ref, platform),
+                                platform=None, always_retry=True)
+    except Superseded as why:
+        logger.info("destroy not run: %s", why)
+        return
     writer.write(result)
     await release_other_claims(runtime, ref, None)
     _forget(runtime, ref)
 
 
-def _never_deployed(status: Mapping[str, Any]) -> bool:
-    """No engine operation ever started (an invalid or suspended-from-birth platform):
-    deleting it must not wait for a destroy that has nothing to do."""
-    started = {Phase.RECONCILING.value, Phase.FAILED.value, Phase.DELETING.value, Phase.READY.value}
-    return "lastUpdate" not in status and status.get("phase") not in started
+async def _has_stack(writer: _Writer, ref: StackRef) -> bool:
+    """Whether the engine holds a stack for ``ref``: the engine's state, not the object's
+    status, decides (a lost status patch or a restored object says nothing of AWS)."""
+    try:
+        async with writer.runtime.gate.hold(ref.stack_name):
+            return await writer.runtime.engine.has_stack(ref)
+    except EngineError as error:
+        _blocked(writer, error)
 
 
 def _blocked(writer: _Writer, error: EngineError) -> NoReturn:
@@ -261,6 +284,9 @@ async def check_drift(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Met
         await admit(runtime, ref, platform, claim=False)
         report = await _operate(writer, ref, "drift", None,
                                 lambda secrets: runtime.engine.detect_drift(ref, platform, secrets), platform=platform)
+    except Superseded as why:  # a newer spec, a deletion or a suspend came first: theirs to handle
+        logger.info("drift check of generation %s not run: %s", generation, why)
+        return
     except EngineError as error:  # the next due check tries again
         report = None
         writer.write(DriftCheckFailed(error, runtime.clock()))
@@ -277,6 +303,9 @@ async def check_drift(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Met
         try:
             result = await _operate(writer, ref, "up", None,
                                     lambda secrets: runtime.engine.up(ref, platform, secrets), platform=platform)
+        except Superseded as why:  # never put back an older spec, nor re-create what a delete removed
+            logger.warning("drift remediation of generation %s not run: %s", generation, why)
+            return
         except EngineError as error:  # the next due check tries again
             writer.write(RemediationFailed(error, started, runtime.clock()))
             return
@@ -355,9 +384,12 @@ async def _operate(writer: _Writer, ref: StackRef, operation: str, retry: int | 
     try:
         secrets = await _stack_secrets(runtime, ref, platform)
         writer.secrets = tuple(value for value in (secrets.db_password,) if value)
-        if operation != "drift" and runtime.gate.busy(ref.stack_name):
+        # Only a handler publishes Queued: a timer's status write could land after the
+        # newer generation's and leave an old observedGeneration behind.
+        if retry is not None and operation != "drift" and runtime.gate.busy(ref.stack_name):
             await writer.publish(Queued(operation))
         async with runtime.gate.hold(ref.stack_name):
+            await _ensure_current(writer, operation)
             started, begin = runtime.clock(), runtime.monotonic()
             kopf.info(writer.body, reason=f"{verb}Started", message=f"{operation} started ({runtime.engine.name} engine)")
             if operation != "drift":  # a read-only check must not flip Ready while it runs
@@ -366,16 +398,37 @@ async def _operate(writer: _Writer, ref: StackRef, operation: str, retry: int | 
                 result = await call(secrets)
             finally:
                 seconds = runtime.monotonic() - begin
+    except Superseded:
+        raise
     except EngineError as error:
         failure = error
     except Exception as error:  # noqa: BLE001 - any engine bug becomes a retried, reported failure
         logging.getLogger(__name__).exception("%s of %s crashed", operation, ref.stack_name)
-        failure = TransientEngineError(f"unexpected {type(error).__name__}: {error}", reason="InternalError")
+        failure = UnrecognisedEngineError(f"unexpected {type(error).__name__}: {error}", reason="InternalError")
     else:
         runtime.metrics.operation_finished(operation, "succeeded", seconds)
         kopf.info(writer.body, reason=f"{verb}Succeeded", message=writer.clean(_describe(result)))
         return result
     raise _failed(writer, operation, failure, started, retry, always_retry)
+
+
+class Superseded(Exception):  # noqa: N818 - not an error: the operation is simply not wanted any more
+    """The object changed while its operation waited for the stack (``freshness``)."""
+
+
+async def _ensure_current(writer: _Writer, operation: str) -> None:
+    """Re-read the object once the stack is ours; raise ``Superseded`` if the operation
+    no longer belongs to it. An unreadable object is a transient failure, never a guess."""
+    try:
+        current = await writer.runtime.read_platform(writer.namespace, writer.name)
+    except EngineError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any API trouble: retry later rather than act blind
+        raise TransientEngineError(f"could not re-read {writer.namespace}/{writer.name} before the {operation} "
+                                   f"({type(error).__name__}); retrying", reason="ApiUnavailable") from None
+    why = superseded(current, generation=writer.generation, operation=operation)
+    if why is not None:
+        raise Superseded(why)
 
 
 def _failed(writer: _Writer, operation: str, error: EngineError, started: datetime, retry: int | None,
@@ -387,6 +440,12 @@ def _failed(writer: _Writer, operation: str, error: EngineError, started: dateti
     if retry is None:  # a timer: it records the failure itself and the next due check retries
         kopf.warn(writer.body, reason=f"{operation.capitalize()}Failed", message=message)
         return error
+    attempts = retry + 1
+    if error.unrecognised and attempts >= runtime.settings.max_unrecognised_attempts:
+        error = PermanentEngineError(
+            f"{error.message} (gave up after {attempts} attempts; annotate {RECONCILE_REQUEST_ANNOTATION}=<any new "
+            "value> to try again)", reason=error.reason)
+        message = writer.clean(error.message)
     if error.permanent and not always_retry:
         writer.write(Failed(operation, error, started, runtime.clock(), retry_in=None))
         kopf.warn(writer.body, reason=f"{operation.capitalize()}Failed", message=f"{message} (stalled)")

@@ -12,7 +12,6 @@ import base64
 import binascii
 import functools
 import json
-import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -20,13 +19,18 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from payplat import API_GROUP, API_VERSION, PLURAL
-from payplat.engines.base import TransientEngineError
 from payplat.claims import after_claim, after_release
+from payplat.engines.base import TransientEngineError
+from payplat.engines.locks import Identity
 from payplat.redaction import KNOWN_SECRETS
+from payplat.settings import in_cluster
 from payplat.tenancy import AllowList, password_problem, secret_refusal
-from payplat.settings import in_cluster, own_namespace
 
-__all__ = ["ConfigMapClaims", "api_client", "holder_probe", "publish_status", "read_allowlist", "read_secret"]
+__all__ = ["REQUEST_TIMEOUT", "ConfigMapClaims", "api_client", "pod_gone", "publish_status", "read_allowlist",
+           "read_platform", "read_secret"]
+
+#: (connect, read) seconds: no API call of the operator's own may hang for ever.
+REQUEST_TIMEOUT = (5.0, 20.0)
 
 
 @functools.cache
@@ -55,7 +59,8 @@ async def read_secret(namespace: str, platform: str, name: str, key: str) -> str
     if refusal:
         raise TransientEngineError(refusal, reason="SecretConsentMissing")
     try:
-        secret = await asyncio.to_thread(client.CoreV1Api(api_client()).read_namespaced_secret, name, namespace)
+        secret = await asyncio.to_thread(client.CoreV1Api(api_client()).read_namespaced_secret, name, namespace,
+                                       _request_timeout=REQUEST_TIMEOUT)
     except ApiException as error:
         raise _secret_error(error, namespace, name, key) from None
     data = secret.data or {}
@@ -165,22 +170,40 @@ async def publish_status(namespace: str, name: str, status: dict[str, Any]) -> N
     takes twenty minutes shows Reconciling for those twenty minutes."""
     api = client.CustomObjectsApi(api_client())
     await asyncio.to_thread(api.patch_namespaced_custom_object_status,
-                            API_GROUP, API_VERSION, namespace, PLURAL, name, {"status": status})
+                            API_GROUP, API_VERSION, namespace, PLURAL, name, {"status": status},
+                            _request_timeout=REQUEST_TIMEOUT)
 
 
-def holder_probe(host: str, pid: int) -> bool | None:
-    """Does the pod that holds a stack lock still exist? None when we cannot tell.
+def pod_gone(owner: Identity) -> bool | None:
+    """Has the operator pod an operation record names ended? None when we cannot tell.
 
-    In-cluster a lock's hostname is the holder's pod name: a pod that no longer exists, or
-    has terminated, cannot be running an operation. Locks from this host are judged by the
-    engine from /proc (pid and start time), so they are "unknown" here. ``pid`` is unused:
-    another pod's process table is not visible from this one.
+    Gone means: no pod of that name in its namespace, a pod of that name with another UID
+    (a new pod reusing the name), or a pod that has terminated. ``engines.locks.judge``
+    asks only about records of this cluster (the record's ``cluster`` is our Lease's UID),
+    so a 404 here never speaks for a pod of another cluster sharing the backend.
     """
-    namespace = own_namespace()
-    if host == socket.gethostname() or not in_cluster() or namespace is None:
+    if not (owner.pod_name and owner.pod_namespace and owner.pod_uid):
         return None
     try:
-        pod = client.CoreV1Api(api_client()).read_namespaced_pod(host, namespace)
+        pod = client.CoreV1Api(api_client()).read_namespaced_pod(owner.pod_name, owner.pod_namespace,
+                                                                 _request_timeout=REQUEST_TIMEOUT)
     except ApiException as error:
-        return False if error.status == 404 else None
-    return (pod.status.phase if pod.status else None) not in ("Succeeded", "Failed")
+        return True if error.status == 404 else None
+    except Exception:  # noqa: BLE001 - network trouble: unknown, so the lock counts as alive
+        return None
+    if pod.metadata is None or pod.metadata.uid != owner.pod_uid:
+        return True
+    return (pod.status.phase if pod.status else None) in ("Succeeded", "Failed")
+
+
+async def read_platform(namespace: str, name: str) -> dict[str, Any] | None:
+    """The PaymentPlatform as the API server has it now; None once it is gone."""
+    api = client.CustomObjectsApi(api_client())
+    try:
+        obj = await asyncio.to_thread(api.get_namespaced_custom_object, API_GROUP, API_VERSION, namespace, PLURAL,
+                                      name, _request_timeout=REQUEST_TIMEOUT)
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+    return dict(obj)

@@ -24,7 +24,8 @@ from payplat.metrics import Metrics
 from payplat.settings import Settings
 from payplat.tenancy import AllowList
 
-__all__ = ["AllowListReader", "OperationGate", "Runtime", "SecretReader", "StatusPublisher", "retry_delay", "utcnow"]
+__all__ = ["AllowListReader", "OperationGate", "PlatformReader", "Runtime", "SecretReader", "StatusPublisher", "retry_delay",
+           "utcnow"]
 
 #: (namespace, platform name, secret name, key) -> value; raises ``TransientEngineError``
 #: when absent or when the Secret does not consent to that platform (``tenancy``).
@@ -33,6 +34,8 @@ SecretReader = Callable[[str, str, str, str], Awaitable[str]]
 AllowListReader = Callable[[], Awaitable[AllowList]]
 #: (namespace, name, status) -> None: writes status at once, before kopf's own patch.
 StatusPublisher = Callable[[str, str, dict[str, Any]], Awaitable[None]]
+#: (namespace, name) -> the PaymentPlatform as the API server has it now, None if gone.
+PlatformReader = Callable[[str, str], Awaitable["dict[str, Any] | None"]]
 
 
 async def _no_roles_allowed() -> AllowList:
@@ -79,6 +82,7 @@ class Runtime:
     settings: Settings
     read_secret: SecretReader
     publish_status: StatusPublisher
+    read_platform: PlatformReader
     metrics: Metrics = field(default_factory=Metrics)
     #: Environment-suffix claims (``payplat.claims``); in memory unless ``payplat run`` sets the ConfigMap.
     claims: Claims = field(default_factory=MemoryClaims)

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import contextvars
 import json
-import re
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -26,8 +25,9 @@ from typing import Any
 
 from payplat import API_GROUP, API_VERSION, KIND
 from payplat.identity import stack_name
-from payplat.spec import PlatformSpec, SpecError, parse_spec
+from payplat.spec import MAX_RESOURCE_NAME, RESOURCE_NAME, PlatformSpec, SpecError, parse_spec
 from payplat.stackkeys import PASSWORD_CONFIG_KEY, PROJECT, SECRET_MASK
+from payplat.yamlinput import MAX_BYTES, YamlInputError, load_documents
 
 __all__ = [
     "PLACEHOLDER_PASSWORD",
@@ -356,39 +356,59 @@ class Manifest:
         return stack_name(self.namespace, self.name)
 
 
-NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+#: What a Kubernetes object may hold at the top and in metadata (ObjectMeta), as the API
+#: server's strict field validation (kubectl apply's default) allows.
+TOP_LEVEL = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})
+OBJECT_META = frozenset({
+    "name", "namespace", "labels", "annotations", "generateName", "uid", "resourceVersion", "generation",
+    "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences", "finalizers",
+    "managedFields", "selfLink",
+})
 
 
 def read_manifest(text: str) -> Manifest:
-    """The one PaymentPlatform in a YAML stream (other kinds, e.g. a Secret, are skipped)."""
-    import yaml
-
+    """The one PaymentPlatform in a YAML stream (other kinds, e.g. a Secret, are skipped).
+    The stream is read with bounded work (``yamlinput``); nothing it holds is echoed whole."""
     try:
-        documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
-    except yaml.YAMLError as error:
-        raise ManifestError([f"manifest: not valid YAML: {' '.join(str(error).split())}"]) from None
+        documents = load_documents(text)
+    except YamlInputError as error:
+        raise ManifestError([f"manifest: {error}"]) from None
     if any(not isinstance(doc, dict) for doc in documents):
         raise ManifestError(["manifest: every YAML document must be an object (apiVersion, kind, metadata, spec)"])
     platforms = [doc for doc in documents if doc.get("kind") == KIND]
     if len(platforms) != 1:
-        found = ", ".join(str(doc.get("kind")) for doc in documents) or "nothing"
+        kinds = [_shown(doc.get("kind"), 40) for doc in documents[:10]]
+        found = ", ".join(kinds) + (f" and {len(documents) - 10} more" if len(documents) > 10 else "") or "nothing"
         raise ManifestError([f"manifest: expected exactly one {KIND} document, found {len(platforms)} (kinds: {found})"])
     return _manifest(platforms[0])
+
+
+def _shown(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters: a 5 MB value is named, not echoed."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 3]}... ({len(text)} characters)"
 
 
 def _manifest(document: dict[str, Any]) -> Manifest:
     problems: list[str] = []
     expected = f"{API_GROUP}/{API_VERSION}"
     if document.get("apiVersion") != expected:
-        problems.append(f"apiVersion: {document.get('apiVersion')!r} is not supported (allowed: {expected})")
+        problems.append(f"apiVersion: {_shown(document.get('apiVersion'))} is not supported (allowed: {expected})")
     metadata = document.get("metadata")
     if not isinstance(metadata, dict):
         metadata = {}
         problems.append("metadata: required (an object with at least a name)")
+    unknown = sorted(str(key) for key in set(document) - TOP_LEVEL) + [
+        f"metadata.{key}" for key in sorted(str(key) for key in set(metadata) - OBJECT_META)]
+    problems.extend(f"{_shown(key, 80)[1:-1]}: unknown field (kubectl apply refuses it too)" for key in unknown[:5])
+    for key in ("labels", "annotations"):
+        value = metadata.get(key)
+        if value is not None and not (isinstance(value, dict) and all(isinstance(v, str) for v in value.values())):
+            problems.append(f"metadata.{key}: must map names to strings")
     name, namespace = metadata.get("name"), metadata.get("namespace", "default")
-    for field_name, value, limit in (("name", name, 63), ("namespace", namespace, 63)):
-        if not isinstance(value, str) or not NAME.match(value) or len(value) > limit:
-            what = "required" if value is None else f"{value!r} is not"
+    for field_name, value, limit in (("name", name, MAX_RESOURCE_NAME), ("namespace", namespace, MAX_RESOURCE_NAME)):
+        if not isinstance(value, str) or not RESOURCE_NAME.fullmatch(value) or len(value) > limit:
+            what = "required" if value is None else f"{_shown(value)} is not"
             problems.append(f"metadata.{field_name}: {what} a DNS label (lowercase letters, digits, '-', at most {limit})")
     spec: PlatformSpec | None = None
     try:
@@ -461,10 +481,13 @@ def command(args: argparse.Namespace) -> int:
     """Exit 0 with the plan on stdout; 2 for a bad manifest (messages on stderr, nothing
     on stdout); 1 if the program itself fails under mocks."""
     try:
-        text = sys.stdin.read() if args.file == "-" else _read(args.file)
+        text = _read_stdin() if args.file == "-" else _read(args.file)
         manifest = read_manifest(text)
     except ManifestError as error:
         _errors(error.problems)
+        return 2
+    except (RecursionError, MemoryError) as error:  # a last line of defence: never a traceback
+        _errors([f"manifest: too large or too deeply nested to read ({type(error).__name__})"])
         return 2
     output = args.output or ("tree" if sys.stdout.isatty() else "table")
     try:
@@ -479,11 +502,30 @@ def command(args: argparse.Namespace) -> int:
 def _read(path: str) -> str:
     try:
         with open(path, encoding="utf-8") as handle:
-            return handle.read()
+            return handle.read(MAX_BYTES + 1)  # one byte more than allowed is enough to refuse it
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or type(error).__name__
+        raise ManifestError([f"{_shown(path, 200)}: cannot read: {reason}"]) from None
+
+
+def _read_stdin() -> str:
+    try:
+        return sys.stdin.read(MAX_BYTES + 1)
     except (OSError, UnicodeDecodeError) as error:
-        raise ManifestError([f"{path}: cannot read: {getattr(error, 'strerror', None) or error}"]) from None
+        raise ManifestError([f"stdin: cannot read: {type(error).__name__}"]) from None
+
+
+#: At most this many problems, each at most MAX_LINE characters: stderr stays readable.
+MAX_PROBLEMS = 20
+MAX_LINE = 400
 
 
 def _errors(problems: Iterable[str]) -> None:
-    for problem in problems:
-        print(f"error: {problem}", file=sys.stderr)
+    listed = list(problems)
+    for problem in listed[:MAX_PROBLEMS]:
+        line = " ".join(problem.split())
+        if len(line) > MAX_LINE:
+            line = line[: MAX_LINE - 3] + "..."
+        print(f"error: {line}", file=sys.stderr)
+    if len(listed) > MAX_PROBLEMS:
+        print(f"error: ... and {len(listed) - MAX_PROBLEMS} more problems", file=sys.stderr)

@@ -52,6 +52,7 @@ _FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--backoff-cap-seconds": ("backoff_cap_seconds", {"type": float}),
     "--assume-role-allowlist": ("assume_role_allowlist", {}),
     "--claims-configmap": ("claims_configmap", {}),
+    "--max-unrecognised-attempts": ("max_unrecognised_attempts", {"type": int}),
 }
 
 
@@ -74,7 +75,10 @@ def command(args: argparse.Namespace) -> int:
         settings = settings_from(args)
     except ValidationError as error:
         for problem in error.errors():
-            field = ".".join(str(part) for part in problem["loc"]) or "settings"
+            field = ".".join(str(part) for part in problem["loc"])
+            if not field:  # a rule across settings: its message names the variables
+                print(f"payplat run: {problem['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+                continue
             print(f"payplat run: {field} (flag --{field.replace('_', '-')}, env PAYPLAT_{field.upper()}): "
                   f"{problem['msg']} (got {problem.get('input')!r})", file=sys.stderr)
         return 2
@@ -102,6 +106,8 @@ async def run(settings: Settings) -> int:
 
     from payplat import handlers, kube
     from payplat.engines import create_engine
+    from payplat.engines.base import Engine
+    from payplat.engines.locks import this_identity
     from payplat.leadership import LeaseElector
     from payplat.metrics import Metrics
     from payplat.operations import Runtime
@@ -112,27 +118,15 @@ async def run(settings: Settings) -> int:
     metrics = Metrics()
     if settings.metrics_port:
         metrics.serve(settings.metrics_port)
-    engine = create_engine(
-        settings.engine,
-        state_dir=settings.state_dir,
-        backend_url=settings.backend_url,
-        secrets_provider=settings.secrets_provider,
-        step_delay=settings.offline_step_delay,
-        holder_probe=kube.holder_probe,
-        log=logging.getLogger("payplat.engine"),
-    )
     admin_namespace = settings.lease_namespace_in_force()  # the operator's own: only administrators write there
 
     async def read_allowlist() -> AllowList:
         return await kube.read_allowlist(admin_namespace, settings.assume_role_allowlist)
 
-    runtime = Runtime(engine=engine, settings=settings, read_secret=kube.read_secret,
-                      publish_status=kube.publish_status, metrics=metrics,
-                      claims=kube.ConfigMapClaims(admin_namespace, settings.claims_configmap),
-                      read_allowlist=read_allowlist)
     handlers.register_drift_timer(settings.drift_tick_seconds)
     elector: LeaseElector | None = None
     keeper: asyncio.Task[None] | None = None
+    engine: Engine | None = None
     try:
         if settings.leader_election:
             elector = LeaseElector(settings.lease_name, settings.lease_namespace_in_force(), settings.identity,
@@ -141,6 +135,21 @@ async def run(settings: Settings) -> int:
                 if not await elector.acquire(stop):
                     return 0
             keeper = asyncio.create_task(elector.keep(stop.set), name="lease keeper")
+        # Created once leading: its operation records name this cluster by the Lease's UID.
+        engine = create_engine(
+            settings.engine,
+            state_dir=settings.state_dir,
+            backend_url=settings.backend_url,
+            secrets_provider=settings.secrets_provider,
+            step_delay=settings.offline_step_delay,
+            pod_probe=kube.pod_gone,
+            identity=this_identity(cluster=elector.lease_uid if elector is not None else None),
+            log=logging.getLogger("payplat.engine"),
+        )
+        runtime = Runtime(engine=engine, settings=settings, read_secret=kube.read_secret,
+                          publish_status=kube.publish_status, read_platform=kube.read_platform, metrics=metrics,
+                          claims=kube.ConfigMapClaims(admin_namespace, settings.claims_configmap),
+                          read_allowlist=read_allowlist)
         for old, new in await engine.migrate_stacks():  # the leader only, before any handler runs
             logger.warning("stack %s (named before 0.2) is now %s", old, new)
         clusterwide, namespaces = settings.watch_scope()
@@ -159,7 +168,8 @@ async def run(settings: Settings) -> int:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
-        await engine.close()
+        if engine is not None:
+            await engine.close()
         if elector is not None:
             await elector.release()
     return 1 if elector is not None and elector.lost else 0

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["SERVICE_ACCOUNT_NAMESPACE", "Settings", "default_state_dir", "in_cluster", "own_namespace"]
+__all__ = ["DURABLE_BACKENDS", "KMS_PROVIDERS", "SERVICE_ACCOUNT_NAMESPACE", "Settings", "default_state_dir", "in_cluster", "own_namespace"]
 
 _CONFIGMAP_NAME = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
 
@@ -41,6 +41,19 @@ def default_state_dir() -> Path:
     return Path(base) / "payplat"
 
 
+#: Backends whose state outlives the operator pod (the Helm schema allows the same).
+DURABLE_BACKENDS = ("s3", "gs", "azblob")
+#: Secrets providers whose key outlives the operator pod.
+KMS_PROVIDERS = ("awskms", "gcpkms", "azurekeyvault", "hashivault")
+
+
+def _scheme(url: str | None) -> str | None:
+    if not url or "://" not in url:
+        return None
+    scheme, _, rest = url.partition("://")
+    return scheme if rest.strip("/") else None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PAYPLAT_", extra="forbid", frozen=True,
                                       use_attribute_docstrings=True)
@@ -50,9 +63,9 @@ class Settings(BaseSettings):
     state_dir: Path = Field(default_factory=default_state_dir)
     """Where engines keep local state (offline stacks, file:// backend, workspaces)."""
     backend_url: str | None = None
-    """Pulumi backend, e.g. s3://bucket/prefix; default file://<state_dir>/backend."""
+    """Pulumi backend, e.g. s3://bucket/prefix; required (durable: s3, gs, azblob) with engine pulumi."""
     secrets_provider: str | None = None
-    """Pulumi secrets provider, e.g. awskms://alias/payplat; default passphrase (local only)."""
+    """Pulumi secrets provider, e.g. awskms://alias/payplat; required (a KMS) with engine pulumi."""
     max_concurrent_operations: Annotated[int, Field(ge=1, le=64)] = 4
     """Engine operations running at once across all platforms."""
     resync_seconds: Annotated[int, Field(ge=10, le=86400)] = 600
@@ -87,6 +100,9 @@ class Settings(BaseSettings):
     """ConfigMap (operator's namespace) mapping each namespace to the role ARNs or account ids its platforms may assume."""
     claims_configmap: Annotated[str, Field(pattern=_CONFIGMAP_NAME)] = "payplat-environment-claims"
     """ConfigMap (operator's namespace) holding which platform owns each environment suffix per account and region."""
+    max_unrecognised_attempts: Annotated[int, Field(ge=1, le=100)] = 5
+    """Attempts an engine error no rule recognises gets before the platform stalls (the
+    payplat.io/reconcile-request annotation asks for a new round)."""
 
     @field_validator("namespaces", mode="before")
     @classmethod
@@ -99,6 +115,28 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _durable_state(self) -> Settings:
+        """The real engine keeps every stack in its backend and encrypts its secrets with its
+        secrets provider: on the pod's emptyDir with a generated passphrase, a restart would
+        lose every stack (and with it any way to destroy what it created)."""
+        if self.engine != "pulumi":
+            return self
+        problems = []
+        if _scheme(self.backend_url) not in DURABLE_BACKENDS:
+            problems.append(
+                f"PAYPLAT_BACKEND_URL (flag --backend-url) must be a durable backend "
+                f"({', '.join(f'{s}://' for s in DURABLE_BACKENDS)}), e.g. s3://payplat-state-<account>/pulumi; "
+                f"got {self.backend_url or 'nothing'} (the default file:// state is lost when the pod restarts)")
+        if _scheme(self.secrets_provider) not in KMS_PROVIDERS:
+            problems.append(
+                f"PAYPLAT_SECRETS_PROVIDER (flag --secrets-provider) must be a KMS "
+                f"({', '.join(f'{s}://' for s in KMS_PROVIDERS)}), e.g. awskms://alias/payplat-pulumi?region=<region>; "
+                f"got {self.secrets_provider or 'nothing'} (a generated passphrase is lost with the pod)")
+        if problems:
+            raise ValueError("engine pulumi refuses to start: " + "; ".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _scope(self) -> Settings:

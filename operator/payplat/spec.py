@@ -15,6 +15,7 @@ Either pass fails with ``SpecError``, which carries one line per problem in the 
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from enum import Enum
 from typing import Annotated, Any
@@ -50,21 +51,25 @@ __all__ = [
 
 #: A DNS label without ``--``: AWS names join a suffix and a service name with ``--``
 #: (``payplat-<suffix>--<service>-task``), so neither part may contain it.
-AWS_LABEL = re.compile(r"^[a-z](-?[a-z0-9])*$")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
-ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+AWS_LABEL = re.compile(r"^[a-z](-?[a-z0-9])*$", re.ASCII)
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$", re.ASCII)
+REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$", re.ASCII)
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$", re.ASCII)
 #: An S3 bucket name (general purpose buckets: 3-63 lowercase letters, digits, dots, hyphens).
 S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 #: An S3 key prefix: path segments of URL-safe characters, no leading or trailing slash.
-LOG_PREFIX = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+LOG_PREFIX = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", re.ASCII)
 MAX_LOG_PREFIX = 200
-CERT_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
-CIDR_FORM = re.compile(r"^[0-9.]+/[0-9]{1,2}$")
+CERT_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$", re.ASCII)
+CIDR_FORM = re.compile(r"^[0-9.]+/[0-9]{1,2}$", re.ASCII)
 K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-URL_PATH = re.compile(r"^/[\x21-\x7e]*$")  # RE2 (the API server's regex engine) caps repeats at 1000
-USER_ID = re.compile(r"^\d+(:\d+)?$")
-ROOT_USER = re.compile(r"^0+(:|$)")
+#: A PaymentPlatform's metadata.name (and namespace): a DNS label, since stack and AWS names
+#: are built from it. The CRD enforces it too, so kubectl and `payplat plan` agree.
+RESOURCE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", re.ASCII)
+MAX_RESOURCE_NAME = 63
+URL_PATH = re.compile(r"^/[\x21-\x7e]*$", re.ASCII)  # RE2 (the API server's regex engine) caps repeats at 1000
+USER_ID = re.compile(r"^\d+(:\d+)?$", re.ASCII)
+ROOT_USER = re.compile(r"^0+(:|$)", re.ASCII)
 CREDENTIAL_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE_KEY|API_KEY", re.IGNORECASE)
 IMAGE_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 IMAGE_DIGEST = r"sha256:[a-f0-9]{64}"
@@ -74,8 +79,13 @@ _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 IMAGE = re.compile(
     rf"^(?P<repo>(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::\d+)?/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
     rf"(?::(?P<tag>{IMAGE_TAG}))?"
-    rf"(?:@(?P<digest>{IMAGE_DIGEST}))?$"
+    rf"(?:@(?P<digest>{IMAGE_DIGEST}))?$",
+    re.ASCII,
 )
+
+# Every pattern is also the CRD's (RE2, the API server's engine): re.ASCII keeps \d and \w
+# to ASCII as in RE2, and fullmatch keeps `$` from accepting a trailing newline, which
+# Python's `$` does and RE2's does not.
 
 #: Valid Fargate memory (MiB) for each cpu size (CPU units).
 FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
@@ -180,7 +190,7 @@ class NetworkSpec(_Model):
     @classmethod
     def _cidr(cls, value: str) -> str:
         try:
-            if not CIDR_FORM.match(value):  # ipaddress also takes "10.0.0.0/255.255.0.0"; AWS and the CRD do not
+            if not CIDR_FORM.fullmatch(value):  # ipaddress also takes "10.0.0.0/255.255.0.0"; AWS and the CRD do not
                 raise ValueError(value)
             net = ipaddress.IPv4Network(value, strict=True)
         except ValueError:
@@ -257,7 +267,7 @@ class ServiceSpec(_Model):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not AWS_LABEL.match(value) or len(value) > MAX_SERVICE_NAME:
+        if not AWS_LABEL.fullmatch(value) or len(value) > MAX_SERVICE_NAME:
             raise ValueError(f"{value!r} is not a DNS label of 1-{MAX_SERVICE_NAME} lowercase letters, digits and "
                              "single '-' ('--' joins AWS names)")
         if value in RESERVED_SERVICE_NAMES:
@@ -268,7 +278,7 @@ class ServiceSpec(_Model):
     @field_validator("image")
     @classmethod
     def _image(cls, value: str) -> str:
-        match = IMAGE.match(value)
+        match = IMAGE.fullmatch(value)
         if not match:
             raise ValueError(f"{value!r} is not an image reference (repository:tag or repository@sha256:digest)")
         if match["tag"] == "latest":
@@ -287,14 +297,14 @@ class ServiceSpec(_Model):
     @field_validator("health_check_path")
     @classmethod
     def _path(cls, value: str) -> str:
-        if len(value) > MAX_URL_PATH or not URL_PATH.match(value):
+        if len(value) > MAX_URL_PATH or not URL_PATH.fullmatch(value):
             raise ValueError(f"{value!r} is not an absolute URL path starting with '/'")
         return value
 
     @field_validator("user")
     @classmethod
     def _user(cls, value: str) -> str:
-        if not USER_ID.match(value):
+        if not USER_ID.fullmatch(value):
             raise ValueError(f"{value!r} is not a numeric UID or UID:GID")
         if ROOT_USER.match(value):
             raise ValueError("containers may not run as root (UID 0)")
@@ -335,7 +345,7 @@ class PasswordRef(_Model):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not K8S_NAME.match(value) or len(value) > MAX_K8S_NAME:
+        if not K8S_NAME.fullmatch(value) or len(value) > MAX_K8S_NAME:
             raise ValueError(f"{value!r} is not a Kubernetes object name")
         return value
 
@@ -354,14 +364,14 @@ class AccessLogsSpec(_Model):
     @field_validator("bucket")
     @classmethod
     def _bucket(cls, value: str) -> str:
-        if not S3_BUCKET.match(value) or ".." in value:
+        if not S3_BUCKET.fullmatch(value) or ".." in value:
             raise ValueError(f"{value!r} is not an S3 bucket name (3-63 lowercase letters, digits, '.' and '-')")
         return value
 
     @field_validator("prefix")
     @classmethod
     def _prefix(cls, value: str) -> str:
-        if not LOG_PREFIX.match(value) or len(value) > MAX_LOG_PREFIX:
+        if not LOG_PREFIX.fullmatch(value) or len(value) > MAX_LOG_PREFIX:
             raise ValueError(f"{value!r} is not a key prefix (segments of letters, digits, '_.-' joined by '/', at most {MAX_LOG_PREFIX} characters)")
         if "AWSLogs" in value:
             raise ValueError(f"{value!r} contains AWSLogs, which Elastic Load Balancing adds itself")
@@ -379,7 +389,7 @@ class LoadBalancerSpec(_Model):
     @field_validator("certificate_arn")
     @classmethod
     def _cert(cls, value: str | None) -> str | None:
-        if value is not None and not CERT_ARN.match(value):
+        if value is not None and not CERT_ARN.fullmatch(value):
             raise ValueError(f"{value!r} is not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<uuid>)")
         return value
 
@@ -470,7 +480,7 @@ class PlatformSpec(_Model):
     @field_validator("environment_suffix")
     @classmethod
     def _suffix(cls, value: str | None) -> str | None:
-        if value is not None and (not AWS_LABEL.match(value) or len(value) > MAX_SUFFIX):
+        if value is not None and (not AWS_LABEL.fullmatch(value) or len(value) > MAX_SUFFIX):
             raise ValueError(f"{value!r} is not a DNS label of 1-{MAX_SUFFIX} lowercase letters, digits and single "
                              "'-' ('--' joins AWS names)")
         return value
@@ -478,14 +488,14 @@ class PlatformSpec(_Model):
     @field_validator("region")
     @classmethod
     def _region(cls, value: str) -> str:
-        if not REGION.match(value):
+        if not REGION.fullmatch(value):
             raise ValueError(f"{value!r} is not an AWS region name, e.g. us-east-1")
         return value
 
     @field_validator("assume_role_arn")
     @classmethod
     def _role(cls, value: str | None) -> str | None:
-        if value is not None and not ROLE_ARN.match(value):
+        if value is not None and not ROLE_ARN.fullmatch(value):
             raise ValueError(f"{value!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
         return value
 
@@ -520,7 +530,14 @@ def parse_spec(raw: dict[str, Any] | None, *, name: str = "platform") -> Platfor
     if raw is not None and not isinstance(raw, dict):
         raise SpecError([f"spec: must be an object, not {type(raw).__name__}"])
     try:
-        spec = PlatformSpec.model_validate(raw or {})
+        document = json.dumps(_without_nulls(raw or {}), allow_nan=False)
+    except (TypeError, ValueError):
+        raise SpecError(["spec: holds a value JSON cannot carry (only strings, numbers, booleans, null, "
+                         "objects and lists)"]) from None
+    try:
+        # Strict, from JSON: what the API server's schema does ("8080" is no port, "yes"
+        # no boolean, true no count), so the CLI and the CRD accept the same specs.
+        spec = PlatformSpec.model_validate_json(document, strict=True)
     except ValidationError as error:
         raise SpecError([_describe(item) for item in error.errors()]) from None
     problems = _cross_field_problems(spec)
@@ -532,10 +549,24 @@ def parse_spec(raw: dict[str, Any] | None, *, name: str = "platform") -> Platfor
 # --------------------------------------------------------------------------- helpers
 
 
+def _without_nulls(value: Any) -> Any:
+    """A field set to null is a field left out: the API server prunes such values before
+    validating (fields are not nullable in the CRD), so the CLI must read them alike."""
+    if isinstance(value, dict):
+        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value
+
+
 def _env_name(value: str) -> str:
-    if not ENV_NAME.match(value):
+    if not ENV_NAME.fullmatch(value):
         raise ValueError(f"{value!r} is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*)")
     return value
+
+
+#: Longest problem message: values are quoted in messages, and a value can be megabytes.
+MAX_MESSAGE = 300
 
 
 def _path(loc: tuple[str | int, ...]) -> str:
@@ -559,6 +590,11 @@ def _describe(error: Any) -> str:
         message = "required"
     else:
         message = f"{error['msg']} (got {error['input']!r})" if "input" in error else error["msg"]
+    if any(part == "environment" and index + 1 < len(loc) and _looks_secret(str(loc[index + 1]))
+           for index, part in enumerate(loc)):
+        message = f"{error['msg']} (value hidden: the variable's name looks like a credential)"
+    if len(message) > MAX_MESSAGE:  # a 5 MB value is named, not echoed
+        message = message[: MAX_MESSAGE - 3] + "..."
     return f"{_path(loc)}: {message}"
 
 

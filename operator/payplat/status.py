@@ -11,6 +11,9 @@ The kstatus protocol (what ``kubectl wait``, Argo CD and Flux read), as used her
 * ``Drifted``: the last drift check found AWS differing from the stack (True), matching
   it (False) or could not tell (Unknown).
 
+``stackLock`` (who holds the stack's lock, since when, and why it counts as alive) is
+present while an operation waits for a holder that is not provably gone.
+
 Every condition carries ``type, status, reason, message, lastTransitionTime,
 observedGeneration``. ``lastTransitionTime`` changes only when ``status`` flips, so a
 retry loop does not look like a flapping resource. ``status.observedGeneration`` says
@@ -48,6 +51,7 @@ __all__ = [
     "Phase",
     "Queued",
     "Reason",
+    "ReconcileRequested",
     "Remediated",
     "RemediationFailed",
     "Started",
@@ -129,6 +133,13 @@ class Failed:
     started: datetime
     finished: datetime
     retry_in: float | None = None
+
+
+@dataclass(frozen=True)
+class ReconcileRequested:
+    """A person asked for a new attempt (the reconcile-request annotation): this run answers it."""
+
+    request: str
 
 
 @dataclass(frozen=True)
@@ -239,13 +250,17 @@ def mark_drifted(conditions: list[dict[str, Any]], drifted: bool | None, message
 # --------------------------------------------------------------------------- transitions
 
 
-def is_settled(status: Mapping[str, Any], generation: int | None) -> bool:
-    """Nothing left to do for this generation: it is Ready, Stalled or Suspended already.
+def is_settled(status: Mapping[str, Any], generation: int | None, requested: str | None = None) -> bool:
+    """Nothing left to do for this generation: it is Ready, Stalled or Suspended already,
+    and no reconcile request (``requested``, the reconcile-request annotation's value) is
+    waiting for an answer.
 
     A Failed or Reconciling phase is not settled: the operator was interrupted or is
     retrying, so a restart must pick the work up again.
     """
     settled = {Phase.READY.value, Phase.STALLED.value, Phase.SUSPENDED.value}
+    if requested and requested != status.get("lastHandledReconcileRequest"):
+        return False
     return generation is not None and status.get("observedGeneration") == generation and status.get("phase") in settled
 
 
@@ -294,6 +309,8 @@ def next_status(previous: Mapping[str, Any] | None, generation: int, event: obje
     update = _transition(event, base, generation, now)
     known = tuple(secrets)
     new = {**base, **update}
+    if new.get("stackLock") is None:  # shown only while a live holder blocks the stack
+        new.pop("stackLock", None)
     new["message"] = redact(new.get("message", ""), known)
     new["conditions"] = [{**item, "message": redact(item.get("message", ""), known)} for item in new["conditions"]]
     if "outputs" in new:
@@ -326,6 +343,7 @@ def _queued(event: Queued, base: dict[str, Any], generation: int, now: datetime)
 def _succeeded(event: OperationResult, base: dict[str, Any], generation: int, now: datetime) -> dict[str, Any]:
     update: dict[str, Any] = {
         "observedGeneration": generation,
+        "stackLock": None,
         "engine": event.engine,
         "lastUpdate": _last_update(event.operation, "Succeeded", event.started, event.finished,
                                    event.changes.as_dict()),
@@ -365,7 +383,13 @@ def _failed(event: Failed, base: dict[str, Any], generation: int, now: datetime)
     else:
         phase = Phase.STALLED if error.permanent else Phase.FAILED
     return {"phase": phase.value, "message": message, "observedGeneration": generation,
-            "lastUpdate": last_update, "conditions": conditions}
+            "lastUpdate": last_update, "conditions": conditions, "stackLock": getattr(error, "holder", None)}
+
+
+@_transition.register
+def _reconcile_requested(event: ReconcileRequested, base: dict[str, Any], generation: int,
+                         now: datetime) -> dict[str, Any]:
+    return {"lastHandledReconcileRequest": event.request}
 
 
 @_transition.register

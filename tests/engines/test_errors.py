@@ -6,7 +6,7 @@ import pytest
 from pulumi.automation._cmd import CommandResult
 from pulumi.automation.errors import CommandError, ConcurrentUpdateError, StackNotFoundError, create_command_error
 
-from payplat.engines.base import PermanentEngineError, StackLockedError, TransientEngineError
+from payplat.engines.base import PermanentEngineError, StackLockedError, TransientEngineError, UnrecognisedEngineError
 from payplat.engines.errors import classify, scrub
 
 
@@ -36,7 +36,10 @@ LOCKED = (
         ("error: creating ECS Task Definition: ClientException: ... ValidationError: bad cpu", PermanentEngineError, "InvalidConfiguration"),
         ("error: InvalidParameterValue: CIDR block 10.0.0.0/8 is malformed", PermanentEngineError, "InvalidConfiguration"),
         ("error: VpcLimitExceeded: The maximum number of VPCs has been reached.", PermanentEngineError, "QuotaExceeded"),
-        ("error: something nobody has seen before", TransientEngineError, "EngineError"),
+        ("error: something nobody has seen before", UnrecognisedEngineError, "EngineError"),
+        # AWS's verdict on a value is not a network timeout, whatever words it uses
+        ("error: creating ELBv2 Target Group: ValidationError: Health check timeout must be smaller than the interval",
+         PermanentEngineError, "InvalidConfiguration"),
         ("error: an unhandled error occurred: python inline source runtime error: KeyError 'x'", PermanentEngineError, "ProgramError"),
     ],
 )
@@ -90,3 +93,12 @@ def test_scrub(text: str, leak: str) -> None:
 def test_scrub_keeps_ordinary_text() -> None:
     text = "aws:secretsmanager/secret:Secret payplat-db creating (arn:aws:secretsmanager:us-east-1:0:secret:x)"
     assert scrub(text) == text
+
+
+def test_the_cli_lock_message_names_the_holder_for_status() -> None:
+    error = classify(cli_error(LOCKED), operation="up")
+    assert isinstance(error, StackLockedError)
+    assert error.holder is not None
+    assert (error.holder["who"], error.holder["pid"], error.holder["since"]) == ("root@payplat-operator-0", 81,
+                                                                                 "2026-11-28T12:00:00Z")
+    assert error.holder["lockFile"] == ".pulumi/locks/organization/payplat/ns-a/1.json"

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -49,26 +50,67 @@ def test_lock_key_follows_the_diy_layout() -> None:
 
 # --------------------------------------------------------------------------- decision (pure)
 
+HERE = locks.Identity(hostname="op-0", pid=7, boot_id="boot-1", machine_id="machine-1", pod_name="op-0",
+                      pod_namespace="payplat-system", pod_uid="uid-op-0", cluster="cluster-1")
+DEAD = LocalProcess(alive=False)
+RUNS = LocalProcess(alive=True, started=T0 - timedelta(minutes=5))
+REUSED = LocalProcess(alive=True, started=T0 + timedelta(minutes=3))  # the pid now names a newer process
+
+
+def record(*, at: datetime = T0 - timedelta(seconds=1), **owner: object) -> locks.OperationRecord:
+    """An operation record as a crashed operator left it (by default: this host, an earlier process)."""
+    identity = replace(HERE, pid=41, process_start=T0 - timedelta(minutes=10), **owner)  # type: ignore[arg-type]
+    return locks.OperationRecord(owner=identity, operation="up", started=at)
+
+
+OTHER_POD = {"hostname": "op-1", "pod_name": "op-1", "pod_uid": "uid-op-1", "boot_id": "boot-9"}
+
 
 @pytest.mark.parametrize(
-    ("held", "local", "remote", "stale"),
+    ("held", "rec", "lock_process", "owner_process", "pod_gone", "stale"),
     [
-        (lock(host="me"), LocalProcess(alive=False), None, True),  # our host, pid gone
-        (lock(host="me"), None, None, True),
-        (lock(host="me"), LocalProcess(alive=True, started=T0 - timedelta(minutes=5)), None, False),  # the holder
-        (lock(host="me"), LocalProcess(alive=True, started=None), None, False),  # alive, age unknown
-        (lock(host="me"), LocalProcess(alive=True, started=T0 + timedelta(seconds=1)), None, False),  # within clock slack
-        (lock(host="me"), LocalProcess(alive=True, started=T0 + timedelta(minutes=3)), None, True),  # pid reused
-        (lock(host="other-pod"), None, False, True),  # probe: that pod is gone
-        (lock(host="other-pod"), None, True, False),
-        (lock(host="other-pod"), None, None, False),  # unknown counts as alive
-        (lock(host="other-pod"), LocalProcess(alive=False), None, False),  # a local pid says nothing about another host
+        # Nothing of ours explains the lock: a person, CI or another installation. Alive.
+        (lock(host="op-0", pid=42), None, DEAD, None, None, False),
+        (lock(host="ci-runner-7"), None, None, None, True, False),
+        (LockInfo(0, "?", locks.UNREADABLE, T0), None, None, None, None, False),
+        # Our own operation on this very host and boot: judged by its processes.
+        (lock(pid=42), record(), DEAD, DEAD, None, True),
+        (lock(pid=42), record(), None, DEAD, None, False),  # the lock's pid: unknown, so alive
+        (lock(pid=42), record(), RUNS, DEAD, None, False),  # the CLI outlived the operator: alive
+        (lock(pid=42), record(), REUSED, DEAD, None, True),  # pid reused by a newer process
+        (lock(pid=42), record(), DEAD, LocalProcess(alive=True, started=T0 - timedelta(minutes=10)), None, False),  # the recording operator still runs
+        (lock(pid=42), record(), DEAD, RUNS, None, True),  # its pid now names another process
+        (lock(pid=41), record(), DEAD, None, None, True),  # offline engine: lock pid is the operator's
+        (lock(pid=42), record(boot_id=None), DEAD, DEAD, None, False),  # no boot id: cannot prove
+        (lock(pid=42), record(boot_id="boot-0"), None, None, None, True),  # this machine rebooted since
+        (lock(pid=42), record(boot_id="boot-0", machine_id=None), None, None, None, False),  # not provably this machine
+        # Another operator pod: this cluster's API server decides, by pod UID.
+        (lock(host="op-1"), record(**OTHER_POD), None, None, True, True),
+        (lock(host="op-1"), record(**OTHER_POD), None, None, False, False),
+        (lock(host="op-1"), record(**OTHER_POD), None, None, None, False),  # cannot ask: alive
+        (lock(host="op-1"), record(**OTHER_POD, cluster="cluster-2"), None, None, True, False),  # another cluster's pod
+        (lock(host="op-1"), record(**OTHER_POD, cluster=None), None, None, True, False),  # no cluster recorded
     ],
 )
-def test_judge(held: LockInfo, local: LocalProcess | None, remote: bool | None, stale: bool) -> None:
-    verdict = judge(held, hostname="me", local=local, remote_alive=remote)
+def test_judge(held: LockInfo, rec: locks.OperationRecord | None, lock_process: LocalProcess | None,
+               owner_process: LocalProcess | None, pod_gone: bool | None, stale: bool) -> None:
+    verdict = judge(held, record=rec, here=HERE, lock_process=lock_process, owner_process=owner_process,
+                    pod_gone=pod_gone)
     assert verdict.stale is stale
     assert verdict.why
+
+
+def test_a_lock_is_matched_only_by_a_record_of_its_host_written_before_it() -> None:
+    earlier, later = record(at=T0 - timedelta(minutes=1)), record(at=T0 + timedelta(minutes=1))
+    newest = record(at=T0 - timedelta(seconds=5))
+    assert locks.matching_record(lock(host="op-0"), [earlier, later, newest]) is newest
+    assert locks.matching_record(lock(host="op-0"), [later]) is None  # recorded after the lock was taken
+    assert locks.matching_record(lock(host="ci-runner"), [earlier]) is None
+
+
+def test_records_round_trip() -> None:
+    rec = record()
+    assert locks.OperationRecord.from_json(rec.to_json()) == rec
 
 
 def test_local_process_facts_for_a_live_and_a_dead_pid() -> None:
@@ -88,11 +130,34 @@ def write(bucket: locks.StateBucket, key_id: str, info: LockInfo, stack: str = "
     return key
 
 
-def test_a_lock_of_a_dead_local_process_is_broken(tmp_path) -> None:
+def crashed_here(bucket: locks.StateBucket, stack: str = "ns-a", pid: int | None = None) -> tuple[str, str]:
+    """What an operator of this host killed mid-operation leaves: its record and its lock."""
+    pid = pid or dead_pid()
+    owner = replace(locks.this_identity(), pid=pid, process_start=None)
+    now = datetime.now(UTC)
+    record_key = f"{locks.record_prefix('payplat', stack)}crashed.json"
+    bucket.write(record_key, locks.OperationRecord(owner, "up", now - timedelta(seconds=1)).to_json())
+    return write(bucket, "crashed", lock(host=owner.hostname, pid=pid, at=now), stack=stack), record_key
+
+
+def test_a_lock_of_our_own_dead_local_process_is_broken_with_its_record(tmp_path) -> None:
     bucket = locks.FileBucket(tmp_path)
-    key = write(bucket, "a", lock(host=socket.gethostname(), pid=dead_pid(), at=datetime.now(UTC)))
+    key, record_key = crashed_here(bucket)
     broken = locks.break_stale_locks(bucket, "payplat", "ns-a")
     assert [info.pid for info, _ in broken] and not (tmp_path / key).exists()
+    assert not (tmp_path / record_key).exists()
+
+
+def test_a_dead_local_holder_without_our_record_is_never_broken(tmp_path) -> None:
+    """A person's ``pulumi refresh`` on the operator's host that crashed: not ours to judge."""
+    bucket = locks.FileBucket(tmp_path)
+    key = write(bucket, "a", lock(host=socket.gethostname(), pid=dead_pid(), at=datetime.now(UTC)))
+    with pytest.raises(StackLockedError) as caught:
+        locks.break_stale_locks(bucket, "payplat", "ns-a")
+    assert (tmp_path / key).exists()
+    holder = caught.value.holder
+    assert holder is not None and holder["hostname"] == socket.gethostname() and holder["lockFile"] == key
+    assert "not an operation this operator recorded" in holder["judgement"]
 
 
 def test_a_live_holder_keeps_its_lock_and_is_named(tmp_path) -> None:
@@ -104,25 +169,39 @@ def test_a_live_holder_keeps_its_lock_and_is_named(tmp_path) -> None:
     assert (tmp_path / key).exists()
 
 
-def test_remote_holder_is_broken_only_when_the_probe_says_gone(tmp_path) -> None:
+def test_a_foreign_lock_is_never_broken_even_when_a_pod_of_that_name_is_gone(tmp_path) -> None:
+    """The old rule (a 404 for a pod named like the lock's hostname means gone) broke the
+    locks of CI runners, people and other clusters: without our record, nothing is asked."""
     bucket = locks.FileBucket(tmp_path)
-    asked: list[tuple[str, int]] = []
+    asked: list[locks.Identity] = []
 
-    def probe(answer: bool | None):
-        def ask(host: str, pid: int) -> bool | None:
-            asked.append((host, pid))
-            return answer
-        return ask
+    def gone(owner: locks.Identity) -> bool:
+        asked.append(owner)
+        return True
 
-    key = write(bucket, "a", lock(host="payplat-operator-old", pid=7))
-    with pytest.raises(StackLockedError):
-        locks.break_stale_locks(bucket, "payplat", "ns-a", probe=probe(None))
-    with pytest.raises(StackLockedError):
-        locks.break_stale_locks(bucket, "payplat", "ns-a")  # no probe wired: unknown
+    for host in ("payplat-operator-old", "ci-runner-7", "laptop.corp"):
+        key = write(bucket, host, lock(host=host, pid=7, at=datetime.now(UTC)))
+        with pytest.raises(StackLockedError) as caught:
+            locks.break_stale_locks(bucket, "payplat", "ns-a", pod_probe=gone)
+        assert (tmp_path / key).exists() and caught.value.holder["who"] == f"payplat@{host}"
+        bucket.delete(key)
+    assert asked == []
+
+
+def test_a_recorded_pod_of_this_cluster_is_broken_only_when_the_api_server_says_gone(tmp_path) -> None:
+    bucket = locks.FileBucket(tmp_path)
+    here = replace(HERE, hostname="op-0")
+    owner = replace(HERE, **OTHER_POD)  # type: ignore[arg-type]
+    now = datetime.now(UTC)
+    bucket.write(f"{locks.record_prefix('payplat', 'ns-a')}r.json",
+                 locks.OperationRecord(owner, "up", now - timedelta(seconds=3)).to_json())
+    key = write(bucket, "a", lock(host="op-1", pid=7, at=now))
+    for answer in (None, False):
+        with pytest.raises(StackLockedError):
+            locks.break_stale_locks(bucket, "payplat", "ns-a", here=here, pod_probe=lambda _owner, a=answer: a)
     assert (tmp_path / key).exists()
-    locks.break_stale_locks(bucket, "payplat", "ns-a", probe=probe(False))
+    locks.break_stale_locks(bucket, "payplat", "ns-a", here=here, pod_probe=lambda _owner: True)
     assert not (tmp_path / key).exists()
-    assert asked == [("payplat-operator-old", 7), ("payplat-operator-old", 7)]
 
 
 def test_acquire_writes_our_lock_and_a_second_acquire_is_refused(tmp_path) -> None:
@@ -154,8 +233,8 @@ def test_s3_backend_locks() -> None:
     client = boto3.client("s3", region_name="us-east-1")
     client.create_bucket(Bucket="state")
     bucket = locks.bucket_for("s3://state/payplat?region=us-east-1", s3_client=client)
-    key = write(bucket, "a", lock(host="payplat-operator-old", pid=7))
-    assert client.list_objects_v2(Bucket="state")["Contents"][0]["Key"] == f"payplat/{key}"
+    key, record_key = crashed_here(bucket)
+    assert {item["Key"] for item in client.list_objects_v2(Bucket="state")["Contents"]} == {f"payplat/{key}", f"payplat/{record_key}"}
     assert list(locks.read_locks(bucket, "payplat", "ns-a")) == [key]
-    locks.break_stale_locks(bucket, "payplat", "ns-a", probe=lambda host, pid: False)
+    locks.break_stale_locks(bucket, "payplat", "ns-a")
     assert client.list_objects_v2(Bucket="state").get("KeyCount") == 0

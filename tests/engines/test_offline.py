@@ -11,7 +11,8 @@ import socket
 import subprocess
 import sys
 from collections import Counter
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -46,9 +47,15 @@ def dead_pid() -> int:
 
 
 def leave_stale_lock(state_dir: Path, pid: int) -> str:
+    """What an operator of this host killed mid-operation leaves: its operation record and its lock."""
+    bucket = locks.FileBucket(state_dir)
+    now = datetime.now(UTC)
+    owner = replace(locks.this_identity(), pid=pid, process_start=None)
+    bucket.write(f"{locks.record_prefix('payplat', 'ns_shop')}crashed.json",
+                 locks.OperationRecord(owner, "up", now - timedelta(seconds=1)).to_json())
     key = f"{locks.lock_prefix('payplat', 'ns_shop')}crashed.json"
-    info = locks.LockInfo(pid=pid, username="payplat", hostname=socket.gethostname(), timestamp=datetime.now(UTC))
-    locks.FileBucket(state_dir).write(key, info.to_json())
+    info = locks.LockInfo(pid=pid, username="payplat", hostname=socket.gethostname(), timestamp=now)
+    bucket.write(key, info.to_json())
     return key
 
 
@@ -116,15 +123,27 @@ def test_a_lock_held_by_a_live_process_refuses_the_operation(engine, ref, spec, 
     assert FakeCloud(tmp_path, "ns_shop").entries() == []
 
 
-def test_a_lock_on_another_host_is_broken_only_when_the_probe_says_gone(tmp_path: Path, ref, spec) -> None:
+def test_a_lock_of_another_operator_pod_is_broken_only_when_this_cluster_says_its_pod_is_gone(
+        tmp_path: Path, ref, spec) -> None:
+    bucket = locks.FileBucket(tmp_path)
+    now = datetime.now(UTC)
+    old = locks.Identity(hostname="payplat-operator-old", pid=1, pod_name="payplat-operator-old",
+                         pod_namespace="payplat-system", pod_uid="uid-old", cluster="cluster-1")
+    bucket.write(f"{locks.record_prefix('payplat', 'ns_shop')}old.json",
+                 locks.OperationRecord(old, "up", now - timedelta(seconds=5)).to_json())
     key = f"{locks.lock_prefix('payplat', 'ns_shop')}other.json"
-    info = locks.LockInfo(pid=1, username="payplat", hostname="payplat-operator-old", timestamp=datetime.now(UTC))
-    locks.FileBucket(tmp_path).write(key, info.to_json())
-    unknown = create_engine("offline", state_dir=tmp_path, holder_probe=lambda host, pid: None)
+    bucket.write(key, locks.LockInfo(pid=1, username="payplat", hostname=old.hostname, timestamp=now).to_json())
+    here = replace(locks.this_identity(), cluster="cluster-1")
+    unknown = create_engine("offline", state_dir=tmp_path, pod_probe=lambda owner: None, identity=here)
     with pytest.raises(StackLockedError):
         run(unknown.up(ref, spec, NONE))
-    gone = create_engine("offline", state_dir=tmp_path, holder_probe=lambda host, pid: host != "payplat-operator-old")
+    elsewhere = create_engine("offline", state_dir=tmp_path, pod_probe=lambda owner: True,
+                              identity=replace(here, cluster="cluster-2"))
+    with pytest.raises(StackLockedError):  # another cluster's API server cannot vouch for that pod
+        run(elsewhere.up(ref, spec, NONE))
+    gone = create_engine("offline", state_dir=tmp_path, pod_probe=lambda owner: owner.pod_uid == "uid-old", identity=here)
     assert run(gone.up(ref, spec, NONE)).changes.create > 40
+    assert not bucket.list(locks.record_prefix("payplat", "ns_shop"))  # the proof went with the lock; ours with the run
 
 
 class Crash(BaseException):
@@ -180,8 +199,8 @@ def test_sigkill_mid_operation_then_recovery_creates_nothing_twice(ref, spec, tm
         "asyncio.run(engine.up(StackRef('ns', 'shop'), spec, StackSecrets()))\n"
     )
     root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "PYTHONPATH": str(root / "operator")}  # this checkout's payplat, not an installed one
-    child = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], cwd=root, env=env)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root / "operator"), os.environ.get("PYTHONPATH")]))}
+    child = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], cwd=root, env=env)  # this checkout's code
     journal = FakeCloud(tmp_path, "ns_shop")
     try:
         deadline = datetime.now(UTC).timestamp() + 120
@@ -224,31 +243,56 @@ def test_close_stops_after_the_current_step_and_the_next_run_continues(ref, spec
 # --------------------------------------------------------------------------- the password
 
 
+def files_holding(root: Path, secret: str) -> list[str]:
+    """Every file under ``root`` whose bytes contain ``secret`` (plain, or JSON-escaped)."""
+    needles = {secret.encode(), json.dumps(secret)[1:-1].encode()}
+    return sorted(str(path.relative_to(root)) for path in root.rglob("*")
+                  if path.is_file() and any(needle in path.read_bytes() for needle in needles))
+
+
 def test_password_generated_once_reused_and_never_shown(
     engine, ref, spec, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.DEBUG):
         first = run(engine.up(ref, spec, NONE))
         config_path = tmp_path / "config" / "ns_shop.json"
-        password = json.loads(config_path.read_text())[CONFIG_KEY]
-        assert len(password) >= 32
+        digest = json.loads(config_path.read_text())["payplat:dbPasswordDigest"]
+        assert digest.startswith("scrypt$") and CONFIG_KEY not in json.loads(config_path.read_text())
         assert oct(config_path.stat().st_mode & 0o777) == "0o600"
         second = run(engine.up(ref, spec, NONE))
-        assert json.loads(config_path.read_text())[CONFIG_KEY] == password
+        assert json.loads(config_path.read_text())["payplat:dbPasswordDigest"] == digest  # kept, not regenerated
         assert second.changes.update == 0
         run(engine.detect_drift(ref, spec, NONE))
     shown = json.dumps([first.outputs, second.outputs, first.message]) + caplog.text
-    shown += (tmp_path / ".pulumi" / "stacks" / "payplat" / "ns_shop.json").read_text()
-    shown += FakeCloud(tmp_path, "ns_shop").path.read_text()
-    assert password not in shown
-    assert "[secret]" in shown  # the secret version's input is there, masked
+    assert "[secret]" in (tmp_path / ".pulumi" / "stacks" / "payplat" / "ns_shop.json").read_text()  # masked input
+    assert digest not in shown
+
+
+def test_no_file_under_the_state_folder_holds_the_password(engine, ref, spec, tmp_path: Path) -> None:
+    """The referenced Secret's password, through create, rotation, drift check and an
+    interrupted run: grep the whole state folder, as a person with a backup of it would."""
+    password, rotated = "Referenced-Secret-Pw-7f3a9", "Rotated-Secret-Pw-2b81c"
+    run(engine.up(ref, spec, StackSecrets(db_password=password)))
+    run(engine.detect_drift(ref, spec, StackSecrets(db_password=password)))
+    assert files_holding(tmp_path, password) == []
+    assert run(engine.up(ref, spec, StackSecrets(db_password=rotated))).changes.update == 1
+    assert files_holding(tmp_path, password) == [] and files_holding(tmp_path, rotated) == []
+    assert any(tmp_path.rglob("*.json"))  # the grep looked at something
+
+
+def test_a_plaintext_password_left_by_an_older_version_becomes_a_digest(engine, ref, spec, tmp_path: Path) -> None:
+    config = tmp_path / "config" / "ns_shop.json"
+    config.parent.mkdir(parents=True)
+    config.write_text(json.dumps({CONFIG_KEY: "Old-Plaintext-Pw-123", "applied": True}))
+    result = run(engine.up(ref, spec, StackSecrets(db_password="Old-Plaintext-Pw-123")))
+    assert result.changes.update == 0  # the same password: nothing to rotate
+    assert files_holding(tmp_path, "Old-Plaintext-Pw-123") == []
 
 
 def test_a_given_password_replaces_the_stored_one_and_updates_the_secret(engine, ref, spec, tmp_path: Path) -> None:
     run(engine.up(ref, spec, NONE))
     rotated = run(engine.up(ref, spec, StackSecrets(db_password="rotated-password-123")))
     assert rotated.changes.update == 1  # the secret version, nothing else
-    assert json.loads((tmp_path / "config" / "ns_shop.json").read_text())[CONFIG_KEY] == "rotated-password-123"
     assert run(engine.up(ref, spec, StackSecrets(db_password="rotated-password-123"))).changes.update == 0
 
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import os
 import socket
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from payplat.engines.base import (
     StackRef,
     StackSecrets,
     TransientEngineError,
+    UnrecognisedEngineError,
 )
 from payplat.engines.passwords import CONFIG_KEY
 from payplat.stackkeys import PASSWORD_OUTPUT
@@ -65,6 +67,7 @@ class World:
     refresh_changes: dict[str, int] = field(default_factory=dict)
     clears_pending: bool = True
     outputs: dict[str, OutputValue] = field(default_factory=dict)  # what the backend holds from the last up
+    during_up: Any = None  # called while the (fake) CLI runs an up
 
 
 class FakeWorkspace:
@@ -127,6 +130,8 @@ class FakeStack:
 
     def up(self, **kwargs: Any) -> UpResult:
         self._operation("up", kwargs)
+        if self.world.during_up is not None:
+            self.world.during_up()
         password = self.world.config[CONFIG_KEY].value
         outputs = {"vpcId": OutputValue("vpc-0abc", False), "dbPassword": OutputValue("leaked?", True),
                    PASSWORD_OUTPUT: OutputValue(password, True)}
@@ -284,10 +289,15 @@ def test_engine_output_is_streamed_line_by_line_without_secrets(make_engine, wor
 # --------------------------------------------------------------------------- locks and pending operations
 
 
-def write_lock(tmp_path: Path, host: str, pid: int) -> Path:
+def write_lock(tmp_path: Path, host: str, pid: int, owner: locks.Identity | None = None) -> Path:
+    """A CLI's lock file; with ``owner``, the operation record an operator wrote before it."""
     bucket = locks.FileBucket(tmp_path / "backend")
+    now = datetime.now(UTC)
+    if owner is not None:
+        bucket.write(f"{locks.record_prefix('payplat', 'ns_shop')}r.json",
+                     locks.OperationRecord(owner, "up", now - timedelta(seconds=2)).to_json())
     key = f"{locks.lock_prefix('payplat', 'ns_shop')}x.json"
-    bucket.write(key, locks.LockInfo(pid, "root", host, datetime.now(UTC)).to_json())
+    bucket.write(key, locks.LockInfo(pid, "root", host, now).to_json())
     return tmp_path / "backend" / key
 
 
@@ -298,7 +308,9 @@ def dead_pid() -> int:
 
 
 def test_stale_lock_broken_then_pending_creates_cleared_before_up(make_engine, world: World, tmp_path: Path, caplog) -> None:
-    lock_file = write_lock(tmp_path, socket.gethostname(), dead_pid())
+    # The operator (pid A) died; so did the CLI it ran (pid B, the lock's holder).
+    crashed = replace(locks.this_identity(), pid=dead_pid(), process_start=None)
+    lock_file = write_lock(tmp_path, socket.gethostname(), dead_pid(), owner=crashed)
     world.pending = [{"type": "creating", "resource": {"urn": "urn:pulumi:ns_shop::payplat::aws:ec2/vpc:Vpc::shop"}}]
     with caplog.at_level(logging.WARNING):
         run(make_engine().up(REF, small_spec(), StackSecrets()))
@@ -320,12 +332,34 @@ def test_pending_operations_a_refresh_cannot_clear_are_dropped_by_import(make_en
 
 
 def test_a_live_holder_on_another_pod_blocks_the_operation(make_engine, world: World, tmp_path: Path) -> None:
-    lock_file = write_lock(tmp_path, "payplat-operator-other", 12)
-    with pytest.raises(StackLockedError, match="payplat-operator-other"):
-        run(make_engine(holder_probe=lambda host, pid: True).up(REF, small_spec(), StackSecrets()))
+    other = locks.Identity(hostname="payplat-operator-other", pid=1, pod_name="payplat-operator-other",
+                           pod_namespace="payplat-system", pod_uid="uid-other", cluster="c1")
+    lock_file = write_lock(tmp_path, "payplat-operator-other", 12, owner=other)
+    here = replace(locks.this_identity(), cluster="c1")
+    with pytest.raises(StackLockedError, match="payplat-operator-other") as caught:
+        run(make_engine(pod_probe=lambda owner: False, identity=here).up(REF, small_spec(), StackSecrets()))
     assert lock_file.exists() and "up" not in ops(world)
-    run(make_engine(holder_probe=lambda host, pid: False).up(REF, small_spec(), StackSecrets()))
+    assert caught.value.holder is not None and caught.value.holder["who"] == "root@payplat-operator-other"
+    run(make_engine(pod_probe=lambda owner: True, identity=here).up(REF, small_spec(), StackSecrets()))
     assert not lock_file.exists() and "up" in ops(world)
+
+
+def test_a_lock_the_operator_did_not_record_is_never_broken(make_engine, world: World, tmp_path: Path) -> None:
+    """A person's ``pulumi refresh`` (or a CI job) on any host: reported, never broken."""
+    lock_file = write_lock(tmp_path, socket.gethostname(), dead_pid())
+    with pytest.raises(StackLockedError) as caught:
+        run(make_engine(pod_probe=lambda owner: True).up(REF, small_spec(), StackSecrets()))
+    assert lock_file.exists() and "up" not in ops(world)
+    assert caught.value.holder["pid"] > 0 and caught.value.holder["since"].endswith("Z")
+
+
+def test_the_operation_record_lives_exactly_as_long_as_the_operation(make_engine, world: World, tmp_path: Path) -> None:
+    bucket = locks.FileBucket(tmp_path / "backend")
+    seen: list[locks.OperationRecord] = []
+    world.during_up = lambda: seen.extend(locks.read_records(bucket, "payplat", "ns_shop").values())
+    run(make_engine().up(REF, small_spec(), StackSecrets()))
+    assert len(seen) == 1 and seen[0].owner.pid == os.getpid() and seen[0].operation == "up"
+    assert bucket.list(locks.record_prefix("payplat", "ns_shop")) == []
 
 
 # --------------------------------------------------------------------------- errors
@@ -338,7 +372,7 @@ def test_a_live_holder_on_another_pod_blocks_the_operation(make_engine, world: W
         (cli_error("error: ExpiredToken: token expired"), PermanentEngineError, "AuthFailed"),
         (cli_error("error: Throttling: Rate exceeded"), TransientEngineError, "Throttled"),
         (create_command_error(CommandResult("", "error: the stack is currently locked by 1 lock(s).", 255)), StackLockedError, "StackLocked"),
-        (cli_error("error: a brand new failure"), TransientEngineError, "EngineError"),
+        (cli_error("error: a brand new failure"), UnrecognisedEngineError, "EngineError"),
     ],
 )
 def test_failures_are_mapped_by_the_table(make_engine, world: World, raised, kind, reason) -> None:

@@ -8,11 +8,11 @@ never pays for the Automation API.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 from payplat.engines.base import Engine
+from payplat.engines.locks import Identity, PodProbe
 
 __all__ = ["create_engine"]
 
@@ -24,19 +24,21 @@ def create_engine(
     backend_url: str | None = None,
     secrets_provider: str | None = None,
     step_delay: float = 0.0,
-    holder_probe: Callable[[str, int], bool | None] | None = None,
+    pod_probe: PodProbe | None = None,
+    identity: Identity | None = None,
     log: logging.Logger | None = None,
 ) -> Engine:
-    """``holder_probe(host, pid)`` answers whether a stack lock's holder on another host
-    still exists (True / False / None for unknown, which counts as alive)."""
+    """``identity`` is this operator as its operation records name it; ``pod_probe``
+    answers whether a recorded operator pod is gone (``engines.locks``)."""
     if kind == "offline":
         from payplat.engines.offline import OfflineEngine
 
-        return OfflineEngine(state_dir, step_delay=step_delay, holder_probe=holder_probe, log=log)
+        return OfflineEngine(state_dir, step_delay=step_delay, pod_probe=pod_probe, identity=identity, log=log)
     if kind == "pulumi":
         from payplat.engines.pulumi import PulumiEngine
 
         return PulumiEngine(
-            state_dir, backend_url=backend_url, secrets_provider=secrets_provider, holder_probe=holder_probe, log=log
+            state_dir, backend_url=backend_url, secrets_provider=secrets_provider, pod_probe=pod_probe,
+            identity=identity, log=log
         )
     raise ValueError(f"engine {kind!r} is not one of: offline, pulumi")

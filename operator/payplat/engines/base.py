@@ -30,6 +30,7 @@ __all__ = [
     "StackRef",
     "StackSecrets",
     "TransientEngineError",
+    "UnrecognisedEngineError",
     "public_outputs",
 ]
 
@@ -118,6 +119,8 @@ class EngineError(Exception):
     what a person can do about it; neither may contain secret values."""
 
     permanent = False
+    #: Nothing in ``engines.errors`` recognised it: retried a bounded number of times only.
+    unrecognised = False
 
     def __init__(self, message: str, *, reason: str = "EngineError") -> None:
         super().__init__(message)
@@ -129,6 +132,13 @@ class TransientEngineError(EngineError):
     """Worth retrying with backoff: throttling, network trouble, a lock held by a live operator."""
 
 
+class UnrecognisedEngineError(TransientEngineError):
+    """A failure no rule explains (or an engine bug): worth a few retries, since it may be
+    passing, but after ``max_unrecognised_attempts`` the platform stalls with it shown."""
+
+    unrecognised = True
+
+
 class PermanentEngineError(EngineError):
     """Retrying the same spec cannot help (auth, policy, invalid configuration): stall
     until the spec changes."""
@@ -137,7 +147,13 @@ class PermanentEngineError(EngineError):
 
 
 class StackLockedError(TransientEngineError):
-    """The stack is locked by a holder that is still alive."""
+    """The stack is locked by a holder that is (or may be) alive. ``holder`` says who and
+    since when (``engines.locks``), for ``status.stackLock``; None when only the CLI's
+    message is known."""
+
+    def __init__(self, message: str, *, reason: str = "StackLocked", holder: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message, reason=reason)
+        self.holder = dict(holder) if holder is not None else None
 
 
 class Engine(Protocol):
@@ -151,6 +167,10 @@ class Engine(Protocol):
     async def destroy(self, ref: StackRef, spec: PlatformSpec) -> OperationResult: ...
 
     async def detect_drift(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> DriftReport: ...
+
+    async def has_stack(self, ref: StackRef) -> bool:
+        """Whether the backend holds state for the stack (so a delete has something to
+        destroy); the engine's state decides, never the object's status."""
 
     async def forget(self, ref: StackRef) -> None:
         """Drop the stack's state without touching AWS (deletionPolicy: Retain)."""

@@ -4,8 +4,8 @@ Pulumi reports almost every failure as a ``CommandError`` whose text holds the p
 error (``AccessDenied``, ``ThrottlingException``, ...). ``RULES`` is the one table that
 turns that text into a condition reason and into ``TransientEngineError`` (retry with
 backoff) or ``PermanentEngineError`` (stall until the spec changes). First match wins;
-anything unknown is transient, because retrying an unknown error is cheap and stalling on a
-network blip is not.
+anything unknown is an ``UnrecognisedEngineError``: retried a few times, since it may be a
+blip, then stalled with the error shown (``handlers``), since it may never pass.
 
 Every message leaving this module goes through ``scrub``: engine output can echo config
 values, provider credentials or a database password.
@@ -16,9 +16,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from payplat.engines.base import EngineError, PermanentEngineError, StackLockedError, TransientEngineError
+from payplat.engines.base import (
+    EngineError,
+    PermanentEngineError,
+    StackLockedError,
+    TransientEngineError,
+    UnrecognisedEngineError,
+)
 
-__all__ = ["RULES", "Rule", "classify", "scrub"]
+__all__ = ["RULES", "Rule", "classify", "cli_lock_holder", "scrub"]
 
 
 @dataclass(frozen=True)
@@ -44,12 +50,14 @@ RULES: tuple[Rule, ...] = (
           "AuthFailed", True, "the operator's AWS identity lacks a permission; grant it (or fix spec.assumeRoleArn)"),
     _rule(r"Throttl|RequestLimitExceeded|TooManyRequests|Rate exceeded|SlowDown",
           "Throttled", False, "AWS is throttling requests; retrying with backoff"),
+    # Before the network rule: AWS's own verdict on a value ("ValidationError: Health check
+    # timeout must be smaller than the interval") is no network timeout.
+    _rule(r"ValidationError|InvalidParameter|InvalidRequest|MalformedPolicy|InvalidInput|ResourceAlreadyExists|AlreadyExists|already exists|Invalid[A-Z]\w*(Exception)?:",
+          "InvalidConfiguration", True, "AWS rejected the configuration; fix the spec"),
     _rule(r"timeout|timed out|deadline exceeded|connection reset|connection refused|EOF|no such host|TLS handshake|ServiceUnavailable|InternalError|InternalFailure",
           "NetworkError", False, "a network or AWS service error; retrying with backoff"),
     _rule(r"LimitExceeded|quota",
           "QuotaExceeded", True, "an AWS service quota is exhausted; raise the quota or remove resources, then change the spec"),
-    _rule(r"ValidationError|InvalidParameter|InvalidRequest|MalformedPolicy|InvalidInput|ResourceAlreadyExists|AlreadyExists|already exists|Invalid[A-Z]\w*(Exception)?:",
-          "InvalidConfiguration", True, "AWS rejected the configuration; fix the spec"),
     _rule(r"failed to decrypt|incorrect passphrase|passphrase must be set|KMS.*(Disabled|NotFound|AccessDenied)",
           "SecretsProviderFailed", True, "the stack's secrets provider cannot decrypt its config; check the KMS key or passphrase"),
     _rule(r"pending operations",
@@ -94,10 +102,26 @@ def classify(error: BaseException, *, operation: str, known_secrets: tuple[str, 
         if rule.pattern.search(text):
             message = f"{operation} failed: {rule.advice}. {detail}".strip()
             if rule.reason == "StackLocked":
-                return StackLockedError(message, reason=rule.reason)
+                return StackLockedError(message, reason=rule.reason, holder=cli_lock_holder(text))
             kind = PermanentEngineError if rule.permanent else TransientEngineError
             return kind(message, reason=rule.reason)
-    return TransientEngineError(f"{operation} failed (unrecognised error; retrying): {detail}", reason="EngineError")
+    return UnrecognisedEngineError(f"{operation} failed (unrecognised error): {detail}", reason="EngineError")
+
+
+_CREATED_BY = re.compile(r"(?P<url>\S+\.json):\s*created by (?P<user>[^@\s]+)@(?P<host>\S+) \(pid (?P<pid>\d+)\) "
+                         r"at (?P<at>\S+)")
+
+
+def cli_lock_holder(text: str) -> dict[str, object] | None:
+    """The holder the Pulumi CLI names when it refuses a locked stack (``<lock url>:
+    created by user@host (pid N) at <time>``), shaped like ``engines.locks``' holder."""
+    match = _CREATED_BY.search(text)
+    if match is None:
+        return None
+    return {"who": f"{match['user']}@{match['host']}", "hostname": match["host"], "username": match["user"],
+            "pid": int(match["pid"]), "since": match["at"], "lockFile": ".pulumi/" + match["url"].rsplit("/.pulumi/", 1)[-1]
+            if "/.pulumi/" in match["url"] else match["url"],
+            "judgement": "reported by the Pulumi CLI, which took no part in judging it"}
 
 
 def _text_of(error: BaseException) -> str:

@@ -3,14 +3,27 @@
 A diy backend (``file://`` or ``s3://``) locks a stack by writing
 ``.pulumi/locks/<org>/<project>/<stack>/<lock-id>.json`` holding ``{"pid", "username",
 "hostname", "timestamp"}`` of the process that holds it (see pulumi ``pkg/backend/diy/
-lock.go``). A crashed holder never deletes its file, and ``pulumi cancel`` does not work on
-these backends, so every later operation fails with "the stack is currently locked by 1
-lock(s)" until someone deletes it. Both engines use this module to break such a lock, but
-only when its holder is *provably* gone: a stolen live lock corrupts state, a kept stale
-one only delays work.
+lock.go``). A crashed holder never deletes its file, so every later operation fails with
+"the stack is currently locked by 1 lock(s)" until someone deletes it; ``pulumi cancel
+--yes`` deletes every lock of a stack without asking whether its holder still runs.
 
-The decision (``judge``) is pure and takes the facts as arguments; reading ``/proc`` and
-listing the backend are separate functions.
+Breaking a live lock corrupts state; keeping a stale one only delays work. So a lock is
+broken only when its holder is *provably one of this operator's own dead processes*:
+
+* before an engine operation starts, the operator writes an **operation record**
+  (``.payplat/operations/<project>/<stack>/<id>.json``, next to the state, see
+  ``recorded``) saying who it is (``Identity``: host, pid and its start time, boot and
+  machine id, pod name and UID, and which cluster), and deletes it when the operation ends.
+  A crash leaves the record behind, next to the lock it left.
+* ``judge`` (pure) breaks a lock only when such a record matches it (same host, taken
+  after the record was written) and the record's process is provably gone: its pod UID is
+  gone according to *this* cluster's API server, or it ran on this very host (same machine
+  and boot) and neither its pid nor the lock's pid still runs as the same process.
+
+Everything else is alive and reported (``StackLockedError.holder``): a CI runner, a person
+running ``pulumi refresh``, another cluster sharing the backend, an unreadable lock file,
+a pod the API server cannot be asked about. ``judge`` is what both engines call, whatever
+wrote the lock (the offline engine or the real CLI).
 """
 
 from __future__ import annotations
@@ -20,11 +33,12 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from payplat.engines.base import StackLockedError
@@ -32,21 +46,29 @@ from payplat.engines.base import StackLockedError
 __all__ = [
     "DIY_ORG",
     "FileBucket",
-    "HolderProbe",
+    "Identity",
     "LocalProcess",
     "LockInfo",
+    "OperationRecord",
+    "PodProbe",
     "S3Bucket",
     "StateBucket",
     "Verdict",
     "acquire",
-    "bucket_for",
     "break_stale_locks",
+    "bucket_for",
     "judge",
-    "lock_prefix",
     "local_process",
+    "lock_prefix",
+    "matching_record",
     "parse_lock",
     "read_locks",
+    "read_records",
+    "record_prefix",
+    "recorded",
+    "stack_exists",
     "this_holder",
+    "this_identity",
 ]
 
 #: diy backends with project-scoped stacks file everything under this organization name.
@@ -55,8 +77,8 @@ DIY_ORG = "organization"
 #: ``/proc`` start times are only precise to about a second (boot time is whole seconds).
 START_TIME_SLACK = timedelta(seconds=2)
 
-#: Asks whether a holder on another host still exists: True alive, False gone, None unknown.
-HolderProbe = Callable[[str, int], "bool | None"]
+#: Shown (and judged) for a lock file that cannot be parsed: its holder is unknown.
+UNREADABLE = "<unreadable lock file>"
 
 
 @dataclass(frozen=True)
@@ -82,6 +104,48 @@ class LockInfo:
 
 
 @dataclass(frozen=True)
+class Identity:
+    """Who this operator process is, as far as proving it dead later needs.
+
+    ``cluster`` names the Kubernetes cluster whose API server can vouch for ``pod_uid``
+    (the UID of the operator's leader Lease); without it a pod is never judged gone.
+    """
+
+    hostname: str
+    pid: int
+    process_start: datetime | None = None
+    boot_id: str | None = None
+    machine_id: str | None = None
+    pod_name: str | None = None
+    pod_namespace: str | None = None
+    pod_uid: str | None = None
+    cluster: str | None = None
+
+
+@dataclass(frozen=True)
+class OperationRecord:
+    """Written before an engine operation starts, deleted when it ends."""
+
+    owner: Identity
+    operation: str
+    started: datetime
+
+    def to_json(self) -> bytes:
+        owner = {key: (value.isoformat() if isinstance(value, datetime) else value) for key, value in asdict(self.owner).items()}
+        return json.dumps({"owner": owner, "operation": self.operation, "started": self.started.isoformat()}).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> OperationRecord:
+        raw = json.loads(data)
+        owner = dict(raw["owner"])
+        if owner.get("process_start"):
+            owner["process_start"] = _parse_time(str(owner["process_start"]))
+        known = {f for f in Identity.__dataclass_fields__}
+        identity = Identity(**{k: v for k, v in owner.items() if k in known})
+        return cls(owner=identity, operation=str(raw.get("operation", "")), started=_parse_time(str(raw["started"])))
+
+
+@dataclass(frozen=True)
 class LocalProcess:
     """What this host knows about a pid: whether it runs and, if known, since when."""
 
@@ -93,6 +157,12 @@ class LocalProcess:
 class Verdict:
     stale: bool
     why: str
+
+
+#: Asks this cluster's API server whether a recorded operator pod is gone: True gone (no
+#: pod of that name, or one with another UID, or terminated), False still there, None
+#: unknown (no access, API trouble).
+PodProbe = Callable[[Identity], "bool | None"]
 
 
 def parse_lock(data: bytes) -> LockInfo:
@@ -115,23 +185,83 @@ def this_holder(now: datetime | None = None) -> LockInfo:
     )
 
 
-def judge(lock: LockInfo, *, hostname: str, local: LocalProcess | None, remote_alive: bool | None) -> Verdict:
-    """Is the holder of ``lock`` provably gone?
+def this_identity(*, cluster: str | None = None) -> Identity:
+    """This process: host, pid and start time, boot and machine id; in a pod, the pod's
+    name, namespace and UID from the downward API (``POD_NAME``, ``POD_NAMESPACE``, ``POD_UID``)."""
+    pid = os.getpid()
+    return Identity(
+        hostname=socket.gethostname(),
+        pid=pid,
+        process_start=_start_time(pid),
+        boot_id=_read_id(Path("/proc/sys/kernel/random/boot_id")),
+        machine_id=_read_id(Path("/etc/machine-id")),
+        pod_name=os.environ.get("POD_NAME") or None,
+        pod_namespace=os.environ.get("POD_NAMESPACE") or None,
+        pod_uid=os.environ.get("POD_UID") or None,
+        cluster=cluster,
+    )
 
-    ``local`` describes ``lock.pid`` on this host (only meaningful when the lock's hostname
-    is ours); ``remote_alive`` is the probe's answer for another host. Unknown means alive.
+
+def matching_record(lock: LockInfo, records: list[OperationRecord]) -> OperationRecord | None:
+    """The operation record that explains ``lock``: written on the lock's host before the
+    lock was taken (the newest such, when a host crashed more than once)."""
+    candidates = [r for r in records if r.owner.hostname == lock.hostname
+                  and r.started <= lock.timestamp + START_TIME_SLACK]
+    return max(candidates, key=lambda r: r.started, default=None)
+
+
+def judge(
+    lock: LockInfo,
+    *,
+    record: OperationRecord | None,
+    here: Identity,
+    lock_process: LocalProcess | None = None,
+    owner_process: LocalProcess | None = None,
+    pod_gone: bool | None = None,
+) -> Verdict:
+    """Is the holder of ``lock`` provably one of this operator's own dead processes?
+
+    ``record`` is the operation record matching the lock (``matching_record``), ``here``
+    this process. When the record was written on this very host, ``lock_process`` and
+    ``owner_process`` describe the lock's pid and the record's pid on it; ``pod_gone`` is
+    this cluster's answer about the record's pod. Anything not proven gone is alive.
     """
-    if lock.hostname == hostname:
-        if local is None or not local.alive:
-            return Verdict(True, f"process {lock.pid} no longer runs on {hostname}")
-        if local.started is not None and local.started > lock.timestamp + START_TIME_SLACK:
-            return Verdict(True, f"pid {lock.pid} on {hostname} now belongs to a process started after the lock was taken")
-        return Verdict(False, f"process {lock.pid} on {hostname} still runs")
-    if remote_alive is False:
-        return Verdict(True, f"host {lock.hostname} no longer exists")
-    if remote_alive is None:
-        return Verdict(False, f"cannot tell whether {lock.hostname} still runs (treated as alive)")
-    return Verdict(False, f"host {lock.hostname} still runs")
+    who = lock.describe()
+    if lock.hostname == UNREADABLE:
+        return Verdict(False, "the lock file cannot be read, so its holder is unknown (treated as alive)")
+    if record is None:
+        return Verdict(False, f"{who} is not an operation this operator recorded (a person, CI or another "
+                              "installation): treated as alive")
+    owner = record.owner
+    if owner.pod_uid and owner.cluster and owner.cluster == here.cluster:
+        if owner.pod_uid == here.pod_uid:
+            pass  # our own pod: judged by its processes below
+        elif pod_gone is True:
+            return Verdict(True, f"operator pod {owner.pod_namespace}/{owner.pod_name} (uid {owner.pod_uid}) no longer runs")
+        elif pod_gone is False:
+            return Verdict(False, f"operator pod {owner.pod_namespace}/{owner.pod_name} still runs")
+    same_machine = bool(owner.machine_id) and owner.machine_id == here.machine_id and owner.hostname == here.hostname
+    if same_machine and owner.boot_id and here.boot_id and owner.boot_id != here.boot_id:
+        return Verdict(True, f"{owner.hostname} has rebooted since operation {record.operation!r} started")
+    same_boot = bool(owner.boot_id) and owner.boot_id == here.boot_id and owner.hostname == here.hostname
+    if not same_boot:
+        return Verdict(False, f"cannot prove that {who} has ended (recorded by operator {owner.hostname} pid "
+                              f"{owner.pid}, which this process cannot observe): treated as alive")
+    if _runs(lock_process, lock.pid, lock.timestamp):
+        return Verdict(False, f"process {lock.pid} on {lock.hostname} still runs")
+    if owner.pid != lock.pid and _runs(owner_process, owner.pid, owner.process_start or record.started):
+        return Verdict(False, f"operator process {owner.pid} on {owner.hostname} still runs")
+    return Verdict(True, f"process {lock.pid} of operation {record.operation!r} (operator pid {owner.pid}) "
+                         f"no longer runs on {lock.hostname}")
+
+
+def _runs(process: LocalProcess | None, pid: int, since: datetime) -> bool:
+    """Does ``pid`` still run as the process that started around ``since``? Unknown: yes."""
+    if process is None:
+        return True
+    if not process.alive:
+        return False
+    return not (process.started is not None and process.started > since + START_TIME_SLACK)
 
 
 def local_process(pid: int) -> LocalProcess:
@@ -231,6 +361,16 @@ def lock_prefix(project: str, stack: str) -> str:
     return f".pulumi/locks/{DIY_ORG}/{project}/{stack}/"
 
 
+def record_prefix(project: str, stack: str) -> str:
+    return f".payplat/operations/{project}/{stack}/"
+
+
+def stack_exists(bucket: StateBucket, project: str, stack: str) -> bool:
+    """Whether the backend holds the stack's checkpoint (plain or gzipped)."""
+    wanted = {f".pulumi/stacks/{project}/{stack}.json", f".pulumi/stacks/{project}/{stack}.json.gz"}
+    return any(key in wanted for key in bucket.list(f".pulumi/stacks/{project}/"))
+
+
 def read_locks(bucket: StateBucket, project: str, stack: str) -> dict[str, LockInfo]:
     """Every lock on the stack by key; an unreadable lock file counts as held by nobody we know."""
     locks: dict[str, LockInfo] = {}
@@ -242,8 +382,30 @@ def read_locks(bucket: StateBucket, project: str, stack: str) -> dict[str, LockI
         except FileNotFoundError:
             continue  # released while we listed
         except (ValueError, KeyError, TypeError):
-            locks[key] = LockInfo(pid=0, username="?", hostname="<unreadable lock file>", timestamp=datetime.now(UTC))
+            locks[key] = LockInfo(pid=0, username="?", hostname=UNREADABLE, timestamp=datetime.now(UTC))
     return locks
+
+
+def read_records(bucket: StateBucket, project: str, stack: str) -> dict[str, OperationRecord]:
+    """The stack's operation records by key (unreadable ones prove nothing and are skipped)."""
+    records: dict[str, OperationRecord] = {}
+    for key in bucket.list(record_prefix(project, stack)):
+        try:
+            records[key] = OperationRecord.from_json(bucket.read(key))
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            continue
+    return records
+
+
+@contextmanager
+def recorded(bucket: StateBucket, project: str, stack: str, owner: Identity, operation: str) -> Iterator[str]:
+    """Write the operation record before the engine starts; delete it when it ends."""
+    key = f"{record_prefix(project, stack)}{uuid.uuid4()}.json"
+    bucket.write(key, OperationRecord(owner, operation, datetime.now(UTC)).to_json())
+    try:
+        yield key
+    finally:
+        bucket.delete(key)
 
 
 def break_stale_locks(
@@ -251,54 +413,78 @@ def break_stale_locks(
     project: str,
     stack: str,
     *,
-    probe: HolderProbe | None = None,
-    hostname: str | None = None,
+    here: Identity | None = None,
+    pod_probe: PodProbe | None = None,
     process: Callable[[int], LocalProcess] = local_process,
-    ignore: str | None = None,
+    ignore: frozenset[str] = frozenset(),
 ) -> list[tuple[LockInfo, Verdict]]:
-    """Delete the stack's locks whose holders are gone; return what was broken and why.
+    """Delete the stack's locks whose holders are provably our own dead processes (with
+    the records that proved it); return what was broken and why.
 
-    Raises ``StackLockedError`` naming the holder when any lock (other than ``ignore``,
-    our own) belongs to a holder that is, or may be, alive.
+    Raises ``StackLockedError`` naming the holder (``holder`` carries who and since when)
+    when any lock other than ours (``ignore``) is, or may be, alive.
     """
-    hostname = hostname or socket.gethostname()
+    here = here or this_identity()
+    records = read_records(bucket, project, stack)
     broken: list[tuple[LockInfo, Verdict]] = []
     for key, lock in read_locks(bucket, project, stack).items():
-        if key == ignore:
+        if key in ignore:
             continue
-        same_host = lock.hostname == hostname
+        match = matching_record(lock, [r for k, r in records.items() if k not in ignore])
+        local = match is not None and match.owner.hostname == here.hostname
         verdict = judge(
             lock,
-            hostname=hostname,
-            local=process(lock.pid) if same_host else None,
-            remote_alive=None if same_host or probe is None else probe(lock.hostname, lock.pid),
+            record=match,
+            here=here,
+            lock_process=process(lock.pid) if local else None,
+            owner_process=process(match.owner.pid) if local and match is not None else None,
+            pod_gone=pod_probe(match.owner) if match is not None and pod_probe is not None and match.owner.pod_uid else None,
         )
         if not verdict.stale:
             raise StackLockedError(
                 f"stack {stack} is locked by {lock.describe()}: {verdict.why}; the operation will be retried. "
-                f"If that holder is really gone, delete {key} from the state backend.",
+                f"If that holder has really ended, delete {key} from the state backend.",
                 reason="StackLocked",
+                holder=_holder(lock, verdict, key),
             )
         bucket.delete(key)
+        for record_key, record in records.items():
+            if record is match:
+                bucket.delete(record_key)
         broken.append((lock, verdict))
     return broken
 
 
-def acquire(bucket: StateBucket, project: str, stack: str, *, probe: HolderProbe | None = None) -> tuple[str, list[tuple[LockInfo, Verdict]]]:
+def acquire(bucket: StateBucket, project: str, stack: str, *, here: Identity | None = None,
+            pod_probe: PodProbe | None = None, own_record: str | None = None) -> tuple[str, list[tuple[LockInfo, Verdict]]]:
     """Take the stack's lock the way the Pulumi CLI does (check, write, check again).
 
     Stale locks are broken first. Returns our lock key (pass it to ``bucket.delete``) and
-    the locks that were broken.
+    the locks that were broken. ``own_record`` is this operation's record key.
     """
-    broken = break_stale_locks(bucket, project, stack, probe=probe)
+    ours = frozenset({own_record} if own_record else ())
+    broken = break_stale_locks(bucket, project, stack, here=here, pod_probe=pod_probe, ignore=ours)
     key = f"{lock_prefix(project, stack)}{uuid.uuid4()}.json"
     bucket.write(key, this_holder().to_json())
     try:
-        break_stale_locks(bucket, project, stack, probe=probe, ignore=key)
+        break_stale_locks(bucket, project, stack, here=here, pod_probe=pod_probe, ignore=ours | {key})
     except StackLockedError:
         bucket.delete(key)  # someone else won the race
         raise
     return key, broken
+
+
+def _holder(lock: LockInfo, verdict: Verdict, key: str) -> dict[str, Any]:
+    """The structured holder for status: who, since when, and why it counts as alive."""
+    return {
+        "who": f"{lock.username}@{lock.hostname}",
+        "hostname": lock.hostname,
+        "username": lock.username,
+        "pid": lock.pid,
+        "since": lock.timestamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "lockFile": key,
+        "judgement": verdict.why,
+    }
 
 
 # --------------------------------------------------------------------------- helpers
@@ -320,6 +506,13 @@ def _username() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry for a random container UID
         return str(os.getuid())
+
+
+def _read_id(path: Path) -> str | None:
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
 
 
 def _is_zombie(pid: int) -> bool:

@@ -13,11 +13,14 @@ behaves like the Pulumi engine on everything the operator can observe:
   process killed mid-step leaves exactly what Pulumi leaves. The next operation resolves
   it against the fake cloud: an interrupted create that happened is adopted, one that did
   not is dropped, so no create is ever repeated.
-* ``step_delay`` seconds pass inside each step, which makes operations long enough for a
-  test to kill the operator in the middle of one.
-* The database password comes from ``StackSecrets`` or is generated once and kept in
-  ``<state_dir>/config/<stack>.json`` (mode 0600, plain text: this engine has no secrets
-  provider, it never touches a real database). It never reaches outputs, state or logs.
+* ``step_delay`` seconds pass inside each step (and per resource a drift check's
+  refresh reads), which makes operations long enough for a test to kill the
+  operator, or change the object, in the middle of one.
+* The database password comes from ``StackSecrets`` or is generated once. The program
+  runs with a placeholder (nothing here touches a real database), so the engine only needs
+  to know whether the password *changed*: ``<state_dir>/config/<stack>.json`` (mode 0600)
+  keeps a salted scrypt digest of it, never the password. Nothing under the state folder
+  holds a secret in plaintext; it never reaches outputs, state or logs either.
 * Failures on purpose: the spec tag ``payplat.io/offline-fail`` (``engines.faults``).
 * Drift on purpose: ``engines.fakecloud.simulate_drift``.
 
@@ -54,13 +57,15 @@ from payplat.engines.errors import classify
 from payplat.engines.fakecloud import FakeCloud, journal_path
 from payplat.engines.inflight import InFlight
 from payplat.engines.faults import injected_failure
-from payplat.engines.passwords import CONFIG_KEY, new_password
+from payplat.engines.passwords import CONFIG_KEY, digest_matches, new_password, password_digest
 from payplat.identity import is_legacy, legacy_owner, stack_name
 from payplat.spec import PlatformSpec, SpecError
 from payplat.stackkeys import PROJECT, root_name
 
 __all__ = ["PROJECT", "OfflineEngine"]
 
+#: Config key of the password's digest (``passwords.password_digest``), never the password.
+DIGEST_KEY = "payplat:dbPasswordDigest"
 FAKE_NOTE = "offline engine: outputs are mock values, nothing in AWS was touched"
 #: The account in every offline ARN: no real AWS account has this id.
 FAKE_ACCOUNT = "000000000000"
@@ -76,13 +81,17 @@ class OfflineEngine:
         state_dir: Path,
         *,
         step_delay: float = 0.0,
-        holder_probe: locks.HolderProbe | None = None,
+        pod_probe: locks.PodProbe | None = None,
+        identity: locks.Identity | None = None,
         log: logging.Logger | None = None,
     ) -> None:
+        """``identity`` is this operator as operation records name it (default: this
+        process, no cluster); ``pod_probe`` asks the API server whether a recorded pod is gone."""
         self.state_dir = Path(state_dir)
         self.bucket = locks.FileBucket(self.state_dir)
         self.step_delay = step_delay
-        self.holder_probe = holder_probe
+        self.pod_probe = pod_probe
+        self.identity = identity or locks.this_identity()
         self.log = log or logging.getLogger("payplat.engine.offline")
         self._work = InFlight()
 
@@ -96,6 +105,9 @@ class OfflineEngine:
 
     async def detect_drift(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> DriftReport:
         return await self._in_thread("drift detection", self._detect_drift, ref, spec)
+
+    async def has_stack(self, ref: StackRef) -> bool:
+        return await self._in_thread("stack lookup", self._has_stack, ref)
 
     async def forget(self, ref: StackRef) -> None:
         await self._in_thread("forget", self._forget, ref)
@@ -116,7 +128,7 @@ class OfflineEngine:
         self._fail_on_purpose(ref, spec, "up")
         desired, outputs = self._desired(ref, spec)
         secrets_pending = self._ensure_password(ref, secrets)
-        with self._locked(ref) as checkpoint:
+        with self._locked(ref, "up") as checkpoint:
             steps = state.plan_steps(desired, _resources(checkpoint), secrets_changed=secrets_pending)
             self._apply(ref, checkpoint, steps)
         self._mark_password_applied(ref)
@@ -126,7 +138,7 @@ class OfflineEngine:
     def _destroy(self, ref: StackRef, spec: PlatformSpec) -> OperationResult:
         started = _now()
         self._fail_on_purpose(ref, spec, "destroy")
-        with self._locked(ref) as checkpoint:
+        with self._locked(ref, "destroy") as checkpoint:
             steps = state.plan_steps([], _resources(checkpoint))
             self._apply(ref, checkpoint, steps)
             self._remove_stack(ref)
@@ -137,8 +149,13 @@ class OfflineEngine:
         started = _now()
         self._fail_on_purpose(ref, spec, "drift")
         desired, _ = self._desired(ref, spec)
-        with self._locked(ref) as checkpoint:
+        with self._locked(ref, "refresh") as checkpoint:
             latest = checkpoint["checkpoint"]["latest"]
+            self.log.info("[%s] refresh: reading %d resources", ref.stack_name, len(latest["resources"]))
+            for _ in latest["resources"]:  # a refresh reads every resource, as Pulumi's does
+                if self._work.closing.is_set():
+                    raise TransientEngineError("drift check stopped by operator shutdown", reason="Interrupted")
+                time.sleep(self.step_delay)
             latest["resources"], notes = state.refresh(latest["resources"], [], FakeCloud(self.state_dir, ref.stack_name).objects())
             state.save(self.bucket, PROJECT, ref.stack_name, checkpoint)
             changes = state.count(state.plan_steps(desired, latest["resources"]))
@@ -148,8 +165,13 @@ class OfflineEngine:
         message = "; ".join([*notes[:5], f"preview after refresh: {_summary(changes)}"])
         return DriftReport(drifted, changes, started, _now(), message)
 
+    def _has_stack(self, ref: StackRef) -> bool:
+        """A checkpoint (written before the first create), or anything in the fake cloud."""
+        return bool(state.load(self.bucket, PROJECT, ref.stack_name)
+                    or FakeCloud(self.state_dir, ref.stack_name).objects())
+
     def _forget(self, ref: StackRef) -> None:
-        with self._locked(ref):
+        with self._locked(ref, "forget"):
             self._remove_stack(ref)
 
     def _migrate_stacks(self) -> list[tuple[str, str]]:
@@ -176,24 +198,26 @@ class OfflineEngine:
     def _rename(self, old: str, new: str) -> None:
         """Checkpoint, config, fake-cloud journal and fault file, URNs rewritten; the old
         checkpoint goes last, so a crash half-way leaves it to migrate again."""
-        lock, _ = locks.acquire(self.bucket, PROJECT, old, probe=self.holder_probe)
-        try:
-            text = self.bucket.read(state.checkpoint_key(PROJECT, old)).decode()
-            checkpoint = json.loads(_rename_urns(text, old, new))
-            checkpoint["checkpoint"]["stack"] = state.new_checkpoint(PROJECT, new)["checkpoint"]["stack"]
-            journal = journal_path(self.state_dir, old)
-            if journal.exists():
-                target = journal_path(self.state_dir, new)
-                target.write_text(_rename_urns(journal.read_text(), old, new))
-                journal.unlink()
-            for folder in ("config", "faults"):
-                path = self.state_dir / folder / f"{old}.json"
-                if path.exists():
-                    os.replace(path, self.state_dir / folder / f"{new}.json")
-            state.save(self.bucket, PROJECT, new, checkpoint)
-            self.bucket.delete(state.checkpoint_key(PROJECT, old))
-        finally:
-            self.bucket.delete(lock)
+        with locks.recorded(self.bucket, PROJECT, old, self.identity, "rename") as record:
+            lock, _ = locks.acquire(self.bucket, PROJECT, old, here=self.identity, pod_probe=self.pod_probe,
+                                    own_record=record)
+            try:
+                text = self.bucket.read(state.checkpoint_key(PROJECT, old)).decode()
+                checkpoint = json.loads(_rename_urns(text, old, new))
+                checkpoint["checkpoint"]["stack"] = state.new_checkpoint(PROJECT, new)["checkpoint"]["stack"]
+                journal = journal_path(self.state_dir, old)
+                if journal.exists():
+                    target = journal_path(self.state_dir, new)
+                    target.write_text(_rename_urns(journal.read_text(), old, new))
+                    journal.unlink()
+                for folder in ("config", "faults"):
+                    path = self.state_dir / folder / f"{old}.json"
+                    if path.exists():
+                        os.replace(path, self.state_dir / folder / f"{new}.json")
+                state.save(self.bucket, PROJECT, new, checkpoint)
+                self.bucket.delete(state.checkpoint_key(PROJECT, old))
+            finally:
+                self.bucket.delete(lock)
 
     # ------------------------------------------------------------------ steps
 
@@ -238,10 +262,17 @@ class OfflineEngine:
     # ------------------------------------------------------------------ lock and recovery
 
     @contextmanager
-    def _locked(self, ref: StackRef) -> Iterator[dict[str, Any]]:
-        """Hold the stack's lock; resolve pending operations a crashed run left behind."""
+    def _locked(self, ref: StackRef, operation: str) -> Iterator[dict[str, Any]]:
+        """Record the operation, hold the stack's lock; resolve pending operations a
+        crashed run left behind."""
         stack = ref.stack_name
-        key, broken = locks.acquire(self.bucket, PROJECT, stack, probe=self.holder_probe)
+        with locks.recorded(self.bucket, PROJECT, stack, self.identity, operation) as record:
+            key, broken = locks.acquire(self.bucket, PROJECT, stack, here=self.identity, pod_probe=self.pod_probe,
+                                        own_record=record)
+            yield from self._holding(ref, key, broken)
+
+    def _holding(self, ref: StackRef, key: str, broken: list[tuple[locks.LockInfo, locks.Verdict]]) -> Iterator[dict[str, Any]]:
+        stack = ref.stack_name
         try:
             for lock, verdict in broken:
                 self.log.warning("[%s] broke the stale lock of %s: %s", stack, lock.describe(), verdict.why)
@@ -300,15 +331,22 @@ class OfflineEngine:
         return self.state_dir / "config" / f"{ref.stack_name}.json"
 
     def _ensure_password(self, ref: StackRef, secrets: StackSecrets) -> bool:
-        """Keep the password in the stack's config; True while a changed one is not yet applied."""
+        """Keep the password's digest in the stack's config; True while a changed password
+        is not yet applied. A config written by an older version (the password itself) is
+        rewritten as a digest on the spot."""
         config = self._read_config(ref)
-        current = config.get(CONFIG_KEY)
-        wanted = secrets.db_password or current or new_password()
-        if wanted != current:
-            config[CONFIG_KEY] = wanted
-            config["applied"] = current is None  # a first password is applied by the creates
+        legacy = config.pop(CONFIG_KEY, None)
+        if legacy is not None:
+            config[DIGEST_KEY] = password_digest(str(legacy))
             self._write_config(ref, config)
-        return not config.get("applied", True)
+        stored = config.get(DIGEST_KEY)
+        if secrets.db_password is None:
+            if stored is None:  # first run without a Secret: a generated password, applied by the creates
+                self._write_config(ref, {**config, DIGEST_KEY: password_digest(new_password()), "applied": True})
+        elif stored is None or not digest_matches(stored, secrets.db_password):
+            self._write_config(ref, {**config, DIGEST_KEY: password_digest(secrets.db_password),
+                                     "applied": stored is None})
+        return not self._read_config(ref).get("applied", True)
 
     def _mark_password_applied(self, ref: StackRef) -> None:
         config = self._read_config(ref)

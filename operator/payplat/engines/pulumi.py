@@ -13,8 +13,10 @@ in ``<state_dir>/passphrase`` by default). Every operation:
    ``payplat:dbPassword``: the one given, else the one already in config, else the one the
    last ``up`` exported as a secret output (kept in the backend, so a lost workspace does
    not rotate the database password), else a new one;
-3. breaks a stale stack lock (``engines.locks``: same host and dead pid, or the injected
-   probe says the holder's host is gone) and, if the checkpoint holds pending operations
+3. breaks a stale stack lock only when this operator's own operation record proves its
+   holder gone (``engines.locks.judge``: the record's pod UID no longer runs, or it ran on
+   this host and neither the operator's nor the CLI's pid still runs; the record is
+   written before the CLI starts and deleted after) and, if the checkpoint holds pending operations
    of an interrupted run, resolves them with ``refresh --clear-pending-creates`` (then, if
    any remain, by exporting the state without them and importing it back);
 4. runs the operation with engine output streamed to the operator log line by line.
@@ -81,7 +83,8 @@ class PulumiEngine:
         *,
         backend_url: str | None = None,
         secrets_provider: str | None = None,
-        holder_probe: locks.HolderProbe | None = None,
+        pod_probe: locks.PodProbe | None = None,
+        identity: locks.Identity | None = None,
         log: logging.Logger | None = None,
         select_stack: Callable[..., Any] | None = None,
         command: Any | None = None,
@@ -92,7 +95,9 @@ class PulumiEngine:
         self.state_dir = Path(state_dir)
         self.backend_url = backend_url or f"file://{(self.state_dir / 'backend').resolve()}"
         self.secrets_provider = secrets_provider
-        self.holder_probe = holder_probe
+        self.pod_probe = pod_probe
+        self.identity = identity or locks.this_identity()
+        self._records: dict[str, str] = {}  # stack -> the running operation's record key
         self.log = log or logging.getLogger("payplat.engine.pulumi")
         self._select_stack = select_stack
         self._command = command
@@ -105,16 +110,19 @@ class PulumiEngine:
     # ------------------------------------------------------------------ Engine protocol
 
     async def up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> OperationResult:
-        return await self._in_thread("up", self._up, ref, spec, secrets)
+        return await self._in_thread("up", self._recorded, "up", self._up, ref, spec, secrets)
 
     async def destroy(self, ref: StackRef, spec: PlatformSpec) -> OperationResult:
-        return await self._in_thread("destroy", self._destroy, ref, spec)
+        return await self._in_thread("destroy", self._recorded, "destroy", self._destroy, ref, spec)
 
     async def detect_drift(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> DriftReport:
-        return await self._in_thread("drift detection", self._detect_drift, ref, spec, secrets)
+        return await self._in_thread("drift detection", self._recorded, "refresh", self._detect_drift, ref, spec, secrets)
+
+    async def has_stack(self, ref: StackRef) -> bool:
+        return await self._in_thread("stack lookup", self._has_stack, ref)
 
     async def forget(self, ref: StackRef) -> None:
-        await self._in_thread("forget", self._forget, ref)
+        await self._in_thread("forget", self._recorded, "forget", self._forget, ref)
 
     async def migrate_stacks(self) -> list[tuple[str, str]]:
         """Rename stacks named before 0.2 (``<namespace>-<name>``) to their one-to-one names
@@ -163,6 +171,11 @@ class PulumiEngine:
             f"{changes.replace} to replace, {changes.delete} to delete"
         )
         return DriftReport(drifted, changes, started, _now(), message)
+
+    def _has_stack(self, ref: StackRef) -> bool:
+        """The backend's own checkpoint file (``.pulumi/stacks/<project>/<stack>.json``,
+        gzipped when the backend compresses), not the workspace, which a restart loses."""
+        return locks.stack_exists(self._state_bucket(), PROJECT, ref.stack_name)
 
     def _forget(self, ref: StackRef) -> None:
         from pulumi.automation.errors import StackNotFoundError
@@ -248,8 +261,20 @@ class PulumiEngine:
             {key: ConfigValue(value=value, secret=key == CONFIG_KEY) for key, value in wanted.items()}, path=True
         )
 
+    def _recorded(self, operation: str, function: Callable[..., T], ref: StackRef, *args: Any) -> T:
+        """Run ``function`` with this operation's record in the backend (``engines.locks``):
+        should the operator die, it proves the CLI's lock was ours."""
+        with locks.recorded(self._state_bucket(), PROJECT, ref.stack_name, self.identity, operation) as key:
+            self._records[ref.stack_name] = key
+            try:
+                return function(ref, *args)
+            finally:
+                self._records.pop(ref.stack_name, None)
+
     def _clear_stale_lock(self, ref: StackRef) -> bool:
-        broken = locks.break_stale_locks(self._state_bucket(), PROJECT, ref.stack_name, probe=self.holder_probe)
+        own = self._records.get(ref.stack_name)
+        broken = locks.break_stale_locks(self._state_bucket(), PROJECT, ref.stack_name, here=self.identity,
+                                         pod_probe=self.pod_probe, ignore=frozenset({own} if own else ()))
         for lock, verdict in broken:
             self.log.warning("[%s] broke the stale lock of %s: %s", ref.stack_name, lock.describe(), verdict.why)
         return bool(broken)
