@@ -165,7 +165,8 @@ async def test_claims_survive_a_restart(runtime: Runtime, engine: FakeEngine, ev
     same store still refuses the second claim."""
     await call(reconcile, platform("team-a", "prod", environmentSuffix="prod"), runtime)
     restarted = Runtime(engine=engine, settings=runtime.settings, read_secret=runtime.read_secret,
-                        publish_status=runtime.publish_status, claims=runtime.claims)
+                        publish_status=runtime.publish_status, read_platform=runtime.read_platform,
+                        claims=runtime.claims)
     restarted.objects = runtime.objects  # type: ignore[attr-defined]
     with pytest.raises(kopf.TemporaryError):
         await call(reconcile, platform("team-b", "prod", environmentSuffix="prod"), restarted)

@@ -304,7 +304,8 @@ class PulumiEngine:
                 )
             if self._work.closing.is_set():
                 return TransientEngineError(f"{operation} stopped by operator shutdown; it resumes on the next start", reason="Interrupted")
-            stack = args[0].stack_name if args and isinstance(args[0], StackRef) else None
+            ref = next((arg for arg in args if isinstance(arg, StackRef)), None)  # after _recorded's own arguments
+            stack = ref.stack_name if ref is not None else None
             return classify(error, operation=operation, known_secrets=tuple(self._known_secrets.get(stack or "", ())))
 
         return await self._work.run(translate, function, *args)
