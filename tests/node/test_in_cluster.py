@@ -128,11 +128,21 @@ import json, os, sys, datetime
 stacks = next(d for d, _, _ in os.walk('/var/lib/payplat') if d.endswith('/.pulumi/stacks/payplat'))
 root = stacks[:-len('/.pulumi/stacks/payplat')]
 stack = [n[:-5] for n in os.listdir(stacks) if n.endswith('.json')][0]
+pod, namespace, uid, cluster = sys.argv[1:5]
+started = datetime.datetime.now(datetime.timezone.utc)
+# What an operator in pod `pod` writes before it runs an engine operation (its operation
+# record) and the lock that operation then takes: the proof the lock is this operator's.
+record_dir = f'{root}/.payplat/operations/payplat/{stack}'
+os.makedirs(record_dir, exist_ok=True)
+with open(f'{record_dir}/ghost.json', 'w') as fh:
+    json.dump({'owner': {'hostname': pod, 'pid': 1, 'pod_name': pod, 'pod_namespace': namespace,
+                         'pod_uid': uid, 'cluster': cluster},
+               'operation': 'up', 'started': started.isoformat()}, fh)
 lock_dir = f'{root}/.pulumi/locks/organization/payplat/{stack}'
 os.makedirs(lock_dir, exist_ok=True)
 with open(f'{lock_dir}/ghost.json', 'w') as fh:
-    json.dump({'pid': 1, 'username': 'payplat', 'hostname': sys.argv[1],
-               'timestamp': datetime.datetime.now(datetime.timezone.utc).isoformat()}, fh)
+    json.dump({'pid': 1, 'username': 'payplat', 'hostname': pod,
+               'timestamp': (started + datetime.timedelta(seconds=1)).isoformat()}, fh)
 print(f'{lock_dir}/ghost.json')
 """
 
@@ -159,8 +169,8 @@ def _exists_in_pod(node: NodeCluster, pod: str, path: str) -> bool:
 
 
 def test_a_stack_lock_of_another_pod_is_broken_only_once_that_pod_is_gone(installed: NodeCluster) -> None:
-    """A lock whose hostname is a pod the API server still has is kept (the operation
-    waits); once the pod is deleted the API server answers 404 and the lock is broken."""
+    """A lock recorded by an operator pod the API server still has is kept (the operation
+    waits); once that pod is deleted the API server answers 404 and the lock is broken."""
     pause = (installed.images / "pause.ref").read_text().strip()
     ghost = {**GHOST, "spec": {**GHOST["spec"], "containers": [{**GHOST["spec"]["containers"][0], "image": pause}]}}
     installed.kubectl("apply", "-f", "-", input=yaml.safe_dump(ghost))
@@ -168,8 +178,10 @@ def test_a_stack_lock_of_another_pod_is_broken_only_once_that_pod_is_gone(instal
     leader = _leader(installed)
     # The leader's state folder (an emptyDir) holds the stack once it has run an up.
     _set_tag_and_wait_ready(installed, "before")
+    ghost_uid = installed.get_json("pod", "ghost-holder", "-n", NAMESPACE)["metadata"]["uid"]
+    cluster = installed.get_json("lease", DEPLOYMENT, "-n", NAMESPACE)["metadata"]["uid"]
     lock = installed.kubectl("exec", "-n", NAMESPACE, leader, "-c", "operator", "--", PY, "-c", LOCK_WRITER,
-                             "ghost-holder").stdout.strip()
+                             "ghost-holder", NAMESPACE, ghost_uid, cluster).stdout.strip()
     installed.kubectl("patch", "-n", NAMESPACE, "paymentplatform", "payments", "--type=merge",
                       "-p", '{"spec":{"tags":{"lock-check":"held"}}}')
     generation = installed.get_json("paymentplatform", "payments", "-n", NAMESPACE)["metadata"]["generation"]
