@@ -612,7 +612,7 @@ def build_crd() -> dict[str, Any]:
     spec["description"] = "The desired AWS payment platform. Omitted fields take the documented defaults."
     root = _root("An AWS payment platform (VPC, ECS Fargate services, ALB, KMS, Secrets Manager) "
                  "that the operator keeps converged through Pulumi.", spec, _status_schema())
-    root["x-kubernetes-validations"] = _immutable_rules()
+    root["x-kubernetes-validations"] = [_name_rule(), *_immutable_rules()]
     return _crd(PLURAL, KIND, "Namespaced", "pp", _printer_columns(), root)
 
 
@@ -625,33 +625,6 @@ def _root(description: str, spec: dict[str, Any], status: dict[str, Any]) -> dic
             "kind": {"type": "string", "description": "REST resource this object represents."},
             "metadata": {"type": "object"},  # the API server allows nothing else here
             "spec": spec,
-            "status": _status_schema(),
-        },
-        "x-kubernetes-validations": [_name_rule(), *_immutable_rules()],
-    }
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{PLURAL}.{GROUP}"},
-        "spec": {
-            "group": GROUP,
-            "scope": "Namespaced",
-            "names": {
-                "kind": KIND,
-                "listKind": f"{KIND}List",
-                "plural": PLURAL,
-                "singular": SINGULAR,
-                "shortNames": ["pp"],
-                "categories": ["payplat"],
-            },
-            "versions": [{
-                "name": VERSION,
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "additionalPrinterColumns": _printer_columns(),
-                "schema": {"openAPIV3Schema": root},
-            }],
             "status": status,
         },
     }
