@@ -81,6 +81,9 @@ def all_rules() -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def test_committed_crd_equals_the_generated_one() -> None:
+    policy = (ROOT / crd.POLICY_CRD_FILE).read_text()
+    assert policy == crd.render(crd.POLICY_KIND), \
+        f"{crd.POLICY_CRD_FILE} is stale: regenerate it with `payplat crd --kind {crd.POLICY_KIND} > {crd.POLICY_CRD_FILE}`"
     committed = (ROOT / crd.CRD_FILE).read_text()
     assert committed == crd.render(), f"{crd.CRD_FILE} is stale: regenerate it with `payplat crd > {crd.CRD_FILE}`"
 
@@ -111,10 +114,11 @@ def test_names_scope_version_and_status_subresource() -> None:
 
 def test_printer_columns() -> None:
     columns = {c["name"]: c for c in generated()["spec"]["versions"][0]["additionalPrinterColumns"]}
-    assert list(columns) == ["Ready", "Phase", "ALB", "Age", "Message"]
+    assert list(columns) == ["Ready", "Phase", "Cost/mo", "ALB", "Age", "Message"]
     assert columns["Ready"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].status'
     assert columns["Phase"]["jsonPath"] == ".status.phase"
     assert columns["ALB"]["jsonPath"] == ".status.outputs.albUrl"
+    assert columns["Cost/mo"]["jsonPath"] == ".status.cost.monthly"
     assert columns["Age"] == {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
     assert columns["Message"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].message'
     assert columns["Message"]["priority"] == 1  # long: shown by `kubectl get -o wide`
@@ -158,7 +162,7 @@ def test_descriptions_state_the_model_defaults() -> None:
 def test_nullable_fields_are_the_optional_ones() -> None:
     spec = schema()["properties"]["spec"]
     nullable = sorted(path for path, node in nodes(spec) if node.get("nullable"))
-    assert nullable == [".assumeRoleArn", ".database.passwordSecretRef", ".environmentSuffix", ".loadBalancer.accessLogs",
+    assert nullable == [".assumeRoleArn", ".budget", ".database.passwordSecretRef", ".environmentSuffix", ".loadBalancer.accessLogs",
                         ".loadBalancer.certificateArn", ".services[].command", ".services[].containerHealthCheck"]
 
 
@@ -515,10 +519,15 @@ def operator_statuses() -> list[dict[str, Any]]:
     from datetime import datetime, timezone
 
     from payplat.engines.base import Changes, DriftReport, OperationResult, PermanentEngineError, TransientEngineError
-    from payplat.status import DriftCheckFailed, Failed, Started, next_status
+    from payplat.guardrails import PlatformRef, review
+    from payplat.plan import plan
+    from payplat.status import DriftCheckFailed, Failed, PolicyBlocked, Reviewed, Started, next_status
 
     now = datetime(2026, 11, 28, tzinfo=timezone.utc)
-    events = [
+    spec = parse_spec({}, name="columns")
+    checked = review(plan(spec, name="columns", stack="ns-columns").resources, spec, PlatformRef("columns", "ns"))
+    events: list[object] = [
+        PolicyBlocked("policy violation: org.cpu-cap on ...", checked.status_policy(), checked.cost.summary(), 5.0),
         Started(operation="up", started=now),
         Failed(operation="up", error=TransientEngineError("throttled", reason="Throttled"), started=now,
                finished=now, retry_in=5.0),
@@ -526,6 +535,7 @@ def operator_statuses() -> list[dict[str, Any]]:
         DriftCheckFailed(error=TransientEngineError("refresh timed out"), checked=now),
         Failed(operation="up", error=PermanentEngineError("access denied", reason="AccessDenied"), started=now,
                finished=now),
+        Reviewed(checked.status_policy(), checked.cost.summary()),
         OperationResult(operation="up", engine="offline", started=now, finished=now,
                         changes=Changes(create=42), outputs={"albUrl": "http://alb.example"}),
     ]
@@ -591,6 +601,6 @@ def test_the_api_server_stores_operator_statuses_and_prints_the_columns(cluster:
     stored = cluster.get_json("paymentplatform", "columns", namespace=namespace)["status"]
     assert stored["outputs"] == {"albUrl": "http://alb.example"} and stored["phase"] == "Ready"
     header, row = cluster.kubectl("get", "pp", "columns", "-n", namespace, "-o", "wide").stdout.splitlines()
-    assert header.split() == ["NAME", "READY", "PHASE", "ALB", "AGE", "MESSAGE"]
-    assert row.split()[:4] == ["columns", "True", "Ready", "http://alb.example"]
+    assert header.split() == ["NAME", "READY", "PHASE", "COST/MO", "ALB", "AGE", "MESSAGE"]
+    assert row.split()[:5] == ["columns", "True", "Ready", "130.99", "http://alb.example"]
     cluster.kubectl("wait", "--for=condition=Ready", "pp/columns", "-n", namespace, "--timeout=10s")

@@ -12,6 +12,7 @@ import copy
 import functools
 import inspect
 import logging
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -40,7 +41,9 @@ from payplat.handlers import (
 from payplat.handlers import check_drift, configure, delete, reconcile
 from payplat.operations import Runtime
 from payplat.settings import Settings
-from payplat.spec import PlatformSpec
+from payplat.guardrails import parse_policy
+from payplat.handlers import planned_resources, policy_changed
+from payplat.spec import PlatformSpec, parse_spec
 from payplat.status import condition
 
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=timezone.utc)
@@ -215,7 +218,13 @@ async def test_create_runs_up_and_reports_ready(runtime: Runtime, engine: FakeEn
     assert status["lastUpdate"]["changes"]["create"] == 31
     assert cond(obj, "Ready") == ("True", "Succeeded")
     assert cond(obj, "Reconciling") == ("False", "Succeeded")
-    assert [(kind, reason) for kind, reason, _ in events] == [("Normal", "UpStarted"), ("Normal", "UpSucceeded")]
+    # The guardrails reviewed the plan first: the default spec serves HTTP without access logs.
+    assert [(kind, reason) for kind, reason, _ in events] == [("Normal", "PolicyFindings"), ("Normal", "UpStarted"),
+                                                              ("Normal", "UpSucceeded")]
+    assert re.match(r"1 medium, 1 low: alb-https on aws:lb/listener:Listener \S*http", events[0][2]), events[0]
+    assert status["cost"] == {"currency": "USD", "monthly": "130.99", "min": "130.99", "max": "249.43",
+                              "priceDate": "2025-01-01"}
+    assert status["policy"]["blocked"] is False and status["policy"]["counts"]["medium"] == 1
     # While up ran, the API server already showed Reconciling (published before the engine call).
     assert published[0]["phase"] == "Reconciling"
     assert {c["type"]: c["status"] for c in published[0]["conditions"]}["Reconciling"] == "True"
@@ -501,6 +510,9 @@ async def test_global_limit_bounds_operations_in_flight(runtime: Runtime, engine
                                                         published: list) -> None:
     engine.pause = 5
     objects = [platform(f"shop-{index}") for index in range(8)]
+    for obj in objects:  # plans are cached per spec: warm them, or planning (one at a time) staggers the ups
+        planned_resources(parse_spec(obj["spec"], name=obj["metadata"]["name"]), obj["metadata"]["name"],
+                          obj["metadata"]["namespace"])
     await asyncio.gather(*(call(reconcile, obj, runtime) for obj in objects))
     assert len(engine.calls) == 8
     assert engine.max_in_flight == runtime.settings.max_concurrent_operations == 2
@@ -748,6 +760,100 @@ async def test_a_live_lock_holder_is_shown_in_status_until_the_stack_is_free(run
     assert obj["status"]["phase"] == "Failed"
     await call(reconcile, obj, runtime, retry=1)
     assert "stackLock" not in obj["status"]
+# --------------------------------------------------------------------------- guardrails
+
+
+CPU_CAP = {"metadata": {"name": "org", "generation": 1}, "spec": {"rules": [{
+    "name": "cpu-cap", "resourceTypes": ["aws:ecs/taskDefinition:TaskDefinition"],
+    "expression": "int(resource.inputs.cpu) <= 256", "severity": "critical", "message": "at most a quarter vCPU"}]}}
+BIG = [{"name": "api", "image": "docker.io/traefik/whoami:v1.10.3", "public": True, "cpu": 512, "memory": 1024}]
+
+
+def with_policies(handler: Any, *bodies: dict[str, Any]) -> Any:
+    """The handler as kopf calls it, with the ``policies`` index holding ``bodies``."""
+    index = {body["metadata"]["name"]: [parse_policy(body)] for body in bodies}
+    return functools.partial(handler, policies=index)
+
+
+async def test_a_critical_finding_stalls_with_no_engine_call(runtime: Runtime, engine: FakeEngine,
+                                                             events: list) -> None:
+    obj = platform(services=BIG)
+    with pytest.raises(kopf.TemporaryError, match="policy violation: org.cpu-cap"):
+        await call(with_policies(reconcile, CPU_CAP), obj, runtime)
+    assert engine.calls == []
+    assert obj["status"]["phase"] == "Stalled"
+    assert cond(obj, "Stalled") == ("True", "PolicyViolation") and cond(obj, "Ready") == ("False", "PolicyViolation")
+    assert re.search(r"org.cpu-cap on aws:ecs/taskDefinition:TaskDefinition \S*api-task", obj["status"]["message"])
+    assert obj["status"]["policy"]["blocked"] is True and obj["status"]["cost"]["monthly"]
+    assert ("Warning", "PolicyViolation") in [(kind, reason) for kind, reason, _ in events]
+    # Not settled: kopf's retry (or a resume) looks again, and a deleted policy lets it through.
+    await call(reconcile, obj, runtime, retry=1)
+    assert engine.calls == [("up", "team-a_shop")] and obj["status"]["phase"] == "Ready"
+    assert obj["status"]["policy"]["blocked"] is False and cond(obj, "Stalled") == ("False", "Succeeded")
+
+
+async def test_a_waiver_with_a_reason_lets_it_through(runtime: Runtime, engine: FakeEngine, events: list) -> None:
+    obj = platform(services=BIG)
+    obj["metadata"]["annotations"] = {"payplat.io/waive-org.cpu-cap": "settlement batch, CAB-1234"}
+    await call(with_policies(reconcile, CPU_CAP), obj, runtime)
+    assert engine.calls == [("up", "team-a_shop")]
+    assert obj["status"]["policy"]["waivers"] == [{"rule": "org.cpu-cap", "reason": "settlement batch, CAB-1234"}]
+    assert ("Normal", "PolicyWaived", "org.cpu-cap waived: settlement batch, CAB-1234") in events
+
+
+async def test_a_policy_that_selects_another_platform_does_not_block(runtime: Runtime, engine: FakeEngine,
+                                                                     events: list) -> None:
+    scoped = {**CPU_CAP, "spec": {**CPU_CAP["spec"], "platformSelector": {"matchLabels": {"tier": "prod"}}}}
+    obj = platform(services=BIG)
+    await call(with_policies(reconcile, scoped), obj, runtime)
+    assert engine.calls == [("up", "team-a_shop")] and obj["status"]["policy"]["policies"] == []
+
+
+async def test_remediation_is_blocked_by_a_critical_finding(runtime: Runtime, engine: FakeEngine,
+                                                            events: list) -> None:
+    obj = await ready_platform(runtime, services=BIG, driftDetection={"mode": "Remediate"})
+    engine.drifted = True
+    runtime.clock.now = NOW + timedelta(hours=2)
+    await call(with_policies(check_drift, CPU_CAP), obj, runtime)
+    assert [op for op, _ in engine.calls] == ["up", "drift"]
+    assert cond(obj, "Drifted")[0] == "True" and obj["status"]["phase"] == "Ready"
+    assert any(reason == "PolicyViolation" and message.startswith("remediation blocked: policy violation: org.cpu-cap")
+               for _, reason, message in events)
+
+
+async def test_policy_status_reports_cel_that_does_not_compile(runtime: Runtime) -> None:
+    written: list[tuple[str, dict[str, Any]]] = []
+
+    async def publish(name: str, status: dict[str, Any]) -> None:
+        written.append((name, status))
+
+    runtime.publish_policy_status = publish
+    broken = copy.deepcopy(CPU_CAP)
+    broken["spec"]["rules"][0]["expression"] = "int(resource.inputs.cpu <= 256"
+    await policy_changed(type="ADDED", name="org", body=broken, memo=kopf.Memo(runtime=runtime))
+    name, status = written[-1]
+    ready = condition(status, "Ready")
+    assert name == "org" and ready is not None and (ready["status"], ready["reason"]) == ("False", "InvalidPolicy")
+    assert ready["message"].startswith("spec.rules[0].expression: syntax error at line 1")
+    assert status["problems"] == [ready["message"]] and status["observedGeneration"] == 1
+    body = {**CPU_CAP, "status": status}
+    await policy_changed(type="MODIFIED", name="org", body=body, memo=kopf.Memo(runtime=runtime))
+    assert condition(written[-1][1], "Ready")["reason"] == "Accepted"  # type: ignore[index]
+    settled = {**CPU_CAP, "status": {**status, **written[-1][1]}}
+    count = len(written)
+    await policy_changed(type="MODIFIED", name="org", body=settled, memo=kopf.Memo(runtime=runtime))
+    assert len(written) == count  # nothing changed, nothing written: no event loop with our own writes
+
+
+async def test_a_ready_platform_without_cost_gets_it_on_resume_without_an_engine_call(
+        runtime: Runtime, engine: FakeEngine, events: list) -> None:
+    """Made Ready by an operator before the guardrails: status.cost appears on the next resume."""
+    obj = await ready_platform(runtime)
+    del obj["status"]["cost"], obj["status"]["policy"]
+    await call(reconcile, obj, runtime)
+    assert engine.calls == [("up", "team-a_shop")]
+    assert obj["status"]["cost"]["monthly"] == "130.99" and obj["status"]["phase"] == "Ready"
+    assert obj["status"]["policy"]["counts"]["medium"] == 1
 
 
 # No asyncio plugin in this project: every ``async def test_*`` above runs in its own loop.

@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "platform.yaml"
 MINIMAL = ROOT / "examples" / "minimal.yaml"
 INVALID = ROOT / "tests" / "data" / "plan_invalid.yaml"
+BLOCKED = ROOT / "tests" / "data" / "plan_blocked.yaml"
+POLICY = ROOT / "examples" / "policies" / "org-baseline.yaml"
 
 
 def cli(*argv: str) -> tuple[int, str, str]:
@@ -44,7 +46,8 @@ def test_json_output_has_exactly_the_contract_shape(example_cli: dict[str, tuple
     code, out, err = example_cli["json"]
     assert code == 0 and err == ""
     document = json.loads(out)
-    assert list(document) == ["apiVersion", "kind", "stack", "resources", "outputs"]
+    assert list(document) == ["apiVersion", "kind", "stack", "resources", "outputs", "policy", "cost"]
+    assert document["policy"]["blocked"] is False and document["cost"]["monthly"] > 0
     assert (document["apiVersion"], document["kind"], document["stack"]) == ("payplat.io/v1alpha1", "Plan", "payments_payments-prod")
     for resource in document["resources"]:
         assert list(resource) == ["urn", "type", "name", "id", "parent", "custom", "inputs", "dependsOn"]
@@ -63,7 +66,10 @@ def test_json_inputs_are_camel_case(example_json: dict) -> None:  # type: ignore
 
 def test_json_output_is_stable_across_runs(example_cli: dict[str, tuple[int, str, str]], example_json: dict) -> None:  # type: ignore[type-arg]
     _, first, _ = example_cli["json"]
-    assert first == json.dumps(example_json, indent=2) + "\n"
+    document = json.loads(first)
+    del document["policy"], document["cost"]
+    assert json.dumps(document, indent=2) == json.dumps(example_json, indent=2)
+    assert cli(str(EXAMPLE), "-o", "json")[1] == first
 
 
 def test_tree_output_nests_resources_under_their_components(example_cli: dict[str, tuple[int, str, str]]) -> None:
@@ -194,3 +200,55 @@ def test_every_example_manifest_plans(example: Path) -> None:
     code, out, err = cli(str(example), "-o", "json")
     assert (code, err) == (0, "")
     assert json.loads(out)["outputs"]["albUrl"].startswith(("http://", "https://"))
+
+
+# --------------------------------------------------------------------------- guardrails
+
+
+def test_a_critical_finding_exits_3_and_names_the_rule() -> None:
+    code, out, err = cli(str(BLOCKED), "-o", "json")
+    assert code == 3
+    document = json.loads(out)
+    assert document["policy"]["blocked"] is True
+    blocking = [f for f in document["policy"]["findings"] if f["severity"] == "critical"]
+    assert [(f["rule"], f["field"]) for f in blocking] == [("plain-credentials", "containerDefinitions[0].environment[0].value")]
+    assert err.startswith("error: blocked by critical rule plain-credentials: aws:ecs/taskDefinition:TaskDefinition ")
+    assert "hunter2" not in err
+
+
+def test_a_waiver_annotation_lets_the_plan_pass(tmp_path: Path) -> None:
+    waived = tmp_path / "waived.yaml"
+    waived.write_text(BLOCKED.read_text().replace(
+        "  namespace: payments\n",
+        "  namespace: payments\n  annotations:\n    payplat.io/waive-plain-credentials: fixture, not a real password\n"))
+    code, out, _ = cli(str(waived), "-o", "json")
+    assert code == 0
+    assert json.loads(out)["policy"]["waivers"] == [{"rule": "plain-credentials", "reason": "fixture, not a real password"}]
+
+
+def test_the_table_shows_findings_and_the_cost_breakdown(example_cli: dict[str, tuple[int, str, str]]) -> None:
+    code, out, _ = cli(str(MINIMAL))
+    assert code == 0
+    assert "POLICY: passes (0 critical, 0 high, 1 medium, 1 low)" in out
+    assert "medium    alb-https" in out and "[CKV2_AWS_20]" in out
+    assert "COST (USD/month, us-east-1 prices of 2025-01-01)" in out
+    assert out.rstrip().splitlines()[-1].split()[:4] == ["TOTAL", "130.99", "130.99", "249.43"]
+    assert "COST (USD/month, eu-west-1 prices of 2025-01-01)" in example_cli["tree"][1]
+
+
+def test_organisation_policies_from_a_file() -> None:
+    code, out, _ = cli(str(MINIMAL), "-o", "json", "--policy", str(POLICY))
+    assert code == 0
+    document = json.loads(out)["policy"]
+    assert document["policies"] == ["org-baseline"]
+    assert [(f["rule"], f["severity"]) for f in document["findings"] if f["source"] != "builtin"] == \
+        [("org-baseline.cost-center-tag", "high")]
+    assert cli(str(EXAMPLE), "-o", "json", "--policy", str(POLICY))[0] == 0
+
+
+def test_a_policy_file_with_bad_cel_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(POLICY.read_text().replace("int(resource.inputs.cpu) <= 2048", "int(resource.inputs.cpu <= 2048"))
+    code, out, err = cli(str(MINIMAL), "--policy", str(bad))
+    assert (code, out) == (2, "")
+    assert f"error: {bad}: PaymentPlatformPolicy org-baseline: spec.rules[0].expression: syntax error at line 1" in err

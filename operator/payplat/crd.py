@@ -33,6 +33,7 @@ import yaml
 from pydantic import BaseModel
 
 from payplat.engines.base import Changes
+from payplat.guardrails.orgpolicy import LabelSelector, PolicyRule, PolicySpec, SelectorRequirement
 from payplat.spec import (
     CERT_ARN,
     CREDENTIAL_NAME,
@@ -65,6 +66,7 @@ from payplat.spec import (
     USER_ID,
     VPC_PREFIXES,
     AccessLogsSpec,
+    BudgetSpec,
     DatabaseSpec,
     DeletionPolicy,
     DriftDetectionSpec,
@@ -79,13 +81,13 @@ from payplat.spec import (
     _ranges,
 )
 
-__all__ = ["CRD_FILE", "GROUP", "KIND", "PLURAL", "VERSION", "add_arguments", "build_crd", "command", "render"]
+__all__ = ["CRD_FILE", "GROUP", "KIND", "PLURAL", "POLICY_CRD_FILE", "POLICY_KIND", "POLICY_PLURAL", "VERSION",
+           "add_arguments", "build_crd", "build_policy_crd", "command", "render"]
 
 GROUP = "payplat.io"
 VERSION = "v1alpha1"
 KIND = "PaymentPlatform"
 PLURAL = "paymentplatforms"
-SINGULAR = "paymentplatform"
 #: Where the committed copy lives, relative to the repository root.
 CRD_FILE = f"crds/{PLURAL}.{GROUP}.yaml"
 
@@ -93,7 +95,7 @@ CRD_FILE = f"crds/{PLURAL}.{GROUP}.yaml"
 MODELS: dict[str, type[BaseModel]] = {
     model.__name__: model
     for model in (PlatformSpec, NetworkSpec, ServiceSpec, ScalingSpec, SecretRef, DatabaseSpec,
-                  PasswordRef, LoadBalancerSpec, AccessLogsSpec, LogsSpec, DriftDetectionSpec)
+                  PasswordRef, LoadBalancerSpec, AccessLogsSpec, LogsSpec, DriftDetectionSpec, BudgetSpec)
 }
 
 #: An IPv4 CIDR is at most "255.255.255.255/32"; the bound keeps CEL cost estimates small.
@@ -355,6 +357,7 @@ def _field_rules() -> dict[tuple[type[BaseModel], str], list[dict[str, Any]]]:
             _rule(f"self.exists(s, {public})",
                   "at least one service must be public (it sits behind the load balancer)"),
         ],
+        (PolicySpec, "rules"): [_unique_names("rule")],
         (ServiceSpec, "environment"): [
             _every_key(f"!k.matches({_cel_string('(?i)' + CREDENTIAL_NAME.pattern)})",
                        "looks like a credential; inject it through secrets (valueFrom the database secret) instead"),
@@ -368,15 +371,17 @@ def _field_rules() -> dict[tuple[type[BaseModel], str], list[dict[str, Any]]]:
 class _Converter:
     """pydantic JSON schema -> Kubernetes structural schema, one node at a time."""
 
-    def __init__(self) -> None:
-        raw = PlatformSpec.model_json_schema(by_alias=True)
+    def __init__(self, root: type[BaseModel] = PlatformSpec, models: dict[str, type[BaseModel]] | None = None) -> None:
+        raw = root.model_json_schema(by_alias=True)
         self.defs: dict[str, Any] = raw.pop("$defs", {})
+        self.root_model = root
         self.root = raw
+        self.models = MODELS if models is None else models
         self.formats = _field_formats()
         self.rules = _field_rules()
 
     def spec(self) -> dict[str, Any]:
-        return self.model(PlatformSpec, self.root)
+        return self.model(self.root_model, self.root)
 
     def model(self, model: type[BaseModel], node: dict[str, Any]) -> dict[str, Any]:
         by_alias = {_alias(model, name): name for name in model.model_fields}
@@ -413,8 +418,8 @@ class _Converter:
         if "$ref" in node:
             name = node.pop("$ref").rsplit("/", 1)[-1]
             target = self.defs[name]
-            if name in MODELS:
-                converted = self.model(MODELS[name], target)
+            if name in self.models:
+                converted = self.model(self.models[name], target)
                 if node.get("description"):
                     converted["description"] = node["description"]
                 return converted
@@ -540,6 +545,34 @@ def _status_schema() -> dict[str, Any]:
             },
             "lastHandledReconcileRequest": string(
                 "The payplat.io/reconcile-request annotation value the last reconcile answered."),
+            "policy": {
+                "type": "object",
+                "description": "The guardrails' review of the last plan (built-in rules, PaymentPlatformPolicies, waivers).",
+                "properties": {
+                    "blocked": {"type": "boolean", "description": "An unwaived critical finding blocks the apply."},
+                    "counts": {"type": "object", "description": "Unwaived findings per severity.",
+                               "additionalProperties": {"type": "integer"}},
+                    "findings": {"type": "array", "description": "The worst findings first (at most 20).",
+                                 "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                    "waivers": {"type": "array", "description": "Waived rules and the reasons given.",
+                                "items": {"type": "object", "properties": {"rule": string("The waived rule id."),
+                                                                           "reason": string("Why it is waived.")}}},
+                    "policies": {"type": "array", "items": {"type": "string"},
+                                 "description": "The PaymentPlatformPolicies that selected this platform."},
+                },
+            },
+            "cost": {
+                "type": "object",
+                "description": "Monthly cost estimate of the last plan, from the price table shipped with the operator.",
+                "properties": {
+                    "currency": string("USD."),
+                    "monthly": string("At desiredCount, e.g. 130.99."),
+                    "min": string("With every service at scaling.min."),
+                    "max": string("With every service at scaling.max."),
+                    "priceDate": string("Date of the prices used."),
+                    "error": string("Why there is no estimate (a region the price table does not cover)."),
+                },
+            },
             "lastDriftCheck": {
                 "type": "object",
                 "description": "The last drift check (refresh and preview, expecting no changes).",
@@ -565,6 +598,8 @@ def _printer_columns() -> list[dict[str, Any]]:
     return [
         {"name": "Ready", "type": "string", "jsonPath": f"{ready}.status"},
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+        {"name": "Cost/mo", "type": "string", "jsonPath": ".status.cost.monthly",
+         "description": "Estimated monthly cost in USD (status.cost)."},
         {"name": "ALB", "type": "string", "jsonPath": ".status.outputs.albUrl"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         {"name": "Message", "type": "string", "jsonPath": f"{ready}.message", "priority": 1},
@@ -575,42 +610,22 @@ def build_crd() -> dict[str, Any]:
     """The CustomResourceDefinition as a plain dict, ready for YAML."""
     spec = _Converter().spec()
     spec["description"] = "The desired AWS payment platform. Omitted fields take the documented defaults."
-    root = {
+    root = _root("An AWS payment platform (VPC, ECS Fargate services, ALB, KMS, Secrets Manager) "
+                 "that the operator keeps converged through Pulumi.", spec, _status_schema())
+    root["x-kubernetes-validations"] = [_name_rule(), *_immutable_rules()]
+    return _crd(PLURAL, KIND, "Namespaced", "pp", _printer_columns(), root)
+
+
+def _root(description: str, spec: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+    return {
         "type": "object",
-        "description": "An AWS payment platform (VPC, ECS Fargate services, ALB, KMS, Secrets Manager) "
-                       "that the operator keeps converged through Pulumi.",
+        "description": description,
         "properties": {
             "apiVersion": {"type": "string", "description": "Versioned schema of this object."},
             "kind": {"type": "string", "description": "REST resource this object represents."},
             "metadata": {"type": "object"},  # the API server allows nothing else here
             "spec": spec,
-            "status": _status_schema(),
-        },
-        "x-kubernetes-validations": [_name_rule(), *_immutable_rules()],
-    }
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{PLURAL}.{GROUP}"},
-        "spec": {
-            "group": GROUP,
-            "scope": "Namespaced",
-            "names": {
-                "kind": KIND,
-                "listKind": f"{KIND}List",
-                "plural": PLURAL,
-                "singular": SINGULAR,
-                "shortNames": ["pp"],
-                "categories": ["payplat"],
-            },
-            "versions": [{
-                "name": VERSION,
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "additionalPrinterColumns": _printer_columns(),
-                "schema": {"openAPIV3Schema": root},
-            }],
+            "status": status,
         },
     }
 
@@ -631,15 +646,95 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
 _Dumper.add_representer(str, _str)
 
 
-def render() -> str:
-    header = f"# Generated by `payplat crd` from operator/payplat/spec.py; do not edit.\n# Regenerate: payplat crd > {CRD_FILE}\n"
-    return header + yaml.dump(build_crd(), Dumper=_Dumper, sort_keys=False, width=10_000, allow_unicode=True)
+POLICY_KIND = "PaymentPlatformPolicy"
+POLICY_PLURAL = "paymentplatformpolicies"
+#: Where the committed copy of the policy CRD lives, relative to the repository root.
+POLICY_CRD_FILE = f"crds/{POLICY_PLURAL}.{GROUP}.yaml"
+POLICY_MODELS: dict[str, type[BaseModel]] = {
+    model.__name__: model for model in (PolicySpec, LabelSelector, SelectorRequirement, PolicyRule)
+}
+
+
+def _policy_status_schema() -> dict[str, Any]:
+    condition = _status_schema()["properties"]["conditions"]
+    return {
+        "type": "object",
+        "description": "Whether the operator could compile the policy; written only by the operator.",
+        "x-kubernetes-preserve-unknown-fields": True,
+        "properties": {
+            "observedGeneration": {"type": "integer", "format": "int64",
+                                   "description": "The metadata.generation the status describes."},
+            "conditions": {**condition, "description": "Ready: True when every rule compiled (reason Accepted), "
+                                                       "False with reason InvalidPolicy otherwise."},
+            "rules": {"type": "integer", "description": "How many rules the policy holds."},
+            "problems": {"type": "array", "items": {"type": "string"},
+                         "description": "One line per problem, naming the field (e.g. a CEL syntax error)."},
+        },
+    }
+
+
+def build_policy_crd() -> dict[str, Any]:
+    """The cluster-scoped PaymentPlatformPolicy CRD, from the policy model."""
+    spec = _Converter(PolicySpec, POLICY_MODELS).spec()
+    ready = '.status.conditions[?(@.type=="Ready")]'
+    root = _root("Organisation rules (CEL over planned resources) for the PaymentPlatforms it selects, "
+                 "checked before every apply.", spec, _policy_status_schema())
+    columns = [
+        {"name": "Ready", "type": "string", "jsonPath": f"{ready}.status"},
+        {"name": "Rules", "type": "integer", "jsonPath": ".status.rules"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        {"name": "Message", "type": "string", "jsonPath": f"{ready}.message", "priority": 1},
+    ]
+    return _crd(POLICY_PLURAL, POLICY_KIND, "Cluster", "ppp", columns, root)
+
+
+def _crd(plural: str, kind: str, scope: str, short_name: str, columns: list[dict[str, Any]],
+         root: dict[str, Any]) -> dict[str, Any]:
+    """One served, stored version with a status subresource: what both CRDs share."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "scope": scope,
+            "names": {
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
+                "shortNames": [short_name],
+                "categories": ["payplat"],
+            },
+            "versions": [{
+                "name": VERSION,
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": columns,
+                "schema": {"openAPIV3Schema": root},
+            }],
+        },
+    }
+
+
+def render(kind: str = KIND) -> str:
+    policy = kind == POLICY_KIND
+    target = POLICY_CRD_FILE if policy else CRD_FILE
+    flag = f" --kind {POLICY_KIND}" if policy else ""
+    source = "operator/payplat/guardrails/orgpolicy.py" if policy else "operator/payplat/spec.py"
+    header = f"# Generated by `payplat crd{flag}` from {source}; do not edit.\n# Regenerate: payplat crd{flag} > {target}\n"
+    document = build_policy_crd() if policy else build_crd()
+    return header + yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=10_000, allow_unicode=True)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.epilog = f"Regenerate the committed copy with: payplat crd > {CRD_FILE}"
+    parser.add_argument("--kind", choices=(KIND, POLICY_KIND), default=KIND,
+                        help=f"which CRD to print (default {KIND})")
+    parser.epilog = (f"Regenerate the committed copies with: payplat crd > {CRD_FILE}; "
+                     f"payplat crd --kind {POLICY_KIND} > {POLICY_CRD_FILE}")
 
 
 def command(args: argparse.Namespace) -> int:
-    print(render(), end="")
+    print(render(getattr(args, "kind", KIND)), end="")
     return 0

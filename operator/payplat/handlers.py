@@ -35,13 +35,25 @@ Kubernetes API calls made by this process (the RBAC the operator needs):
 * core ``namespaces``: ``list, watch``, cluster-wide, only when watching a list of
   namespaces (kopf checks they exist). Without these two, kopf logs a warning and falls
   back to API discovery and the namespaces it was given.
+* ``payplat.io/paymentplatformpolicies`` (cluster-scoped): ``get, list, watch`` (the
+  ``policies`` index) and ``paymentplatformpolicies/status``: ``patch``
+  (``kube.publish_policy_status``: whether each policy's CEL compiled).
 * Not used: ``kopfpeerings`` (leadership is the Lease, kopf runs ``standalone``).
+
+Guardrails: before every ``up`` (a reconcile, or a drift remediation) the platform is
+planned under mocks and reviewed (``payplat.guardrails``: the built-in pack, the
+``PaymentPlatformPolicy`` rules that select it, its waivers, the cost estimate and
+``spec.budget``). An unwaived critical finding stalls it with reason PolicyViolation and
+no engine call; kopf retries the check with backoff, so deleting the policy or adding a
+waiver takes effect without a spec change.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, NoReturn, TypeVar
 
@@ -60,7 +72,9 @@ from payplat.engines.base import (
 )
 from payplat.freshness import superseded
 from payplat.gatekeeper import admit, release_other_claims
+from payplat.guardrails import OrgPolicy, PlatformRef, Review, parse_policy, review
 from payplat.operations import Runtime
+from payplat.plan import PlannedResource, plan
 from payplat.redaction import redact
 from payplat.settings import Settings
 from payplat.spec import DeletionPolicy, DriftMode, PlatformSpec, SpecError, parse_spec
@@ -71,22 +85,26 @@ from payplat.status import (
     Forgotten,
     Invalid,
     Phase,
+    PolicyBlocked,
     Queued,
     ReconcileRequested,
     RemediationFailed,
     Remediated,
+    Reviewed,
     Started,
     Suspended,
     drift_check_due,
     is_settled,
     next_status,
+    policy_status,
     status_patch,
 )
 
-__all__ = ["CHECK_DRIFT_ANNOTATION", "FINALIZER", "RECONCILE_REQUEST_ANNOTATION", "apply_kopf_settings", "check_drift", "configure", "delete", "reconcile",
-           "register_drift_timer"]
+__all__ = ["CHECK_DRIFT_ANNOTATION", "FINALIZER", "RECONCILE_REQUEST_ANNOTATION", "apply_kopf_settings", "check_drift",
+           "configure", "delete", "policies", "policy_changed", "reconcile", "register_drift_timer"]
 
 RESOURCE = (API_GROUP, API_VERSION, PLURAL)
+POLICY_RESOURCE = (API_GROUP, API_VERSION, "paymentplatformpolicies")
 FINALIZER = f"{API_GROUP}/finalizer"
 #: Set it to any new value (e.g. the time) for a new attempt without a spec change: it
 #: retries a Stalled platform (or one that gave up on an unrecognised error) now, as
@@ -138,7 +156,8 @@ def apply_kopf_settings(kopf_settings: kopf.OperatorSettings, ours: Settings) ->
 @kopf.on.create(*RESOURCE, id="create")
 async def reconcile(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
                     patch: kopf.Patch, body: kopf.Body, retry: int, memo: kopf.Memo,
-                    logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
+                    logger: logging.Logger | logging.LoggerAdapter[Any],
+                    policies: kopf.Index[str, OrgPolicy] | None = None, **_: Any) -> None:
     """Converge AWS to the spec, unless this generation is already Ready/Stalled/Suspended
     (a resync, a metadata-only change or an operator restart then costs nothing)."""
     runtime = _runtime(memo)
@@ -147,6 +166,8 @@ async def reconcile(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta,
     if is_settled(status, generation, requested):
         logger.info("generation %s is already %s: no engine call", generation, status.get("phase"))
         runtime.metrics.platform_status(StackRef(namespace, name).stack_name, status.get("conditions") or ())
+        if status.get("phase") == Phase.READY.value and "cost" not in status:
+            await _review_settled(runtime, namespace, name, spec, meta, status, patch, body, generation, policies)
         return
     writer = _Writer(runtime, namespace, name, body, status, patch, generation)
     if requested:
@@ -161,6 +182,13 @@ async def reconcile(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta,
         await admit(runtime, ref, platform, claim=True)
     except EngineError as error:
         raise _failed(writer, "up", error, runtime.clock(), retry, always_retry=False) from None
+    checked = await _review(writer, ref, platform, meta, policies, "up", retry)
+    if checked.blocking:
+        delay = runtime.backoff(retry)
+        message = writer.clean(checked.blocking_message())
+        writer.write(PolicyBlocked(message, checked.status_policy(), checked.cost.summary(), delay))
+        kopf.warn(body, reason="PolicyViolation", message=message)
+        raise kopf.TemporaryError(message, delay=delay)
     try:
         result = await _operate(writer, ref, "up", retry, lambda secrets: runtime.engine.up(ref, platform, secrets),
                                 platform=platform)
@@ -172,6 +200,95 @@ async def reconcile(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta,
         await release_other_claims(runtime, ref, platform)
     except EngineError as error:  # AWS converged; a stale claim holds the old suffix until the next up
         logger.warning("could not release the old suffix claims of %s: %s", ref.owner, error.message)
+
+
+# --------------------------------------------------------------------------- guardrails
+
+
+@kopf.index(*POLICY_RESOURCE, id="policies")
+async def policies(name: str, body: kopf.Body, **_: Any) -> dict[str, OrgPolicy]:
+    """Every PaymentPlatformPolicy, parsed and compiled once per change (kopf keeps the
+    index current from its watch; handlers receive it as ``policies``)."""
+    return {name: parse_policy(body)}
+
+
+@kopf.on.event(*POLICY_RESOURCE, id="policy-status")
+async def policy_changed(type: str | None, name: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Report in the policy's own status whether it compiled: CRD validation cannot
+    compile CEL, so a typo shows here (and fails closed on the platforms it selects)."""
+    runtime = _runtime(memo)
+    if type == "DELETED" or runtime.publish_policy_status is None:
+        return
+    parsed = parse_policy(body)
+    previous = dict(body.get("status") or {})
+    new = policy_status(previous, parsed.generation, parsed.problems, len(parsed.spec.rules) if parsed.spec else 0,
+                        runtime.clock())
+    changes = status_patch(previous, new)
+    if not changes:
+        return
+    try:
+        await runtime.publish_policy_status(name, changes)
+    except Exception as error:  # noqa: BLE001 - the next event tries again; evaluation does not depend on it
+        logging.getLogger(__name__).warning("could not write status of PaymentPlatformPolicy %s: %s", name,
+                                            error.__class__.__name__)
+
+
+@functools.lru_cache(maxsize=64)
+def _plan_of(spec_json: str, name: str, namespace: str) -> tuple[PlannedResource, ...]:
+    return tuple(plan(PlatformSpec.model_validate_json(spec_json), name=name, namespace=namespace).resources)
+
+
+def planned_resources(platform: PlatformSpec, name: str, namespace: str) -> tuple[PlannedResource, ...]:
+    """The platform's plan under mocks, cached by spec: a blocked platform's re-checks
+    and a drift remediation of an unchanged spec cost no new plan."""
+    return _plan_of(platform.model_dump_json(), name, namespace)
+
+
+async def _review_settled(runtime: Runtime, namespace: str, name: str, spec: Mapping[str, Any], meta: Mapping[str, Any],
+                          status: Mapping[str, Any], patch: kopf.Patch, body: kopf.Body, generation: int,
+                          index: Mapping[str, Iterable[OrgPolicy]] | None) -> None:
+    """A platform made Ready by an operator without guardrails gets status.policy and
+    status.cost on the next resume, without an engine call and without changing Ready
+    (a finding that would block is shown, and blocks the next up)."""
+    writer = _Writer(runtime, namespace, name, body, status, patch, generation)
+    try:
+        platform = parse_spec(dict(spec), name=name)
+    except SpecError:
+        return
+    checked = await _review(writer, StackRef(namespace, name), platform, meta, index, "up", None)
+    writer.write(Reviewed(checked.status_policy(), checked.cost.summary()))
+
+
+async def _review(writer: _Writer, ref: StackRef, platform: PlatformSpec, meta: Mapping[str, Any],
+                  index: Mapping[str, Iterable[OrgPolicy]] | None, operation: str, retry: int | None) -> Review:
+    """Plan under mocks (off the event loop) and review the plan. Findings and waivers
+    go to events; status.policy and status.cost to the status (the caller decides what
+    a blocking finding does)."""
+    try:
+        planned = await asyncio.to_thread(planned_resources, platform, ref.name, ref.namespace)
+    except Exception as error:  # noqa: BLE001 - the engine's own run would fail the same way: retried, reported
+        logging.getLogger(__name__).exception("planning %s under mocks failed", ref.stack_name)
+        now = writer.runtime.clock()
+        raise _failed(writer, operation, TransientEngineError(
+            f"the guardrails could not plan the platform: {type(error).__name__}: {error}", reason="PlanFailed"),
+            now, retry, False) from None
+    labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
+    annotations = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
+    selected = [policy for store in (index or {}).values() for policy in store]
+    checked = review(planned, platform, PlatformRef(ref.name, ref.namespace, labels, platform.region),
+                     annotations=annotations, policies=selected)
+    if not checked.blocking:
+        writer.write(Reviewed(checked.status_policy(), checked.cost.summary()))
+    for waiver in checked.waivers:
+        kopf.info(writer.body, reason="PolicyWaived", message=writer.clean(f"{waiver.rule} waived: {waiver.reason}"))
+    counts = checked.counts()
+    reported = [f for f in checked.findings if f.waived is None and not f.blocks]
+    if reported:
+        summary = ", ".join(f"{n} {severity}" for severity, n in counts.items() if n)
+        top = "; ".join(f"{f.rule} on {f.resource}" for f in reported[:3])
+        post = kopf.warn if counts["high"] else kopf.info
+        post(writer.body, reason="PolicyFindings", message=writer.clean(f"{summary}: {top}"))
+    return checked
 
 
 # --------------------------------------------------------------------------- delete
@@ -262,7 +379,8 @@ def register_drift_timer(interval: float, registry: kopf.OperatorRegistry | None
 
 async def check_drift(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
                       patch: kopf.Patch, body: kopf.Body, memo: kopf.Memo,
-                      logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
+                      logger: logging.Logger | logging.LoggerAdapter[Any],
+                      policies: kopf.Index[str, OrgPolicy] | None = None, **_: Any) -> None:
     """Refresh + preview when due; Drifted reports the result, Remediate also runs ``up``."""
     runtime = _runtime(memo)
     generation = int(meta.get("generation") or 0)
@@ -300,6 +418,12 @@ async def check_drift(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Met
     kopf.warn(body, reason="DriftDetected", message=writer.clean(report.message or "AWS differs from the stack"))
     if mode is DriftMode.REMEDIATE:
         started = runtime.clock()
+        checked = await _review(writer, ref, platform, meta, policies, "up", None)
+        if checked.blocking:  # Drifted stays True: the drift is reported, the fix is not allowed
+            writer.write(Reviewed(checked.status_policy(), checked.cost.summary()))
+            kopf.warn(body, reason="PolicyViolation",
+                      message=writer.clean("remediation blocked: " + checked.blocking_message()))
+            return
         try:
             result = await _operate(writer, ref, "up", None,
                                     lambda secrets: runtime.engine.up(ref, platform, secrets), platform=platform)

@@ -26,11 +26,12 @@ from payplat.redaction import KNOWN_SECRETS
 from payplat.settings import in_cluster
 from payplat.tenancy import AllowList, password_problem, secret_refusal
 
-__all__ = ["REQUEST_TIMEOUT", "ConfigMapClaims", "api_client", "pod_gone", "publish_status", "read_allowlist",
-           "read_platform", "read_secret"]
+__all__ = ["REQUEST_TIMEOUT", "ConfigMapClaims", "api_client", "pod_gone", "publish_policy_status", "publish_status",
+           "read_allowlist", "read_platform", "read_secret"]
 
 #: (connect, read) seconds: no API call of the operator's own may hang for ever.
 REQUEST_TIMEOUT = (5.0, 20.0)
+POLICY_PLURAL = "paymentplatformpolicies"
 
 
 @functools.cache
@@ -171,6 +172,14 @@ async def publish_status(namespace: str, name: str, status: dict[str, Any]) -> N
     api = client.CustomObjectsApi(api_client())
     await asyncio.to_thread(api.patch_namespaced_custom_object_status,
                             API_GROUP, API_VERSION, namespace, PLURAL, name, {"status": status},
+                            _request_timeout=REQUEST_TIMEOUT)
+
+
+async def publish_policy_status(name: str, status: dict[str, Any]) -> None:
+    """Merge-patch a PaymentPlatformPolicy's status (cluster-scoped)."""
+    api = client.CustomObjectsApi(api_client())
+    await asyncio.to_thread(api.patch_cluster_custom_object_status,
+                            API_GROUP, API_VERSION, POLICY_PLURAL, name, {"status": status},
                             _request_timeout=REQUEST_TIMEOUT)
 
 

@@ -24,8 +24,8 @@ from payplat.metrics import Metrics
 from payplat.settings import Settings
 from payplat.tenancy import AllowList
 
-__all__ = ["AllowListReader", "OperationGate", "PlatformReader", "Runtime", "SecretReader", "StatusPublisher", "retry_delay",
-           "utcnow"]
+__all__ = ["AllowListReader", "OperationGate", "PlatformReader", "PolicyStatusPublisher", "Runtime", "SecretReader",
+           "StatusPublisher", "retry_delay", "utcnow"]
 
 #: (namespace, platform name, secret name, key) -> value; raises ``TransientEngineError``
 #: when absent or when the Secret does not consent to that platform (``tenancy``).
@@ -36,6 +36,8 @@ AllowListReader = Callable[[], Awaitable[AllowList]]
 StatusPublisher = Callable[[str, str, dict[str, Any]], Awaitable[None]]
 #: (namespace, name) -> the PaymentPlatform as the API server has it now, None if gone.
 PlatformReader = Callable[[str, str], Awaitable["dict[str, Any] | None"]]
+#: (name, status patch) -> None: writes a cluster-scoped PaymentPlatformPolicy's status.
+PolicyStatusPublisher = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
 async def _no_roles_allowed() -> AllowList:
@@ -88,6 +90,7 @@ class Runtime:
     claims: Claims = field(default_factory=MemoryClaims)
     read_allowlist: AllowListReader = field(default=_no_roles_allowed)
     gate: OperationGate | None = None
+    publish_policy_status: PolicyStatusPublisher | None = None
     clock: Callable[[], datetime] = utcnow
     monotonic: Callable[[], float] = time.monotonic
 

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from payplat import API_GROUP, API_VERSION, KIND
+from payplat.guardrails import OrgPolicy, PlatformRef, Review, parse_policy, review
+from payplat.guardrails.render import render_review
 from payplat.identity import stack_name
 from payplat.spec import MAX_RESOURCE_NAME, RESOURCE_NAME, PlatformSpec, SpecError, parse_spec
 from payplat.stackkeys import PASSWORD_CONFIG_KEY, PROJECT, SECRET_MASK
@@ -40,6 +42,7 @@ __all__ = [
     "plan",
     "plan_program",
     "read_manifest",
+    "read_policies",
     "render",
 ]
 
@@ -48,6 +51,7 @@ PLACEHOLDER_PASSWORD = "plan-placeholder-password-0f3c9a"  # noqa: S105 - not a 
 #: How an input the mocks could not resolve shows in a plan (a bug: tests assert none).
 UNKNOWN_MASK = "[unknown]"
 STACK_TYPE = "pulumi:pulumi:Stack"
+POLICY_KIND = "PaymentPlatformPolicy"
 
 
 # --------------------------------------------------------------------------- data
@@ -350,6 +354,9 @@ class Manifest:
     name: str
     namespace: str
     spec: PlatformSpec
+    labels: dict[str, str] = field(default_factory=dict)
+    #: Annotations (waivers: ``payplat.io/waive-<rule>``).
+    annotations: dict[str, str] = field(default_factory=dict)
 
     @property
     def stack(self) -> str:
@@ -415,20 +422,45 @@ def _manifest(document: dict[str, Any]) -> Manifest:
         spec = parse_spec(document.get("spec"), name=name if isinstance(name, str) else "platform")
     except SpecError as error:
         problems.extend(error.problems)
+    labels, annotations = metadata.get("labels") or {}, metadata.get("annotations") or {}
+    for field_name, value in (("labels", labels), ("annotations", annotations)):
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            problems.append(f"metadata.{field_name}: must map names to strings")
     if problems or spec is None:
         raise ManifestError(problems)
-    return Manifest(name=name, namespace=namespace, spec=spec)
+    return Manifest(name=name, namespace=namespace, spec=spec, labels=dict(labels), annotations=dict(annotations))
+
+
+def read_policies(text: str, source: str) -> list[OrgPolicy]:
+    """Every PaymentPlatformPolicy in a YAML stream; one whose rules do not compile is
+    refused here (``payplat plan`` is where a policy author finds out first)."""
+    import yaml
+
+    try:
+        documents = [doc for doc in yaml.safe_load_all(text) if isinstance(doc, dict)]
+    except yaml.YAMLError as error:
+        raise ManifestError([f"{source}: not valid YAML: {' '.join(str(error).split())}"]) from None
+    policies = [parse_policy(doc) for doc in documents if doc.get("kind") == POLICY_KIND]
+    problems = [f"{source}: PaymentPlatformPolicy {p.name}: {problem}" for p in policies for problem in p.problems]
+    if not policies:
+        problems.append(f"{source}: no {POLICY_KIND} document found")
+    if problems:
+        raise ManifestError(problems)
+    return policies
 
 
 # --------------------------------------------------------------------------- rendering
 
 
-def render(result: Plan, output: str) -> str:
+def render(result: Plan, output: str, checked: Review | None = None) -> str:
+    """The plan in ``output`` format, with the guardrails' findings and cost when given."""
     if output == "json":
-        return json.dumps(result.to_json_dict(), indent=2) + "\n"
-    if output == "tree":
-        return _tree(result)
-    return _table(result)
+        document = result.to_json_dict()
+        if checked is not None:
+            document.update(checked.to_json_dict())
+        return json.dumps(document, indent=2) + "\n"
+    text = _tree(result) if output == "tree" else _table(result)
+    return text if checked is None else text + "\n" + render_review(checked)
 
 
 def _summary(result: Plan) -> str:
@@ -468,6 +500,8 @@ def _table(result: Plan) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="PaymentPlatform manifest (YAML, as for kubectl apply); '-' reads stdin")
+    parser.add_argument("-p", "--policy", action="append", default=[], metavar="FILE",
+                        help="PaymentPlatformPolicy YAML to check the plan against as well (repeatable)")
     parser.add_argument(
         "-o",
         "--output",
@@ -477,26 +511,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+#: ``payplat plan`` exit codes, documented for CI (README "Guardrails").
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_BLOCKED = 0, 1, 2, 3
+
+
 def command(args: argparse.Namespace) -> int:
-    """Exit 0 with the plan on stdout; 2 for a bad manifest (messages on stderr, nothing
-    on stdout); 1 if the program itself fails under mocks."""
+    """Exit 0 with the plan, findings and cost on stdout; 3 when an unwaived critical
+    finding would block the apply (the plan is still printed, the blocking rules on
+    stderr); 2 for a bad manifest or policy file (messages on stderr, nothing on
+    stdout); 1 if the program itself fails under mocks."""
     try:
         text = _read_stdin() if args.file == "-" else _read(args.file)
         manifest = read_manifest(text)
+        policies = [policy for path in getattr(args, "policy", []) for policy in read_policies(_read(path), path)]
     except ManifestError as error:
         _errors(error.problems)
-        return 2
+        return EXIT_INVALID
     except (RecursionError, MemoryError) as error:  # a last line of defence: never a traceback
         _errors([f"manifest: too large or too deeply nested to read ({type(error).__name__})"])
-        return 2
+        return EXIT_INVALID
     output = args.output or ("tree" if sys.stdout.isatty() else "table")
     try:
         result = plan(manifest.spec, name=manifest.name, stack=manifest.stack, namespace=manifest.namespace)
     except Exception as error:  # noqa: BLE001 - reported as one line, never a traceback
         _errors([f"plan failed: {type(error).__name__}: {error}"])
-        return 1
-    sys.stdout.write(render(result, output))
-    return 0
+        return EXIT_FAILED
+    platform = PlatformRef(name=manifest.name, namespace=manifest.namespace, labels=manifest.labels,
+                           region=manifest.spec.region)
+    checked = review(result.resources, manifest.spec, platform, annotations=manifest.annotations, policies=policies)
+    sys.stdout.write(render(result, output, checked))
+    if checked.blocking:
+        _errors([f"blocked by {f.severity.value} rule {f.rule}: {f.resource} ({f.field}): {f.message}"
+                 for f in checked.blocking])
+        return EXIT_BLOCKED
+    return EXIT_OK
 
 
 def _read(path: str) -> str:

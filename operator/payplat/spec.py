@@ -39,11 +39,13 @@ __all__ = [
     "PRIVATE_RANGES",
     "RESERVED_SERVICE_NAMES",
     "SECRET_KEYS",
+    "BudgetSpec",
     "DatabaseSpec",
     "DeletionPolicy",
     "DriftMode",
     "PlatformSpec",
     "ServiceSpec",
+    "Severity",
     "SpecError",
     "default_services",
     "parse_spec",
@@ -413,6 +415,28 @@ class DriftDetectionSpec(_Model):
     """Minutes between drift checks (5 to 10080)."""
 
 
+class Severity(str, Enum):
+    """How bad a guardrail finding is (payplat.guardrails): critical blocks the apply;
+    the others are reported."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        """0 for critical: sorting by rank lists the worst first."""
+        return list(Severity).index(self)
+
+
+class BudgetSpec(_Model):
+    monthly_limit: Annotated[float, Field(ge=1, le=10_000_000)]
+    """Monthly budget in USD; a plan whose cost estimate exceeds it is a finding."""
+    severity: Severity = Severity.HIGH
+    """Severity of the over-budget finding (critical blocks); an organisation policy's budgetSeverity overrides it."""
+
+
 def default_services() -> list[ServiceSpec]:
     """The three services a payment platform starts with.
 
@@ -476,6 +500,8 @@ class PlatformSpec(_Model):
     """Stop all engine work for this platform."""
     drift_detection: DriftDetectionSpec = Field(default_factory=DriftDetectionSpec)
     """Periodic drift checks."""
+    budget: BudgetSpec | None = None
+    """Monthly cost budget checked against the plan's cost estimate; none: no budget finding."""
 
     @field_validator("environment_suffix")
     @classmethod

@@ -49,11 +49,13 @@ __all__ = [
     "Forgotten",
     "Invalid",
     "Phase",
+    "PolicyBlocked",
     "Queued",
     "Reason",
     "ReconcileRequested",
     "Remediated",
     "RemediationFailed",
+    "Reviewed",
     "Started",
     "Suspended",
     "condition",
@@ -64,6 +66,7 @@ __all__ = [
     "mark_reconciling",
     "mark_stalled",
     "next_status",
+    "policy_status",
     "status_patch",
     "timestamp",
 ]
@@ -102,6 +105,9 @@ class Reason:
     REMEDIATED = "Remediated"
     REMEDIATION_FAILED = "RemediationFailed"
     STALLED = "Stalled"
+    POLICY_VIOLATION = "PolicyViolation"
+    ACCEPTED = "Accepted"
+    INVALID_POLICY = "InvalidPolicy"
 
 
 # --------------------------------------------------------------------------- events
@@ -188,6 +194,26 @@ class RemediationFailed:
     finished: datetime
 
 
+@dataclass(frozen=True)
+class Reviewed:
+    """The guardrails passed the plan (findings below critical, or waived): ``policy``
+    and ``cost`` are ``status.policy`` and ``status.cost`` as the guardrails wrote them."""
+
+    policy: Mapping[str, Any]
+    cost: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class PolicyBlocked:
+    """An unwaived critical finding: no engine call for this generation; the operator
+    looks again (policies or waivers may change) without a spec change."""
+
+    message: str
+    policy: Mapping[str, Any]
+    cost: Mapping[str, Any]
+    retry_in: float
+
+
 # --------------------------------------------------------------------------- conditions
 
 
@@ -256,11 +282,14 @@ def is_settled(status: Mapping[str, Any], generation: int | None, requested: str
     waiting for an answer.
 
     A Failed or Reconciling phase is not settled: the operator was interrupted or is
-    retrying, so a restart must pick the work up again.
+    retrying, so a restart must pick the work up again. Nor is a PolicyViolation stall:
+    deleting the policy or adding a waiver changes no generation, yet must take effect.
     """
     settled = {Phase.READY.value, Phase.STALLED.value, Phase.SUSPENDED.value}
     if requested and requested != status.get("lastHandledReconcileRequest"):
         return False
+    if (condition(status, STALLED) or {}).get("reason") == Reason.POLICY_VIOLATION:
+        return False  # policies and waivers change without a new generation: look again
     return generation is not None and status.get("observedGeneration") == generation and status.get("phase") in settled
 
 
@@ -278,6 +307,19 @@ def drift_check_due(status: Mapping[str, Any], interval_minutes: int, now: datet
         return True
     elapsed = now - datetime.strptime(last, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
     return elapsed.total_seconds() >= interval_minutes * 60
+
+
+def policy_status(previous: Mapping[str, Any], generation: int, problems: Iterable[str], rules: int,
+                  now: datetime) -> dict[str, Any]:
+    """A PaymentPlatformPolicy's status: Ready True (Accepted) when it parsed and every
+    CEL rule compiled, else False (InvalidPolicy) with one problem per line."""
+    listed = list(problems)
+    if listed:
+        ready, reason, message = "False", Reason.INVALID_POLICY, "; ".join(listed)
+    else:
+        ready, reason, message = "True", Reason.ACCEPTED, f"{rules} rules compiled"
+    conditions = _set([dict(c) for c in previous.get("conditions") or ()], READY, ready, reason, message, generation, now)
+    return {**previous, "observedGeneration": generation, "rules": rules, "problems": listed, "conditions": conditions}
 
 
 def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
@@ -409,6 +451,19 @@ def _suspended(event: Suspended, base: dict[str, Any], generation: int, now: dat
     conditions = _set(conditions, STALLED, "False", Reason.SUSPENDED, "", generation, now)
     return {"phase": Phase.SUSPENDED.value, "message": message, "observedGeneration": generation,
             "conditions": conditions}
+
+
+@_transition.register
+def _reviewed(event: Reviewed, base: dict[str, Any], generation: int, now: datetime) -> dict[str, Any]:
+    return {"policy": dict(event.policy), "cost": dict(event.cost)}
+
+
+@_transition.register
+def _policy_blocked(event: PolicyBlocked, base: dict[str, Any], generation: int, now: datetime) -> dict[str, Any]:
+    message = f"{event.message} (no engine call; checked again in {event.retry_in:g}s, or fix, waive or change the policy)"
+    conditions = mark_stalled(base["conditions"], Reason.POLICY_VIOLATION, message, generation, now)
+    return {"phase": Phase.STALLED.value, "message": message, "observedGeneration": generation,
+            "conditions": conditions, "policy": dict(event.policy), "cost": dict(event.cost)}
 
 
 @_transition.register

@@ -68,10 +68,11 @@ def test_the_realistic_example_becomes_ready_with_outputs_printer_columns_and_ku
     assert len(creates) == len(set(creates)) > 20  # cloud resources (components aren't in the cloud)
 
     table = cluster.kubectl("get", "paymentplatforms", "-n", namespace).stdout.splitlines()
-    assert table[0].split() == ["NAME", "READY", "PHASE", "ALB", "AGE"]
-    assert table[1].split()[:4] == [name, "True", "Ready", outputs["albUrl"]]
+    assert table[0].split() == ["NAME", "READY", "PHASE", "COST/MO", "ALB", "AGE"]
+    assert table[1].split()[:5] == [name, "True", "Ready", status["cost"]["monthly"], outputs["albUrl"]]
+    assert status["cost"]["monthly"] == "326.00"  # tests/guardrails/test_cost.py recomputes it from AWS's prices
     wide = cluster.kubectl("get", "paymentplatforms", "-n", namespace, "-o", "wide").stdout.splitlines()
-    assert wide[0].split() == ["NAME", "READY", "PHASE", "ALB", "AGE", "MESSAGE"]
+    assert wide[0].split() == ["NAME", "READY", "PHASE", "COST/MO", "ALB", "AGE", "MESSAGE"]
     assert wide[1].rstrip().endswith(condition(obj, "Ready")["message"])
     short = cluster.kubectl("get", "pp", name, "-n", namespace, "-o", "name").stdout.strip()
     assert short == f"paymentplatform.payplat.io/{name}"

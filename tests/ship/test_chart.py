@@ -51,7 +51,11 @@ def test_default_install_is_namespaced_only(chart_renders: dict[str, str]) -> No
     assert cluster_scoped == {("ClusterRole", "", "payplat-operator-discovery"),
                               ("ClusterRoleBinding", "", "payplat-operator-discovery")}
     discovery = objects[("ClusterRole", "", "payplat-operator-discovery")]["rules"]
-    assert all(set(rule["verbs"]) <= {"list", "watch"} for rule in discovery)
+    assert all(set(rule["verbs"]) <= {"list", "watch"} for rule in discovery
+               if not rule["resources"][0].startswith("paymentplatformpolicies"))
+    # The cluster-scoped policies: read, and only their status written.
+    assert [(rule["resources"], rule["verbs"]) for rule in discovery if rule["apiGroups"] == ["payplat.io"]] == [
+        (["paymentplatformpolicies"], ["get", "list", "watch"]), (["paymentplatformpolicies/status"], ["patch"])]
     assert {key for key in objects if key[0] in {"Role", "RoleBinding"}} == {
         ("Role", NAMESPACE, "payplat-operator"), ("RoleBinding", NAMESPACE, "payplat-operator"),
         ("Role", NAMESPACE, "payplat-operator-leader"), ("RoleBinding", NAMESPACE, "payplat-operator-leader")}

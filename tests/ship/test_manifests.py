@@ -17,7 +17,8 @@ ALLOWED_VERBS = {"get", "list", "watch", "patch", "update", "create"}
 USED = {"paymentplatforms": {"get", "list", "watch", "patch"}, "paymentplatforms/status": {"get", "patch"},
         "events": {"create"}, "secrets": {"get"}, "leases": {"get", "create", "update"}, "pods": {"get"},
         "customresourcedefinitions": {"list", "watch"}, "namespaces": {"list", "watch"},
-        "configmaps": {"get", "create", "update"}}
+        "configmaps": {"get", "create", "update"},
+        "paymentplatformpolicies": {"get", "list", "watch"}, "paymentplatformpolicies/status": {"patch"}}
 #: Kinds whose contents must be the same from kustomize and from the chart.
 SHARED_KINDS = ("ServiceAccount", "ConfigMap", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding",
                 "Deployment", "PodDisruptionBudget", "NetworkPolicy", "ValidatingAdmissionPolicy",
@@ -60,7 +61,7 @@ def test_kustomize_and_chart_install_the_same_operator(variant: str, kustomize_r
 
 def test_kustomize_adds_the_namespace_and_the_crd(kustomize_renders: dict[str, str]) -> None:
     kinds = [doc["kind"] for doc in documents(kustomize_renders["default"])]
-    assert kinds.count("Namespace") == 1 and kinds.count("CustomResourceDefinition") == 1
+    assert kinds.count("Namespace") == 1 and kinds.count("CustomResourceDefinition") == 2
     assert all(doc["metadata"].get("namespace") == NAMESPACE for doc in documents(kustomize_renders["default"])
                if doc["kind"] not in CLUSTER_KINDS)
     assert all("namespace" not in doc["metadata"] for doc in documents(kustomize_renders["default"])
