@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from payplat.localcluster import LocalCluster
+from tests.controlplane import local_cluster
 
 # The e2e lane's operator fixtures, shared rather than copied.
 from tests.e2e.conftest import run_operator, state_dir  # noqa: F401
@@ -29,3 +33,11 @@ def argocd_home() -> Path:
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason)
     return home
+
+
+@pytest.fixture(scope="package")
+def cluster(request: pytest.FixtureRequest) -> Iterator[LocalCluster]:
+    """A control plane of this lane's own: Argo CD's CRDs and what the example
+    Applications install (the chart's objects in payplat-system, the payments namespace)
+    must not meet the other end-to-end tests' objects of the same names."""
+    yield from local_cluster(request)
