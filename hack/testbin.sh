@@ -20,21 +20,11 @@ mkdir -p "$BIN"
 
 if [[ "${1:-}" == "--print" ]]; then echo "$BIN"; exit 0; fi
 
-log() { printf '[testbin] %s\n' "$*" >&2; }
+BUILD_LOG_NAME=testbin
+# shellcheck source=hack/buildlib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/buildlib.sh"
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 export CGO_ENABLED=0
-
-# Go prints nothing for minutes on a cold build; a heartbeat shows we are alive.
-with_heartbeat() {
-  local what=$1; shift
-  local start=$SECONDS
-  ( while sleep 30; do log "  still building $what ($((SECONDS - start))s)"; done ) &
-  local hb=$!
-  local rc=0
-  "$@" || rc=$?
-  kill "$hb" 2>/dev/null; wait "$hb" 2>/dev/null || true
-  return $rc
-}
 
 build_etcd() {
   local out="$BIN/etcd-$ETCD_VERSION"

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from payplat.demo import demo_documents, missing_password_secrets
-from payplat.localcluster import missing_binaries, repo_root
+from payplat.localcluster import crd_established, missing_binaries, repo_root
 
 
 def test_missing_binaries_names_each_absent_or_non_executable_one(tmp_path: Path) -> None:
@@ -50,3 +50,17 @@ def test_the_examples_give_the_demo_at_least_one_platform() -> None:
     root = repo_root()
     assert root is not None
     assert any(d["kind"] == "PaymentPlatform" for d in demo_documents(root / "examples"))
+
+
+def test_a_crd_counts_as_established_only_once_its_condition_says_so() -> None:
+    def crd(status: object) -> dict:
+        return {"kind": "CustomResourceDefinition", "metadata": {"name": "x"}, "status": status}
+    established = {"type": "Established", "status": "True"}
+
+    # A CRD just created can read status: null or conditions: null for a moment.
+    assert not crd_established({"kind": "CustomResourceDefinition"})
+    assert not crd_established(crd(None))
+    assert not crd_established(crd({"conditions": None}))
+    assert not crd_established(crd({"conditions": [{"type": "NamesAccepted", "status": "True"},
+                                                    {"type": "Established", "status": "False"}]}))
+    assert crd_established(crd({"conditions": [{"type": "NamesAccepted", "status": "True"}, established]}))

@@ -50,6 +50,7 @@ __all__ = [
     "LocalCluster",
     "ManagedProcess",
     "OperatorProcess",
+    "crd_established",
     "find_bin_dir",
     "missing_binaries",
     "operator_env",
@@ -441,15 +442,17 @@ class LocalCluster:
         names = applied.stdout.split()
         # Not `kubectl wait`: it errors out on a CRD whose status has no conditions yet.
         deadline = time.monotonic() + 60
-        while not all(self._established(name) for name in names):
+        while not all(crd_established(json.loads(self.kubectl("get", name, "-o", "json").stdout)) for name in names):
             if time.monotonic() > deadline:
                 raise ClusterStartError(f"CRDs not Established after 60s: {', '.join(names)}")
             time.sleep(0.2)
 
-    def _established(self, name: str) -> bool:
-        crd = json.loads(self.kubectl("get", name, "-o", "json").stdout)
-        return any(c.get("type") == "Established" and c.get("status") == "True"
-                   for c in crd.get("status", {}).get("conditions", []))
+
+def crd_established(crd: Mapping[str, Any]) -> bool:
+    """The API server serves this CRD. A CRD just created can read ``status: null`` or
+    ``status.conditions: null`` for a moment (seen with Argo CD's CRDs): not yet."""
+    conditions = (crd.get("status") or {}).get("conditions") or ()
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
 
 def sayer(stream: IO[str] | None) -> Say:
