@@ -24,17 +24,8 @@ log() { printf '[testbin] %s\n' "$*" >&2; }
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 export CGO_ENABLED=0
 
-# Go prints nothing for minutes on a cold build; a heartbeat shows we are alive.
-with_heartbeat() {
-  local what=$1; shift
-  local start=$SECONDS
-  ( while sleep 30; do log "  still building $what ($((SECONDS - start))s)"; done ) &
-  local hb=$!
-  local rc=0
-  "$@" || rc=$?
-  kill "$hb" 2>/dev/null; wait "$hb" 2>/dev/null || true
-  return $rc
-}
+# shellcheck source=hack/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"  # with_heartbeat
 
 build_etcd() {
   local out="$BIN/etcd-$ETCD_VERSION"
