@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from payplat.localcluster import LocalCluster
+from payplat.tenancy import SECRET_CONSENT_ANNOTATION
 
 from .support import CloudView, RunOperator, condition, get_platform, log_records, platform, stack_name, wait_for, wait_ready
 
@@ -118,7 +119,9 @@ def test_four_platforms_converge_at_once_in_one_process_each_with_its_own_passwo
     docs: list[dict[str, Any]] = []
     for name in names:
         ref = {"name": f"{name}-db", "key": "password"}
-        docs.append({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": ref["name"], "namespace": namespace},
+        docs.append({"apiVersion": "v1", "kind": "Secret",
+                     "metadata": {"name": ref["name"], "namespace": namespace,
+                                  "annotations": {SECRET_CONSENT_ANNOTATION: name}},
                      "stringData": {"password": passwords[name]}})
         docs.append(platform(name, {**SMALL, "database": {"passwordSecretRef": ref}}))
     cluster.apply(docs, namespace=namespace)
