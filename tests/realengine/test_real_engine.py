@@ -56,9 +56,10 @@ def test_the_default_configuration_file_backend_and_passphrase_runs(kit: Any, tm
     """No backend URL, no secrets provider: ``file://<state_dir>/backend`` and a passphrase
     made once. The CLI refused the backend folder nobody had created."""
     engine = PulumiEngine(tmp_path / "state")
-    result = asyncio.run(engine.up(StackRef("defaults", "shop"), small_spec(), StackSecrets()))
+    ref = StackRef("defaults", "shop")
+    result = asyncio.run(engine.up(ref, small_spec(), StackSecrets()))
     assert result.changes.create > 40
-    assert (tmp_path / "state" / "backend" / ".pulumi" / "stacks" / "payplat" / "defaults-shop.json").is_file()
+    assert (tmp_path / "state" / "backend" / ".pulumi" / "stacks" / "payplat" / f"{ref.stack_name}.json").is_file()
 
 
 def test_a_lost_workspace_keeps_the_kms_secrets_provider_and_the_password(real_engine: PulumiEngine, kit: Any,
