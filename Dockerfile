@@ -4,13 +4,14 @@
 # plugin baked in (they are not on PyPI, and a pod must not download code at run time).
 #
 #   docker build \
-#     --build-arg PULUMI_VERSION=3.272.0 --build-arg PULUMI_AWS_VERSION=7.51.1 \
+#     --build-arg PULUMI_VERSION=3.274.0 --build-arg PULUMI_AWS_VERSION=7.51.1 \
 #     --build-arg VERSION=0.1.0 --build-arg REVISION="$(git rev-parse HEAD)" \
 #     -t registry.example.com/payplat/operator:0.1.0 .
 #
-# PULUMI_VERSION is the CLI release matching the pulumi Python SDK pin in pyproject.toml,
-# PULUMI_AWS_VERSION the provider plugin matching the pulumi-aws pin; tests/ship checks
-# that these defaults agree with pyproject.
+# PULUMI_VERSION is the CLI the tests run (hack/pulumi-cli.sh builds the same version from
+# Go modules): newer than the pulumi Python SDK pin, which accepts any newer 3.x CLI, since
+# no CLI matching the SDK pin can be built here. PULUMI_AWS_VERSION is the provider plugin
+# matching the pulumi-aws pin; tests/ship checks that these defaults stay in step.
 #
 # Without registry access (podman, a Debian-package base, the CLI built from Go modules)
 # only build arguments change; hack/image.sh runs exactly that:
@@ -27,13 +28,14 @@
 # can be an empty volume and nothing is ever downloaded by a running pod.
 
 # The one pinned base (Python 3.11, as pyproject's requires-python), shared by every stage.
+# checkov:skip=CKV_DOCKER_7: the base is the BASE_IMAGE build argument, whose default above is pinned to an exact tag (tests/ship/test_dockerfile.py)
 ARG BASE_IMAGE=python:3.11.14-slim-trixie
 ARG PULUMI_FROM=pulumi-release
 FROM ${BASE_IMAGE} AS base
 
 # --------------------------------------------------------------------------- pulumi
 FROM base AS pulumi-release
-ARG PULUMI_VERSION=3.272.0
+ARG PULUMI_VERSION=3.274.0
 ARG PULUMI_AWS_VERSION=7.51.1
 ARG TARGETARCH
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
@@ -76,7 +78,7 @@ RUN /opt/venv/bin/pip install --only-binary=:all: . \
 FROM base AS runtime
 ARG VERSION=0.1.0
 ARG REVISION=unknown
-ARG PULUMI_VERSION=3.272.0
+ARG PULUMI_VERSION=3.274.0
 ARG PULUMI_AWS_VERSION=7.51.1
 LABEL org.opencontainers.image.title="payment-platform-operator" \
       org.opencontainers.image.description="Kubernetes operator keeping an AWS payment platform converged to a PaymentPlatform resource through Pulumi" \

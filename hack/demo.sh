@@ -25,5 +25,10 @@ if [[ "${1:-}" == "--node" ]]; then
   exec python3 -m tests.node.demo "$@"
 fi
 
+if [[ " $* " == *" --engine pulumi "* || " $* " == *" --engine=pulumi "* ]]; then
+  echo "[demo] Pulumi CLI for --engine pulumi (cold build: 8-13 minutes on 2 cores; cached afterwards)"
+  bash hack/pulumi-cli.sh >/dev/null
+fi
+
 echo "[demo] payplat demo"
 PAYPLAT_TESTBIN_BIN="$bin" exec python3 -m payplat.cli demo "$@"

@@ -114,3 +114,18 @@ def test_no_package_is_importable_as_operator() -> None:
     import operator
 
     assert hasattr(operator, "itemgetter") and "site-packages" not in (operator.__file__ or "")
+
+
+#: The only runtime-package module allowed to reach development tooling: the demo, which
+#: runs the real engine against the stand-in provider and moto (``--engine pulumi``).
+DEV_TOOLING_USERS = ("payplat.demo",)
+
+
+def test_runtime_code_never_imports_development_tooling() -> None:
+    """payplat_dev (stand-in AWS provider, moto harness) is not installed with the
+    package; a runtime import of it would break the image."""
+    offenders = sorted(m for m in _importers("payplat_dev") if not _within(m, DEV_TOOLING_USERS))
+    assert not offenders, f"runtime modules import payplat_dev: {offenders}"
+    # The scan does see such imports (checked on the tooling itself, which has them).
+    tooling = _imports(PACKAGE.parent / "payplat_dev" / "realengine.py")
+    assert any(name.startswith("payplat_dev.") for name in tooling)

@@ -1,7 +1,9 @@
 """``payplat demo``: the README's first command, the main job on the embedded default.
 
 It starts the local control plane (``payplat.localcluster``), installs the CRD, runs
-``payplat run`` with the offline engine, applies the PaymentPlatforms in ``examples/``
+``payplat run`` with the offline engine (``--engine pulumi``: the real Automation API and
+Pulumi CLI, against the stand-in AWS provider with moto as the S3 state backend and KMS
+secrets provider, from ``payplat_dev``; nothing reaches AWS either way), applies the PaymentPlatforms in ``examples/``
 (creating any database Secret they reference with a random password, since a password
 never belongs in git), waits until every one is Ready and shows ``kubectl get`` and the
 status. ``--exit`` stops there (the test uses it); otherwise it runs until Ctrl-C.
@@ -47,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds to wait for the examples to become Ready (default: 300)")
     parser.add_argument("--bin-dir", type=Path, default=None,
                         help="folder with etcd, kube-apiserver, kubectl (default: hack/testbin.sh's cache)")
+    parser.add_argument("--engine", choices=("offline", "pulumi"), default="offline",
+                        help="offline: the program under mocks (default); pulumi: the real Pulumi CLI with a "
+                             "local stand-in AWS provider and moto as S3 backend and KMS (needs hack/pulumi-cli.sh)")
 
 
 def command(args: argparse.Namespace) -> int:
@@ -114,8 +119,10 @@ def missing_password_secrets(docs: list[dict[str, Any]]) -> list[dict[str, Any]]
 def _run_demo(cluster: LocalCluster, docs: list[dict[str, Any]], args: argparse.Namespace, say: Say) -> int:
     say(f"the cluster is yours too: export KUBECONFIG={cluster.kubeconfig}")
     state_dir = cluster.workdir / "engine-state"
-    operator = start_operator(cluster, state_dir).process
-    say(f"started the operator (`payplat run`, offline engine, state in {state_dir}); log: {operator.log_path}")
+    engine = getattr(args, "engine", "offline")
+    env = _real_engine_env(cluster, say) if engine == "pulumi" else None
+    operator = start_operator(cluster, state_dir, env=env).process
+    say(f"started the operator (`payplat run`, {engine} engine, state in {state_dir}); log: {operator.log_path}")
     namespaces = sorted({doc.get("metadata", {}).get("namespace") or DEMO_NAMESPACE
                          for doc in docs if doc.get("kind") != "Namespace"})
     for namespace in namespaces:
@@ -132,7 +139,8 @@ def _run_demo(cluster: LocalCluster, docs: list[dict[str, Any]], args: argparse.
     # What platforms reference goes first, so the operator never finds a Secret missing.
     docs.sort(key=lambda doc: ["Namespace", "Secret"].index(doc["kind"]) if doc["kind"] != "PaymentPlatform" else 2)
     print(cluster.apply(docs).stdout, end="", flush=True)
-    say("waiting for Ready (the offline engine runs the real Pulumi program under mocks)")
+    say("waiting for Ready (the offline engine runs the real Pulumi program under mocks)" if engine == "offline" else
+        "waiting for Ready (the Pulumi CLI runs the program; the stand-in provider answers for AWS)")
     if not _wait_ready(cluster, namespaces, operator, args.timeout, say):
         return 1
     print(cluster.kubectl("get", "paymentplatforms", "-A").stdout, flush=True)
@@ -152,6 +160,28 @@ def _run_demo(cluster: LocalCluster, docs: list[dict[str, Any]], args: argparse.
         return 0
     say(f"the operator exited with {operator.popen.returncode}; log: {operator.log_path}")
     return 1
+
+
+def _real_engine_env(cluster: LocalCluster, say: Say) -> dict[str, str]:
+    """moto on loopback and the stand-in provider for ``--engine pulumi`` (development
+    tooling: imported from the checkout, it is not installed with the package)."""
+    root = repo_root()
+    if root is None:
+        raise ClusterStartError("--engine pulumi runs from a source checkout (it needs hack/ and operator/payplat_dev)")
+    if str(root / "operator") not in sys.path:
+        sys.path.append(str(root / "operator"))
+    from payplat_dev.moto import start_moto
+    from payplat_dev.realengine import RealEngineKit, missing_pieces
+
+    missing = missing_pieces()
+    if missing:
+        raise ClusterStartError("--engine pulumi needs " + "; ".join(missing))
+    moto = start_moto(cluster.workdir / "logs" / "moto.log")
+    cluster.processes.append(moto.process)  # stopped with the cluster
+    kit = RealEngineKit(moto, cluster.workdir / "real-engine")
+    say(f"moto on {moto.endpoint}: state backend {kit.backend_url}, secrets {kit.secrets_provider}")
+    say(f"stand-in AWS provider: its resources and journal in {kit.standin_dir}")
+    return kit.env()
 
 
 def _wait_ready(cluster: LocalCluster, namespaces: Sequence[str], operator: ManagedProcess,

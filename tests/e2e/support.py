@@ -7,7 +7,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import pytest
 import yaml
@@ -93,10 +93,89 @@ def _ready_obj(cluster: LocalCluster, namespace: str, name: str) -> dict[str, An
 
 def journal(state_dir: Path, namespace: str, name: str) -> list[dict[str, Any]]:
     """The offline engine's fake-cloud journal for one platform: every create/update/delete."""
-    from payplat.engines.fakecloud import FakeCloud
-    from payplat.identity import stack_name
+    return OfflineCloud(state_dir).journal(namespace, name)
 
-    return FakeCloud(state_dir, stack_name(namespace, name)).entries()
+
+#: The engines a scenario can run on (``engine`` fixture, indirect parametrization).
+ENGINES = ("offline", "pulumi")
+
+
+def stack_name(namespace: str, name: str) -> str:
+    from payplat.identity import stack_name as named
+
+    return named(namespace, name)
+
+
+class CloudView(Protocol):
+    """What "AWS" holds for a platform, whichever engine ran: the offline engine's fake
+    cloud or the stand-in provider's folder. Journal entries have the same keys in both
+    (``action``, ``actor``, ``urn``, ``type``, ``id``, ``inputs``, ``time``)."""
+
+    def journal(self, namespace: str, name: str) -> list[dict[str, Any]]: ...
+
+    def live(self, namespace: str, name: str) -> dict[str, dict[str, Any]]:
+        """Inputs of every resource that exists now, by URN."""
+
+    def drift(self, namespace: str, name: str, resource: str, inputs: dict[str, Any]) -> None:
+        """Change a resource behind Pulumi's back (``resource`` is its logical name)."""
+
+    def break_destroy(self, namespace: str, name: str) -> dict[str, str]:
+        """Make every destroy of the platform fail permanently; returns tags for its spec
+        (removing them, after ``fix_destroy``, is the spec change that retries)."""
+
+    def fix_destroy(self, namespace: str, name: str) -> None: ...
+
+
+class OfflineCloud:
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+
+    def journal(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        from payplat.engines.fakecloud import FakeCloud
+
+        return FakeCloud(self.state_dir, stack_name(namespace, name)).entries()
+
+    def live(self, namespace: str, name: str) -> dict[str, dict[str, Any]]:
+        from payplat.engines.fakecloud import FakeCloud
+
+        return {urn: o.inputs for urn, o in FakeCloud(self.state_dir, stack_name(namespace, name)).objects().items()}
+
+    def drift(self, namespace: str, name: str, resource: str, inputs: dict[str, Any]) -> None:
+        from payplat.engines.fakecloud import simulate_drift
+
+        simulate_drift(self.state_dir, stack_name(namespace, name), resource, inputs=inputs)
+
+    def break_destroy(self, namespace: str, name: str) -> dict[str, str]:
+        from payplat.engines.faults import FAULT_TAG
+
+        return {FAULT_TAG: "destroy-permanent"}
+
+    def fix_destroy(self, namespace: str, name: str) -> None:
+        """Removing the tag is the fix."""
+
+
+class StandinCloudView:
+    """The real engine's "AWS": the stand-in provider's folder (``payplat_dev.standin``)."""
+
+    def __init__(self, kit: Any) -> None:
+        self.kit = kit
+
+    def journal(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        return list(self.kit.cloud.journal(stack_name(namespace, name)))
+
+    def live(self, namespace: str, name: str) -> dict[str, dict[str, Any]]:
+        return {o["urn"]: o["inputs"] for o in self.kit.cloud.objects(stack_name(namespace, name))}
+
+    def drift(self, namespace: str, name: str, resource: str, inputs: dict[str, Any]) -> None:
+        self.kit.cloud.drift(stack_name(namespace, name), resource, changes=inputs)
+
+    def break_destroy(self, namespace: str, name: str) -> dict[str, str]:
+        # An IAM policy on the AWS side: a destroy runs on the state's old tags.
+        self.kit.cloud.deny("delete@ecs/cluster:Cluster:AccessDeniedException")
+        return {"payplat.io/test": "destroy-denied"}
+
+    def fix_destroy(self, namespace: str, name: str) -> None:
+        self.kit.cloud.deny("")
 
 
 def log_records(operator: OperatorProcess) -> list[dict[str, Any]]:

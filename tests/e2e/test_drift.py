@@ -5,16 +5,13 @@ back when the spec says Remediate."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
-from payplat.engines.fakecloud import FakeCloud, simulate_drift
 from payplat.handlers import CHECK_DRIFT_ANNOTATION
-from payplat.identity import stack_name
 from payplat.localcluster import LocalCluster
 
-from .support import RunOperator, condition, get_platform, platform, wait_for, wait_ready
+from .support import ENGINES, CloudView, RunOperator, condition, get_platform, platform, wait_for, wait_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -32,13 +29,14 @@ def answered(cluster: LocalCluster, namespace: str, name: str, token: str) -> di
     return obj if (obj or {}).get("status", {}).get("lastDriftCheck", {}).get("request") == token else None
 
 
-def vpc_dns_hostnames(state_dir: Path, namespace: str, name: str) -> object:
-    (vpc,) = [o for urn, o in FakeCloud(state_dir, stack_name(namespace, name)).objects().items() if urn.endswith(f"::{name}-vpc")]
-    return vpc.inputs.get("enableDnsHostnames")
+def vpc_dns_hostnames(cloud: CloudView, namespace: str, name: str) -> object:
+    (vpc,) = [inputs for urn, inputs in cloud.live(namespace, name).items() if urn.endswith(f"::{name}-vpc")]
+    return vpc.get("enableDnsHostnames")
 
 
+@pytest.mark.parametrize("engine", ENGINES, indirect=True)
 def test_a_requested_check_reports_drift_and_detect_mode_leaves_aws_alone(
-        cluster: LocalCluster, namespace: str, run_operator: RunOperator, state_dir: Path) -> None:
+        cluster: LocalCluster, namespace: str, run_operator: RunOperator, cloud: CloudView) -> None:
     operator = run_operator(env=FAST_TICK)
     cluster.apply(platform("watched", {"driftDetection": {"mode": "Detect", "intervalMinutes": 60}}), namespace=namespace)
     wait_ready(cluster, namespace, "watched", operator)
@@ -47,22 +45,23 @@ def test_a_requested_check_reports_drift_and_detect_mode_leaves_aws_alone(
     clean = wait_for(lambda: answered(cluster, namespace, "watched", token), "the first requested drift check")
     assert condition(clean, "Drifted")["status"] == "False"
 
-    simulate_drift(state_dir, stack_name(namespace, "watched"), "watched-vpc", inputs={"enableDnsHostnames": False})
+    cloud.drift(namespace, "watched", "watched-vpc", {"enableDnsHostnames": False})
     token = ask_for_a_drift_check(cluster, namespace, "watched")
     drifted = wait_for(lambda: answered(cluster, namespace, "watched", token), "the second requested drift check")
 
     assert condition(drifted, "Drifted")["status"] == "True"
     assert condition(drifted, "Ready")["status"] == "True"  # drift is reported, not a failure
     assert drifted["status"]["lastDriftCheck"]["drifted"] is True
-    assert vpc_dns_hostnames(state_dir, namespace, "watched") is False  # Detect never touches AWS
+    assert vpc_dns_hostnames(cloud, namespace, "watched") is False  # Detect never touches AWS
 
 
+@pytest.mark.parametrize("engine", ENGINES, indirect=True)
 def test_remediate_mode_puts_aws_back(
-        cluster: LocalCluster, namespace: str, run_operator: RunOperator, state_dir: Path) -> None:
+        cluster: LocalCluster, namespace: str, run_operator: RunOperator, cloud: CloudView) -> None:
     operator = run_operator(env=FAST_TICK)
     cluster.apply(platform("healed", {"driftDetection": {"mode": "Remediate", "intervalMinutes": 60}}), namespace=namespace)
     wait_ready(cluster, namespace, "healed", operator)
-    simulate_drift(state_dir, stack_name(namespace, "healed"), "healed-vpc", inputs={"enableDnsHostnames": False})
+    cloud.drift(namespace, "healed", "healed-vpc", {"enableDnsHostnames": False})
 
     token = ask_for_a_drift_check(cluster, namespace, "healed")
     healed = wait_for(lambda: (obj := answered(cluster, namespace, "healed", token))
@@ -71,4 +70,4 @@ def test_remediate_mode_puts_aws_back(
 
     assert condition(healed, "Drifted")["status"] == "False"
     assert healed["status"]["phase"] == "Ready"
-    assert vpc_dns_hostnames(state_dir, namespace, "healed") is True
+    assert vpc_dns_hostnames(cloud, namespace, "healed") is True

@@ -9,12 +9,15 @@ import os
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from payplat.localcluster import LocalCluster, OperatorProcess, repo_root
 
 from .support import (
+    ENGINES,
+    CloudView,
     RunOperator,
     condition,
     get_platform,
@@ -22,6 +25,7 @@ from .support import (
     load_yaml,
     log_records,
     platform,
+    stack_name,
     wait_for,
     wait_ready,
 )
@@ -44,8 +48,10 @@ def realistic_example(namespace: str) -> tuple[dict, dict, str]:
     return doc, secret, password
 
 
+@pytest.mark.parametrize("engine", ENGINES, indirect=True)
 def test_the_realistic_example_becomes_ready_with_outputs_printer_columns_and_kubectl_wait(
-        cluster: LocalCluster, namespace: str, run_operator: RunOperator, state_dir: Path) -> None:
+        cluster: LocalCluster, namespace: str, run_operator: RunOperator, cloud: CloudView, engine: str,
+        real_kit: Any) -> None:
     doc, secret, password = realistic_example(namespace)
     name = doc["metadata"]["name"]
     operator = run_operator()
@@ -64,8 +70,9 @@ def test_the_realistic_example_becomes_ready_with_outputs_printer_columns_and_ku
     assert status["lastUpdate"]["changes"]["create"] > 20  # the whole stack, created once
     assert condition(obj, "Stalled")["status"] == "False"
     assert condition(obj, "Reconciling")["status"] == "False"
-    creates = [e["urn"] for e in journal(state_dir, namespace, name) if e["action"] == "create"]
+    creates = [e["urn"] for e in cloud.journal(namespace, name) if e["action"] == "create"]
     assert len(creates) == len(set(creates)) > 20  # cloud resources (components aren't in the cloud)
+    assert status["lastUpdate"]["changes"]["create"] >= len(creates)
 
     table = cluster.kubectl("get", "paymentplatforms", "-n", namespace).stdout.splitlines()
     assert table[0].split() == ["NAME", "READY", "PHASE", "COST/MO", "ALB", "AGE"]
@@ -81,14 +88,26 @@ def test_the_realistic_example_becomes_ready_with_outputs_printer_columns_and_ku
     events = cluster.kubectl("get", "events", "-n", namespace, "-o", "json").stdout
     assert password not in everything and password not in events
     assert password not in operator.process.log_text()
+    assert password not in json.dumps(cloud.journal(namespace, name))
+    if engine == "pulumi":
+        # The state in S3 holds the password only encrypted by the KMS secrets provider,
+        # and the secret really reached "AWS" (the Secrets Manager version) through it.
+        state = real_kit.state_objects()
+        assert state and not [key for key, body in state.items() if password.encode() in body]
+        checkpoint = next(body for key, body in state.items() if key.endswith(f"/{stack_name(namespace, name)}.json"))
+        assert b'"secrets_providers"' in checkpoint and b"awskms://" in checkpoint
+        versions = [o for o in real_kit.cloud.objects(stack_name(namespace, name))
+                    if o["type"] == "aws:secretsmanager/secretVersion:SecretVersion"]
+        assert versions and password in json.dumps(versions)
 
 
+@pytest.mark.parametrize("engine", ENGINES, indirect=True)
 def test_a_spec_change_bumps_the_generation_and_the_operator_follows_it(
-        cluster: LocalCluster, namespace: str, run_operator: RunOperator, state_dir: Path) -> None:
+        cluster: LocalCluster, namespace: str, run_operator: RunOperator, cloud: CloudView) -> None:
     operator = run_operator()
     cluster.apply(platform("gen", {"tags": {"team": "a"}}), namespace=namespace)
     first = wait_ready(cluster, namespace, "gen", operator)
-    before = journal(state_dir, namespace, "gen")
+    before = cloud.journal(namespace, "gen")
 
     cluster.kubectl("patch", "pp", "gen", "-n", namespace, "--type=merge",
                     "-p", json.dumps({"spec": {"tags": {"team": "b"}}}))
@@ -98,7 +117,7 @@ def test_a_spec_change_bumps_the_generation_and_the_operator_follows_it(
     assert second["metadata"]["generation"] == 2
     assert second["status"]["observedGeneration"] == 2
     assert condition(second, "Ready")["observedGeneration"] == 2
-    after = journal(state_dir, namespace, "gen")[len(before):]
+    after = cloud.journal(namespace, "gen")[len(before):]
     assert after and {e["action"] for e in after} == {"update"}  # re-tagged in place, nothing recreated
     assert all(e["inputs"].get("tags", {}).get("team") == "b" for e in after if "tags" in e["inputs"])
     assert second["status"]["lastUpdate"]["changes"]["update"] == len(after)

@@ -238,3 +238,28 @@ def test_s3_backend_locks() -> None:
     assert list(locks.read_locks(bucket, "payplat", "ns-a")) == [key]
     locks.break_stale_locks(bucket, "payplat", "ns-a")
     assert client.list_objects_v2(Bucket="state").get("KeyCount") == 0
+
+
+def test_s3_backend_follows_the_urls_path_style_and_the_standard_endpoint_variable(monkeypatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    path = locks.bucket_for("s3://state/payplat?region=us-east-1&s3ForcePathStyle=true")
+    virtual = locks.bucket_for("s3://state/payplat?region=us-east-1")
+    assert path.client.meta.endpoint_url == "http://127.0.0.1:9"  # what the CLI's Go SDK uses too
+    assert path.client.meta.config.s3 == {"addressing_style": "path"}
+    assert (virtual.client.meta.config.s3 or {}).get("addressing_style") != "path"
+
+
+def test_file_backend_folder(tmp_path) -> None:
+    assert locks.file_backend_folder(f"file://{tmp_path}/backend") == tmp_path / "backend"
+    assert locks.file_backend_folder("s3://state/payplat") is None
+
+
+@mock_aws
+def test_a_lock_released_between_list_and_read_counts_as_gone() -> None:
+    client = boto3.client("s3", region_name="us-east-1")
+    client.create_bucket(Bucket="state")
+    bucket = locks.bucket_for("s3://state/payplat?region=us-east-1", s3_client=client)
+    with pytest.raises(FileNotFoundError):
+        bucket.read(".pulumi/locks/organization/payplat/ns-a/gone.json")

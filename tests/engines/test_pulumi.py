@@ -74,6 +74,12 @@ class FakeWorkspace:
     def __init__(self, world: World) -> None:
         self.world = world
 
+    def stack_settings(self, stack_name: str) -> Any:
+        from pulumi.automation import StackSettings
+
+        inspect.signature(LocalWorkspace.stack_settings).bind(self, stack_name)
+        return StackSettings(encryption_salt="v1:fake")  # the workspace still has its settings file
+
     def remove_stack(self, stack_name: str, force: bool | None = None) -> None:
         inspect.signature(LocalWorkspace.remove_stack).bind(self, stack_name, force=force)
         self.world.calls.append(("remove_stack", stack_name, force))
@@ -475,3 +481,13 @@ def test_stacks_named_before_0_2_are_renamed_to_their_owner_with_the_cli(make_en
     assert run(engine.migrate_stacks()) == [("a-b-c", "a-b_c")]
     assert renames == [("a-b-c", "a-b_c")]  # the new-style and the empty stacks are left alone
     assert (tmp_path / "workspaces" / "a-b_c").is_dir() and not (tmp_path / "workspaces" / "a-b-c").exists()
+
+
+def test_stack_settings_come_back_from_the_states_secrets_provider() -> None:
+    from payplat.engines.pulumi import settings_from_state
+
+    kms = {"secrets_providers": {"type": "cloud", "state": {"url": "awskms://alias/p?region=eu-west-1", "encryptedkey": "AQID"}}}
+    assert settings_from_state(kms) == ("awskms://alias/p?region=eu-west-1", "AQID", None)
+    assert settings_from_state({"secrets_providers": {"type": "passphrase", "state": {"salt": "v1:abc"}}}) == (None, None, "v1:abc")
+    assert settings_from_state({}) is None
+    assert settings_from_state({"secrets_providers": {"type": "service", "state": {}}}) is None

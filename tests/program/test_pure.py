@@ -86,3 +86,44 @@ def test_listener_priorities_are_stable_when_services_are_added() -> None:
     )
     assert listener_priorities(before) == {"a": 50000, "b": 101}
     assert listener_priorities(after) == {"a": 50000, "b": 101, "c": 102}
+
+
+def test_every_pulumi_aws_module_the_program_uses_is_loaded_up_front() -> None:
+    """``load_aws_modules`` must cover every ``aws.<module>`` the program touches, or two
+    programs running at once can race in pulumi_aws's lazy loader again."""
+    import re
+    from pathlib import Path
+
+    from payplat.program import AWS_MODULES
+
+    sources = (Path(__file__).parents[2] / "operator" / "payplat" / "program").glob("*.py")
+    used = {m for path in sources for m in re.findall(r"\baws\.([a-z0-9]+)\.", path.read_text())}
+    assert used and used <= set(AWS_MODULES), sorted(used - set(AWS_MODULES))
+
+
+def test_programs_in_threads_see_complete_aws_modules_once_loaded() -> None:
+    """In a fresh interpreter (nothing loaded yet): eight threads touching the modules at
+    once, after ``load_aws_modules``, all find every class. Without it most of them fail."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = """
+import threading, pulumi_aws as aws
+from payplat.program import load_aws_modules
+load_aws_modules()
+errors = []
+def touch():
+    try:
+        aws.ec2.Vpc, aws.kms.Key, aws.lb.TargetGroup, aws.ecs.Service, aws.vpc.SecurityGroupIngressRule
+    except AttributeError as error:
+        errors.append(error)
+threads = [threading.Thread(target=touch) for _ in range(8)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(len(errors))
+"""
+    operator_dir = str(Path(__file__).parents[2] / "operator")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={"PYTHONPATH": operator_dir, "PATH": "/usr/bin:/bin"}, check=True)
+    assert out.stdout.strip() == "0", out.stderr

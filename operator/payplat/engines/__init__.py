@@ -3,6 +3,27 @@
 Handlers only see the ``Engine`` protocol (``engines.base``) and ``create_engine``; neither
 engine module is imported until it is chosen, so ``payplat crd`` or a handler unit test
 never pays for the Automation API.
+
+Why there are two, decided once the real one ran on these machines (the Pulumi CLI built
+from Go modules, a stand-in AWS provider, moto as S3 backend and KMS):
+
+The offline engine emulates part of Pulumi itself: the checkpoint, the lock files, the
+diff, recovery from pending operations. That is a second implementation of Pulumi's
+semantics and it can drift from the real one (it already differs: it updates in place
+where Pulumi replaces a resource on a force-new field). We keep it, deliberately small,
+because it earns three things the real engine cannot give: it is the install default that
+needs no AWS account, no 120 MB CLI and no provider plugin; it is an order of magnitude
+faster (an ``up`` of ``examples/minimal.yaml`` is about a second against 10-15 s for
+the CLI with the stand-in provider), which keeps the operator-level suite (RBAC,
+leadership, tenancy, 50-platform bursts) inside CI's budget; and its fake cloud can adopt
+an interrupted create, which makes operator-level crash tests exact.
+
+What keeps the two honest: every scenario whose outcome depends on Pulumi's semantics runs
+on the real engine as well (``tests/e2e`` parametrized with ``engine=pulumi``,
+``tests/realengine``): apply, update, replacement, drift, delete with both policies,
+SIGTERM and SIGKILL mid-``up`` with the CLI's real lock files and pending operations, the
+error table on the CLI's real texts, concurrent stacks in one process. Where the two
+disagree, the real engine is the reference; no scenario exists only on the offline one.
 """
 
 from __future__ import annotations

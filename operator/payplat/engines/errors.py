@@ -100,7 +100,7 @@ def classify(error: BaseException, *, operation: str, known_secrets: tuple[str, 
     detail = _last_error_lines(text)
     for rule in RULES:
         if rule.pattern.search(text):
-            message = f"{operation} failed: {rule.advice}. {detail}".strip()
+            message = f"{operation} failed: {rule.advice}. {_matching_lines(text, rule) or detail}".strip()
             if rule.reason == "StackLocked":
                 return StackLockedError(message, reason=rule.reason, holder=cli_lock_holder(text))
             kind = PermanentEngineError if rule.permanent else TransientEngineError
@@ -128,6 +128,20 @@ def _text_of(error: BaseException) -> str:
     """Automation API errors keep stdout/stderr in their ``str``; include the class name
     so typed errors (``ConcurrentUpdateError``) still match when their text is terse."""
     return f"{type(error).__name__}: {error}"
+
+
+def _matching_lines(text: str, rule: Rule) -> str:
+    """The lines that made ``rule`` match: the real CLI ends a failed run with generic lines
+    ("update failed", "Resource monitor has terminated") after the provider's error."""
+    raw = text.splitlines()
+    picked: list[str] = []
+    for i, line in enumerate(raw):
+        if rule.pattern.search(line):
+            picked.append(line.strip())
+            if i + 1 < len(raw) and raw[i + 1][:1].isspace():  # its continuation (the lock's holder)
+                picked.append(raw[i + 1].strip())
+    detail = " | ".join(dict.fromkeys(picked[-3:]))
+    return detail if len(detail) <= _MAX_DETAIL else detail[: _MAX_DETAIL - 3] + "..."
 
 
 def _last_error_lines(text: str) -> str:

@@ -57,6 +57,7 @@ __all__ = [
     "acquire",
     "break_stale_locks",
     "bucket_for",
+    "file_backend_folder",
     "judge",
     "local_process",
     "lock_prefix",
@@ -319,11 +320,14 @@ class FileBucket:
 class S3Bucket:
     """An ``s3://bucket/prefix`` backend, through boto3 (imported only when used)."""
 
-    def __init__(self, bucket: str, prefix: str = "", client: object | None = None, region: str | None = None) -> None:
+    def __init__(self, bucket: str, prefix: str = "", client: object | None = None, region: str | None = None,
+                 path_style: bool = False) -> None:
         if client is None:
             import boto3
+            from botocore.config import Config
 
-            client = boto3.client("s3", region_name=region)
+            config = Config(s3={"addressing_style": "path"}) if path_style else None
+            client = boto3.client("s3", region_name=region, config=config)
         self.client = client
         self.bucket = bucket
         self.prefix = prefix.strip("/")
@@ -337,7 +341,13 @@ class S3Bucket:
         return sorted(item["Key"][strip:] for page in pages for item in page.get("Contents", []))
 
     def read(self, key: str) -> bytes:
-        return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()  # type: ignore[attr-defined,no-any-return]
+        missing = getattr(getattr(self.client, "exceptions", None), "NoSuchKey", None)
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()  # type: ignore[attr-defined,no-any-return]
+        except Exception as error:
+            if missing is not None and isinstance(error, missing):
+                raise FileNotFoundError(key) from None  # released between list and read, as for files
+            raise
 
     def write(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)  # type: ignore[attr-defined]
@@ -346,14 +356,29 @@ class S3Bucket:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))  # type: ignore[attr-defined]
 
 
-def bucket_for(backend_url: str, *, s3_client: object | None = None) -> StateBucket:
-    """The bucket behind a Pulumi backend URL (``file://<path>`` or ``s3://<bucket>[/prefix]``)."""
+#: Query parameters of an ``s3://`` backend URL that ask for path-style addressing (Go CDK).
+_PATH_STYLE = ("s3ForcePathStyle", "use_path_style")
+
+
+def file_backend_folder(backend_url: str) -> Path | None:
+    """The folder of a ``file://`` backend URL; None for any other scheme."""
     parsed = urlparse(backend_url)
-    if parsed.scheme == "file":
-        return FileBucket(Path(parsed.netloc + parsed.path).expanduser())
+    return Path(parsed.netloc + parsed.path).expanduser() if parsed.scheme == "file" else None
+
+
+def bucket_for(backend_url: str, *, s3_client: object | None = None) -> StateBucket:
+    """The bucket behind a Pulumi backend URL (``file://<path>`` or ``s3://<bucket>[/prefix]``).
+
+    For ``s3://`` the endpoint comes from the environment as for the CLI
+    (``AWS_ENDPOINT_URL_S3``), and path-style addressing follows the URL's query."""
+    parsed = urlparse(backend_url)
+    folder = file_backend_folder(backend_url)
+    if folder is not None:
+        return FileBucket(folder)
     if parsed.scheme == "s3":
-        region = dict(part.split("=", 1) for part in parsed.query.split("&") if "=" in part).get("region")
-        return S3Bucket(parsed.netloc, parsed.path, client=s3_client, region=region)
+        query = dict(part.split("=", 1) for part in parsed.query.split("&") if "=" in part)
+        path_style = any(query.get(key, "").lower() == "true" for key in _PATH_STYLE)
+        return S3Bucket(parsed.netloc, parsed.path, client=s3_client, region=query.get("region"), path_style=path_style)
     raise ValueError(f"backend URL {backend_url!r} is not file:// or s3:// (the only self-managed backends supported)")
 
 

@@ -67,7 +67,7 @@ from payplat.identity import is_legacy, legacy_owner, stack_name
 from payplat.spec import PlatformSpec
 from payplat.stackkeys import PASSWORD_OUTPUT, PROJECT, root_name
 
-__all__ = ["PROJECT", "PulumiEngine", "changes_from", "desired_config", "masked_outputs"]
+__all__ = ["PROJECT", "PulumiEngine", "changes_from", "desired_config", "masked_outputs", "settings_from_state"]
 
 ASSUME_ROLES = "aws:assumeRoles"
 
@@ -218,6 +218,7 @@ class PulumiEngine:
 
         stack = self._select(ref, program=make_program(spec, namespace=ref.namespace, name=ref.name))
         self._clear_stale_lock(ref)
+        self._restore_stack_settings(stack)
         self._configure(stack, spec, secrets)
         self._resolve_pending(ref, stack)  # checked every time: a lock deleted by hand leaves them too
         return stack
@@ -231,6 +232,7 @@ class PulumiEngine:
         select = self._select_stack or auto.create_or_select_stack
         work_dir = self.state_dir / "workspaces" / name
         work_dir.mkdir(parents=True, exist_ok=True)
+        self._ensure_file_backend()
         options = auto.LocalWorkspaceOptions(
             work_dir=str(work_dir),
             env_vars=self._env(),
@@ -270,6 +272,25 @@ class PulumiEngine:
                 return function(ref, *args)
             finally:
                 self._records.pop(ref.stack_name, None)
+    def _restore_stack_settings(self, stack: Any) -> None:
+        """Rewrite ``Pulumi.<stack>.yaml``'s encryption settings from the state if they are gone.
+
+        The file lives in the workspace (an emptyDir in a pod); without it the CLI falls
+        back to a passphrase and every operation of an ``awskms://`` stack fails. The
+        backend keeps what the file held (the provider URL and its encrypted data key, or
+        the passphrase salt) in the checkpoint's ``secrets_providers``."""
+        from pulumi.automation import StackSettings
+
+        try:
+            settings = stack.workspace.stack_settings(stack.name)
+        except FileNotFoundError:
+            settings = StackSettings()
+        if settings.secrets_provider or settings.encryption_salt:
+            return
+        restored = settings_from_state(stack.export_stack().deployment or {})
+        if restored is not None:
+            settings.secrets_provider, settings.encrypted_key, settings.encryption_salt = restored
+            stack.workspace.save_stack_settings(stack.name, settings)
 
     def _clear_stale_lock(self, ref: StackRef) -> bool:
         own = self._records.get(ref.stack_name)
@@ -327,6 +348,13 @@ class PulumiEngine:
             self._command = InterruptibleCommand()
         return self._command
 
+    def _ensure_file_backend(self) -> None:
+        """The CLI refuses a ``file://`` backend whose folder does not exist ("unable to open
+        state directory"); an S3 bucket, in contrast, is the operator's install's job."""
+        folder = locks.file_backend_folder(self.backend_url)
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+
     def _state_bucket(self) -> locks.StateBucket:
         if self._bucket is None:
             self._bucket = locks.bucket_for(self.backend_url)
@@ -361,6 +389,18 @@ def desired_config(spec: PlatformSpec, *, password: str) -> dict[str, str]:
     ``ProviderAssumeRoleArgs``, ``program.platform.assume_roles``) and never reads the
     default provider's config."""
     return {"aws:region": spec.region, CONFIG_KEY: password}
+
+
+def settings_from_state(deployment: Mapping[str, Any]) -> tuple[str | None, str | None, str | None] | None:
+    """(secrets provider URL, encrypted data key, passphrase salt) of a stack, from its
+    deployment's ``secrets_providers``; None for a new stack or an unknown provider type."""
+    provider = deployment.get("secrets_providers") or {}
+    state = provider.get("state") or {}
+    if provider.get("type") == "cloud" and state.get("url"):
+        return str(state["url"]), state.get("encryptedkey"), None
+    if provider.get("type") == "passphrase" and state.get("salt"):
+        return None, None, str(state["salt"])
+    return None
 
 
 def changes_from(summary: Mapping[str, int] | None) -> Changes:
