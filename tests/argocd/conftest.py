@@ -16,7 +16,7 @@ from payplat.localcluster import LocalCluster
 from tests.controlplane import local_cluster
 
 # The e2e lane's operator fixtures, shared rather than copied.
-from tests.e2e.conftest import run_operator, state_dir  # noqa: F401
+from tests.e2e.conftest import engine, real_kit, run_operator, state_dir  # noqa: F401
 
 ROOT = Path(__file__).parent.parent.parent
 
