@@ -51,6 +51,7 @@ waiver takes effect without a spec change.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -259,13 +260,20 @@ async def _review_settled(runtime: Runtime, namespace: str, name: str, spec: Map
     writer.write(Reviewed(checked.status_policy(), checked.cost.summary()))
 
 
+#: The guardrails plan one platform at a time, in a thread of their own: planning under
+#: mocks is CPU-bound Python, and a burst of platforms planned on the default executor's
+#: threads starved the event loop (the Lease renewal timed out and the leader stepped down).
+_PLANNER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="payplat-guardrails")
+
+
 async def _review(writer: _Writer, ref: StackRef, platform: PlatformSpec, meta: Mapping[str, Any],
                   index: Mapping[str, Iterable[OrgPolicy]] | None, operation: str, retry: int | None) -> Review:
     """Plan under mocks (off the event loop) and review the plan. Findings and waivers
     go to events; status.policy and status.cost to the status (the caller decides what
     a blocking finding does)."""
     try:
-        planned = await asyncio.to_thread(planned_resources, platform, ref.name, ref.namespace)
+        planned = await asyncio.get_running_loop().run_in_executor(
+            _PLANNER, planned_resources, platform, ref.name, ref.namespace)
     except Exception as error:  # noqa: BLE001 - the engine's own run would fail the same way: retried, reported
         logging.getLogger(__name__).exception("planning %s under mocks failed", ref.stack_name)
         now = writer.runtime.clock()
