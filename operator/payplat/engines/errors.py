@@ -54,7 +54,9 @@ RULES: tuple[Rule, ...] = (
     # timeout must be smaller than the interval") is no network timeout.
     _rule(r"ValidationError|InvalidParameter|InvalidRequest|MalformedPolicy|InvalidInput|ResourceAlreadyExists|AlreadyExists|already exists|Invalid[A-Z]\w*(Exception)?:",
           "InvalidConfiguration", True, "AWS rejected the configuration; fix the spec"),
-    _rule(r"timeout|timed out|deadline exceeded|connection reset|connection refused|EOF|no such host|TLS handshake|ServiceUnavailable|InternalError|InternalFailure",
+    # botocore's words when the state bucket (the operation records beside the CLI's locks)
+    # cannot be reached: "EndpointConnectionError: Could not connect to the endpoint URL".
+    _rule(r"timeout|timed out|deadline exceeded|connection reset|connection refused|EOF|no such host|TLS handshake|ServiceUnavailable|InternalError|InternalFailure|Could not connect to the endpoint URL",
           "NetworkError", False, "a network or AWS service error; retrying with backoff"),
     _rule(r"LimitExceeded|quota",
           "QuotaExceeded", True, "an AWS service quota is exhausted; raise the quota or remove resources, then change the spec"),
