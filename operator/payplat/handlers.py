@@ -437,6 +437,7 @@ async def check_drift(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Met
                                     lambda secrets: runtime.engine.up(ref, platform, secrets), platform=platform)
         except Superseded as why:  # never put back an older spec, nor re-create what a delete removed
             logger.warning("drift remediation of generation %s not run: %s", generation, why)
+            writer.discard()  # this check's status describes an older generation than the one now Ready
             return
         except EngineError as error:  # the next due check tries again
             writer.write(RemediationFailed(error, started, runtime.clock()))
@@ -472,6 +473,14 @@ class _Writer:
         self.compute(event)
         for key, value in status_patch(self.original, self.current).items():
             self.patch.status[key] = value
+
+    def discard(self) -> None:
+        """Forget what this invocation recorded: kopf applies the patch when the handler
+        returns, after a newer generation's handler may have written its own status, and
+        an older generation's status must not overwrite it (observedGeneration, Ready)."""
+        for key in list(self.patch.status.keys()):
+            del self.patch.status[key]
+        self.current = dict(self.original)
 
     async def publish(self, event: object) -> None:
         """Record ``event`` and write it to the API server right now."""
