@@ -9,7 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Each step prints how long it took (cold vs warm caches, for the CI budget).
-timed() { local what=$1 start=$SECONDS; shift; "$@"; echo "[test] $what: $((SECONDS - start))s"; }
+# The figure goes to stderr: the steps' own stdout is discarded with >/dev/null, which
+# would swallow it too.
+timed() { local what=$1 start=$SECONDS; shift; "$@"; echo "[test] $what: $((SECONDS - start))s" >&2; }
 
 # The node lane's Debian packages (runc, podman, mmdebstrap, CNI plugins, iptables, gcc
 # for the pause binary): installed when missing, ~15 s.
