@@ -71,6 +71,9 @@ from payplat.engines.base import (
     TransientEngineError,
     UnrecognisedEngineError,
 )
+from payplat.approval import Applied, Held, applied, gated_up, held, record_destroy
+from payplat.changecontrol import APPROVE_ANNOTATION
+from payplat.engines.base import Audit
 from payplat.freshness import superseded
 from payplat.gatekeeper import admit, release_other_claims
 from payplat.guardrails import OrgPolicy, PlatformRef, Review, parse_policy, review
@@ -115,7 +118,7 @@ RECONCILE_REQUEST_ANNOTATION = f"{API_GROUP}/reconcile-request"
 #: whatever the interval, as Flux's reconcile.fluxcd.io/requestedAt does for a reconcile.
 CHECK_DRIFT_ANNOTATION = f"{API_GROUP}/check-drift"
 
-Result = TypeVar("Result", OperationResult, DriftReport)
+Result = TypeVar("Result", OperationResult, DriftReport, Applied | Held)
 
 
 # --------------------------------------------------------------------------- startup
@@ -164,7 +167,8 @@ async def reconcile(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta,
     runtime = _runtime(memo)
     generation = int(meta.get("generation") or 0)
     requested = (meta.get("annotations") or {}).get(RECONCILE_REQUEST_ANNOTATION)
-    if is_settled(status, generation, requested):
+    approval = (meta.get("annotations") or {}).get(APPROVE_ANNOTATION)
+    if is_settled(status, generation, requested, approval):
         logger.info("generation %s is already %s: no engine call", generation, status.get("phase"))
         runtime.metrics.platform_status(StackRef(namespace, name).stack_name, status.get("conditions") or ())
         if status.get("phase") == Phase.READY.value and "cost" not in status:
@@ -190,13 +194,18 @@ async def reconcile(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta,
         writer.write(PolicyBlocked(message, checked.status_policy(), checked.cost.summary(), delay))
         kopf.warn(body, reason="PolicyViolation", message=message)
         raise kopf.TemporaryError(message, delay=delay)
-    try:
-        result = await _operate(writer, ref, "up", retry, lambda secrets: runtime.engine.up(ref, platform, secrets),
-                                platform=platform)
+    try:  # change control: preview, then up only what may apply now (payplat.approval)
+        outcome = await _operate(writer, ref, "up", retry, lambda secrets: gated_up(
+            runtime, ref, platform, secrets, generation=generation, meta=meta, status=writer.current,
+            review=checked), platform=platform)
     except Superseded as why:  # kopf runs the handler again for the newer object
         logger.info("up of generation %s not run: %s", generation, why)
         return
-    writer.write(result)
+    if isinstance(outcome, Held):
+        await held(writer, platform, str(meta.get("uid") or ""), outcome)
+        return
+    writer.write(outcome.result)
+    applied(writer, platform, outcome, checked)
     try:
         await release_other_claims(runtime, ref, platform)
     except EngineError as error:  # AWS converged; a stale claim holds the old suffix until the next up
@@ -341,12 +350,14 @@ async def delete(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta, st
     except EngineError as error:
         _blocked(writer, error)
     try:
-        result = await _operate(writer, ref, "destroy", retry, lambda _secrets: runtime.engine.destroy(ref, platform),
+        result = await _operate(writer, ref, "destroy", retry,
+                                lambda _secrets: runtime.engine.destroy(ref, platform, audit=Audit(generation)),
                                 platform=None, always_retry=True)
     except Superseded as why:
         logger.info("destroy not run: %s", why)
         return
     writer.write(result)
+    record_destroy(writer, result, platform.change_control.history_limit)
     await release_other_claims(runtime, ref, None)
     _forget(runtime, ref)
 
@@ -432,9 +443,10 @@ async def check_drift(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Met
             kopf.warn(body, reason="PolicyViolation",
                       message=writer.clean("remediation blocked: " + checked.blocking_message()))
             return
-        try:
-            result = await _operate(writer, ref, "up", None,
-                                    lambda secrets: runtime.engine.up(ref, platform, secrets), platform=platform)
+        try:  # change control applies to a remediation as to any up
+            outcome = await _operate(writer, ref, "up", None, lambda secrets: gated_up(
+                runtime, ref, platform, secrets, generation=generation, meta=meta, status=writer.current,
+                review=checked), platform=platform)
         except Superseded as why:  # never put back an older spec, nor re-create what a delete removed
             logger.warning("drift remediation of generation %s not run: %s", generation, why)
             writer.discard()  # this check's status describes an older generation than the one now Ready
@@ -442,7 +454,13 @@ async def check_drift(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Met
         except EngineError as error:  # the next due check tries again
             writer.write(RemediationFailed(error, started, runtime.clock()))
             return
-        writer.write(Remediated(result))
+        if isinstance(outcome, Held):  # Drifted stays True; a reconcile request turns it into a pending change
+            kopf.warn(body, reason="RemediationAwaitsApproval", message=writer.clean(
+                f"remediating needs approval ({outcome.change.describe()}): annotate {RECONCILE_REQUEST_ANNOTATION}="
+                "<any new value> to preview it as a pending change, then approve its plan"))
+            return
+        writer.write(Remediated(outcome.result))
+        applied(writer, platform, outcome, checked)
 
 
 # --------------------------------------------------------------------------- the shared steps
@@ -547,6 +565,8 @@ async def _operate(writer: _Writer, ref: StackRef, operation: str, retry: int | 
         logging.getLogger(__name__).exception("%s of %s crashed", operation, ref.stack_name)
         failure = UnrecognisedEngineError(f"unexpected {type(error).__name__}: {error}", reason="InternalError")
     else:
+        if isinstance(result, Held):  # nothing applied: the caller reports the waiting change
+            return result
         runtime.metrics.operation_finished(operation, "succeeded", seconds)
         kopf.info(writer.body, reason=f"{verb}Succeeded", message=writer.clean(_describe(result)))
         return result
@@ -597,7 +617,9 @@ def _failed(writer: _Writer, operation: str, error: EngineError, started: dateti
     return kopf.TemporaryError(f"{error.reason}: {message}", delay=delay)
 
 
-def _describe(result: OperationResult | DriftReport) -> str:
+def _describe(result: OperationResult | DriftReport | Applied) -> str:
+    if isinstance(result, Applied):
+        result = result.result
     if isinstance(result, DriftReport):
         return result.message or ("drift detected" if result.drifted else "no drift")
     changes = ", ".join(f"{kind} {count}" for kind, count in result.changes.as_dict().items() if count)

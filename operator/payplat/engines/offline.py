@@ -42,12 +42,16 @@ from typing import Any, TypeVar
 
 from payplat.engines import checkpoint as state
 from payplat.engines import locks
+from payplat.engines import history
 from payplat.engines.base import (
+    Audit,
     Changes,
     DriftReport,
     EngineError,
     OperationResult,
     PermanentEngineError,
+    Preview,
+    ResourceChange,
     StackRef,
     StackSecrets,
     TransientEngineError,
@@ -97,11 +101,16 @@ class OfflineEngine:
 
     # ------------------------------------------------------------------ Engine protocol
 
-    async def up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> OperationResult:
-        return await self._in_thread("up", self._up, ref, spec, secrets)
+    async def up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, *, audit: Audit | None = None,
+                 refresh: bool = False) -> OperationResult:
+        return await self._in_thread("up", self._up, ref, spec, secrets, audit, refresh)
 
-    async def destroy(self, ref: StackRef, spec: PlatformSpec) -> OperationResult:
-        return await self._in_thread("destroy", self._destroy, ref, spec)
+    async def preview(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, *,
+                      refresh: bool = False) -> Preview:
+        return await self._in_thread("preview", self._preview, ref, spec, secrets, refresh)
+
+    async def destroy(self, ref: StackRef, spec: PlatformSpec, *, audit: Audit | None = None) -> OperationResult:
+        return await self._in_thread("destroy", self._destroy, ref, spec, audit)
 
     async def detect_drift(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> DriftReport:
         return await self._in_thread("drift detection", self._detect_drift, ref, spec)
@@ -123,27 +132,60 @@ class OfflineEngine:
 
     # ------------------------------------------------------------------ operations
 
-    def _up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> OperationResult:
+    def _up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, audit: Audit | None,
+            refresh: bool) -> OperationResult:
         started = _now()
         self._fail_on_purpose(ref, spec, "up")
         desired, outputs = self._desired(ref, spec)
         secrets_pending = self._ensure_password(ref, secrets)
         with self._locked(ref, "up") as checkpoint:
+            if refresh:
+                self._refresh(ref, checkpoint)
             steps = state.plan_steps(desired, _resources(checkpoint), secrets_changed=secrets_pending)
             self._apply(ref, checkpoint, steps)
+            changes = state.count(steps)
+            version = history.append(self.bucket, PROJECT, ref.stack_name, kind="update",
+                                     message=(audit or Audit(0)).message(), started=started, finished=_now(),
+                                     changes=changes)
         self._mark_password_applied(ref)
-        changes = state.count(steps)
-        return OperationResult("up", self.name, started, _now(), changes, outputs, f"{FAKE_NOTE}; {_summary(changes)}")
+        return OperationResult("up", self.name, started, _now(), changes, outputs, f"{FAKE_NOTE}; {_summary(changes)}",
+                               update_id=str(version))
 
-    def _destroy(self, ref: StackRef, spec: PlatformSpec) -> OperationResult:
+    def _preview(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, refresh: bool) -> Preview:
+        """The steps ``_up`` would take now, computed like it (nothing saved: a preview's
+        refresh, as Pulumi's, reads the cloud without writing the state)."""
+        started = _now()
+        self._fail_on_purpose(ref, spec, "preview")
+        desired, _ = self._desired(ref, spec)
+        with self._locked(ref, "preview") as checkpoint:
+            current = _resources(checkpoint)
+            if refresh:
+                current, _ = state.refresh(current, [], FakeCloud(self.state_dir, ref.stack_name).objects())
+            steps = state.plan_steps(desired, current, secrets_changed=self._password_pending(ref, secrets))
+        changed = tuple(ResourceChange(step.op, step.urn, str(step.resource.get("type", "")), step.diffs, step.keys)
+                        for step in steps if step.op != "same")
+        return Preview(state.count(steps), changed, started, _now())
+
+    def _destroy(self, ref: StackRef, spec: PlatformSpec, audit: Audit | None) -> OperationResult:
         started = _now()
         self._fail_on_purpose(ref, spec, "destroy")
         with self._locked(ref, "destroy") as checkpoint:
             steps = state.plan_steps([], _resources(checkpoint))
             self._apply(ref, checkpoint, steps)
+            changes = state.count(steps)
+            version = history.append(self.bucket, PROJECT, ref.stack_name, kind="destroy",
+                                     message=(audit or Audit(0)).message(), started=started, finished=_now(),
+                                     changes=changes)
             self._remove_stack(ref)
-        changes = state.count(steps)
-        return OperationResult("destroy", self.name, started, _now(), changes, {}, f"{FAKE_NOTE}; {_summary(changes)}")
+        return OperationResult("destroy", self.name, started, _now(), changes, {}, f"{FAKE_NOTE}; {_summary(changes)}",
+                               update_id=str(version))
+
+    def _refresh(self, ref: StackRef, checkpoint: dict[str, Any]) -> None:
+        latest = checkpoint["checkpoint"]["latest"]
+        latest["resources"], notes = state.refresh(latest["resources"], [], FakeCloud(self.state_dir, ref.stack_name).objects())
+        state.save(self.bucket, PROJECT, ref.stack_name, checkpoint)
+        for note in notes:
+            self.log.info("[%s] refresh: %s", ref.stack_name, note)
 
     def _detect_drift(self, ref: StackRef, spec: PlatformSpec) -> DriftReport:
         started = _now()
@@ -253,6 +295,10 @@ class OfflineEngine:
                 return record
             physical_id = cloud.create(record["urn"], record["type"], record["inputs"], physical_id=record.get("id"))
             return {**record, "id": physical_id, "outputs": {**record["inputs"], "id": physical_id}}
+        if op == "replace":  # create-before-delete, as Pulumi replaces: a new physical id
+            physical_id = cloud.create(record["urn"], record["type"], record["inputs"])
+            cloud.delete(existing)
+            return {**record, "id": physical_id, "outputs": {**record["inputs"], "id": physical_id}}
         if op == "update":
             cloud.update(existing, record["inputs"])
             return {**record, "id": existing.id, "outputs": {**record["inputs"], "id": existing.id}}
@@ -348,6 +394,14 @@ class OfflineEngine:
                                      "applied": stored is None})
         return not self._read_config(ref).get("applied", True)
 
+    def _password_pending(self, ref: StackRef, secrets: StackSecrets) -> bool:
+        """What ``_ensure_password`` would return, without writing the config (a preview)."""
+        config = self._read_config(ref)
+        stored = config.get(DIGEST_KEY) or (password_digest(str(config[CONFIG_KEY])) if CONFIG_KEY in config else None)
+        if secrets.db_password is not None and stored is not None and not digest_matches(stored, secrets.db_password):
+            return True
+        return stored is not None and not config.get("applied", True)
+
     def _mark_password_applied(self, ref: StackRef) -> None:
         config = self._read_config(ref)
         if not config.get("applied", True):
@@ -372,8 +426,8 @@ class OfflineEngine:
         self._config_path(ref).unlink(missing_ok=True)
 
 
-_SYMBOL = {"create": "+ create", "update": "~ update", "delete": "- delete"}
-_PENDING = {"create": "creating", "update": "updating", "delete": "deleting"}
+_SYMBOL = {"create": "+ create", "update": "~ update", "replace": "+-replace", "delete": "- delete"}
+_PENDING = {"create": "creating", "update": "updating", "replace": "updating", "delete": "deleting"}
 
 
 def _now() -> datetime:

@@ -50,11 +50,14 @@ from typing import Any, TypeVar
 from payplat.engines import locks
 from payplat.engines.base import (
     SECRET_MASK,
+    Audit,
     Changes,
     DriftReport,
     EngineError,
     OperationResult,
     PermanentEngineError,
+    Preview,
+    ResourceChange,
     StackRef,
     StackSecrets,
     TransientEngineError,
@@ -67,7 +70,7 @@ from payplat.identity import is_legacy, legacy_owner, stack_name
 from payplat.spec import PlatformSpec
 from payplat.stackkeys import PASSWORD_OUTPUT, PROJECT, root_name
 
-__all__ = ["PROJECT", "PulumiEngine", "changes_from", "desired_config", "masked_outputs", "settings_from_state"]
+__all__ = ["PROJECT", "PulumiEngine", "changes_from", "steps_from", "desired_config", "masked_outputs", "settings_from_state"]
 
 ASSUME_ROLES = "aws:assumeRoles"
 
@@ -109,11 +112,16 @@ class PulumiEngine:
 
     # ------------------------------------------------------------------ Engine protocol
 
-    async def up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> OperationResult:
-        return await self._in_thread("up", self._recorded, "up", self._up, ref, spec, secrets)
+    async def up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, *, audit: Audit | None = None,
+                 refresh: bool = False) -> OperationResult:
+        return await self._in_thread("up", self._recorded, "up", self._up, ref, spec, secrets, audit, refresh)
 
-    async def destroy(self, ref: StackRef, spec: PlatformSpec) -> OperationResult:
-        return await self._in_thread("destroy", self._recorded, "destroy", self._destroy, ref, spec)
+    async def preview(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, *,
+                      refresh: bool = False) -> Preview:
+        return await self._in_thread("preview", self._recorded, "preview", self._preview, ref, spec, secrets, refresh)
+
+    async def destroy(self, ref: StackRef, spec: PlatformSpec, *, audit: Audit | None = None) -> OperationResult:
+        return await self._in_thread("destroy", self._recorded, "destroy", self._destroy, ref, spec, audit)
 
     async def detect_drift(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> DriftReport:
         return await self._in_thread("drift detection", self._recorded, "refresh", self._detect_drift, ref, spec, secrets)
@@ -142,20 +150,34 @@ class PulumiEngine:
 
     # ------------------------------------------------------------------ operations
 
-    def _up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> OperationResult:
+    def _up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, audit: Audit | None,
+            refresh: bool) -> OperationResult:
         started = _now()
         stack = self._stack(ref, spec, secrets)
-        result = stack.up(on_output=self._stream(ref), color="never", suppress_progress=True, show_secrets=False)
+        # The message is the update's record in the backend: `pulumi stack history` shows it.
+        result = stack.up(on_output=self._stream(ref), color="never", suppress_progress=True, show_secrets=False,
+                          message=(audit or Audit(0)).message(), refresh=refresh or None)
         changes = changes_from(result.summary.resource_changes if result.summary else None)
-        return OperationResult("up", self.name, started, _now(), changes, masked_outputs(result.outputs), "")
+        return OperationResult("up", self.name, started, _now(), changes, masked_outputs(result.outputs), "",
+                               update_id=_version(result.summary))
 
-    def _destroy(self, ref: StackRef, spec: PlatformSpec) -> OperationResult:
+    def _preview(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, refresh: bool) -> Preview:
+        started = _now()
+        stack = self._stack(ref, spec, secrets)
+        events: list[Any] = []
+        result = stack.preview(on_output=self._stream(ref), color="never", suppress_progress=True,
+                               refresh=refresh or None, on_event=events.append)
+        return Preview(changes_from(result.change_summary), steps_from(events), started, _now())
+
+    def _destroy(self, ref: StackRef, spec: PlatformSpec, audit: Audit | None) -> OperationResult:
         started = _now()
         stack = self._stack(ref, spec, StackSecrets())
-        result = stack.destroy(on_output=self._stream(ref), color="never", suppress_progress=True, show_secrets=False)
+        result = stack.destroy(on_output=self._stream(ref), color="never", suppress_progress=True, show_secrets=False,
+                               message=(audit or Audit(0)).message())
         changes = changes_from(result.summary.resource_changes if result.summary else None)
         stack.workspace.remove_stack(ref.stack_name)  # state and config go with the resources
-        return OperationResult("destroy", self.name, started, _now(), changes, {}, "")
+        return OperationResult("destroy", self.name, started, _now(), changes, {}, "",
+                               update_id=_version(result.summary))
 
     def _detect_drift(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> DriftReport:
         started = _now()
@@ -413,6 +435,31 @@ def changes_from(summary: Mapping[str, int] | None) -> Changes:
         replace=summary.get("replace", 0),
         same=summary.get("same", 0),
     )
+
+
+#: Pulumi's step ops a change summary counts, as ``ResourceChange.op``; the halves of a
+#: replacement (create-replacement, delete-replaced) are reported by its "replace" step.
+_STEP_OPS = {"create": "create", "update": "update", "replace": "replace", "delete": "delete"}
+
+
+def steps_from(events: list[Any]) -> tuple[ResourceChange, ...]:
+    """The resources a preview's engine events say would change, in the engine's order."""
+    steps = []
+    for event in events:
+        pre = getattr(event, "resource_pre_event", None)
+        metadata = getattr(pre, "metadata", None)
+        op = getattr(getattr(metadata, "op", None), "value", getattr(metadata, "op", None))
+        if metadata is None or op not in _STEP_OPS:
+            continue
+        steps.append(ResourceChange(_STEP_OPS[op], metadata.urn, metadata.type, tuple(metadata.diffs or ()),  # type: ignore[arg-type]
+                                    tuple(metadata.keys or ()) if op == "replace" else ()))
+    return tuple(steps)
+
+
+def _version(summary: Any) -> str:
+    """The update's version in the stack's history (its id in ``pulumi stack history``)."""
+    version = getattr(summary, "version", None)
+    return str(version) if version is not None else ""
 
 
 def masked_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
