@@ -23,6 +23,9 @@ Kubernetes API calls made by this process (the RBAC the operator needs):
 * core ``events`` in the watched namespaces: ``create`` (kopf.info/warn events).
 * core ``secrets`` in the watched namespaces: ``get`` (``spec.database.passwordSecretRef``;
   metadata first, the value only from a Secret that consents, ``kube.read_secret``).
+* core ``configmaps`` in the watched namespaces: ``create`` of change control's plan
+  ConfigMaps and ``delete`` of superseded ones, by name with a UID precondition, so only
+  one this operator created (``kube.ConfigMapPlans``); never ``get``/``list``/``update``.
 * core ``configmaps`` in the operator's namespace: ``get`` of the assume-role allow-list;
   ``get, update`` of the environment-suffix claims and ``create`` for the first claim
   (``payplat.claims``).
