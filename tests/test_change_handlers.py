@@ -59,7 +59,7 @@ async def test_manual_waits_then_only_the_exact_hash_applies(runtime: Runtime, e
     (stored_uid, body), = runtime.plans.objects.values()  # type: ignore[attr-defined]
     assert body["metadata"]["ownerReferences"][0]["uid"] == "uid-shop"
     assert status["planConfigMaps"] == [{"name": f"shop-plan-{plan}", "uid": stored_uid}]
-    assert ("Event", "AwaitingApproval") in [(kind, reason) for kind, reason, _ in events]
+    assert ("Normal", "AwaitingApproval") in [(kind, reason) for kind, reason, _ in events]
 
     await call(reconcile, obj, runtime)  # a resync: settled, not even a preview
     assert engine.previews == ["team-a_shop"]

@@ -237,3 +237,14 @@ def test_change_control_defaults_to_automatic() -> None:
     spec = parse_spec({})
     assert spec.change_control == ChangeControlSpec()
     assert spec.change_control.policy is ChangePolicy.AUTOMATIC and spec.change_control.history_limit == 10
+
+
+def test_payplat_approve_shows_what_is_approved() -> None:
+    from payplat.approvecli import describe
+
+    pending = change(VPC, SERVICE)
+    text = describe({"pendingChange": pending.status("shop-plan-x")})
+    assert text.splitlines()[0] == f"plan {pending.plan_hash}: 1 to create, 1 to replace"
+    assert "PROTECTED vpc shop-vpc would be replaced" in text
+    assert "replace aws:ec2/vpc:Vpc shop-vpc (because cidrBlock changed)" in text
+    assert "kubectl get configmap shop-plan-x" in text

@@ -4,7 +4,8 @@
 the ``up`` that follows see the same state, so an approved hash applies exactly the
 change previewed. A platform whose policy cannot make anything wait (``Automatic`` with
 every protected kind allowed) skips the preview. ``held`` and ``applied`` then record the
-outcome: the plan ConfigMap, status (``changerecords``), events.
+outcome: the plan ConfigMap, status (``changerecords``), and the events, returned as
+``Note``s for the handler to post (only the handlers know kopf).
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
-
-import kopf
 
 from payplat.changecontrol import (
     APPROVE_ANNOTATION,
@@ -42,9 +41,11 @@ from payplat.guardrails import Review
 from payplat.operations import Runtime
 from payplat.spec import ChangePolicy, PlatformSpec, ProtectedKind
 
-__all__ = ["Applied", "Held", "applied", "gated_up", "held", "record_destroy"]
+__all__ = ["Applied", "Held", "Note", "applied", "gated_up", "held", "record_destroy"]
 
 log = logging.getLogger(__name__)
+#: An event for the handler to post: (type Normal/Warning, reason, message).
+Note = tuple[str, str, str]
 
 
 class Writer(Protocol):
@@ -116,7 +117,7 @@ async def gated_up(runtime: Runtime, ref: StackRef, platform: PlatformSpec, secr
     return Applied(result, change, (approval or "") if decision.approved else "", approver)
 
 
-async def held(writer: Writer, platform: PlatformSpec, uid: str, outcome: Held) -> None:
+async def held(writer: Writer, platform: PlatformSpec, uid: str, outcome: Held) -> list[Note]:
     """Keep the plan next to the object, say what waits and how to approve it."""
     runtime, change = writer.runtime, outcome.change
     name = plan_config_map_name(writer.name, change.plan_hash)
@@ -140,13 +141,14 @@ async def held(writer: Writer, platform: PlatformSpec, uid: str, outcome: Held) 
             writer.write(PlanRecorded(tuple(kept)))
     message = writer.clean(outcome.decision.message.replace("pp NAME", f"pp {writer.name} -n {writer.namespace}"))
     writer.write(AwaitingApproval(change.status(name), message, outcome.approval))
+    notes: list[Note] = [("Normal", "AwaitingApproval", message)]
     if outcome.approval:
         writer.write(ApprovalIgnored(outcome.approval))
-        kopf.warn(writer.body, reason="ApprovalIgnored", message=message)
-    kopf.event(writer.body, type="Normal", reason="AwaitingApproval", message=message)
+        notes.append(("Warning", "ApprovalIgnored", message))
+    return notes
 
 
-def applied(writer: Writer, platform: PlatformSpec, outcome: Applied, review: Review | None) -> None:
+def applied(writer: Writer, platform: PlatformSpec, outcome: Applied, review: Review | None) -> list[Note]:
     """The audit record of an applied change (the result itself is written by the caller)."""
     change = outcome.change
     name = plan_config_map_name(writer.name, change.plan_hash) if change is not None else ""
@@ -157,10 +159,10 @@ def applied(writer: Writer, platform: PlatformSpec, outcome: Applied, review: Re
                           cost=review.cost.summary().get("monthly") if review is not None else None,
                           findings=finding_keys(policy["findings"]) if policy else ())
     writer.write(Audited(entry, platform.change_control.history_limit))
-    if outcome.approval:
-        kopf.info(writer.body, reason="ChangeApproved",
-                  message=f"plan {outcome.approval} approved by {outcome.approver or 'unknown manager'} applied "
-                          f"(update {outcome.result.update_id or '?'})")
+    if not outcome.approval:
+        return []
+    return [("Normal", "ChangeApproved", f"plan {outcome.approval} approved by {outcome.approver or 'unknown manager'} "
+                                         f"applied (update {outcome.result.update_id or '?'})")]
 
 
 def record_destroy(writer: Writer, result: OperationResult, limit: int) -> None:

@@ -11,12 +11,12 @@ plan still has that hash (what you reviewed elsewhere, e.g. in the plan ConfigMa
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from collections.abc import Mapping
 from typing import Any
 
-from payplat import API_GROUP, API_VERSION, PLURAL
 from payplat.changecontrol import APPROVE_ANNOTATION
 
 __all__ = ["add_arguments", "command", "describe"]
@@ -49,13 +49,12 @@ def describe(status: Mapping[str, Any]) -> str:
 
 
 def command(args: argparse.Namespace) -> int:
-    from kubernetes import client
+    from payplat import kube
 
-    from payplat.kube import REQUEST_TIMEOUT, api_client
-
-    api = client.CustomObjectsApi(api_client())
-    obj = api.get_namespaced_custom_object(API_GROUP, API_VERSION, args.namespace, PLURAL, args.name,
-                                           _request_timeout=REQUEST_TIMEOUT)
+    obj = asyncio.run(kube.read_platform(args.namespace, args.name))
+    if obj is None:
+        print(f"PaymentPlatform {args.namespace}/{args.name} not found", file=sys.stderr)
+        return 1
     status = obj.get("status") or {}
     pending = status.get("pendingChange") or {}
     plan = pending.get("planHash")
@@ -69,8 +68,6 @@ def command(args: argparse.Namespace) -> int:
     print(describe(status))
     if not args.yes and input(f"approve plan {plan}? [y/N] ").strip().lower() not in ("y", "yes"):
         return 1
-    api.patch_namespaced_custom_object(API_GROUP, API_VERSION, args.namespace, PLURAL, args.name,
-                                       {"metadata": {"annotations": {APPROVE_ANNOTATION: plan}}},
-                                       field_manager=args.field_manager, _request_timeout=REQUEST_TIMEOUT)
+    asyncio.run(kube.annotate_platform(args.namespace, args.name, {APPROVE_ANNOTATION: plan}, args.field_manager))
     print(json.dumps({"approved": plan, "by": args.field_manager}))
     return 0

@@ -205,10 +205,10 @@ async def reconcile(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta,
         logger.info("up of generation %s not run: %s", generation, why)
         return
     if isinstance(outcome, Held):
-        await held(writer, platform, str(meta.get("uid") or ""), outcome)
+        _post(body, await held(writer, platform, str(meta.get("uid") or ""), outcome))
         return
     writer.write(outcome.result)
-    applied(writer, platform, outcome, checked)
+    _post(body, applied(writer, platform, outcome, checked))
     try:
         await release_other_claims(runtime, ref, platform)
     except EngineError as error:  # AWS converged; a stale claim holds the old suffix until the next up
@@ -463,7 +463,7 @@ async def check_drift(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Met
                 "<any new value> to preview it as a pending change, then approve its plan"))
             return
         writer.write(Remediated(outcome.result))
-        applied(writer, platform, outcome, checked)
+        _post(body, applied(writer, platform, outcome, checked))
 
 
 # --------------------------------------------------------------------------- the shared steps
@@ -627,6 +627,12 @@ def _describe(result: OperationResult | DriftReport | Applied) -> str:
         return result.message or ("drift detected" if result.drifted else "no drift")
     changes = ", ".join(f"{kind} {count}" for kind, count in result.changes.as_dict().items() if count)
     return f"{result.operation} succeeded in {(result.finished - result.started).total_seconds():.1f}s ({changes or 'no changes'})"
+
+
+def _post(body: kopf.Body, notes: Iterable[tuple[str, str, str]]) -> None:
+    """Events other modules asked for (``approval``): only the handlers know kopf."""
+    for kind, reason, message in notes:
+        (kopf.warn if kind == "Warning" else kopf.info)(body, reason=reason, message=message)
 
 
 def _runtime(memo: kopf.Memo) -> Runtime:

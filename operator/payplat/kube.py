@@ -26,7 +26,7 @@ from payplat.redaction import KNOWN_SECRETS
 from payplat.settings import in_cluster
 from payplat.tenancy import AllowList, password_problem, secret_refusal
 
-__all__ = ["REQUEST_TIMEOUT", "ConfigMapClaims", "ConfigMapPlans", "api_client", "pod_gone", "publish_policy_status", "publish_status",
+__all__ = ["REQUEST_TIMEOUT", "ConfigMapClaims", "ConfigMapPlans", "annotate_platform", "api_client", "pod_gone", "publish_policy_status", "publish_status",
            "read_allowlist", "read_platform", "read_secret"]
 
 #: (connect, read) seconds: no API call of the operator's own may hang for ever.
@@ -202,6 +202,15 @@ async def publish_status(namespace: str, name: str, status: dict[str, Any]) -> N
     api = client.CustomObjectsApi(api_client())
     await asyncio.to_thread(api.patch_namespaced_custom_object_status,
                             API_GROUP, API_VERSION, namespace, PLURAL, name, {"status": status},
+                            _request_timeout=REQUEST_TIMEOUT)
+
+
+async def annotate_platform(namespace: str, name: str, annotations: dict[str, str], field_manager: str) -> None:
+    """Merge-patch annotations onto a PaymentPlatform as ``field_manager`` (``payplat
+    approve``: the API server records that name as the approver in managedFields)."""
+    api = client.CustomObjectsApi(api_client())
+    await asyncio.to_thread(api.patch_namespaced_custom_object, API_GROUP, API_VERSION, namespace, PLURAL, name,
+                            {"metadata": {"annotations": annotations}}, field_manager=field_manager,
                             _request_timeout=REQUEST_TIMEOUT)
 
 
