@@ -19,7 +19,7 @@ behaves like the Pulumi engine on everything the operator can observe:
 * The database password comes from ``StackSecrets`` or is generated once. The program
   runs with a placeholder (nothing here touches a real database), so the engine only needs
   to know whether the password *changed*: ``<state_dir>/config/<stack>.json`` (mode 0600)
-  keeps a salted scrypt digest of it, never the password. Nothing under the state folder
+  keeps a salted scrypt digest of it (``engines.offlineconfig``), never the password. Nothing under the state folder
   holds a secret in plaintext; it never reaches outputs, state or logs either.
 * Failures on purpose: the spec tag ``payplat.io/offline-fail`` (``engines.faults``).
 * Drift on purpose: ``engines.fakecloud.simulate_drift``.
@@ -61,15 +61,13 @@ from payplat.engines.errors import classify
 from payplat.engines.fakecloud import FakeCloud, journal_path
 from payplat.engines.inflight import InFlight
 from payplat.engines.faults import injected_failure
-from payplat.engines.passwords import CONFIG_KEY, digest_matches, new_password, password_digest
+from payplat.engines.offlineconfig import PasswordConfig
 from payplat.identity import is_legacy, legacy_owner, stack_name
 from payplat.spec import PlatformSpec, SpecError
 from payplat.stackkeys import PROJECT, root_name
 
 __all__ = ["PROJECT", "OfflineEngine"]
 
-#: Config key of the password's digest (``passwords.password_digest``), never the password.
-DIGEST_KEY = "payplat:dbPasswordDigest"
 FAKE_NOTE = "offline engine: outputs are mock values, nothing in AWS was touched"
 #: The account in every offline ARN: no real AWS account has this id.
 FAKE_ACCOUNT = "000000000000"
@@ -98,6 +96,7 @@ class OfflineEngine:
         self.identity = identity or locks.this_identity()
         self.log = log or logging.getLogger("payplat.engine.offline")
         self._work = InFlight()
+        self.passwords = PasswordConfig(self.state_dir)
 
     # ------------------------------------------------------------------ Engine protocol
 
@@ -137,7 +136,7 @@ class OfflineEngine:
         started = _now()
         self._fail_on_purpose(ref, spec, "up")
         desired, outputs = self._desired(ref, spec)
-        secrets_pending = self._ensure_password(ref, secrets)
+        secrets_pending = self.passwords.ensure(ref.stack_name, secrets)
         with self._locked(ref, "up") as checkpoint:
             if refresh:
                 self._refresh(ref, checkpoint)
@@ -147,7 +146,7 @@ class OfflineEngine:
             version = history.append(self.bucket, PROJECT, ref.stack_name, kind="update",
                                      message=(audit or Audit(0)).message(), started=started, finished=_now(),
                                      changes=changes)
-        self._mark_password_applied(ref)
+        self.passwords.mark_applied(ref.stack_name)
         return OperationResult("up", self.name, started, _now(), changes, outputs, f"{FAKE_NOTE}; {_summary(changes)}",
                                update_id=str(version))
 
@@ -161,7 +160,7 @@ class OfflineEngine:
             current = _resources(checkpoint)
             if refresh:
                 current, _ = state.refresh(current, [], FakeCloud(self.state_dir, ref.stack_name).objects())
-            steps = state.plan_steps(desired, current, secrets_changed=self._password_pending(ref, secrets))
+            steps = state.plan_steps(desired, current, secrets_changed=self.passwords.pending(ref.stack_name, secrets))
         changed = tuple(ResourceChange(step.op, step.urn, str(step.resource.get("type", "")), step.diffs, step.keys)
                         for step in steps if step.op != "same")
         return Preview(state.count(steps), changed, started, _now())
@@ -373,57 +372,9 @@ class OfflineEngine:
         if error is not None:
             raise error
 
-    def _config_path(self, ref: StackRef) -> Path:
-        return self.state_dir / "config" / f"{ref.stack_name}.json"
-
-    def _ensure_password(self, ref: StackRef, secrets: StackSecrets) -> bool:
-        """Keep the password's digest in the stack's config; True while a changed password
-        is not yet applied. A config written by an older version (the password itself) is
-        rewritten as a digest on the spot."""
-        config = self._read_config(ref)
-        legacy = config.pop(CONFIG_KEY, None)
-        if legacy is not None:
-            config[DIGEST_KEY] = password_digest(str(legacy))
-            self._write_config(ref, config)
-        stored = config.get(DIGEST_KEY)
-        if secrets.db_password is None:
-            if stored is None:  # first run without a Secret: a generated password, applied by the creates
-                self._write_config(ref, {**config, DIGEST_KEY: password_digest(new_password()), "applied": True})
-        elif stored is None or not digest_matches(stored, secrets.db_password):
-            self._write_config(ref, {**config, DIGEST_KEY: password_digest(secrets.db_password),
-                                     "applied": stored is None})
-        return not self._read_config(ref).get("applied", True)
-
-    def _password_pending(self, ref: StackRef, secrets: StackSecrets) -> bool:
-        """What ``_ensure_password`` would return, without writing the config (a preview)."""
-        config = self._read_config(ref)
-        stored = config.get(DIGEST_KEY) or (password_digest(str(config[CONFIG_KEY])) if CONFIG_KEY in config else None)
-        if secrets.db_password is not None and stored is not None and not digest_matches(stored, secrets.db_password):
-            return True
-        return stored is not None and not config.get("applied", True)
-
-    def _mark_password_applied(self, ref: StackRef) -> None:
-        config = self._read_config(ref)
-        if not config.get("applied", True):
-            self._write_config(ref, {**config, "applied": True})
-
-    def _read_config(self, ref: StackRef) -> dict[str, Any]:
-        try:
-            return json.loads(self._config_path(ref).read_text())  # type: ignore[no-any-return]
-        except FileNotFoundError:
-            return {}
-
-    def _write_config(self, ref: StackRef, config: dict[str, Any]) -> None:
-        path = self._config_path(ref)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.touch(mode=0o600)
-        temporary.write_text(json.dumps(config))
-        os.replace(temporary, path)
-
     def _remove_stack(self, ref: StackRef) -> None:
         self.bucket.delete(state.checkpoint_key(PROJECT, ref.stack_name))
-        self._config_path(ref).unlink(missing_ok=True)
+        self.passwords.remove(ref.stack_name)
 
 
 _SYMBOL = {"create": "+ create", "update": "~ update", "replace": "+-replace", "delete": "- delete"}

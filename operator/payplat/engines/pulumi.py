@@ -42,30 +42,34 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from payplat.engines import locks
 from payplat.engines.base import (
-    SECRET_MASK,
     Audit,
-    Changes,
     DriftReport,
     EngineError,
     OperationResult,
     PermanentEngineError,
     Preview,
-    ResourceChange,
     StackRef,
     StackSecrets,
     TransientEngineError,
-    public_outputs,
 )
 from payplat.engines.errors import classify, scrub
 from payplat.engines.inflight import InFlight
 from payplat.engines.passwords import CONFIG_KEY, new_password
+from payplat.engines.pulumiresults import (
+    changes_from,
+    desired_config,
+    masked_outputs,
+    settings_from_state,
+    steps_from,
+    version_of,
+)
 from payplat.identity import is_legacy, legacy_owner, stack_name
 from payplat.spec import PlatformSpec
 from payplat.stackkeys import PASSWORD_OUTPUT, PROJECT, root_name
@@ -159,7 +163,7 @@ class PulumiEngine:
                           message=(audit or Audit(0)).message(), refresh=refresh or None)
         changes = changes_from(result.summary.resource_changes if result.summary else None)
         return OperationResult("up", self.name, started, _now(), changes, masked_outputs(result.outputs), "",
-                               update_id=_version(result.summary))
+                               update_id=version_of(result.summary))
 
     def _preview(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, refresh: bool) -> Preview:
         started = _now()
@@ -177,7 +181,7 @@ class PulumiEngine:
         changes = changes_from(result.summary.resource_changes if result.summary else None)
         stack.workspace.remove_stack(ref.stack_name)  # state and config go with the resources
         return OperationResult("destroy", self.name, started, _now(), changes, {}, "",
-                               update_id=_version(result.summary))
+                               update_id=version_of(result.summary))
 
     def _detect_drift(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> DriftReport:
         started = _now()
@@ -401,70 +405,7 @@ class PulumiEngine:
         return path
 
 
-# --------------------------------------------------------------------------- pure parts
-
-
-def desired_config(spec: PlatformSpec, *, password: str) -> dict[str, str]:
-    """Stack config for ``spec`` (keys are Pulumi config paths, set with ``path=True``).
-
-    No ``aws:assumeRoles``: the program's explicit provider takes the role itself (typed
-    ``ProviderAssumeRoleArgs``, ``program.platform.assume_roles``) and never reads the
-    default provider's config."""
-    return {"aws:region": spec.region, CONFIG_KEY: password}
-
-
-def settings_from_state(deployment: Mapping[str, Any]) -> tuple[str | None, str | None, str | None] | None:
-    """(secrets provider URL, encrypted data key, passphrase salt) of a stack, from its
-    deployment's ``secrets_providers``; None for a new stack or an unknown provider type."""
-    provider = deployment.get("secrets_providers") or {}
-    state = provider.get("state") or {}
-    if provider.get("type") == "cloud" and state.get("url"):
-        return str(state["url"]), state.get("encryptedkey"), None
-    if provider.get("type") == "passphrase" and state.get("salt"):
-        return None, None, str(state["salt"])
-    return None
-
-
-def changes_from(summary: Mapping[str, int] | None) -> Changes:
-    """Pulumi's per-operation counts (``create``, ``create-replacement``, ...) as ``Changes``."""
-    summary = summary or {}
-    return Changes(
-        create=summary.get("create", 0),
-        update=summary.get("update", 0),
-        delete=summary.get("delete", 0),
-        replace=summary.get("replace", 0),
-        same=summary.get("same", 0),
-    )
-
-
-#: Pulumi's step ops a change summary counts, as ``ResourceChange.op``; the halves of a
-#: replacement (create-replacement, delete-replaced) are reported by its "replace" step.
-_STEP_OPS = {"create": "create", "update": "update", "replace": "replace", "delete": "delete"}
-
-
-def steps_from(events: list[Any]) -> tuple[ResourceChange, ...]:
-    """The resources a preview's engine events say would change, in the engine's order."""
-    steps = []
-    for event in events:
-        pre = getattr(event, "resource_pre_event", None)
-        metadata = getattr(pre, "metadata", None)
-        op = getattr(getattr(metadata, "op", None), "value", getattr(metadata, "op", None))
-        if metadata is None or op not in _STEP_OPS:
-            continue
-        steps.append(ResourceChange(_STEP_OPS[op], metadata.urn, metadata.type, tuple(metadata.diffs or ()),  # type: ignore[arg-type]
-                                    tuple(metadata.keys or ()) if op == "replace" else ()))
-    return tuple(steps)
-
-
-def _version(summary: Any) -> str:
-    """The update's version in the stack's history (its id in ``pulumi stack history``)."""
-    version = getattr(summary, "version", None)
-    return str(version) if version is not None else ""
-
-
-def masked_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
-    """Stack outputs as plain values, secret ones as ``[secret]``."""
-    return public_outputs({key: SECRET_MASK if output.secret else output.value for key, output in outputs.items()})
+# --------------------------------------------------------------------------- helpers
 
 
 def _password_from_outputs(stack: Any) -> str | None:
