@@ -15,7 +15,7 @@ import pytest
 
 from payplat.changecontrol import APPROVE_ANNOTATION
 from payplat.engines.base import ResourceChange
-from payplat.handlers import delete, reconcile
+from payplat.handlers import RECONCILE_REQUEST_ANNOTATION, delete, reconcile, requests
 from payplat.operations import Runtime
 from tests.test_handlers import (  # noqa: F401 - pytest fixtures
     CPU_CAP,
@@ -64,17 +64,20 @@ async def test_manual_waits_then_only_the_exact_hash_applies(runtime: Runtime, e
     await call(reconcile, obj, runtime)  # a resync: settled, not even a preview
     assert engine.previews == ["team-a_shop"]
 
+    # An annotation changes no generation and kopf's update handlers never see ours: the
+    # watch-event handler answers it.
     approve(obj, "0123456789abcdef")
-    await call(reconcile, obj, runtime)
+    await call(requests, obj, runtime)
     assert engine.calls == [] and obj["status"]["phase"] == "AwaitingApproval"
     assert "does not match the pending plan" in obj["status"]["message"]
     assert obj["status"]["lastHandledApproval"] == "0123456789abcdef"
     assert any(reason == "ApprovalIgnored" for _, reason, _ in events)
-    await call(reconcile, obj, runtime)  # the same wrong value again: answered already
+    await call(requests, obj, runtime)  # the same wrong value again: answered already
+    await call(reconcile, obj, runtime)
     assert len(engine.previews) == 2
 
     approve(obj, plan)
-    await call(reconcile, obj, runtime)
+    await call(requests, obj, runtime)
     assert engine.calls == [("up", "team-a_shop")]
     audit = engine.audits[-1]
     assert audit is not None and audit.plan_hash == plan and audit.approver == f"kubectl-annotate:{plan}"
@@ -160,11 +163,35 @@ async def test_a_destroy_is_recorded_and_no_password_anywhere(runtime: Runtime, 
     engine.steps = (ADD,)
     await call(reconcile, obj, runtime)
     approve(obj, obj["status"]["pendingChange"]["planHash"])
-    await call(reconcile, obj, runtime)
+    await call(requests, obj, runtime)
     await call(delete, obj, runtime)
     assert [entry["operation"] for entry in obj["status"]["history"]] == ["up", "destroy"]
     everything = json.dumps([obj, events, list(runtime.plans.objects.values())])  # type: ignore[attr-defined]
     assert PASSWORD not in everything
+
+
+async def test_the_event_handler_leaves_spec_changes_to_the_update_handler(runtime: Runtime, engine: FakeEngine,
+                                                                         events: list) -> None:
+    engine.steps = (ADD,)
+    obj = platform(changeControl={"policy": "Manual"})
+    await call(reconcile, obj, runtime)
+    approve(obj, obj["status"]["pendingChange"]["planHash"])
+    obj["metadata"]["generation"] = 2  # a spec change arrived with it: the update handler's
+    await call(requests, obj, runtime)
+    assert engine.calls == [] and len(engine.previews) == 1
+
+
+async def test_a_reconcile_request_annotation_is_answered(runtime: Runtime, engine: FakeEngine,
+                                                          events: list) -> None:
+    obj = platform()
+    await call(reconcile, obj, runtime)
+    await call(requests, obj, runtime)  # nothing asked: nothing done
+    assert engine.calls == [("up", "team-a_shop")]
+    obj["metadata"]["annotations"] = {RECONCILE_REQUEST_ANNOTATION: "2026-12-02T12:00:00Z"}
+    await call(requests, obj, runtime)
+    await call(requests, obj, runtime)  # answered once
+    assert engine.calls == [("up", "team-a_shop")] * 2
+    assert obj["status"]["lastHandledReconcileRequest"] == "2026-12-02T12:00:00Z"
 
 
 # No asyncio plugin in this project: every ``async def test_*`` runs in its own loop.

@@ -58,7 +58,7 @@ import concurrent.futures
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, NoReturn, TypeVar
 
 import kopf
@@ -213,6 +213,51 @@ async def reconcile(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta,
         await release_other_claims(runtime, ref, platform)
     except EngineError as error:  # AWS converged; a stale claim holds the old suffix until the next up
         logger.warning("could not release the old suffix claims of %s: %s", ref.owner, error.message)
+
+
+@kopf.on.event(*RESOURCE, id="requests")
+async def requests(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta,
+                   status: kopf.Status, patch: kopf.Patch, body: kopf.Body, memo: kopf.Memo,
+                   logger: logging.Logger | logging.LoggerAdapter[Any], type: str | None = None,
+                   policies: kopf.Index[str, OrgPolicy] | None = None, **_: Any) -> None:
+    """Answer a new ``payplat.io/approve`` or ``payplat.io/reconcile-request`` value.
+
+    kopf leaves every ``payplat.io/`` annotation out of an object's essence (its progress
+    storage clears its own prefix), so setting one triggers no update handler; this
+    watch-event handler notices the new value and reconciles. Only when the current
+    generation was already handled: a spec change is the update handler's, which reads
+    the annotations itself. A failure here is recorded in status and answered again on
+    the next watch event (a resync at the latest), since the value stays unanswered.
+    """
+    if type == "DELETED" or meta.get("deletionTimestamp"):
+        return
+    generation = int(meta.get("generation") or 0)
+    annotations = meta.get("annotations") or {}
+    approval = annotations.get(APPROVE_ANNOTATION)
+    requested = annotations.get(RECONCILE_REQUEST_ANNOTATION)
+    new_approval = bool(approval) and approval != status.get("lastHandledApproval") and (
+        status.get("phase") == Phase.AWAITING_APPROVAL.value
+        or (status.get("phase") == Phase.FAILED.value and _backed_off(_runtime(memo), status)))
+    new_request = bool(requested) and requested != status.get("lastHandledReconcileRequest")
+    if status.get("observedGeneration") != generation or not (new_approval or new_request):
+        return
+    logger.info("answering %s", f"{APPROVE_ANNOTATION}={approval}" if new_approval
+                else f"{RECONCILE_REQUEST_ANNOTATION}={requested}")
+    try:
+        await reconcile(name=name, namespace=namespace, spec=spec, meta=meta, status=status, patch=patch, body=body,
+                        retry=0, memo=memo, logger=logger, policies=policies)
+    except (kopf.TemporaryError, kopf.PermanentError) as error:  # in status already; a later event retries
+        logger.warning("answering the request failed: %s", error)
+
+
+def _backed_off(runtime: Runtime, status: Mapping[str, Any]) -> bool:
+    """An approved change whose ``up`` failed is tried again from a later watch event, at
+    most once per backoff cap (its own status write is such an event: no hot loop)."""
+    ended = (status.get("lastUpdate") or {}).get("endTime")
+    if not ended:
+        return True
+    since = runtime.clock() - datetime.strptime(ended, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    return since.total_seconds() >= runtime.settings.backoff_cap_seconds
 
 
 # --------------------------------------------------------------------------- guardrails
