@@ -248,3 +248,7 @@ def test_payplat_approve_shows_what_is_approved() -> None:
     assert "PROTECTED vpc shop-vpc would be replaced" in text
     assert "replace aws:ec2/vpc:Vpc shop-vpc (because cidrBlock changed)" in text
     assert "kubectl get configmap shop-plan-x" in text
+
+
+def test_the_hash_does_not_depend_on_the_order_steps_were_reported_in() -> None:
+    assert change(VPC, SERVICE, GONE).plan_hash == change(GONE, VPC, SERVICE).plan_hash

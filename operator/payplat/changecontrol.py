@@ -3,8 +3,9 @@ whether it applies now or waits for a person's approval.
 
 An approval binds to the exact change reviewed. ``plan_hash`` is a SHA-256 (16 hex
 digits shown) over the canonical JSON of the whole resource change (every step's op,
-URN, type and the inputs forcing a replacement), the platform (``namespace/name``) and
-its generation. The operator previews again right before applying and applies only when
+URN, type and the inputs forcing a replacement, as a set: Pulumi walks the graph in
+parallel, so the order of its steps varies), the platform (``namespace/name``) and its
+generation. The operator previews again right before applying and applies only when
 the fresh hash equals the approved one: a change of AWS (a refresh finding drift), of the
 spec (a new generation) or of the program gives another hash, so it waits again.
 
@@ -112,7 +113,8 @@ def plan_hash(steps: Sequence[ResourceChange], counts: Mapping[str, int], *, own
         "owner": owner,
         "generation": generation,
         "changes": {op: int(counts.get(op, 0)) for op in ("create", "update", "replace", "delete")},
-        "steps": [[step.op, step.urn, step.type, sorted(step.keys)] for step in steps],
+        # Sorted: the real engine reports steps in the order its parallel walk reached them.
+        "steps": sorted([step.op, step.urn, step.type, sorted(step.keys)] for step in steps),
     }
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:HASH_LENGTH]
 

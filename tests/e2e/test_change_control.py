@@ -75,8 +75,8 @@ def patch(cluster: LocalCluster, namespace: str, name: str, spec: dict[str, Any]
 
 def backend_history(engine: str, state_dir: Path, real_kit: Any, namespace: str, name: str,
                     tmp_path: Path) -> list[dict[str, Any]]:
-    """The stack's update history as the state backend keeps it: for the real engine, what
-    ``pulumi stack history --json`` (the real CLI) prints."""
+    """The stack's update history as the state backend keeps it, oldest first: for the
+    real engine, what ``pulumi stack history --json`` (the real CLI) prints."""
     stack = stack_name(namespace, name)
     if engine == "offline":
         return history.read(FileBucket(state_dir), PROJECT, stack)
@@ -87,7 +87,7 @@ def backend_history(engine: str, state_dir: Path, real_kit: Any, namespace: str,
     result = subprocess.run(["pulumi", "stack", "history", "--json", "--stack", f"organization/{PROJECT}/{stack}"],
                             env=env, cwd=project, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
-    return sorted(json.loads(result.stdout), key=lambda record: int(record["version"]))
+    return list(reversed(json.loads(result.stdout)))  # newest first; a self-managed backend's versions are all 0
 
 
 def test_a_manual_change_applies_only_with_the_exact_approved_hash(
@@ -158,8 +158,9 @@ def test_a_manual_change_applies_only_with_the_exact_approved_hash(
     messages = [record["message"] for record in records if record["kind"] == "update"]
     assert messages[-2:] == [f"payplat generation=1 plan={plan} approved-by=kubectl-annotate:{plan}",
                              f"payplat generation=2 plan={retag['planHash']} "
-                             f"approved-by=kubectl-annotate:{retag['planHash']}"]
-    assert [str(r["version"]) for r in records if r["kind"] == "update"][-2:] == [
+                             f"approved-by=kubectl-annotate:{retag['planHash']}"], records
+    # The update id is the update's place in that history (oldest first).
+    assert [str(place) for place, r in enumerate(records, 1) if r["kind"] == "update"][-2:] == [
         e["updateId"] for e in updated["status"]["history"]]
 
     everything = [cluster.kubectl("get", "pp", "gated", "-n", namespace, "-o", "json").stdout,

@@ -163,7 +163,7 @@ class PulumiEngine:
                           message=(audit or Audit(0)).message(), refresh=refresh or None)
         changes = changes_from(result.summary.resource_changes if result.summary else None)
         return OperationResult("up", self.name, started, _now(), changes, masked_outputs(result.outputs), "",
-                               update_id=version_of(result.summary))
+                               update_id=self._update_id(stack, result.summary))
 
     def _preview(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, refresh: bool) -> Preview:
         started = _now()
@@ -179,9 +179,23 @@ class PulumiEngine:
         result = stack.destroy(on_output=self._stream(ref), color="never", suppress_progress=True, show_secrets=False,
                                message=(audit or Audit(0)).message())
         changes = changes_from(result.summary.resource_changes if result.summary else None)
+        update_id = self._update_id(stack, result.summary)
         stack.workspace.remove_stack(ref.stack_name)  # state and config go with the resources
-        return OperationResult("destroy", self.name, started, _now(), changes, {}, "",
-                               update_id=version_of(result.summary))
+        return OperationResult("destroy", self.name, started, _now(), changes, {}, "", update_id=update_id)
+
+    def _update_id(self, stack: Any, summary: Any) -> str:
+        """The update's version, as Pulumi Cloud numbers it; a self-managed backend records
+        version 0 for every update, so there it is the update's place in the stack's
+        history (1 for the oldest), which ``pulumi stack history`` lists newest first."""
+        version = version_of(summary)
+        if version not in ("", "0"):
+            return version
+        try:
+            return str(len(stack.history()))
+        except Exception as error:  # noqa: BLE001 - the update succeeded; only its id is unknown
+            self.log.warning("[%s] could not read the stack history for the update id: %s", stack.name,
+                             type(error).__name__)
+            return ""
 
     def _detect_drift(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> DriftReport:
         started = _now()
