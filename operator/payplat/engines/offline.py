@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -97,6 +98,8 @@ class OfflineEngine:
         self.log = log or logging.getLogger("payplat.engine.offline")
         self._work = InFlight()
         self.passwords = PasswordConfig(self.state_dir)
+        self._desired_cache: dict[str, str] = {}
+        self._desired_lock = threading.Lock()
 
     # ------------------------------------------------------------------ Engine protocol
 
@@ -345,6 +348,21 @@ class OfflineEngine:
         return await self._work.run(translate, function, *args)
 
     def _desired(self, ref: StackRef, spec: PlatformSpec) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The program's resources and outputs under mocks, cached by spec as JSON text: the
+        program is CPU-bound and deterministic, and change control previews before each up."""
+        key = f"{ref.stack_name}\n{spec.model_dump_json()}"
+        with self._desired_lock:
+            text = self._desired_cache.get(key)
+        if text is None:
+            text = json.dumps(self._run_program(ref, spec), default=str)
+            with self._desired_lock:
+                self._desired_cache[key] = text
+                while len(self._desired_cache) > 64:
+                    self._desired_cache.pop(next(iter(self._desired_cache)))
+        resources, outputs = json.loads(text)  # fresh objects on every call, like for like with stored ones
+        return resources, outputs
+
+    def _run_program(self, ref: StackRef, spec: PlatformSpec) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         # The program and pulumi-aws take seconds to import: only when this engine runs.
         from payplat.mocks import PlatformMocks
         from payplat.plan import plan_program
@@ -364,8 +382,7 @@ class OfflineEngine:
             }
             for item in result.resources
         ]
-        # Through JSON once, so desired and stored resources compare like for like.
-        return json.loads(json.dumps(resources, default=str)), json.loads(json.dumps(public_outputs(result.outputs), default=str))
+        return resources, public_outputs(result.outputs)
 
     def _fail_on_purpose(self, ref: StackRef, spec: PlatformSpec, operation: str) -> None:
         error = injected_failure(spec.tags, operation, self.state_dir / "faults" / f"{ref.stack_name}.json")
