@@ -28,8 +28,8 @@ __all__ = ["AWAITING_APPROVAL", "MAX_PLAN_BYTES", "KEPT_PLANS", "ApprovalIgnored
 AWAITING_APPROVAL = Reason.AWAITING_APPROVAL
 #: The readable plan stays well inside a ConfigMap's 1 MiB.
 MAX_PLAN_BYTES = 256 * 1024
-#: Plan ConfigMaps kept per platform (the pending one and the last applied one); older
-#: ones the operator created are deleted by name and UID.
+#: Plan ConfigMaps kept per platform (the two newest: typically the pending one and the
+#: last applied one); older ones the operator created are deleted by name and UID.
 KEPT_PLANS = 2
 MANAGED_BY = "payplat-operator"
 PLAN_LABEL = f"{API_GROUP}/plan-of"
