@@ -13,12 +13,14 @@ import base64
 import json
 import os
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import payplat
 from payplat.changecontrol import APPROVE_ANNOTATION
 from payplat.engines import history
 from payplat.engines.locks import FileBucket
@@ -33,7 +35,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("engine", ENGINES, indire
 WEB = {"name": "web", "image": "docker.io/nginxinc/nginx-unprivileged:1.27.5-alpine", "public": True}
 API = {"name": "api", "image": "docker.io/traefik/whoami:v1.10.3"}
 SMALL = {"services": [WEB], "network": {"flowLogs": False}}
-SLOW = 240.0  # previews and ups of the real CLI on loaded shared cores
+SLOW = 240.0
+#: The very code under test, whatever copy of the package the interpreter has installed.
+PACKAGE_ROOT = str(Path(payplat.__file__).resolve().parents[1])  # previews and ups of the real CLI on loaded shared cores
 
 
 def awaiting(cluster: LocalCluster, namespace: str, name: str, operator: OperatorProcess,
@@ -217,3 +221,17 @@ def test_a_protected_replacement_waits_under_automatic(
     assert secret["op"] == "replace" and "name" in secret["reason"]  # Pulumi's reason: the inputs forcing it
     assert "protected kind(s) databaseSecret, loadBalancer" in held["status"]["message"]
     assert len(cloud.journal(namespace, "kept")) == before
+
+    # `payplat approve` shows the change and approves it under its own field manager.
+    approved = subprocess.run(
+        [sys.executable, "-m", "payplat.cli", "approve", "kept", "-n", namespace, "--hash", pending["planHash"],
+         "--yes"], env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "PYTHONPATH": PACKAGE_ROOT},
+        capture_output=True, text=True,
+        timeout=120, check=False)
+    assert approved.returncode == 0, approved.stderr
+    assert "PROTECTED databaseSecret" in approved.stdout and pending["planHash"] in approved.stdout
+    replaced = ready(cluster, namespace, "kept", operator)
+    assert replaced["status"]["history"][-1]["approvedBy"] == {"manager": "payplat-approve",
+                                                              "annotation": pending["planHash"]}
+    secrets = [e for e in cloud.journal(namespace, "kept")[before:] if e["type"] == "aws:secretsmanager/secret:Secret"]
+    assert sorted(e["action"] for e in secrets) == ["create", "delete"]  # replaced: a new secret, the old one gone
