@@ -81,6 +81,9 @@ LAYERS: dict[str, tuple[str, ...]] = {
                         "payplat.identity"),
     "payplat.status": ("payplat.spec", "payplat.stackkeys", "payplat.engines.base", "payplat.redaction"),
     "payplat.crd": ("payplat.spec", "payplat.engines.base", "payplat.guardrails.orgpolicy"),
+    "payplat.changecontrol": ("payplat.spec", "payplat.engines.base"),
+    "payplat.changerecords": ("payplat.spec", "payplat.engines.base", "payplat.redaction", "payplat.status",
+                              "payplat.changecontrol"),
 }
 
 
@@ -103,6 +106,7 @@ def test_pure_modules_do_no_io() -> None:
     must not pull in a client, an engine or the network."""
     io_libraries = ("kopf", "kubernetes", "pulumi.automation", "boto3", "aiohttp", "subprocess", "socket")
     for module in ("payplat.spec", "payplat.status", "payplat.identity", "payplat.tenancy", "payplat.program.naming",
+                   "payplat.changecontrol", "payplat.changerecords",
                    "payplat.program.policies", *(m for m in MODULES if m.startswith("payplat.guardrails"))):
         used = sorted(name for name in MODULES[module] if _within(name, io_libraries))
         assert not used, f"{module} imports {used}"

@@ -22,11 +22,14 @@ import pytest
 
 from payplat import handlers
 from payplat.engines.base import (
+    Audit,
     Changes,
     DriftReport,
     EngineError,
     OperationResult,
     PermanentEngineError,
+    Preview,
+    ResourceChange,
     StackLockedError,
     StackRef,
     StackSecrets,
@@ -65,6 +68,10 @@ class FakeEngine:
         self.max_per_stack = 0
         self.pause = 0  # event-loop turns each operation yields, so overlaps can happen
         self.clock: Any = lambda: NOW
+        #: What ``preview`` answers (change control), and the audits ``up``/``destroy`` got.
+        self.steps: tuple[ResourceChange, ...] = ()
+        self.previews: list[str] = []
+        self.audits: list[Audit | None] = []
 
     async def _run(self, operation: str, ref: StackRef) -> None:
         self.calls.append((operation, ref.stack_name))
@@ -79,13 +86,28 @@ class FakeEngine:
         finally:
             self.in_flight[ref.stack_name] -= 1
 
-    async def up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> OperationResult:
+    async def up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, *, audit: Audit | None = None,
+                 refresh: bool = False) -> OperationResult:
         self.secrets.append(secrets)
+        self.audits.append(audit)
         await self._run("up", ref)
         return OperationResult(operation="up", engine=self.name, started=NOW, finished=NOW + timedelta(seconds=90),
-                               changes=Changes(create=31), outputs={"albDnsName": f"{ref.name}.fake.example"})
+                               changes=self._changes(), outputs={"albDnsName": f"{ref.name}.fake.example"},
+                               update_id=str(len(self.audits)))
 
-    async def destroy(self, ref: StackRef, spec: PlatformSpec) -> OperationResult:
+    def _changes(self) -> Changes:
+        if not self.steps:
+            return Changes(create=31)
+        ops = [step.op for step in self.steps]
+        return Changes(**{op: ops.count(op) for op in ("create", "update", "replace", "delete")})
+
+    async def preview(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, *,
+                      refresh: bool = False) -> Preview:
+        self.previews.append(ref.stack_name)
+        return Preview(self._changes(), self.steps, NOW, NOW)
+
+    async def destroy(self, ref: StackRef, spec: PlatformSpec, *, audit: Audit | None = None) -> OperationResult:
+        self.audits.append(audit)
         await self._run("destroy", ref)
         return OperationResult(operation="destroy", engine=self.name, started=NOW, finished=NOW,
                                changes=Changes(delete=31))

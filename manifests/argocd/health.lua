@@ -147,6 +147,16 @@ if statusGeneration == nil or generation == nil or statusGeneration ~= generatio
   return hs
 end
 
+-- Change control: a previewed change waits for a person to approve its plan hash
+-- (kubectl annotate pp NAME payplat.io/approve=<hash>). Suspended, not Progressing: nothing
+-- happens until someone acts. A policy violation stays Degraded (Stalled, above).
+if ready ~= nil and ready.status == "False" and ready.reason == "AwaitingApproval" and
+    current(ready, generation, statusGeneration) then
+  hs.status = "Suspended"
+  hs.message = "Awaiting approval: " .. first(ready.message, status_message(), "a change waits for approval")
+  return hs
+end
+
 if is_true(reconciling, generation, statusGeneration) then
   hs.status = "Progressing"
   hs.message = first(reconciling.message, "Reconciling")

@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "plan": ("payplat.plan", "Run the Pulumi program for a manifest under mocks: no AWS, no cluster."),
     "crd": ("payplat.crd", "Print the PaymentPlatform CustomResourceDefinition generated from the spec model."),
     "run": ("payplat.runner", "Start the operator."),
+    "approve": ("payplat.approvecli", "Show a platform's change awaiting approval and approve its plan hash."),
     "demo": ("payplat.demo", "Start a local control plane, the operator (offline or real Pulumi engine) and the examples."),
 }
 

@@ -67,6 +67,7 @@ from payplat.spec import (
     VPC_PREFIXES,
     AccessLogsSpec,
     BudgetSpec,
+    ChangeControlSpec,
     DatabaseSpec,
     DeletionPolicy,
     DriftDetectionSpec,
@@ -95,7 +96,8 @@ CRD_FILE = f"crds/{PLURAL}.{GROUP}.yaml"
 MODELS: dict[str, type[BaseModel]] = {
     model.__name__: model
     for model in (PlatformSpec, NetworkSpec, ServiceSpec, ScalingSpec, SecretRef, DatabaseSpec,
-                  PasswordRef, LoadBalancerSpec, AccessLogsSpec, LogsSpec, DriftDetectionSpec, BudgetSpec)
+                  PasswordRef, LoadBalancerSpec, AccessLogsSpec, LogsSpec, DriftDetectionSpec, BudgetSpec,
+                  ChangeControlSpec)
 }
 
 #: An IPv4 CIDR is at most "255.255.255.255/32"; the bound keeps CEL cost estimates small.
@@ -260,6 +262,8 @@ def _field_formats() -> dict[tuple[type[BaseModel], str], dict[str, Any]]:
             "x-kubernetes-validations": [_rule("!self.contains('AWSLogs')", "must not contain AWSLogs, which Elastic Load Balancing adds itself")],
         },
         (LogsSpec, "retention_days"): {"enum": list(LOG_RETENTION_DAYS)},
+        # A set: the API server refuses a kind listed twice ("Duplicate value"), as the model does.
+        (ChangeControlSpec, "allow_protected"): {"x-kubernetes-list-type": "set"},
     }
 
 
@@ -573,6 +577,7 @@ def _status_schema() -> dict[str, Any]:
                     "error": string("Why there is no estimate (a region the price table does not cover)."),
                 },
             },
+            **_change_control_status(),
             "lastDriftCheck": {
                 "type": "object",
                 "description": "The last drift check (refresh and preview, expecting no changes).",
@@ -586,6 +591,30 @@ def _status_schema() -> dict[str, Any]:
                 },
             },
         },
+    }
+
+
+def _change_control_status() -> dict[str, Any]:
+    """status.pendingChange, status.history and the plan ConfigMaps (payplat.changerecords)."""
+    def free(description: str, kind: str = "object") -> dict[str, Any]:
+        node: dict[str, Any] = {"type": kind, "description": description}
+        if kind == "object":
+            node["x-kubernetes-preserve-unknown-fields"] = True
+        else:
+            node["items"] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+        return node
+
+    return {
+        "pendingChange": free("The previewed change waiting for approval (phase AwaitingApproval): planHash, change "
+                              "counts, the resources to be replaced or deleted with Pulumi's reason, protected "
+                              "kinds, cost and policy deltas, and the ConfigMap holding the readable plan. Approve "
+                              "with: kubectl annotate pp NAME payplat.io/approve=<planHash>."),
+        "history": free("The last changeControl.historyLimit operations: generation, operation, result, change "
+                        "counts, planHash, approvedBy (field manager and annotation value), updateId.", "array"),
+        "planConfigMaps": free("The plan ConfigMaps the operator created for this platform (name and UID), newest "
+                               "last; older ones are deleted.", "array"),
+        "lastHandledApproval": {"type": "string",
+                                "description": "The payplat.io/approve annotation value the operator last acted on."},
     }
 
 

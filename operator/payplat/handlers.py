@@ -23,6 +23,9 @@ Kubernetes API calls made by this process (the RBAC the operator needs):
 * core ``events`` in the watched namespaces: ``create`` (kopf.info/warn events).
 * core ``secrets`` in the watched namespaces: ``get`` (``spec.database.passwordSecretRef``;
   metadata first, the value only from a Secret that consents, ``kube.read_secret``).
+* core ``configmaps`` in the watched namespaces: ``create`` of change control's plan
+  ConfigMaps and ``delete`` of superseded ones, by name with a UID precondition, so only
+  one this operator created (``kube.ConfigMapPlans``); never ``get``/``list``/``update``.
 * core ``configmaps`` in the operator's namespace: ``get`` of the assume-role allow-list;
   ``get, update`` of the environment-suffix claims and ``create`` for the first claim
   (``payplat.claims``).
@@ -55,7 +58,7 @@ import concurrent.futures
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, NoReturn, TypeVar
 
 import kopf
@@ -71,6 +74,9 @@ from payplat.engines.base import (
     TransientEngineError,
     UnrecognisedEngineError,
 )
+from payplat.approval import Applied, Held, applied, gated_up, held, record_destroy
+from payplat.changecontrol import APPROVE_ANNOTATION
+from payplat.engines.base import Audit
 from payplat.freshness import superseded
 from payplat.gatekeeper import admit, release_other_claims
 from payplat.guardrails import OrgPolicy, PlatformRef, Review, parse_policy, review
@@ -115,7 +121,7 @@ RECONCILE_REQUEST_ANNOTATION = f"{API_GROUP}/reconcile-request"
 #: whatever the interval, as Flux's reconcile.fluxcd.io/requestedAt does for a reconcile.
 CHECK_DRIFT_ANNOTATION = f"{API_GROUP}/check-drift"
 
-Result = TypeVar("Result", OperationResult, DriftReport)
+Result = TypeVar("Result", OperationResult, DriftReport, Applied | Held)
 
 
 # --------------------------------------------------------------------------- startup
@@ -164,7 +170,8 @@ async def reconcile(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta,
     runtime = _runtime(memo)
     generation = int(meta.get("generation") or 0)
     requested = (meta.get("annotations") or {}).get(RECONCILE_REQUEST_ANNOTATION)
-    if is_settled(status, generation, requested):
+    approval = (meta.get("annotations") or {}).get(APPROVE_ANNOTATION)
+    if is_settled(status, generation, requested, approval):
         logger.info("generation %s is already %s: no engine call", generation, status.get("phase"))
         runtime.metrics.platform_status(StackRef(namespace, name).stack_name, status.get("conditions") or ())
         if status.get("phase") == Phase.READY.value and "cost" not in status:
@@ -190,17 +197,67 @@ async def reconcile(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta,
         writer.write(PolicyBlocked(message, checked.status_policy(), checked.cost.summary(), delay))
         kopf.warn(body, reason="PolicyViolation", message=message)
         raise kopf.TemporaryError(message, delay=delay)
-    try:
-        result = await _operate(writer, ref, "up", retry, lambda secrets: runtime.engine.up(ref, platform, secrets),
-                                platform=platform)
+    try:  # change control: preview, then up only what may apply now (payplat.approval)
+        outcome = await _operate(writer, ref, "up", retry, lambda secrets: gated_up(
+            runtime, ref, platform, secrets, generation=generation, meta=meta, status=writer.current,
+            review=checked), platform=platform)
     except Superseded as why:  # kopf runs the handler again for the newer object
         logger.info("up of generation %s not run: %s", generation, why)
         return
-    writer.write(result)
+    if isinstance(outcome, Held):
+        _post(body, await held(writer, platform, str(meta.get("uid") or ""), outcome))
+        return
+    writer.write(outcome.result)
+    _post(body, applied(writer, platform, outcome, checked))
     try:
         await release_other_claims(runtime, ref, platform)
     except EngineError as error:  # AWS converged; a stale claim holds the old suffix until the next up
         logger.warning("could not release the old suffix claims of %s: %s", ref.owner, error.message)
+
+
+@kopf.on.event(*RESOURCE, id="requests")
+async def requests(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta,
+                   status: kopf.Status, patch: kopf.Patch, body: kopf.Body, memo: kopf.Memo,
+                   logger: logging.Logger | logging.LoggerAdapter[Any], type: str | None = None,
+                   policies: kopf.Index[str, OrgPolicy] | None = None, **_: Any) -> None:
+    """Answer a new ``payplat.io/approve`` or ``payplat.io/reconcile-request`` value.
+
+    kopf leaves every ``payplat.io/`` annotation out of an object's essence (its progress
+    storage clears its own prefix), so setting one triggers no update handler; this
+    watch-event handler notices the new value and reconciles. Only when the current
+    generation was already handled: a spec change is the update handler's, which reads
+    the annotations itself. A failure here is recorded in status and answered again on
+    the next watch event (a resync at the latest), since the value stays unanswered.
+    """
+    if type == "DELETED" or meta.get("deletionTimestamp"):
+        return
+    generation = int(meta.get("generation") or 0)
+    annotations = meta.get("annotations") or {}
+    approval = annotations.get(APPROVE_ANNOTATION)
+    requested = annotations.get(RECONCILE_REQUEST_ANNOTATION)
+    new_approval = bool(approval) and approval != status.get("lastHandledApproval") and (
+        status.get("phase") == Phase.AWAITING_APPROVAL.value
+        or (status.get("phase") == Phase.FAILED.value and _backed_off(_runtime(memo), status)))
+    new_request = bool(requested) and requested != status.get("lastHandledReconcileRequest")
+    if status.get("observedGeneration") != generation or not (new_approval or new_request):
+        return
+    logger.info("answering %s", f"{APPROVE_ANNOTATION}={approval}" if new_approval
+                else f"{RECONCILE_REQUEST_ANNOTATION}={requested}")
+    try:
+        await reconcile(name=name, namespace=namespace, spec=spec, meta=meta, status=status, patch=patch, body=body,
+                        retry=0, memo=memo, logger=logger, policies=policies)
+    except (kopf.TemporaryError, kopf.PermanentError) as error:  # in status already; a later event retries
+        logger.warning("answering the request failed: %s", error)
+
+
+def _backed_off(runtime: Runtime, status: Mapping[str, Any]) -> bool:
+    """An approved change whose ``up`` failed is tried again from a later watch event, at
+    most once per backoff cap (its own status write is such an event: no hot loop)."""
+    ended = (status.get("lastUpdate") or {}).get("endTime")
+    if not ended:
+        return True
+    since = runtime.clock() - datetime.strptime(ended, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    return since.total_seconds() >= runtime.settings.backoff_cap_seconds
 
 
 # --------------------------------------------------------------------------- guardrails
@@ -341,12 +398,14 @@ async def delete(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta, st
     except EngineError as error:
         _blocked(writer, error)
     try:
-        result = await _operate(writer, ref, "destroy", retry, lambda _secrets: runtime.engine.destroy(ref, platform),
+        result = await _operate(writer, ref, "destroy", retry,
+                                lambda _secrets: runtime.engine.destroy(ref, platform, audit=Audit(generation)),
                                 platform=None, always_retry=True)
     except Superseded as why:
         logger.info("destroy not run: %s", why)
         return
     writer.write(result)
+    record_destroy(writer, result, platform.change_control.history_limit)
     await release_other_claims(runtime, ref, None)
     _forget(runtime, ref)
 
@@ -432,9 +491,10 @@ async def check_drift(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Met
             kopf.warn(body, reason="PolicyViolation",
                       message=writer.clean("remediation blocked: " + checked.blocking_message()))
             return
-        try:
-            result = await _operate(writer, ref, "up", None,
-                                    lambda secrets: runtime.engine.up(ref, platform, secrets), platform=platform)
+        try:  # change control applies to a remediation as to any up
+            outcome = await _operate(writer, ref, "up", None, lambda secrets: gated_up(
+                runtime, ref, platform, secrets, generation=generation, meta=meta, status=writer.current,
+                review=checked), platform=platform)
         except Superseded as why:  # never put back an older spec, nor re-create what a delete removed
             logger.warning("drift remediation of generation %s not run: %s", generation, why)
             writer.discard()  # this check's status describes an older generation than the one now Ready
@@ -442,7 +502,13 @@ async def check_drift(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Met
         except EngineError as error:  # the next due check tries again
             writer.write(RemediationFailed(error, started, runtime.clock()))
             return
-        writer.write(Remediated(result))
+        if isinstance(outcome, Held):  # Drifted stays True; a reconcile request turns it into a pending change
+            kopf.warn(body, reason="RemediationAwaitsApproval", message=writer.clean(
+                f"remediating needs approval ({outcome.change.describe()}): annotate {RECONCILE_REQUEST_ANNOTATION}="
+                "<any new value> to preview it as a pending change, then approve its plan"))
+            return
+        writer.write(Remediated(outcome.result))
+        _post(body, applied(writer, platform, outcome, checked))
 
 
 # --------------------------------------------------------------------------- the shared steps
@@ -547,6 +613,8 @@ async def _operate(writer: _Writer, ref: StackRef, operation: str, retry: int | 
         logging.getLogger(__name__).exception("%s of %s crashed", operation, ref.stack_name)
         failure = UnrecognisedEngineError(f"unexpected {type(error).__name__}: {error}", reason="InternalError")
     else:
+        if isinstance(result, Held):  # nothing applied: the caller reports the waiting change
+            return result
         runtime.metrics.operation_finished(operation, "succeeded", seconds)
         kopf.info(writer.body, reason=f"{verb}Succeeded", message=writer.clean(_describe(result)))
         return result
@@ -597,11 +665,19 @@ def _failed(writer: _Writer, operation: str, error: EngineError, started: dateti
     return kopf.TemporaryError(f"{error.reason}: {message}", delay=delay)
 
 
-def _describe(result: OperationResult | DriftReport) -> str:
+def _describe(result: OperationResult | DriftReport | Applied) -> str:
+    if isinstance(result, Applied):
+        result = result.result
     if isinstance(result, DriftReport):
         return result.message or ("drift detected" if result.drifted else "no drift")
     changes = ", ".join(f"{kind} {count}" for kind, count in result.changes.as_dict().items() if count)
     return f"{result.operation} succeeded in {(result.finished - result.started).total_seconds():.1f}s ({changes or 'no changes'})"
+
+
+def _post(body: kopf.Body, notes: Iterable[tuple[str, str, str]]) -> None:
+    """Events other modules asked for (``approval``): only the handlers know kopf."""
+    for kind, reason, message in notes:
+        (kopf.warn if kind == "Warning" else kopf.info)(body, reason=reason, message=message)
 
 
 def _runtime(memo: kopf.Memo) -> Runtime:

@@ -26,7 +26,7 @@ from payplat.redaction import KNOWN_SECRETS
 from payplat.settings import in_cluster
 from payplat.tenancy import AllowList, password_problem, secret_refusal
 
-__all__ = ["REQUEST_TIMEOUT", "ConfigMapClaims", "api_client", "pod_gone", "publish_policy_status", "publish_status",
+__all__ = ["REQUEST_TIMEOUT", "ConfigMapClaims", "ConfigMapPlans", "annotate_platform", "api_client", "pod_gone", "publish_policy_status", "publish_status",
            "read_allowlist", "read_platform", "read_secret"]
 
 #: (connect, read) seconds: no API call of the operator's own may hang for ever.
@@ -166,12 +166,51 @@ class ConfigMapClaims:
                                     reason="ClaimsUnavailable")
 
 
+class ConfigMapPlans:
+    """``operations.PlanStore`` on the API server: create, and delete with a UID
+    precondition, so only the very object the operator created can ever be deleted."""
+
+    async def create(self, namespace: str, body: dict[str, Any]) -> str:
+        api = client.CoreV1Api(api_client())
+        try:
+            created = await asyncio.to_thread(api.create_namespaced_config_map, namespace, body,
+                                              _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as error:
+            if error.status != 409:
+                raise
+            # Most likely ours from an attempt whose status write was lost; not read (no
+            # 'get' on tenants' ConfigMaps), so no UID: it is never deleted, only GC'd.
+            return ""
+        return str(created.metadata.uid)
+
+    async def delete(self, namespace: str, name: str, uid: str) -> None:
+        if not uid:
+            return
+        api = client.CoreV1Api(api_client())
+        options = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid))
+        try:
+            await asyncio.to_thread(api.delete_namespaced_config_map, name, namespace, body=options,
+                                    _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as error:
+            if error.status not in (404, 409):  # gone, or another object now has the name: not ours
+                raise
+
+
 async def publish_status(namespace: str, name: str, status: dict[str, Any]) -> None:
     """Write status at once (kopf only patches when a handler returns): an ``up`` that
     takes twenty minutes shows Reconciling for those twenty minutes."""
     api = client.CustomObjectsApi(api_client())
     await asyncio.to_thread(api.patch_namespaced_custom_object_status,
                             API_GROUP, API_VERSION, namespace, PLURAL, name, {"status": status},
+                            _request_timeout=REQUEST_TIMEOUT)
+
+
+async def annotate_platform(namespace: str, name: str, annotations: dict[str, str], field_manager: str) -> None:
+    """Merge-patch annotations onto a PaymentPlatform as ``field_manager`` (``payplat
+    approve``: the API server records that name as the approver in managedFields)."""
+    api = client.CustomObjectsApi(api_client())
+    await asyncio.to_thread(api.patch_namespaced_custom_object, API_GROUP, API_VERSION, namespace, PLURAL, name,
+                            {"metadata": {"annotations": annotations}}, field_manager=field_manager,
                             _request_timeout=REQUEST_TIMEOUT)
 
 

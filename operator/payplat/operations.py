@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from payplat.claims import Claims, MemoryClaims
 from payplat.engines.base import Engine
@@ -24,7 +24,7 @@ from payplat.metrics import Metrics
 from payplat.settings import Settings
 from payplat.tenancy import AllowList
 
-__all__ = ["AllowListReader", "OperationGate", "PlatformReader", "PolicyStatusPublisher", "Runtime", "SecretReader",
+__all__ = ["AllowListReader", "MemoryPlans", "PlanStore", "OperationGate", "PlatformReader", "PolicyStatusPublisher", "Runtime", "SecretReader",
            "StatusPublisher", "retry_delay", "utcnow"]
 
 #: (namespace, platform name, secret name, key) -> value; raises ``TransientEngineError``
@@ -38,6 +38,34 @@ StatusPublisher = Callable[[str, str, dict[str, Any]], Awaitable[None]]
 PlatformReader = Callable[[str, str], Awaitable["dict[str, Any] | None"]]
 #: (name, status patch) -> None: writes a cluster-scoped PaymentPlatformPolicy's status.
 PolicyStatusPublisher = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+class PlanStore(Protocol):
+    """Where change control keeps readable plans: ConfigMaps in the platform's namespace
+    (``kube.ConfigMapPlans``). Create-and-delete only: the operator never reads or
+    changes a tenant's ConfigMap, and deletes only one it created, by name and UID."""
+
+    async def create(self, namespace: str, body: dict[str, Any]) -> str:
+        """Create the ConfigMap (an existing one of that name is left as it is); its UID."""
+
+    async def delete(self, namespace: str, name: str, uid: str) -> None:
+        """Delete it if it is still the object of that UID; gone already is fine."""
+
+
+class MemoryPlans:
+    """A ``PlanStore`` in memory, for tests and ``payplat`` runs without a cluster."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+
+    async def create(self, namespace: str, body: dict[str, Any]) -> str:
+        key = (namespace, body["metadata"]["name"])
+        uid, _ = self.objects.setdefault(key, (f"uid-{len(self.objects) + 1}", body))
+        return uid
+
+    async def delete(self, namespace: str, name: str, uid: str) -> None:
+        if self.objects.get((namespace, name), ("", {}))[0] == uid:
+            del self.objects[(namespace, name)]
 
 
 async def _no_roles_allowed() -> AllowList:
@@ -89,6 +117,8 @@ class Runtime:
     #: Environment-suffix claims (``payplat.claims``); in memory unless ``payplat run`` sets the ConfigMap.
     claims: Claims = field(default_factory=MemoryClaims)
     read_allowlist: AllowListReader = field(default=_no_roles_allowed)
+    #: Readable plan ConfigMaps (change control); in memory unless ``payplat run`` sets the API's.
+    plans: PlanStore = field(default_factory=MemoryPlans)
     gate: OperationGate | None = None
     publish_policy_status: PolicyStatusPublisher | None = None
     clock: Callable[[], datetime] = utcnow

@@ -149,7 +149,8 @@ async def run(settings: Settings) -> int:
         runtime = Runtime(engine=engine, settings=settings, read_secret=kube.read_secret,
                           publish_status=kube.publish_status, read_platform=kube.read_platform, metrics=metrics,
                           claims=kube.ConfigMapClaims(admin_namespace, settings.claims_configmap),
-                          read_allowlist=read_allowlist, publish_policy_status=kube.publish_policy_status)
+                          read_allowlist=read_allowlist, publish_policy_status=kube.publish_policy_status,
+                          plans=kube.ConfigMapPlans())
         for old, new in await engine.migrate_stacks():  # the leader only, before any handler runs
             logger.warning("stack %s (named before 0.2) is now %s", old, new)
         clusterwide, namespaces = settings.watch_scope()

@@ -40,6 +40,9 @@ __all__ = [
     "RESERVED_SERVICE_NAMES",
     "SECRET_KEYS",
     "BudgetSpec",
+    "ChangeControlSpec",
+    "ChangePolicy",
+    "ProtectedKind",
     "DatabaseSpec",
     "DeletionPolicy",
     "DriftMode",
@@ -437,6 +440,47 @@ class BudgetSpec(_Model):
     """Severity of the over-budget finding (critical blocks); an organisation policy's budgetSeverity overrides it."""
 
 
+class ChangePolicy(str, Enum):
+    """When a previewed change applies (``payplat.changecontrol``): ``Automatic`` at once;
+    ``Manual`` only after a person approves its plan hash; ``AutoAdditive`` creates and
+    in-place updates at once, deletes and replacements after approval."""
+
+    AUTOMATIC = "Automatic"
+    MANUAL = "Manual"
+    AUTO_ADDITIVE = "AutoAdditive"
+
+
+class ProtectedKind(str, Enum):
+    """Stateful resources whose deletion or replacement always waits for approval."""
+
+    KMS_KEY = "kmsKey"
+    DATABASE_SECRET = "databaseSecret"
+    VPC = "vpc"
+    LOAD_BALANCER = "loadBalancer"
+
+
+#: Bounds of ``changeControl.historyLimit``: status stays small (etcd's 1.5 MiB object limit).
+HISTORY_LIMITS = (1, 50)
+
+
+class ChangeControlSpec(_Model):
+    policy: ChangePolicy = ChangePolicy.AUTOMATIC
+    """Automatic (apply every change), Manual (every change waits for approval) or AutoAdditive (creates and updates apply, deletes and replacements wait)."""
+    allow_protected: list[ProtectedKind] = Field(default_factory=list, max_length=len(ProtectedKind))
+    """Protected kinds (kmsKey, databaseSecret, vpc, loadBalancer) that may be deleted or replaced without approval; by default each waits whatever the policy."""
+    refresh_before_update: bool = False
+    """Refresh the stack from AWS before each preview, so the change is computed against what AWS really has."""
+    history_limit: Annotated[int, Field(ge=HISTORY_LIMITS[0], le=HISTORY_LIMITS[1])] = 10
+    """How many operations status.history keeps (1-50)."""
+
+    @field_validator("allow_protected")
+    @classmethod
+    def _unique(cls, value: list[ProtectedKind]) -> list[ProtectedKind]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists a kind twice")
+        return value
+
+
 def default_services() -> list[ServiceSpec]:
     """The three services a payment platform starts with.
 
@@ -502,6 +546,8 @@ class PlatformSpec(_Model):
     """Periodic drift checks."""
     budget: BudgetSpec | None = None
     """Monthly cost budget checked against the plan's cost estimate; none: no budget finding."""
+    change_control: ChangeControlSpec = Field(default_factory=ChangeControlSpec)
+    """Which changes wait for a person's approval of their exact plan, and the audit trail kept."""
 
     @field_validator("environment_suffix")
     @classmethod

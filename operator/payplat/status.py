@@ -67,6 +67,7 @@ __all__ = [
     "mark_stalled",
     "next_status",
     "policy_status",
+    "register_transition",
     "status_patch",
     "timestamp",
 ]
@@ -85,6 +86,7 @@ class Phase(str, Enum):
     STALLED = "Stalled"
     SUSPENDED = "Suspended"
     DELETING = "Deleting"
+    AWAITING_APPROVAL = "AwaitingApproval"
 
 
 class Reason:
@@ -108,6 +110,7 @@ class Reason:
     POLICY_VIOLATION = "PolicyViolation"
     ACCEPTED = "Accepted"
     INVALID_POLICY = "InvalidPolicy"
+    AWAITING_APPROVAL = "AwaitingApproval"
 
 
 # --------------------------------------------------------------------------- events
@@ -276,7 +279,8 @@ def mark_drifted(conditions: list[dict[str, Any]], drifted: bool | None, message
 # --------------------------------------------------------------------------- transitions
 
 
-def is_settled(status: Mapping[str, Any], generation: int | None, requested: str | None = None) -> bool:
+def is_settled(status: Mapping[str, Any], generation: int | None, requested: str | None = None,
+               approval: str | None = None) -> bool:
     """Nothing left to do for this generation: it is Ready, Stalled or Suspended already,
     and no reconcile request (``requested``, the reconcile-request annotation's value) is
     waiting for an answer.
@@ -284,8 +288,13 @@ def is_settled(status: Mapping[str, Any], generation: int | None, requested: str
     A Failed or Reconciling phase is not settled: the operator was interrupted or is
     retrying, so a restart must pick the work up again. Nor is a PolicyViolation stall:
     deleting the policy or adding a waiver changes no generation, yet must take effect.
+    A change AwaitingApproval is settled until a new approval (``approval``, the approve
+    annotation's value) arrives: a resync previews nothing.
     """
-    settled = {Phase.READY.value, Phase.STALLED.value, Phase.SUSPENDED.value}
+    settled = {Phase.READY.value, Phase.STALLED.value, Phase.SUSPENDED.value, Phase.AWAITING_APPROVAL.value}
+    if (status.get("phase") == Phase.AWAITING_APPROVAL.value and approval
+            and approval != status.get("lastHandledApproval")):
+        return False
     if requested and requested != status.get("lastHandledReconcileRequest"):
         return False
     if (condition(status, STALLED) or {}).get("reason") == Reason.POLICY_VIOLATION:
@@ -351,8 +360,9 @@ def next_status(previous: Mapping[str, Any] | None, generation: int, event: obje
     update = _transition(event, base, generation, now)
     known = tuple(secrets)
     new = {**base, **update}
-    if new.get("stackLock") is None:  # shown only while a live holder blocks the stack
-        new.pop("stackLock", None)
+    for key in ("stackLock", "pendingChange"):  # shown only while a live holder blocks / a change waits
+        if new.get(key) is None:
+            new.pop(key, None)
     new["message"] = redact(new.get("message", ""), known)
     new["conditions"] = [{**item, "message": redact(item.get("message", ""), known)} for item in new["conditions"]]
     if "outputs" in new:
@@ -363,6 +373,10 @@ def next_status(previous: Mapping[str, Any] | None, generation: int, event: obje
 @singledispatch
 def _transition(event: object, base: dict[str, Any], generation: int, now: datetime) -> dict[str, Any]:
     raise TypeError(f"no status transition for {type(event).__name__}")
+
+
+#: Other modules' status events register their transitions here (``changerecords``).
+register_transition = _transition.register
 
 
 @_transition.register

@@ -11,13 +11,14 @@ import pytest
 from payplat.settings import Settings
 from tests.ship.rendering import CHART_VARIANTS, KUSTOMIZE_VARIANTS, NAMESPACE, by_kind_name, documents
 
-#: Every verb any rule may grant: the operator reads, watches and patches; never deletes.
-ALLOWED_VERBS = {"get", "list", "watch", "patch", "update", "create"}
+#: Every verb any rule may grant: the operator reads, watches and patches; it deletes only
+#: the plan ConfigMaps it created (by name with a UID precondition, ``kube.ConfigMapPlans``).
+ALLOWED_VERBS = {"get", "list", "watch", "patch", "update", "create", "delete"}
 #: What payplat/handlers.py's docstring says the operator calls, resource -> verbs.
 USED = {"paymentplatforms": {"get", "list", "watch", "patch"}, "paymentplatforms/status": {"get", "patch"},
         "events": {"create"}, "secrets": {"get"}, "leases": {"get", "create", "update"}, "pods": {"get"},
         "customresourcedefinitions": {"list", "watch"}, "namespaces": {"list", "watch"},
-        "configmaps": {"get", "create", "update"},
+        "configmaps": {"get", "create", "update", "delete"},
         "paymentplatformpolicies": {"get", "list", "watch"}, "paymentplatformpolicies/status": {"patch"}}
 #: Kinds whose contents must be the same from kustomize and from the chart.
 SHARED_KINDS = ("ServiceAccount", "ConfigMap", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding",
@@ -156,17 +157,20 @@ def test_pod_is_hardened(source: str, kustomize_renders: dict[str, str], chart_r
 def test_configmap_rules_name_the_tenancy_configmaps(kustomize_renders: dict[str, str],
                                                      chart_renders: dict[str, str]) -> None:
     """The operator may create ConfigMaps in its own namespace (the claims, once) but read
-    or change only the two tenancy ones, by name; tenants' ConfigMaps are out of reach."""
+    or change only the two tenancy ones, by name; in the watched namespaces it may create
+    plan ConfigMaps and delete (by UID) its own, never read or change a tenant's."""
     for source, text in _all_renders(kustomize_renders, chart_renders).items():
         objects = by_kind_name(text)
         settings = objects[("ConfigMap", NAMESPACE, "payplat-operator")]["data"]
         rules = [rule for (kind, _, _), doc in objects.items() if kind in {"Role", "ClusterRole"}
                  for rule in doc["rules"] if "configmaps" in rule["resources"]]
         by_verbs = {tuple(sorted(rule["verbs"])): rule.get("resourceNames") for rule in rules}
-        assert by_verbs == {("create",): None,
+        assert by_verbs == {("create",): None, ("create", "delete"): None,
                             ("get", "update"): [settings["PAYPLAT_CLAIMS_CONFIGMAP"]],
                             ("get",): [settings["PAYPLAT_ASSUME_ROLE_ALLOWLIST"]]}, source
-        assert all(kind == "Role" for (kind, _, _), doc in objects.items()
+        assert all(kind == "Role" or all(set(rule["verbs"]) <= {"create", "delete"} for rule in doc["rules"]
+                                         if "configmaps" in rule["resources"])
+                   for (kind, _, _), doc in objects.items()
                    if any("configmaps" in rule["resources"] for rule in doc.get("rules", []))), source
 
 

@@ -48,6 +48,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
+# Change control's readable plans: created, and deleted by name with a UID precondition
+# (only a ConfigMap the operator created); never read, listed or changed.
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [create, delete]
 {{- end -}}
 
 {{- define "payplat.secretRules" -}}

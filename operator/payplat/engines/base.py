@@ -20,12 +20,15 @@ from payplat.stackkeys import INTERNAL_OUTPUTS, SECRET_MASK
 
 __all__ = [
     "SECRET_MASK",
+    "Audit",
     "Changes",
     "DriftReport",
     "Engine",
     "EngineError",
     "OperationResult",
     "PermanentEngineError",
+    "Preview",
+    "ResourceChange",
     "StackLockedError",
     "StackRef",
     "StackSecrets",
@@ -86,6 +89,50 @@ class Changes:
 
 
 @dataclass(frozen=True)
+class ResourceChange:
+    """One resource a preview would change: Pulumi's step op, URN and type, the inputs
+    that differ and, for a replacement, those forcing it (Pulumi's ``keys``, its reason)."""
+
+    op: Literal["create", "update", "replace", "delete"]
+    urn: str
+    type: str
+    diffs: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.urn.rsplit("::", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What ``up`` would do now, as the engine computed it (nothing applied)."""
+
+    changes: Changes
+    steps: tuple[ResourceChange, ...]
+    started: datetime
+    finished: datetime
+
+
+@dataclass(frozen=True)
+class Audit:
+    """The facts of a change control decision an engine keeps with the stack's own
+    history (the update's message), so the backend's record says who approved what."""
+
+    generation: int
+    plan_hash: str = ""
+    approver: str = ""
+
+    def message(self) -> str:
+        parts = [f"payplat generation={self.generation}"]
+        if self.plan_hash:
+            parts.append(f"plan={self.plan_hash}")
+        if self.approver:
+            parts.append(f"approved-by={self.approver}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
 class OperationResult:
     """The outcome of one successful engine operation (failures raise ``EngineError``)."""
 
@@ -96,6 +143,8 @@ class OperationResult:
     changes: Changes = field(default_factory=Changes)
     outputs: dict[str, Any] = field(default_factory=dict)
     message: str = ""
+    #: The backend's id of this update (Pulumi: its version in the stack's history).
+    update_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -162,9 +211,16 @@ class Engine(Protocol):
 
     name: str
 
-    async def up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> OperationResult: ...
+    async def up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, *, audit: Audit | None = None,
+                 refresh: bool = False) -> OperationResult:
+        """Apply ``spec``; ``audit`` goes into the backend's record of the update,
+        ``refresh`` reads AWS first (as the preview it follows did)."""
 
-    async def destroy(self, ref: StackRef, spec: PlatformSpec) -> OperationResult: ...
+    async def preview(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, *,
+                      refresh: bool = False) -> Preview:
+        """What ``up`` would change now, resource by resource; changes nothing in AWS."""
+
+    async def destroy(self, ref: StackRef, spec: PlatformSpec, *, audit: Audit | None = None) -> OperationResult: ...
 
     async def detect_drift(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> DriftReport: ...
 

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from payplat.engines.base import SECRET_MASK, Changes
 from payplat.engines.fakecloud import CloudObject
+from payplat.engines.forcenew import replace_keys
 from payplat.engines.locks import DIY_ORG, StateBucket
 
 __all__ = [
@@ -33,14 +34,17 @@ __all__ = [
 ]
 
 Resource = dict[str, Any]
-StepOp = Literal["create", "update", "delete", "same"]
+StepOp = Literal["create", "update", "replace", "delete", "same"]
 
 
 @dataclass(frozen=True)
 class Step:
     op: StepOp
     urn: str
-    resource: Resource  # the desired state for create/update/same, the stored one for delete
+    resource: Resource  # the desired state for create/update/replace/same, the stored one for delete
+    #: The inputs that differ (update, replace) and those of them forcing the replacement.
+    diffs: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()
 
 
 def checkpoint_key(project: str, stack: str) -> str:
@@ -83,6 +87,8 @@ def plan_steps(desired: Iterable[Resource], current: Iterable[Resource], *, secr
 
     A resource is updated when its inputs differ from the stored ones, or when a secret it
     takes (shown as ``[secret]``) changed value: the masked inputs alone can't show that.
+    It is replaced when a differing input forces it (``engines.forcenew``), as the
+    provider's Diff would answer.
     """
     stored = {resource["urn"]: resource for resource in current}
     steps: list[Step] = []
@@ -92,7 +98,11 @@ def plan_steps(desired: Iterable[Resource], current: Iterable[Resource], *, secr
         before = stored.get(resource["urn"])
         if before is None:
             steps.append(Step("create", resource["urn"], resource))
-        elif before.get("inputs") != resource.get("inputs") or (secrets_changed and _takes_secret(resource)):
+        elif before.get("inputs") != resource.get("inputs"):
+            diffs = _changed_keys(before.get("inputs") or {}, resource.get("inputs") or {})
+            keys = tuple(replace_keys(str(resource.get("type", "")), diffs))
+            steps.append(Step("replace" if keys else "update", resource["urn"], resource, diffs, keys))
+        elif secrets_changed and _takes_secret(resource):
             steps.append(Step("update", resource["urn"], resource))
         else:
             steps.append(Step("same", resource["urn"], resource))
@@ -101,7 +111,7 @@ def plan_steps(desired: Iterable[Resource], current: Iterable[Resource], *, secr
 
 
 def count(steps: Iterable[Step]) -> Changes:
-    tally = {"create": 0, "update": 0, "delete": 0, "same": 0}
+    tally = {"create": 0, "update": 0, "replace": 0, "delete": 0, "same": 0}
     for step in steps:
         tally[step.op] += 1
     return Changes(**tally)
@@ -147,6 +157,10 @@ def refresh(
             refreshed.append({**resource, "id": actual.id, "inputs": actual.inputs, "outputs": {**actual.inputs, "id": actual.id}})
             known.add(urn)
     return refreshed, notes
+
+
+def _changed_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key)))
 
 
 def _takes_secret(resource: Mapping[str, Any]) -> bool:

@@ -55,7 +55,9 @@ class FakeCloud:
         live: dict[str, CloudObject] = {}
         for entry in self.entries():
             if entry["action"] == "delete":
-                live.pop(entry["urn"], None)
+                # By id: a create-before-delete replacement's delete removes the old object only.
+                if entry["urn"] in live and live[entry["urn"]].id == entry["id"]:
+                    del live[entry["urn"]]
             else:
                 live[entry["urn"]] = CloudObject(entry["urn"], entry["type"], entry["id"], entry["inputs"])
         return live

@@ -19,7 +19,7 @@ behaves like the Pulumi engine on everything the operator can observe:
 * The database password comes from ``StackSecrets`` or is generated once. The program
   runs with a placeholder (nothing here touches a real database), so the engine only needs
   to know whether the password *changed*: ``<state_dir>/config/<stack>.json`` (mode 0600)
-  keeps a salted scrypt digest of it, never the password. Nothing under the state folder
+  keeps a salted scrypt digest of it (``engines.offlineconfig``), never the password. Nothing under the state folder
   holds a secret in plaintext; it never reaches outputs, state or logs either.
 * Failures on purpose: the spec tag ``payplat.io/offline-fail`` (``engines.faults``).
 * Drift on purpose: ``engines.fakecloud.simulate_drift``.
@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,12 +43,16 @@ from typing import Any, TypeVar
 
 from payplat.engines import checkpoint as state
 from payplat.engines import locks
+from payplat.engines import history
 from payplat.engines.base import (
+    Audit,
     Changes,
     DriftReport,
     EngineError,
     OperationResult,
     PermanentEngineError,
+    Preview,
+    ResourceChange,
     StackRef,
     StackSecrets,
     TransientEngineError,
@@ -57,15 +62,13 @@ from payplat.engines.errors import classify
 from payplat.engines.fakecloud import FakeCloud, journal_path
 from payplat.engines.inflight import InFlight
 from payplat.engines.faults import injected_failure
-from payplat.engines.passwords import CONFIG_KEY, digest_matches, new_password, password_digest
+from payplat.engines.offlineconfig import PasswordConfig
 from payplat.identity import is_legacy, legacy_owner, stack_name
 from payplat.spec import PlatformSpec, SpecError
 from payplat.stackkeys import PROJECT, root_name
 
 __all__ = ["PROJECT", "OfflineEngine"]
 
-#: Config key of the password's digest (``passwords.password_digest``), never the password.
-DIGEST_KEY = "payplat:dbPasswordDigest"
 FAKE_NOTE = "offline engine: outputs are mock values, nothing in AWS was touched"
 #: The account in every offline ARN: no real AWS account has this id.
 FAKE_ACCOUNT = "000000000000"
@@ -94,14 +97,22 @@ class OfflineEngine:
         self.identity = identity or locks.this_identity()
         self.log = log or logging.getLogger("payplat.engine.offline")
         self._work = InFlight()
+        self.passwords = PasswordConfig(self.state_dir)
+        self._desired_cache: dict[str, str] = {}
+        self._desired_lock = threading.Lock()
 
     # ------------------------------------------------------------------ Engine protocol
 
-    async def up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> OperationResult:
-        return await self._in_thread("up", self._up, ref, spec, secrets)
+    async def up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, *, audit: Audit | None = None,
+                 refresh: bool = False) -> OperationResult:
+        return await self._in_thread("up", self._up, ref, spec, secrets, audit, refresh)
 
-    async def destroy(self, ref: StackRef, spec: PlatformSpec) -> OperationResult:
-        return await self._in_thread("destroy", self._destroy, ref, spec)
+    async def preview(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, *,
+                      refresh: bool = False) -> Preview:
+        return await self._in_thread("preview", self._preview, ref, spec, secrets, refresh)
+
+    async def destroy(self, ref: StackRef, spec: PlatformSpec, *, audit: Audit | None = None) -> OperationResult:
+        return await self._in_thread("destroy", self._destroy, ref, spec, audit)
 
     async def detect_drift(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> DriftReport:
         return await self._in_thread("drift detection", self._detect_drift, ref, spec)
@@ -123,27 +134,60 @@ class OfflineEngine:
 
     # ------------------------------------------------------------------ operations
 
-    def _up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> OperationResult:
+    def _up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, audit: Audit | None,
+            refresh: bool) -> OperationResult:
         started = _now()
         self._fail_on_purpose(ref, spec, "up")
         desired, outputs = self._desired(ref, spec)
-        secrets_pending = self._ensure_password(ref, secrets)
+        secrets_pending = self.passwords.ensure(ref.stack_name, secrets)
         with self._locked(ref, "up") as checkpoint:
+            if refresh:
+                self._refresh(ref, checkpoint)
             steps = state.plan_steps(desired, _resources(checkpoint), secrets_changed=secrets_pending)
             self._apply(ref, checkpoint, steps)
-        self._mark_password_applied(ref)
-        changes = state.count(steps)
-        return OperationResult("up", self.name, started, _now(), changes, outputs, f"{FAKE_NOTE}; {_summary(changes)}")
+            changes = state.count(steps)
+            version = history.append(self.bucket, PROJECT, ref.stack_name, kind="update",
+                                     message=(audit or Audit(0)).message(), started=started, finished=_now(),
+                                     changes=changes)
+        self.passwords.mark_applied(ref.stack_name)
+        return OperationResult("up", self.name, started, _now(), changes, outputs, f"{FAKE_NOTE}; {_summary(changes)}",
+                               update_id=str(version))
 
-    def _destroy(self, ref: StackRef, spec: PlatformSpec) -> OperationResult:
+    def _preview(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, refresh: bool) -> Preview:
+        """The steps ``_up`` would take now, computed like it (nothing saved: a preview's
+        refresh, as Pulumi's, reads the cloud without writing the state)."""
+        started = _now()
+        self._fail_on_purpose(ref, spec, "preview")
+        desired, _ = self._desired(ref, spec)
+        with self._locked(ref, "preview") as checkpoint:
+            current = _resources(checkpoint)
+            if refresh:
+                current, _ = state.refresh(current, [], FakeCloud(self.state_dir, ref.stack_name).objects())
+            steps = state.plan_steps(desired, current, secrets_changed=self.passwords.pending(ref.stack_name, secrets))
+        changed = tuple(ResourceChange(step.op, step.urn, str(step.resource.get("type", "")), step.diffs, step.keys)
+                        for step in steps if step.op != "same")
+        return Preview(state.count(steps), changed, started, _now())
+
+    def _destroy(self, ref: StackRef, spec: PlatformSpec, audit: Audit | None) -> OperationResult:
         started = _now()
         self._fail_on_purpose(ref, spec, "destroy")
         with self._locked(ref, "destroy") as checkpoint:
             steps = state.plan_steps([], _resources(checkpoint))
             self._apply(ref, checkpoint, steps)
+            changes = state.count(steps)
+            version = history.append(self.bucket, PROJECT, ref.stack_name, kind="destroy",
+                                     message=(audit or Audit(0)).message(), started=started, finished=_now(),
+                                     changes=changes)
             self._remove_stack(ref)
-        changes = state.count(steps)
-        return OperationResult("destroy", self.name, started, _now(), changes, {}, f"{FAKE_NOTE}; {_summary(changes)}")
+        return OperationResult("destroy", self.name, started, _now(), changes, {}, f"{FAKE_NOTE}; {_summary(changes)}",
+                               update_id=str(version))
+
+    def _refresh(self, ref: StackRef, checkpoint: dict[str, Any]) -> None:
+        latest = checkpoint["checkpoint"]["latest"]
+        latest["resources"], notes = state.refresh(latest["resources"], [], FakeCloud(self.state_dir, ref.stack_name).objects())
+        state.save(self.bucket, PROJECT, ref.stack_name, checkpoint)
+        for note in notes:
+            self.log.info("[%s] refresh: %s", ref.stack_name, note)
 
     def _detect_drift(self, ref: StackRef, spec: PlatformSpec) -> DriftReport:
         started = _now()
@@ -253,6 +297,10 @@ class OfflineEngine:
                 return record
             physical_id = cloud.create(record["urn"], record["type"], record["inputs"], physical_id=record.get("id"))
             return {**record, "id": physical_id, "outputs": {**record["inputs"], "id": physical_id}}
+        if op == "replace":  # create-before-delete, as Pulumi replaces: a new physical id
+            physical_id = cloud.create(record["urn"], record["type"], record["inputs"])
+            cloud.delete(existing)
+            return {**record, "id": physical_id, "outputs": {**record["inputs"], "id": physical_id}}
         if op == "update":
             cloud.update(existing, record["inputs"])
             return {**record, "id": existing.id, "outputs": {**record["inputs"], "id": existing.id}}
@@ -300,6 +348,21 @@ class OfflineEngine:
         return await self._work.run(translate, function, *args)
 
     def _desired(self, ref: StackRef, spec: PlatformSpec) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The program's resources and outputs under mocks, cached by spec as JSON text: the
+        program is CPU-bound and deterministic, and change control previews before each up."""
+        key = f"{ref.stack_name}\n{spec.model_dump_json()}"
+        with self._desired_lock:
+            text = self._desired_cache.get(key)
+        if text is None:
+            text = json.dumps(self._run_program(ref, spec), default=str)
+            with self._desired_lock:
+                self._desired_cache[key] = text
+                while len(self._desired_cache) > 64:
+                    self._desired_cache.pop(next(iter(self._desired_cache)))
+        resources, outputs = json.loads(text)  # fresh objects on every call, like for like with stored ones
+        return resources, outputs
+
+    def _run_program(self, ref: StackRef, spec: PlatformSpec) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         # The program and pulumi-aws take seconds to import: only when this engine runs.
         from payplat.mocks import PlatformMocks
         from payplat.plan import plan_program
@@ -319,61 +382,20 @@ class OfflineEngine:
             }
             for item in result.resources
         ]
-        # Through JSON once, so desired and stored resources compare like for like.
-        return json.loads(json.dumps(resources, default=str)), json.loads(json.dumps(public_outputs(result.outputs), default=str))
+        return resources, public_outputs(result.outputs)
 
     def _fail_on_purpose(self, ref: StackRef, spec: PlatformSpec, operation: str) -> None:
         error = injected_failure(spec.tags, operation, self.state_dir / "faults" / f"{ref.stack_name}.json")
         if error is not None:
             raise error
 
-    def _config_path(self, ref: StackRef) -> Path:
-        return self.state_dir / "config" / f"{ref.stack_name}.json"
-
-    def _ensure_password(self, ref: StackRef, secrets: StackSecrets) -> bool:
-        """Keep the password's digest in the stack's config; True while a changed password
-        is not yet applied. A config written by an older version (the password itself) is
-        rewritten as a digest on the spot."""
-        config = self._read_config(ref)
-        legacy = config.pop(CONFIG_KEY, None)
-        if legacy is not None:
-            config[DIGEST_KEY] = password_digest(str(legacy))
-            self._write_config(ref, config)
-        stored = config.get(DIGEST_KEY)
-        if secrets.db_password is None:
-            if stored is None:  # first run without a Secret: a generated password, applied by the creates
-                self._write_config(ref, {**config, DIGEST_KEY: password_digest(new_password()), "applied": True})
-        elif stored is None or not digest_matches(stored, secrets.db_password):
-            self._write_config(ref, {**config, DIGEST_KEY: password_digest(secrets.db_password),
-                                     "applied": stored is None})
-        return not self._read_config(ref).get("applied", True)
-
-    def _mark_password_applied(self, ref: StackRef) -> None:
-        config = self._read_config(ref)
-        if not config.get("applied", True):
-            self._write_config(ref, {**config, "applied": True})
-
-    def _read_config(self, ref: StackRef) -> dict[str, Any]:
-        try:
-            return json.loads(self._config_path(ref).read_text())  # type: ignore[no-any-return]
-        except FileNotFoundError:
-            return {}
-
-    def _write_config(self, ref: StackRef, config: dict[str, Any]) -> None:
-        path = self._config_path(ref)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.touch(mode=0o600)
-        temporary.write_text(json.dumps(config))
-        os.replace(temporary, path)
-
     def _remove_stack(self, ref: StackRef) -> None:
         self.bucket.delete(state.checkpoint_key(PROJECT, ref.stack_name))
-        self._config_path(ref).unlink(missing_ok=True)
+        self.passwords.remove(ref.stack_name)
 
 
-_SYMBOL = {"create": "+ create", "update": "~ update", "delete": "- delete"}
-_PENDING = {"create": "creating", "update": "updating", "delete": "deleting"}
+_SYMBOL = {"create": "+ create", "update": "~ update", "replace": "+-replace", "delete": "- delete"}
+_PENDING = {"create": "creating", "update": "updating", "replace": "updating", "delete": "deleting"}
 
 
 def _now() -> datetime:

@@ -42,32 +42,39 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from payplat.engines import locks
 from payplat.engines.base import (
-    SECRET_MASK,
-    Changes,
+    Audit,
     DriftReport,
     EngineError,
     OperationResult,
     PermanentEngineError,
+    Preview,
     StackRef,
     StackSecrets,
     TransientEngineError,
-    public_outputs,
 )
 from payplat.engines.errors import classify, scrub
 from payplat.engines.inflight import InFlight
 from payplat.engines.passwords import CONFIG_KEY, new_password
+from payplat.engines.pulumiresults import (
+    changes_from,
+    desired_config,
+    masked_outputs,
+    settings_from_state,
+    steps_from,
+    version_of,
+)
 from payplat.identity import is_legacy, legacy_owner, stack_name
 from payplat.spec import PlatformSpec
 from payplat.stackkeys import PASSWORD_OUTPUT, PROJECT, root_name
 
-__all__ = ["PROJECT", "PulumiEngine", "changes_from", "desired_config", "masked_outputs", "settings_from_state"]
+__all__ = ["PROJECT", "PulumiEngine", "changes_from", "steps_from", "desired_config", "masked_outputs", "settings_from_state"]
 
 ASSUME_ROLES = "aws:assumeRoles"
 
@@ -109,11 +116,16 @@ class PulumiEngine:
 
     # ------------------------------------------------------------------ Engine protocol
 
-    async def up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> OperationResult:
-        return await self._in_thread("up", self._recorded, "up", self._up, ref, spec, secrets)
+    async def up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, *, audit: Audit | None = None,
+                 refresh: bool = False) -> OperationResult:
+        return await self._in_thread("up", self._recorded, "up", self._up, ref, spec, secrets, audit, refresh)
 
-    async def destroy(self, ref: StackRef, spec: PlatformSpec) -> OperationResult:
-        return await self._in_thread("destroy", self._recorded, "destroy", self._destroy, ref, spec)
+    async def preview(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, *,
+                      refresh: bool = False) -> Preview:
+        return await self._in_thread("preview", self._recorded, "preview", self._preview, ref, spec, secrets, refresh)
+
+    async def destroy(self, ref: StackRef, spec: PlatformSpec, *, audit: Audit | None = None) -> OperationResult:
+        return await self._in_thread("destroy", self._recorded, "destroy", self._destroy, ref, spec, audit)
 
     async def detect_drift(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> DriftReport:
         return await self._in_thread("drift detection", self._recorded, "refresh", self._detect_drift, ref, spec, secrets)
@@ -142,20 +154,48 @@ class PulumiEngine:
 
     # ------------------------------------------------------------------ operations
 
-    def _up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> OperationResult:
+    def _up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, audit: Audit | None,
+            refresh: bool) -> OperationResult:
         started = _now()
         stack = self._stack(ref, spec, secrets)
-        result = stack.up(on_output=self._stream(ref), color="never", suppress_progress=True, show_secrets=False)
+        # The message is the update's record in the backend: `pulumi stack history` shows it.
+        result = stack.up(on_output=self._stream(ref), color="never", suppress_progress=True, show_secrets=False,
+                          message=(audit or Audit(0)).message(), refresh=refresh or None)
         changes = changes_from(result.summary.resource_changes if result.summary else None)
-        return OperationResult("up", self.name, started, _now(), changes, masked_outputs(result.outputs), "")
+        return OperationResult("up", self.name, started, _now(), changes, masked_outputs(result.outputs), "",
+                               update_id=self._update_id(stack, result.summary))
 
-    def _destroy(self, ref: StackRef, spec: PlatformSpec) -> OperationResult:
+    def _preview(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, refresh: bool) -> Preview:
+        started = _now()
+        stack = self._stack(ref, spec, secrets)
+        events: list[Any] = []
+        result = stack.preview(on_output=self._stream(ref), color="never", suppress_progress=True,
+                               refresh=refresh or None, on_event=events.append)
+        return Preview(changes_from(result.change_summary), steps_from(events), started, _now())
+
+    def _destroy(self, ref: StackRef, spec: PlatformSpec, audit: Audit | None) -> OperationResult:
         started = _now()
         stack = self._stack(ref, spec, StackSecrets())
-        result = stack.destroy(on_output=self._stream(ref), color="never", suppress_progress=True, show_secrets=False)
+        result = stack.destroy(on_output=self._stream(ref), color="never", suppress_progress=True, show_secrets=False,
+                               message=(audit or Audit(0)).message())
         changes = changes_from(result.summary.resource_changes if result.summary else None)
+        update_id = self._update_id(stack, result.summary)
         stack.workspace.remove_stack(ref.stack_name)  # state and config go with the resources
-        return OperationResult("destroy", self.name, started, _now(), changes, {}, "")
+        return OperationResult("destroy", self.name, started, _now(), changes, {}, "", update_id=update_id)
+
+    def _update_id(self, stack: Any, summary: Any) -> str:
+        """The update's version, as Pulumi Cloud numbers it; a self-managed backend records
+        version 0 for every update, so there it is the update's place in the stack's
+        history (1 for the oldest), which ``pulumi stack history`` lists newest first."""
+        version = version_of(summary)
+        if version not in ("", "0"):
+            return version
+        try:
+            return str(len(stack.history()))
+        except Exception as error:  # noqa: BLE001 - the update succeeded; only its id is unknown
+            self.log.warning("[%s] could not read the stack history for the update id: %s", stack.name,
+                             type(error).__name__)
+            return ""
 
     def _detect_drift(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> DriftReport:
         started = _now()
@@ -379,45 +419,7 @@ class PulumiEngine:
         return path
 
 
-# --------------------------------------------------------------------------- pure parts
-
-
-def desired_config(spec: PlatformSpec, *, password: str) -> dict[str, str]:
-    """Stack config for ``spec`` (keys are Pulumi config paths, set with ``path=True``).
-
-    No ``aws:assumeRoles``: the program's explicit provider takes the role itself (typed
-    ``ProviderAssumeRoleArgs``, ``program.platform.assume_roles``) and never reads the
-    default provider's config."""
-    return {"aws:region": spec.region, CONFIG_KEY: password}
-
-
-def settings_from_state(deployment: Mapping[str, Any]) -> tuple[str | None, str | None, str | None] | None:
-    """(secrets provider URL, encrypted data key, passphrase salt) of a stack, from its
-    deployment's ``secrets_providers``; None for a new stack or an unknown provider type."""
-    provider = deployment.get("secrets_providers") or {}
-    state = provider.get("state") or {}
-    if provider.get("type") == "cloud" and state.get("url"):
-        return str(state["url"]), state.get("encryptedkey"), None
-    if provider.get("type") == "passphrase" and state.get("salt"):
-        return None, None, str(state["salt"])
-    return None
-
-
-def changes_from(summary: Mapping[str, int] | None) -> Changes:
-    """Pulumi's per-operation counts (``create``, ``create-replacement``, ...) as ``Changes``."""
-    summary = summary or {}
-    return Changes(
-        create=summary.get("create", 0),
-        update=summary.get("update", 0),
-        delete=summary.get("delete", 0),
-        replace=summary.get("replace", 0),
-        same=summary.get("same", 0),
-    )
-
-
-def masked_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
-    """Stack outputs as plain values, secret ones as ``[secret]``."""
-    return public_outputs({key: SECRET_MASK if output.secret else output.value for key, output in outputs.items()})
+# --------------------------------------------------------------------------- helpers
 
 
 def _password_from_outputs(stack: Any) -> str | None:

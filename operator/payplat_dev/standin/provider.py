@@ -5,7 +5,7 @@ plugin) and reads the port it prints. It answers like ``payplat.mocks`` and beha
 provider where the engine's behaviour depends on it:
 
 * ``Check`` passes inputs through; ``Diff`` compares them with the old inputs and asks for
-  a replacement when a force-new field changed (``FORCE_NEW``, mirroring pulumi-aws:
+  a replacement when a force-new field changed (``payplat.engines.forcenew``, mirroring pulumi-aws:
   a task definition is immutable, a target group's port, a log group's name...);
 * ``Configure`` answers ``supportsPreview``, so a preview gets ``Create``/``Update`` with
   ``preview=True``: computed outputs (ids, ARNs, DNS names) come back *unknown*, as from AWS;
@@ -38,6 +38,7 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs
 from pulumi.runtime.proto import plugin_pb2, provider_pb2, provider_pb2_grpc
 
+from payplat.engines.forcenew import FORCE_NEW, replace_keys
 from payplat.mocks import PlatformMocks
 from payplat_dev.standin.cloud import SLOW_ENV, StandinCloud, aws_error_text, fault_for, slow_for, stack_of
 
@@ -48,45 +49,7 @@ VERSION = "7.51.1"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 #: No real AWS account has this id (the offline engine uses it too).
 ACCOUNT = "000000000000"
-_ALL_BUT_TAGS = "*"
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
-
-#: Inputs whose change makes AWS replace the resource (``ForceNew`` in pulumi-aws).
-FORCE_NEW: dict[str, frozenset[str]] = {
-    "aws:ec2/vpc:Vpc": frozenset({"cidrBlock", "instanceTenancy"}),
-    "aws:ec2/subnet:Subnet": frozenset({"vpcId", "cidrBlock", "availabilityZone", "availabilityZoneId"}),
-    "aws:ec2/eip:Eip": frozenset({"domain", "networkBorderGroup"}),
-    "aws:ec2/natGateway:NatGateway": frozenset({"subnetId", "allocationId", "connectivityType"}),
-    "aws:ec2/routeTable:RouteTable": frozenset({"vpcId"}),
-    "aws:ec2/route:Route": frozenset({"routeTableId", "destinationCidrBlock", "destinationIpv6CidrBlock"}),
-    "aws:ec2/routeTableAssociation:RouteTableAssociation": frozenset({"subnetId", "gatewayId"}),
-    "aws:ec2/securityGroup:SecurityGroup": frozenset({"name", "namePrefix", "description", "vpcId"}),
-    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": frozenset({"vpcId"}),
-    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": frozenset({"securityGroupId"}),
-    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": frozenset({"securityGroupId"}),
-    "aws:ec2/flowLog:FlowLog": frozenset({"vpcId", "trafficType", "logDestination", "logDestinationType",
-                                           "iamRoleArn", "logFormat", "maxAggregationInterval"}),
-    "aws:kms/key:Key": frozenset({"customerMasterKeySpec", "keyUsage", "multiRegion"}),
-    "aws:kms/alias:Alias": frozenset({"name", "namePrefix"}),
-    "aws:cloudwatch/logGroup:LogGroup": frozenset({"name", "namePrefix", "logGroupClass"}),
-    "aws:iam/role:Role": frozenset({"name", "namePrefix", "path"}),
-    "aws:iam/rolePolicy:RolePolicy": frozenset({"name", "namePrefix", "role"}),
-    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": frozenset({"role", "policyArn"}),
-    "aws:secretsmanager/secret:Secret": frozenset({"name", "namePrefix"}),
-    "aws:secretsmanager/secretVersion:SecretVersion": frozenset({"secretId", "secretString", "secretBinary"}),
-    "aws:lb/loadBalancer:LoadBalancer": frozenset({"name", "namePrefix", "internal", "loadBalancerType"}),
-    "aws:lb/targetGroup:TargetGroup": frozenset({"name", "namePrefix", "port", "protocol", "protocolVersion",
-                                                 "vpcId", "targetType"}),
-    "aws:lb/listener:Listener": frozenset({"loadBalancerArn"}),
-    "aws:lb/listenerRule:ListenerRule": frozenset({"listenerArn"}),
-    "aws:ecs/cluster:Cluster": frozenset({"name"}),
-    "aws:ecs/taskDefinition:TaskDefinition": frozenset({_ALL_BUT_TAGS}),  # revisions are immutable
-    "aws:ecs/service:Service": frozenset({"name", "cluster", "launchType", "iamRole", "schedulingStrategy"}),
-    "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace": frozenset({"name", "vpc"}),
-    "aws:servicediscovery/service:Service": frozenset({"name", "namespaceId"}),
-    "aws:appautoscaling/target:Target": frozenset({"resourceId", "scalableDimension", "serviceNamespace"}),
-    "aws:appautoscaling/policy:Policy": frozenset({"name", "resourceId", "scalableDimension", "serviceNamespace"}),
-}
 
 #: The AWS API action behind creating each type, for realistic error texts.
 _ACTIONS = {
@@ -95,19 +58,13 @@ _ACTIONS = {
     "Secret": "Secrets Manager:CreateSecret", "LoadBalancer": "Elastic Load Balancing v2:CreateLoadBalancer",
     "TargetGroup": "Elastic Load Balancing v2:CreateTargetGroup", "Vpc": "EC2:CreateVpc", "Subnet": "EC2:CreateSubnet",
 }
-_TAG_KEYS = frozenset({"tags", "tagsAll"})
 
 
 def diff(type_: str, old_inputs: dict[str, Any], news: dict[str, Any], ignore: frozenset[str] = frozenset()) -> tuple[list[str], list[str]]:
     """(changed keys, keys forcing a replacement) between old and new inputs."""
     keys = (set(old_inputs) | set(news)) - ignore - {"__defaults"}
     changed = sorted(k for k in keys if _canonical(old_inputs.get(k)) != _canonical(news.get(k)) or _has_unknown(news.get(k)))
-    force = FORCE_NEW.get(type_, frozenset())
-    if _ALL_BUT_TAGS in force:
-        replaces = [k for k in changed if k not in _TAG_KEYS]
-    else:
-        replaces = [k for k in changed if k in force]
-    return changed, replaces
+    return changed, replace_keys(type_, changed)
 
 
 class StandinProvider(provider_pb2_grpc.ResourceProviderServicer):
