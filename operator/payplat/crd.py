@@ -35,9 +35,9 @@ from pydantic import BaseModel
 from payplat.engines.base import Changes
 from payplat.guardrails.orgpolicy import LabelSelector, PolicyRule, PolicySpec, SelectorRequirement
 from payplat.spec import (
+    AWS_LABEL,
     CERT_ARN,
     CREDENTIAL_NAME,
-    AWS_LABEL,
     ENV_NAME,
     FARGATE_MEMORY,
     IMAGE,

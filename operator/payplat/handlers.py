@@ -89,8 +89,8 @@ from payplat.status import (
     PolicyBlocked,
     Queued,
     ReconcileRequested,
-    RemediationFailed,
     Remediated,
+    RemediationFailed,
     Reviewed,
     Started,
     Suspended,
@@ -274,7 +274,7 @@ async def _review(writer: _Writer, ref: StackRef, platform: PlatformSpec, meta: 
     try:
         planned = await asyncio.get_running_loop().run_in_executor(
             _PLANNER, planned_resources, platform, ref.name, ref.namespace)
-    except Exception as error:  # noqa: BLE001 - the engine's own run would fail the same way: retried, reported
+    except Exception as error:  # the engine's own run would fail the same way: retried, reported
         logging.getLogger(__name__).exception("planning %s under mocks failed", ref.stack_name)
         now = writer.runtime.clock()
         raise _failed(writer, operation, TransientEngineError(
@@ -543,7 +543,7 @@ async def _operate(writer: _Writer, ref: StackRef, operation: str, retry: int | 
         raise
     except EngineError as error:
         failure = error
-    except Exception as error:  # noqa: BLE001 - any engine bug becomes a retried, reported failure
+    except Exception as error:  # any engine bug becomes a retried, reported failure
         logging.getLogger(__name__).exception("%s of %s crashed", operation, ref.stack_name)
         failure = UnrecognisedEngineError(f"unexpected {type(error).__name__}: {error}", reason="InternalError")
     else:
@@ -553,7 +553,7 @@ async def _operate(writer: _Writer, ref: StackRef, operation: str, retry: int | 
     raise _failed(writer, operation, failure, started, retry, always_retry)
 
 
-class Superseded(Exception):  # noqa: N818 - not an error: the operation is simply not wanted any more
+class Superseded(Exception):  # not an error: the operation is simply not wanted any more
     """The object changed while its operation waited for the stack (``freshness``)."""
 
 

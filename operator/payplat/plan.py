@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 #: The database password the program sees under mocks; it must never reach any output.
-PLACEHOLDER_PASSWORD = "plan-placeholder-password-0f3c9a"  # noqa: S105 - not a credential
+PLACEHOLDER_PASSWORD = "plan-placeholder-password-0f3c9a"  # not a credential
 #: How an input the mocks could not resolve shows in a plan (a bug: tests assert none).
 UNKNOWN_MASK = "[unknown]"
 STACK_TYPE = "pulumi:pulumi:Stack"
@@ -267,7 +267,7 @@ class _RecordingMonitor(_monitor_base()):  # type: ignore[misc]
         if depends:
             listed = depends if isinstance(depends, list | tuple) else [depends]
             self.depends[key] = [(dep._type, dep._name) for dep in listed]
-        return None
+        return
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)

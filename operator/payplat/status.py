@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from functools import singledispatch
 from typing import Any
@@ -219,7 +219,7 @@ class PolicyBlocked:
 
 def timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with second precision, the form Kubernetes uses for metav1.Time."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def condition(status: Mapping[str, Any], kind: str) -> dict[str, Any] | None:
@@ -305,7 +305,7 @@ def drift_check_due(status: Mapping[str, Any], interval_minutes: int, now: datet
     last = last_check.get("time") or (status.get("lastUpdate") or {}).get("endTime")
     if not last:
         return True
-    elapsed = now - datetime.strptime(last, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    elapsed = now - datetime.strptime(last, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     return elapsed.total_seconds() >= interval_minutes * 60
 
 

@@ -113,7 +113,7 @@ def start_moto(log_path: Path, *, port: int | None = None) -> MotoServer:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 pass
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=5).close()  # noqa: S310 - loopback
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=5).close()  # loopback
             return MotoServer(process, port)
         except OSError:
             if time.monotonic() > deadline:

@@ -55,8 +55,8 @@ from payplat.engines.base import (
 )
 from payplat.engines.errors import classify
 from payplat.engines.fakecloud import FakeCloud, journal_path
-from payplat.engines.inflight import InFlight
 from payplat.engines.faults import injected_failure
+from payplat.engines.inflight import InFlight
 from payplat.engines.passwords import CONFIG_KEY, digest_matches, new_password, password_digest
 from payplat.identity import is_legacy, legacy_owner, stack_name
 from payplat.spec import PlatformSpec, SpecError

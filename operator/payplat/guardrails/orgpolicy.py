@@ -168,7 +168,7 @@ class OrgPolicy:
         if self.spec is None:
             return {}
         rules = {self.rule_id(r): self.source for r in self.spec.rules if not r.waivable}
-        return {**{rule: self.source for rule in self.spec.non_waivable}, **rules}
+        return {**dict.fromkeys(self.spec.non_waivable, self.source), **rules}
 
 
 def parse_policy(body: Mapping[str, Any]) -> OrgPolicy:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from payplat.program.naming import PlatformNames
 from payplat.program.context import child
+from payplat.program.naming import PlatformNames
 from payplat.spec import DatabaseSpec
 from payplat.stackkeys import PASSWORD_CONFIG, PROJECT
 

@@ -41,7 +41,7 @@ from pulumi.runtime.proto import plugin_pb2, provider_pb2, provider_pb2_grpc
 from payplat.mocks import PlatformMocks
 from payplat_dev.standin.cloud import SLOW_ENV, StandinCloud, aws_error_text, fault_for, slow_for, stack_of
 
-__all__ = ["FORCE_NEW", "StandinProvider", "VERSION", "diff", "main"]
+__all__ = ["FORCE_NEW", "VERSION", "StandinProvider", "diff", "main"]
 
 VERSION = "7.51.1"
 #: Pulumi's marker for a value not known yet (``pulumi.runtime.rpc.UNKNOWN``).
