@@ -154,7 +154,7 @@ def apply_kopf_settings(kopf_settings: kopf.OperatorSettings, ours: Settings) ->
 
 @kopf.on.resume(*RESOURCE, id="resume")
 @kopf.on.update(*RESOURCE, id="update")
-@kopf.on.create(*RESOURCE, id="create")
+@kopf.on.create(*RESOURCE, id="create")  # type: ignore[arg-type]  # namespaced: namespace is never None
 async def reconcile(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
                     patch: kopf.Patch, body: kopf.Body, retry: int, memo: kopf.Memo,
                     logger: logging.Logger | logging.LoggerAdapter[Any],
@@ -302,7 +302,7 @@ async def _review(writer: _Writer, ref: StackRef, platform: PlatformSpec, meta: 
 # --------------------------------------------------------------------------- delete
 
 
-@kopf.on.delete(*RESOURCE, id="delete")
+@kopf.on.delete(*RESOURCE, id="delete")  # type: ignore[arg-type]  # namespaced: namespace is never None
 async def delete(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
                  patch: kopf.Patch, body: kopf.Body, retry: int, memo: kopf.Memo,
                  logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
@@ -382,7 +382,7 @@ def register_drift_timer(interval: float, registry: kopf.OperatorRegistry | None
     """kopf timers have one interval per handler, fixed at registration; the per-object
     ``driftDetection.intervalMinutes`` is honoured by ticking every ``interval`` seconds
     and checking only when ``status.lastDriftCheck`` is old enough (``drift_check_due``)."""
-    kopf.timer(*RESOURCE, id="drift", interval=interval, initial_delay=interval, registry=registry)(check_drift)
+    kopf.timer(*RESOURCE, id="drift", interval=interval, initial_delay=interval, registry=registry)(check_drift)  # type: ignore[arg-type]  # namespace is never None
 
 
 async def check_drift(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,

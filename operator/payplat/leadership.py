@@ -94,7 +94,7 @@ def lease_body(name: str, namespace: str, action: Action, previous: LeaseState |
     """The Lease to write for ``action``; ``identity=None`` releases it."""
     taking_over = action in (Action.CREATE, Action.ACQUIRE) or identity is None
     transitions = (previous.transitions if previous else 0) + (1 if action is Action.ACQUIRE else 0)
-    acquired = now if taking_over else (previous.acquire_time if previous else now)
+    acquired = now if taking_over else ((previous.acquire_time or now) if previous else now)
     metadata: dict[str, Any] = {"name": name, "namespace": namespace}
     if previous is not None and previous.resource_version:
         metadata["resourceVersion"] = previous.resource_version

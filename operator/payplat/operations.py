@@ -89,7 +89,8 @@ class Runtime:
     #: Environment-suffix claims (``payplat.claims``); in memory unless ``payplat run`` sets the ConfigMap.
     claims: Claims = field(default_factory=MemoryClaims)
     read_allowlist: AllowListReader = field(default=_no_roles_allowed)
-    gate: OperationGate | None = None
+    #: One per runtime, from settings.max_concurrent_operations unless given.
+    gate: OperationGate = None  # type: ignore[assignment]  # set in __post_init__
     publish_policy_status: PolicyStatusPublisher | None = None
     clock: Callable[[], datetime] = utcnow
     monotonic: Callable[[], float] = time.monotonic

@@ -239,7 +239,7 @@ def _set(conditions: list[dict[str, Any]], kind: str, value: str, reason: str, m
         "status": value,
         "reason": reason,
         "message": message,
-        "lastTransitionTime": timestamp(now) if flipped else previous["lastTransitionTime"],
+        "lastTransitionTime": timestamp(now) if flipped or previous is None else previous["lastTransitionTime"],
         "observedGeneration": generation,
     }
     return [updated if item.get("type") == kind else item for item in conditions] if previous else [*conditions, updated]

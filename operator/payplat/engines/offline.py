@@ -394,8 +394,10 @@ def _record(resource: dict[str, Any]) -> dict[str, Any]:
 
 def _replace(resources: list[dict[str, Any]], urn: str, record: dict[str, Any] | None) -> list[dict[str, Any]]:
     """``resources`` with ``urn``'s entry swapped for ``record`` (appended if new, removed if None)."""
-    out = [record if item["urn"] == urn else item for item in resources if item["urn"] != urn or record is not None]
-    if record is not None and all(item["urn"] != urn for item in resources):
+    if record is None:
+        return [item for item in resources if item["urn"] != urn]
+    out = [record if item["urn"] == urn else item for item in resources]
+    if all(item["urn"] != urn for item in resources):
         out.append(record)
     return out
 

@@ -31,7 +31,7 @@ import signal
 import sys
 import threading
 from concurrent import futures
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.protobuf import empty_pb2, json_format, struct_pb2
@@ -199,7 +199,8 @@ class StandinProvider(provider_pb2_grpc.ResourceProviderServicer):
             result, _ = self.mocks.call(MockCallArgs(request.tok, _dict(request.args), ""))
         except NotImplementedError as error:
             context.abort(grpc.StatusCode.UNIMPLEMENTED, str(error))
-        return provider_pb2.InvokeResponse(**{"return": _struct(result)})
+        # "return" is a Python keyword: the field goes in through a dict.
+        return provider_pb2.InvokeResponse(**cast("dict[str, Any]", {"return": _struct(result)}))
 
     # ------------------------------------------------------------------ helpers
 
