@@ -24,7 +24,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 @kopf.on.create("payplat.io", "v1alpha1", "paymentplatforms", id="ready")
 @kopf.on.update("payplat.io", "v1alpha1", "paymentplatforms", id="ready-again", field="spec")
 def ready(meta: kopf.Meta, patch: kopf.Patch, **_: Any) -> None:
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     generation = meta.get("generation")
     patch.status["observedGeneration"] = generation
     patch.status["conditions"] = [{

@@ -18,8 +18,8 @@ from payplat.engines.base import ResourceChange
 from payplat.handlers import RECONCILE_REQUEST_ANNOTATION, delete, reconcile, requests
 from payplat.operations import Runtime
 from tests.test_handlers import (  # noqa: F401 - pytest fixtures
-    CPU_CAP,
     BIG,
+    CPU_CAP,
     FakeEngine,
     call,
     cond,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -34,7 +34,7 @@ from payplat.engines.forcenew import replace_keys
 from payplat.spec import ChangeControlSpec, ChangePolicy, ProtectedKind, SpecError, parse_spec
 from payplat.status import condition, next_status
 
-NOW = datetime(2026, 12, 2, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 STACK = "urn:pulumi:ns_shop::payplat::"
 VPC = ResourceChange("replace", STACK + "aws:ec2/vpc:Vpc::shop-vpc", "aws:ec2/vpc:Vpc", ("cidrBlock",), ("cidrBlock",))
 SERVICE = ResourceChange("create", STACK + "aws:ecs/service:Service::shop-api", "aws:ecs/service:Service")

@@ -19,6 +19,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -237,6 +238,8 @@ class _Cidr:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, _Cidr) and (self.ip, self.prefix) == (other.ip, other.prefix)
 
+    __hash__ = None  # type: ignore[assignment]  # unhashable, as with __eq__ alone
+
 
 def _is_cidr(text: Any) -> celtypes.BoolType:
     # netip.ParsePrefix: an address, '/', decimal bits without leading zeros, in range.
@@ -286,11 +289,11 @@ def keyword_problems(node: dict[str, Any], value: Any, path: str) -> list[str]:
     problems = []
     if "enum" in node and value not in node["enum"]:
         problems.append(f"{path}: schema: Unsupported value")
-    if "minimum" in node and value < node["minimum"] or "maximum" in node and value > node["maximum"]:
+    if ("minimum" in node and value < node["minimum"]) or ("maximum" in node and value > node["maximum"]):
         problems.append(f"{path}: schema: out of range")
     if "pattern" in node and not re2.search(node["pattern"], value):
         problems.append(f"{path}: schema: should match")
-    for keyword, limit, size in (("maxLength", 1, len), ("maxItems", 1, len), ("maxProperties", 1, len)):
+    for keyword, _limit, size in (("maxLength", 1, len), ("maxItems", 1, len), ("maxProperties", 1, len)):
         if keyword in node and size(value) > node[keyword]:
             problems.append(f"{path}: schema: too long")
     if "minItems" in node and len(value) < node["minItems"]:
@@ -516,14 +519,14 @@ def test_the_corpus_has_both_verdicts() -> None:
 
 def operator_statuses() -> list[dict[str, Any]]:
     """The statuses a run of real transitions (payplat.status) writes, in order."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from payplat.engines.base import Changes, DriftReport, OperationResult, PermanentEngineError, TransientEngineError
     from payplat.guardrails import PlatformRef, review
     from payplat.plan import plan
     from payplat.status import DriftCheckFailed, Failed, PolicyBlocked, Reviewed, Started, next_status
 
-    now = datetime(2026, 11, 28, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 28, tzinfo=UTC)
     spec = parse_spec({}, name="columns")
     checked = review(plan(spec, name="columns", stack="ns-columns").resources, spec, PlatformRef("columns", "ns"))
     events: list[object] = [

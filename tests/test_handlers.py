@@ -13,8 +13,7 @@ import functools
 import inspect
 import logging
 import re
-from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kopf
@@ -36,20 +35,23 @@ from payplat.engines.base import (
     TransientEngineError,
     UnrecognisedEngineError,
 )
+from payplat.guardrails import parse_policy
 from payplat.handlers import (
     CHECK_DRIFT_ANNOTATION,
     RECONCILE_REQUEST_ANNOTATION,
-    apply_kopf_settings,
+    check_drift,
+    configure,
+    delete,
+    planned_resources,
+    policy_changed,
+    reconcile,
 )
-from payplat.handlers import check_drift, configure, delete, reconcile
 from payplat.operations import Runtime
 from payplat.settings import Settings
-from payplat.guardrails import parse_policy
-from payplat.handlers import planned_resources, policy_changed
 from payplat.spec import PlatformSpec, parse_spec
 from payplat.status import condition
 
-NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 PASSWORD = "Sup3r-s3cret-pw"
 
 
@@ -322,7 +324,7 @@ async def test_permanent_failure_stalls_and_is_not_retried(runtime: Runtime, eng
 
 async def test_invalid_spec_stalls_without_engine_call(runtime: Runtime, engine: FakeEngine, events: list) -> None:
     obj = platform(region="mars-1")
-    with pytest.raises(kopf.PermanentError, match="spec.region"):
+    with pytest.raises(kopf.PermanentError, match=r"spec.region"):
         await call(reconcile, obj, runtime)
     assert engine.calls == []
     assert cond(obj, "Stalled") == ("True", "InvalidSpec")
@@ -800,7 +802,7 @@ def with_policies(handler: Any, *bodies: dict[str, Any]) -> Any:
 async def test_a_critical_finding_stalls_with_no_engine_call(runtime: Runtime, engine: FakeEngine,
                                                              events: list) -> None:
     obj = platform(services=BIG)
-    with pytest.raises(kopf.TemporaryError, match="policy violation: org.cpu-cap"):
+    with pytest.raises(kopf.TemporaryError, match=r"policy violation: org.cpu-cap"):
         await call(with_policies(reconcile, CPU_CAP), obj, runtime)
     assert engine.calls == []
     assert obj["status"]["phase"] == "Stalled"

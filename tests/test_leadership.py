@@ -7,7 +7,7 @@ import asyncio
 import copy
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -26,7 +26,7 @@ from payplat.leadership import (
     renew_deadline,
 )
 
-NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 
 
 def lease(holder: str | None, renewed_ago: float | None, duration: int = 15) -> LeaseState:
@@ -185,7 +185,7 @@ def test_leader_notices_when_it_cannot_renew() -> None:
 def test_the_holder_steps_down_before_any_standby_may_take_over(duration: int) -> None:
     """For every moment after the last renewal: when a standby would acquire, the holder
     has already stepped down, with a third of the duration to spare."""
-    for tenths in range(0, duration * 20):
+    for tenths in range(duration * 20):
         now = NOW + timedelta(seconds=tenths / 10)
         standby_acts = decide(LeaseState(holder="a", renew_time=NOW, duration_seconds=duration), "b", now) is Action.ACQUIRE
         if standby_acts:
@@ -207,7 +207,7 @@ def test_a_hung_renewal_stops_the_leader_before_its_lease_expires() -> None:
     lost_at: list[datetime] = []
 
     async def keep() -> None:
-        await asyncio.wait_for(a.keep(lambda: lost_at.append(datetime.now(timezone.utc))), timeout=30)
+        await asyncio.wait_for(a.keep(lambda: lost_at.append(datetime.now(UTC))), timeout=30)
 
     asyncio.run(keep())
     assert a.lost is True

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from payplat import runner, settings as settings_module
+from payplat import runner
+from payplat import settings as settings_module
 from payplat.settings import Settings
 
 

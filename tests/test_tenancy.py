@@ -11,8 +11,8 @@ from typing import Any
 import kopf
 import pytest
 
-from payplat.claims import MemoryClaims, after_claim, after_release, SuffixInUse
-from payplat.handlers import check_drift, delete, reconcile
+from payplat.claims import MemoryClaims, SuffixInUse, after_claim, after_release
+from payplat.handlers import delete, reconcile
 from payplat.identity import default_suffix
 from payplat.operations import Runtime
 from payplat.tenancy import (

@@ -161,8 +161,9 @@ def applied(writer: Writer, platform: PlatformSpec, outcome: Applied, review: Re
     writer.write(Audited(entry, platform.change_control.history_limit))
     if not outcome.approval:
         return []
-    return [("Normal", "ChangeApproved", f"plan {outcome.approval} approved by {outcome.approver or 'unknown manager'} "
-                                         f"applied (update {outcome.result.update_id or '?'})")]
+    approver = outcome.approver or "unknown manager"
+    update = outcome.result.update_id or "?"
+    return [("Normal", "ChangeApproved", f"plan {outcome.approval} approved by {approver} applied (update {update})")]
 
 
 def record_destroy(writer: Writer, result: OperationResult, limit: int) -> None:

@@ -19,11 +19,22 @@ from payplat import API_GROUP, API_VERSION
 from payplat.changecontrol import APPROVE_ANNOTATION, PendingChange
 from payplat.engines.base import OperationResult
 from payplat.redaction import redact
-from payplat.status import RECONCILING, READY, STALLED, Phase, Reason, register_transition, timestamp
+from payplat.status import READY, RECONCILING, STALLED, Phase, Reason, register_transition, timestamp
 from payplat.status import _set as set_condition
 
-__all__ = ["AWAITING_APPROVAL", "MAX_PLAN_BYTES", "KEPT_PLANS", "ApprovalIgnored", "AwaitingApproval", "Audited",
-           "PlanRecorded", "history_entry", "plan_config_map", "plan_config_map_name", "plans_to_delete"]
+__all__ = [
+    "AWAITING_APPROVAL",
+    "KEPT_PLANS",
+    "MAX_PLAN_BYTES",
+    "ApprovalIgnored",
+    "Audited",
+    "AwaitingApproval",
+    "PlanRecorded",
+    "history_entry",
+    "plan_config_map",
+    "plan_config_map_name",
+    "plans_to_delete",
+]
 
 AWAITING_APPROVAL = Reason.AWAITING_APPROVAL
 #: The readable plan stays well inside a ConfigMap's 1 MiB.

@@ -35,9 +35,9 @@ from pydantic import BaseModel
 from payplat.engines.base import Changes
 from payplat.guardrails.orgpolicy import LabelSelector, PolicyRule, PolicySpec, SelectorRequirement
 from payplat.spec import (
+    AWS_LABEL,
     CERT_ARN,
     CREDENTIAL_NAME,
-    AWS_LABEL,
     ENV_NAME,
     FARGATE_MEMORY,
     IMAGE,
@@ -476,7 +476,7 @@ def _status_schema() -> dict[str, Any]:
     def timestamp(description: str) -> dict[str, Any]:
         return {"type": "string", "format": "date-time", "description": description}
 
-    changes = {
+    changes: dict[str, Any] = {
         "type": "object",
         "description": "Resource change counts of the operation, as Pulumi's summary reports them.",
         "properties": {f.name: {"type": "integer", "description": f"Resources to {f.name}" if f.name != "same"
@@ -708,7 +708,7 @@ def build_policy_crd() -> dict[str, Any]:
     ready = '.status.conditions[?(@.type=="Ready")]'
     root = _root("Organisation rules (CEL over planned resources) for the PaymentPlatforms it selects, "
                  "checked before every apply.", spec, _policy_status_schema())
-    columns = [
+    columns: list[dict[str, Any]] = [
         {"name": "Ready", "type": "string", "jsonPath": f"{ready}.status"},
         {"name": "Rules", "type": "integer", "jsonPath": ".status.rules"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},

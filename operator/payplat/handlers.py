@@ -58,13 +58,16 @@ import concurrent.futures
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar
 
 import kopf
 
 from payplat import API_GROUP, API_VERSION, PLURAL
+from payplat.approval import Applied, Held, applied, gated_up, held, record_destroy
+from payplat.changecontrol import APPROVE_ANNOTATION
 from payplat.engines.base import (
+    Audit,
     DriftReport,
     EngineError,
     OperationResult,
@@ -74,9 +77,6 @@ from payplat.engines.base import (
     TransientEngineError,
     UnrecognisedEngineError,
 )
-from payplat.approval import Applied, Held, applied, gated_up, held, record_destroy
-from payplat.changecontrol import APPROVE_ANNOTATION
-from payplat.engines.base import Audit
 from payplat.freshness import superseded
 from payplat.gatekeeper import admit, release_other_claims
 from payplat.guardrails import OrgPolicy, PlatformRef, Review, parse_policy, review
@@ -95,8 +95,8 @@ from payplat.status import (
     PolicyBlocked,
     Queued,
     ReconcileRequested,
-    RemediationFailed,
     Remediated,
+    RemediationFailed,
     Reviewed,
     Started,
     Suspended,
@@ -160,7 +160,7 @@ def apply_kopf_settings(kopf_settings: kopf.OperatorSettings, ours: Settings) ->
 
 @kopf.on.resume(*RESOURCE, id="resume")
 @kopf.on.update(*RESOURCE, id="update")
-@kopf.on.create(*RESOURCE, id="create")
+@kopf.on.create(*RESOURCE, id="create")  # type: ignore[arg-type]  # namespaced: namespace is never None
 async def reconcile(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
                     patch: kopf.Patch, body: kopf.Body, retry: int, memo: kopf.Memo,
                     logger: logging.Logger | logging.LoggerAdapter[Any],
@@ -215,7 +215,7 @@ async def reconcile(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta,
         logger.warning("could not release the old suffix claims of %s: %s", ref.owner, error.message)
 
 
-@kopf.on.event(*RESOURCE, id="requests")
+@kopf.on.event(*RESOURCE, id="requests")  # type: ignore[arg-type]  # namespaced: namespace is never None
 async def requests(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta,
                    status: kopf.Status, patch: kopf.Patch, body: kopf.Body, memo: kopf.Memo,
                    logger: logging.Logger | logging.LoggerAdapter[Any], type: str | None = None,
@@ -244,8 +244,10 @@ async def requests(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta,
     logger.info("answering %s", f"{APPROVE_ANNOTATION}={approval}" if new_approval
                 else f"{RECONCILE_REQUEST_ANNOTATION}={requested}")
     try:
-        await reconcile(name=name, namespace=namespace, spec=spec, meta=meta, status=status, patch=patch, body=body,
-                        retry=0, memo=memo, logger=logger, policies=policies)
+        # kopf's decorator types reconcile as its ChangingFn; called directly it is the plain function.
+        await reconcile(  # type: ignore[misc,call-arg]
+            name=name, namespace=namespace, spec=spec, meta=meta, status=status, patch=patch, body=body,
+            retry=0, memo=memo, logger=logger, policies=policies)
     except (kopf.TemporaryError, kopf.PermanentError) as error:  # in status already; a later event retries
         logger.warning("answering the request failed: %s", error)
 
@@ -256,7 +258,7 @@ def _backed_off(runtime: Runtime, status: Mapping[str, Any]) -> bool:
     ended = (status.get("lastUpdate") or {}).get("endTime")
     if not ended:
         return True
-    since = runtime.clock() - datetime.strptime(ended, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    since = runtime.clock() - datetime.strptime(ended, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     return since.total_seconds() >= runtime.settings.backoff_cap_seconds
 
 
@@ -331,7 +333,7 @@ async def _review(writer: _Writer, ref: StackRef, platform: PlatformSpec, meta: 
     try:
         planned = await asyncio.get_running_loop().run_in_executor(
             _PLANNER, planned_resources, platform, ref.name, ref.namespace)
-    except Exception as error:  # noqa: BLE001 - the engine's own run would fail the same way: retried, reported
+    except Exception as error:  # the engine's own run would fail the same way: retried, reported
         logging.getLogger(__name__).exception("planning %s under mocks failed", ref.stack_name)
         now = writer.runtime.clock()
         raise _failed(writer, operation, TransientEngineError(
@@ -359,7 +361,7 @@ async def _review(writer: _Writer, ref: StackRef, platform: PlatformSpec, meta: 
 # --------------------------------------------------------------------------- delete
 
 
-@kopf.on.delete(*RESOURCE, id="delete")
+@kopf.on.delete(*RESOURCE, id="delete")  # type: ignore[arg-type]  # namespaced: namespace is never None
 async def delete(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
                  patch: kopf.Patch, body: kopf.Body, retry: int, memo: kopf.Memo,
                  logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
@@ -441,7 +443,7 @@ def register_drift_timer(interval: float, registry: kopf.OperatorRegistry | None
     """kopf timers have one interval per handler, fixed at registration; the per-object
     ``driftDetection.intervalMinutes`` is honoured by ticking every ``interval`` seconds
     and checking only when ``status.lastDriftCheck`` is old enough (``drift_check_due``)."""
-    kopf.timer(*RESOURCE, id="drift", interval=interval, initial_delay=interval, registry=registry)(check_drift)
+    kopf.timer(*RESOURCE, id="drift", interval=interval, initial_delay=interval, registry=registry)(check_drift)  # type: ignore[arg-type]  # namespace is never None
 
 
 async def check_drift(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
@@ -609,7 +611,7 @@ async def _operate(writer: _Writer, ref: StackRef, operation: str, retry: int | 
         raise
     except EngineError as error:
         failure = error
-    except Exception as error:  # noqa: BLE001 - any engine bug becomes a retried, reported failure
+    except Exception as error:  # any engine bug becomes a retried, reported failure
         logging.getLogger(__name__).exception("%s of %s crashed", operation, ref.stack_name)
         failure = UnrecognisedEngineError(f"unexpected {type(error).__name__}: {error}", reason="InternalError")
     else:
@@ -621,7 +623,7 @@ async def _operate(writer: _Writer, ref: StackRef, operation: str, retry: int | 
     raise _failed(writer, operation, failure, started, retry, always_retry)
 
 
-class Superseded(Exception):  # noqa: N818 - not an error: the operation is simply not wanted any more
+class Superseded(Exception):  # not an error: the operation is simply not wanted any more
     """The object changed while its operation waited for the stack (``freshness``)."""
 
 

@@ -23,7 +23,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -94,7 +94,7 @@ def lease_body(name: str, namespace: str, action: Action, previous: LeaseState |
     """The Lease to write for ``action``; ``identity=None`` releases it."""
     taking_over = action in (Action.CREATE, Action.ACQUIRE) or identity is None
     transitions = (previous.transitions if previous else 0) + (1 if action is Action.ACQUIRE else 0)
-    acquired = now if taking_over else (previous.acquire_time if previous else now)
+    acquired = now if taking_over else ((previous.acquire_time or now) if previous else now)
     metadata: dict[str, Any] = {"name": name, "namespace": namespace}
     if previous is not None and previous.resource_version:
         metadata["resourceVersion"] = previous.resource_version
@@ -122,7 +122,7 @@ class LeaseElector:
         self.period = period if period is not None else max(0.5, duration / 5)
         self.request_timeout = request_timeout
         self._api = api
-        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._clock = clock or (lambda: datetime.now(UTC))
         self.lost = False
         self.renewed_at: datetime | None = None  # the renewTime of our last successful write
         self.lease_uid: str | None = None  # the Lease object's UID: names this cluster in operation records
@@ -262,16 +262,16 @@ class LeaseElector:
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
     try:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
 
 
 def _format_time(moment: datetime) -> str:
     """MicroTime: RFC 3339 with microseconds, UTC."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return datetime.fromisoformat(value).astimezone(UTC)

@@ -44,12 +44,12 @@ from payplat.localpki import Pki, make_pki
 
 __all__ = [
     "REQUIRED_BINARIES",
-    "Say",
     "ClusterStartError",
     "KubectlError",
     "LocalCluster",
     "ManagedProcess",
     "OperatorProcess",
+    "Say",
     "crd_established",
     "find_bin_dir",
     "missing_binaries",
@@ -146,7 +146,7 @@ class ManagedProcess:
             popen = subprocess.Popen(
                 list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=dict(env) if env is not None else None, cwd=cwd,
-                start_new_session=True, preexec_fn=_die_with_parent,
+                start_new_session=True, preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl only, no locks
             )
         return cls(name=name, popen=popen, log_path=log_path)
 
@@ -190,7 +190,7 @@ _LIVE_LOCK = threading.Lock()
 
 
 def _stop_all_live() -> None:
-    for cluster in list(_LIVE):
+    for cluster in _LIVE:
         cluster.stop()
 
 
@@ -212,7 +212,7 @@ _hooks_installed = False
 
 
 def _ensure_exit_hooks() -> None:
-    global _hooks_installed
+    global _hooks_installed  # noqa: PLW0603 - one flag per process, set once
     if not _hooks_installed:
         _install_exit_hooks()
         _hooks_installed = True
@@ -408,7 +408,7 @@ class LocalCluster:
         """Run the real kubectl against this cluster; raises ``KubectlError`` if ``check``."""
         result = subprocess.run(
             [str(self.bin_dir / "kubectl"), f"--kubeconfig={kubeconfig or self.kubeconfig}", *args],
-            input=input, capture_output=True, text=True, timeout=timeout,
+            input=input, capture_output=True, text=True, timeout=timeout, check=False,
         )
         if check and result.returncode != 0:
             raise KubectlError(args, result.returncode, result.stdout, result.stderr)

@@ -29,7 +29,7 @@ def _hex(seed: str, length: int = 17) -> str:
 
 
 def _uuid(seed: str) -> str:
-    return str(uuid.UUID(hashlib.md5(seed.encode()).hexdigest()))  # noqa: S324 - an id, not security
+    return str(uuid.UUID(hashlib.md5(seed.encode()).hexdigest()))  # an id, not security
 
 
 def _alnum(seed: str, length: int) -> str:

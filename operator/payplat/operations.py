@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from payplat.claims import Claims, MemoryClaims
@@ -24,8 +24,19 @@ from payplat.metrics import Metrics
 from payplat.settings import Settings
 from payplat.tenancy import AllowList
 
-__all__ = ["AllowListReader", "MemoryPlans", "PlanStore", "OperationGate", "PlatformReader", "PolicyStatusPublisher", "Runtime", "SecretReader",
-           "StatusPublisher", "retry_delay", "utcnow"]
+__all__ = [
+    "AllowListReader",
+    "MemoryPlans",
+    "OperationGate",
+    "PlanStore",
+    "PlatformReader",
+    "PolicyStatusPublisher",
+    "Runtime",
+    "SecretReader",
+    "StatusPublisher",
+    "retry_delay",
+    "utcnow",
+]
 
 #: (namespace, platform name, secret name, key) -> value; raises ``TransientEngineError``
 #: when absent or when the Secret does not consent to that platform (``tenancy``).
@@ -73,7 +84,7 @@ async def _no_roles_allowed() -> AllowList:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def retry_delay(retry: int, base: float, cap: float) -> float:
@@ -119,7 +130,8 @@ class Runtime:
     read_allowlist: AllowListReader = field(default=_no_roles_allowed)
     #: Readable plan ConfigMaps (change control); in memory unless ``payplat run`` sets the API's.
     plans: PlanStore = field(default_factory=MemoryPlans)
-    gate: OperationGate | None = None
+    #: One per runtime, from settings.max_concurrent_operations unless given.
+    gate: OperationGate = None  # type: ignore[assignment]  # set in __post_init__
     publish_policy_status: PolicyStatusPublisher | None = None
     clock: Callable[[], datetime] = utcnow
     monotonic: Callable[[], float] = time.monotonic

@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 #: The database password the program sees under mocks; it must never reach any output.
-PLACEHOLDER_PASSWORD = "plan-placeholder-password-0f3c9a"  # noqa: S105 - not a credential
+PLACEHOLDER_PASSWORD = "plan-placeholder-password-0f3c9a"  # not a credential
 #: How an input the mocks could not resolve shows in a plan (a bug: tests assert none).
 UNKNOWN_MASK = "[unknown]"
 STACK_TYPE = "pulumi:pulumi:Stack"
@@ -200,9 +200,9 @@ async def _run_in_stack(program: Callable[[], None]) -> None:
     (everything settled, the first failure re-raised); only the bookkeeping is linear.
     """
     from pulumi.runtime import settings
-    from pulumi.runtime.stack import Stack, _load_monitor_feature_support
+    from pulumi.runtime.stack import Stack, _load_monitor_feature_support  # type: ignore[attr-defined]
 
-    await _load_monitor_feature_support()
+    await _load_monitor_feature_support()  # type: ignore[no-untyped-call]
     stack = Stack()
     failure: BaseException | None = None
     try:
@@ -234,7 +234,7 @@ async def _settle(settings: Any) -> None:
         await asyncio.wait(pending)
         for task in pending:
             if not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+                raise task.exception()
 
 
 def _monitor_base() -> type:
@@ -267,7 +267,7 @@ class _RecordingMonitor(_monitor_base()):  # type: ignore[misc]
         if depends:
             listed = depends if isinstance(depends, list | tuple) else [depends]
             self.depends[key] = [(dep._type, dep._name) for dep in listed]
-        return None
+        return
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)
@@ -426,7 +426,7 @@ def _manifest(document: dict[str, Any]) -> Manifest:
     for field_name, value in (("labels", labels), ("annotations", annotations)):
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             problems.append(f"metadata.{field_name}: must map names to strings")
-    if problems or spec is None:
+    if problems or spec is None or not isinstance(name, str):  # a bad name is among the problems
         raise ManifestError(problems)
     return Manifest(name=name, namespace=namespace, spec=spec, labels=dict(labels), annotations=dict(annotations))
 

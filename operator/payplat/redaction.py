@@ -22,14 +22,14 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from payplat.stackkeys import SECRET_MASK
 from payplat.engines.errors import scrub
+from payplat.stackkeys import SECRET_MASK
 
 __all__ = ["KNOWN_SECRETS", "KnownSecrets", "RedactingFilter", "looks_secret_key", "redact", "redact_outputs"]
 
 # ARNs, names and ids *of* secrets are references, not secret values.
-_SECRET_KEY = re.compile(r"(password|passwd|secret|token|private[-_]?key|credential|api[-_]?key)", re.I)
-_REFERENCE_KEY = re.compile(r"(arn|name|id|ref|refs|url)$", re.I)
+_SECRET_KEY = re.compile(r"(password|passwd|secret|token|private[-_]?key|credential|api[-_]?key)", re.IGNORECASE)
+_REFERENCE_KEY = re.compile(r"(arn|name|id|ref|refs|url)$", re.IGNORECASE)
 # Shortest value worth scrubbing: masking "a" everywhere would mangle every message.
 _MIN_SECRET_LENGTH = 4
 

@@ -18,6 +18,7 @@ import ipaddress
 import json
 import re
 from enum import Enum
+from itertools import pairwise
 from typing import Annotated, Any
 
 from pydantic import (
@@ -32,8 +33,8 @@ from pydantic.alias_generators import to_camel
 from payplat.identity import default_suffix
 
 __all__ = [
-    "CREDENTIAL_NAME",
     "AWS_LABEL",
+    "CREDENTIAL_NAME",
     "FARGATE_MEMORY",
     "LOG_RETENTION_DAYS",
     "PRIVATE_RANGES",
@@ -42,11 +43,11 @@ __all__ = [
     "BudgetSpec",
     "ChangeControlSpec",
     "ChangePolicy",
-    "ProtectedKind",
     "DatabaseSpec",
     "DeletionPolicy",
     "DriftMode",
     "PlatformSpec",
+    "ProtectedKind",
     "ServiceSpec",
     "Severity",
     "SpecError",
@@ -604,8 +605,8 @@ def parse_spec(raw: dict[str, Any] | None, *, name: str = "platform") -> Platfor
     try:
         document = json.dumps(_without_nulls(raw or {}), allow_nan=False)
     except (TypeError, ValueError):
-        raise SpecError(["spec: holds a value JSON cannot carry (only strings, numbers, booleans, null, "
-                         "objects and lists)"]) from None
+        raise SpecError([("spec: holds a value JSON cannot carry (only strings, numbers, booleans, null, "
+                          "objects and lists)")]) from None
     try:
         # Strict, from JSON: what the API server's schema does ("8080" is no port, "yes"
         # no boolean, true no count), so the CLI and the CRD accept the same specs.
@@ -703,7 +704,7 @@ def _cross_field_problems(spec: PlatformSpec) -> list[str]:
                     f"{at}.secrets[{s_index}].name: {secret.name!r} is also set in environment "
                     "(a variable comes from one place)"
                 )
-        for key, value in service.environment.items():
+        for key in service.environment:
             if _looks_secret(key):
                 problems.append(
                     f"{at}.environment.{key}: looks like a credential; inject it through "
@@ -725,6 +726,6 @@ def _looks_secret(name: str) -> bool:
 
 def _ranges(values: tuple[int, ...]) -> str:
     """(1024, 2048, 3072, 4096) -> '1024-4096 in steps of 1024'; others listed in full."""
-    if {b - a for a, b in zip(values, values[1:])} == {1024}:
+    if {b - a for a, b in pairwise(values)} == {1024}:
         return f"{values[0]}-{values[-1]} in steps of 1024"
     return f"{values[0]}-{values[-1]}: {', '.join(map(str, values))}"

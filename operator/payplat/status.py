@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from functools import singledispatch
 from typing import Any
@@ -222,7 +222,7 @@ class PolicyBlocked:
 
 def timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with second precision, the form Kubernetes uses for metav1.Time."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def condition(status: Mapping[str, Any], kind: str) -> dict[str, Any] | None:
@@ -242,7 +242,7 @@ def _set(conditions: list[dict[str, Any]], kind: str, value: str, reason: str, m
         "status": value,
         "reason": reason,
         "message": message,
-        "lastTransitionTime": timestamp(now) if flipped else previous["lastTransitionTime"],
+        "lastTransitionTime": timestamp(now) if flipped or previous is None else previous["lastTransitionTime"],
         "observedGeneration": generation,
     }
     return [updated if item.get("type") == kind else item for item in conditions] if previous else [*conditions, updated]
@@ -314,7 +314,7 @@ def drift_check_due(status: Mapping[str, Any], interval_minutes: int, now: datet
     last = last_check.get("time") or (status.get("lastUpdate") or {}).get("endTime")
     if not last:
         return True
-    elapsed = now - datetime.strptime(last, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    elapsed = now - datetime.strptime(last, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     return elapsed.total_seconds() >= interval_minutes * 60
 
 

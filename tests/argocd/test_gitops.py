@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 import yaml
 
+from payplat.demo import missing_password_secrets
 from payplat.engines.fakecloud import FakeCloud
 from payplat.engines.faults import FAULT_TAG
-from payplat.demo import missing_password_secrets
 from payplat.handlers import FINALIZER
 from payplat.identity import stack_name
 from payplat.localcluster import LocalCluster
@@ -152,8 +152,8 @@ def test_an_invalid_manifest_in_git_fails_the_sync_with_the_api_servers_message(
         return {**operation, "failed": failed} if failed and expect in operation.get("message", "") else None
 
     operation = argocd.wait("mixed", refused, "the sync of the invalid revision to fail")
-    message = 'PaymentPlatform.payplat.io "delete-with-protected-alb" is invalid: ' \
-              f"spec.loadBalancer.deletionProtection: Invalid value: {expect}"
+    message = ('PaymentPlatform.payplat.io "delete-with-protected-alb" is invalid: '
+               f"spec.loadBalancer.deletionProtection: Invalid value: {expect}")
     assert message in operation["message"], operation["message"]
     assert message in operation["failed"][0]["message"]
     app = argocd.app("mixed")

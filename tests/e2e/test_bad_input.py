@@ -40,7 +40,7 @@ def test_every_invalid_manifest_is_refused_by_the_api_server_and_never_reaches_t
 
     # Updates need their valid original first; the operator makes those Ready.
     originals = {last["metadata"]["name"]: before[-1] for _, _, before, last in cases if before}
-    for name, doc in originals.items():
+    for doc in originals.values():
         cluster.apply(doc, namespace=namespace)
     for name in originals:
         wait_ready(cluster, namespace, name, operator)

@@ -28,7 +28,17 @@ from payplat.localcluster import LocalCluster, OperatorProcess
 from payplat.stackkeys import PROJECT
 from payplat.tenancy import SECRET_CONSENT_ANNOTATION
 
-from .support import ENGINES, CloudView, RunOperator, condition, get_platform, platform, stack_name, wait_for, wait_ready
+from .support import (
+    ENGINES,
+    CloudView,
+    RunOperator,
+    condition,
+    get_platform,
+    platform,
+    stack_name,
+    wait_for,
+    wait_ready,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("engine", ENGINES, indirect=True)]
 
@@ -161,8 +171,8 @@ def test_a_manual_change_applies_only_with_the_exact_approved_hash(
     records = backend_history(engine, state_dir, real_kit, namespace, "gated", tmp_path)
     messages = [record["message"] for record in records if record["kind"] == "update"]
     assert messages[-2:] == [f"payplat generation=1 plan={plan} approved-by=kubectl-annotate:{plan}",
-                             f"payplat generation=2 plan={retag['planHash']} "
-                             f"approved-by=kubectl-annotate:{retag['planHash']}"], records
+                             (f"payplat generation=2 plan={retag['planHash']} "
+                              f"approved-by=kubectl-annotate:{retag['planHash']}")], records
     # The update id is the update's place in that history (oldest first).
     assert [str(place) for place, r in enumerate(records, 1) if r["kind"] == "update"][-2:] == [
         e["updateId"] for e in updated["status"]["history"]]

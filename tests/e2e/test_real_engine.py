@@ -19,7 +19,17 @@ import pytest
 from payplat.localcluster import LocalCluster
 from payplat.tenancy import SECRET_CONSENT_ANNOTATION
 
-from .support import CloudView, RunOperator, condition, get_platform, log_records, platform, stack_name, wait_for, wait_ready
+from .support import (
+    CloudView,
+    RunOperator,
+    condition,
+    get_platform,
+    log_records,
+    platform,
+    stack_name,
+    wait_for,
+    wait_ready,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("engine", ["pulumi"], indirect=True)]
 

@@ -162,5 +162,5 @@ def _resumed(operator: OperatorProcess, name: str) -> bool:
 
 def _operations(metrics: str) -> dict[str, float]:
     """Engine operations by labels from the /metrics text, non-zero ones only."""
-    found = re.findall(r'^payplat_operations_total(\{[^}]*\}) (\S+)$', metrics, re.M)
+    found = re.findall(r'^payplat_operations_total(\{[^}]*\}) (\S+)$', metrics, re.MULTILINE)
     return {labels: float(value) for labels, value in found if float(value) > 0}

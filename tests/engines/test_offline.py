@@ -18,7 +18,14 @@ from pathlib import Path
 import pytest
 
 from payplat.engines import create_engine, locks
-from payplat.engines.base import Changes, PermanentEngineError, StackLockedError, StackRef, StackSecrets, TransientEngineError
+from payplat.engines.base import (
+    Changes,
+    PermanentEngineError,
+    StackLockedError,
+    StackRef,
+    StackSecrets,
+    TransientEngineError,
+)
 from payplat.engines.fakecloud import FakeCloud, simulate_drift
 from payplat.engines.offline import OfflineEngine
 from payplat.engines.passwords import CONFIG_KEY
@@ -223,7 +230,7 @@ def test_close_stops_after_the_current_step_and_the_next_run_continues(ref, spec
     async def scenario() -> None:
         engine = OfflineEngine(tmp_path, step_delay=0.02)
         task = asyncio.create_task(engine.up(ref, spec, NONE))
-        while len(FakeCloud(tmp_path, "ns_shop").entries()) < 3:
+        while len(FakeCloud(tmp_path, "ns_shop").entries()) < 3:  # noqa: ASYNC110 - polls the journal on disk
             await asyncio.sleep(0.01)
         await engine.close()
         with pytest.raises(TransientEngineError, match="shutdown") as caught:

@@ -35,8 +35,8 @@ from payplat.engines.base import (
     UnrecognisedEngineError,
 )
 from payplat.engines.passwords import CONFIG_KEY
-from payplat.stackkeys import PASSWORD_OUTPUT
 from payplat.engines.pulumi import PulumiEngine
+from payplat.stackkeys import PASSWORD_OUTPUT
 
 from .helpers import small_spec
 
@@ -438,7 +438,7 @@ def test_close_interrupts_the_running_cli_and_refuses_new_work(make_engine, worl
     async def scenario() -> None:
         engine = make_engine()
         task = asyncio.create_task(engine.up(REF, small_spec(), StackSecrets()))
-        while "up" not in ops(world):
+        while "up" not in ops(world):  # noqa: ASYNC110 - polls the fake CLI's world, written by a thread
             await asyncio.sleep(0.01)
         await engine.close()
         assert engine._command.interrupts == 1

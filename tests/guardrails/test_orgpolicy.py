@@ -3,7 +3,6 @@ rules turned into findings, failing closed on a broken rule unless told to ignor
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from payplat.guardrails.findings import Severity

@@ -3,7 +3,6 @@ non-waivable), the budget, and what blocks."""
 
 from __future__ import annotations
 
-import re
 import json
 from dataclasses import replace
 from typing import Any

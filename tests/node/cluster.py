@@ -134,9 +134,9 @@ class HostState:
 
     @classmethod
     def capture(cls) -> HostState:
-        links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+        links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=False).stdout
         mounts = Path("/proc/self/mountinfo").read_text().splitlines()
-        rules = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+        rules = subprocess.run(["iptables-save"], capture_output=True, text=True, check=False).stdout
         return cls(
             kernel={k: read_kernel(k) for k in KERNEL_SETTINGS},
             links=frozenset(line.split(":")[1].strip().split("@")[0] for line in links.splitlines()),
@@ -266,7 +266,7 @@ class NodeCluster:
         if self.holder is not None:
             self.holder.stop(timeout=5)
         self._remove_cgroups()
-        subprocess.run(["ip", "link", "delete", self.veth], capture_output=True)
+        subprocess.run(["ip", "link", "delete", self.veth], capture_output=True, check=False)
         for directory in reversed(self.created_dirs):
             with contextlib.suppress(OSError):
                 directory.rmdir()
@@ -334,9 +334,8 @@ class NodeCluster:
             # Runs in the child before exec: join the node's cgroups, die with the harness.
             pid = str(os.getpid())
             for procs in procs_files:
-                with contextlib.suppress(OSError):
-                    with open(procs, "w") as fh:
-                        fh.write(pid)
+                with contextlib.suppress(OSError), open(procs, "w") as fh:
+                    fh.write(pid)
             with contextlib.suppress(OSError):
                 ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
@@ -346,7 +345,7 @@ class NodeCluster:
         with open(log_path, "ab") as log:
             popen = subprocess.Popen(list(argv), stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True,
-                                     preexec_fn=enter, env={**os.environ, "PATH": path, **(env or {})})
+                                     preexec_fn=enter, env={**os.environ, "PATH": path, **(env or {})})  # noqa: PLW1509 - writes a cgroup file, calls prctl
         proc = ManagedProcess(name=name, popen=popen, log_path=log_path)
         if in_namespace:
             self.processes.append(proc)
@@ -357,7 +356,7 @@ class NodeCluster:
         assert self.holder is not None
         result = subprocess.run(
             ["nsenter", f"--target={self.holder.pid}", "--mount", "--net", "--", *argv],
-            capture_output=True, text=True, input=input, timeout=timeout,
+            capture_output=True, text=True, input=input, timeout=timeout, check=False,
             env={**os.environ, "PATH": f"{self.bin_dir}:{os.environ.get('PATH', '')}"})
         if check and result.returncode != 0:
             raise ClusterStartError(f"{' '.join(argv)} exited {result.returncode}: {result.stderr.strip()}")
@@ -642,7 +641,7 @@ state = "/run/containerd"
                 timeout: float = 180) -> subprocess.CompletedProcess[str]:
         """The real kubectl as cluster admin, from the host over the veth."""
         result = subprocess.run([str(self.bin_dir / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args],
-                                capture_output=True, text=True, input=input, timeout=timeout)
+                                capture_output=True, text=True, input=input, timeout=timeout, check=False)
         if check and result.returncode != 0:
             raise ClusterStartError(f"kubectl {' '.join(args)} exited {result.returncode}: "
                                     f"{result.stderr.strip()}")
@@ -650,7 +649,7 @@ state = "/run/containerd"
 
     def helm(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         result = subprocess.run([str(self.bin_dir / "helm"), f"--kubeconfig={self.kubeconfig}", *args],
-                                capture_output=True, text=True, timeout=timeout,
+                                capture_output=True, text=True, timeout=timeout, check=False,
                                 env={**os.environ, "HELM_CACHE_HOME": str(self.workdir / "helm"),
                                      "HELM_CONFIG_HOME": str(self.workdir / "helm"),
                                      "HELM_DATA_HOME": str(self.workdir / "helm")})
@@ -668,7 +667,7 @@ state = "/run/containerd"
 # --------------------------------------------------------------------------- helpers
 
 def _ip(*args: str) -> None:
-    result = subprocess.run(["ip", *args], capture_output=True, text=True)
+    result = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise ClusterStartError(f"ip {' '.join(args)}: {result.stderr.strip()}")
 
@@ -676,7 +675,7 @@ def _ip(*args: str) -> None:
 def _free_subnet() -> ipaddress.IPv4Network:
     """A /30 in 10.213.0.0/16 that no host interface or route uses."""
     used = subprocess.run(["ip", "-o", "-4", "route", "show", "table", "all"],
-                          capture_output=True, text=True).stdout
+                          capture_output=True, text=True, check=False).stdout
     taken = [ipaddress.ip_network(word, strict=False) for line in used.splitlines()
              for word in line.split()[:1] if word[0].isdigit()]
     for _ in range(100):

@@ -19,7 +19,7 @@ def test_every_missing_binary_and_image_is_named_with_its_build_step(tmp_path: P
 
 def test_a_machine_without_the_binaries_gets_an_error_not_a_skip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAYPLAT_TESTBIN_BIN", str(tmp_path))
-    with pytest.raises(NodeUnavailable, match="the node lane needs: .*kubelet"):
+    with pytest.raises(NodeUnavailable, match=r"the node lane needs: .*kubelet"):
         NodeCluster.start()
 
 

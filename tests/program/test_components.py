@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from payplat.stackkeys import INTERNAL_OUTPUTS
-
 import json
 
 from payplat.plan import UNKNOWN_MASK, Plan
 from payplat.program.tagging import operator_tags
 from payplat.spec import PlatformSpec
+from payplat.stackkeys import INTERNAL_OUTPUTS
 
 STACK = "pulumi:pulumi:Stack"
 TOP = "payplat:index:PaymentPlatform"

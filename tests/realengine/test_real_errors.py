@@ -19,7 +19,14 @@ import pytest
 from pulumi import automation as auto
 
 from payplat.engines import locks
-from payplat.engines.base import EngineError, PermanentEngineError, StackLockedError, StackRef, StackSecrets, TransientEngineError
+from payplat.engines.base import (
+    EngineError,
+    PermanentEngineError,
+    StackLockedError,
+    StackRef,
+    StackSecrets,
+    TransientEngineError,
+)
 from payplat.engines.errors import classify
 from payplat.engines.pulumi import PulumiEngine
 from payplat.stackkeys import PROJECT

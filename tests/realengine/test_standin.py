@@ -100,7 +100,7 @@ def test_a_fault_tag_fails_with_the_aws_sdk_error_text_then_lets_go(provider: St
 def test_a_fault_limited_to_deletes_lets_the_create_through(provider: StandinProvider) -> None:
     inputs = {"name": "payplat-shop", "tags": {FAIL_TAG: "delete@Cluster:AccessDeniedException"}}
     created = create(provider, inputs)
-    with pytest.raises(Aborted, match="AccessDeniedException: User: .* is not authorized to perform: ECS:CreateCluster"):
+    with pytest.raises(Aborted, match=r"AccessDeniedException: User: .* is not authorized to perform: ECS:CreateCluster"):
         provider.Delete(provider_pb2.DeleteRequest(id=created.id, urn=URN, type=TYPE, properties=struct(inputs)), Context())
 
 

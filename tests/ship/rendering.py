@@ -42,7 +42,7 @@ def require(path: Path, how: str) -> Path:
 
 
 def run(argv: Sequence[str], check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(list(argv), capture_output=True, text=True, timeout=300)
+    result = subprocess.run(list(argv), capture_output=True, text=True, timeout=300, check=False)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(argv)} failed ({result.returncode}):\n{result.stderr}{result.stdout}")
     return result

@@ -36,8 +36,8 @@ def _stages() -> list[Stage]:
     text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
     stages: list[Stage] = []
     global_args: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
+    for raw in text.splitlines():
+        line = raw.strip()
         if not line or line.startswith("#"):
             continue
         op, _, arg = line.partition(" ")
@@ -59,7 +59,7 @@ FINAL = STAGES[-1]
 
 def _cli_script_version() -> str:
     match = re.search(r"^PULUMI_CLI_VERSION=\$\{PULUMI_CLI_VERSION:-v(\d+\.\d+\.\d+)\}$",
-                      (ROOT / "hack" / "pulumi-cli.sh").read_text(), re.M)
+                      (ROOT / "hack" / "pulumi-cli.sh").read_text(), re.MULTILINE)
     assert match, "hack/pulumi-cli.sh pins no PULUMI_CLI_VERSION"
     return match[1]
 
@@ -72,7 +72,7 @@ def test_pulumi_pins_agree_with_pyproject_and_the_cli_the_tests_run() -> None:
     from payplat_dev.realengine import PULUMI_CLI_VERSION
 
     cli = _cli_script_version()
-    assert PULUMI_CLI_VERSION == f"v{cli}"  # what the real-engine tests and the demo run
+    assert f"v{cli}" == PULUMI_CLI_VERSION  # what the real-engine tests and the demo run
     declaring = [stage for stage in STAGES if "PULUMI_VERSION" in stage.args()]
     assert declaring, "no ARG PULUMI_VERSION"
     for stage in declaring:

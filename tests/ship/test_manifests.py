@@ -38,7 +38,7 @@ def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
         body["spec"]["selector"] = {}
         for constraint in template["spec"]["topologySpreadConstraints"]:
             constraint["labelSelector"] = {}
-    if obj["kind"] in {"PodDisruptionBudget"}:
+    if obj["kind"] == "PodDisruptionBudget":
         body["spec"]["selector"] = {}
     if obj["kind"] == "NetworkPolicy":
         body["spec"]["podSelector"] = {}

@@ -96,8 +96,8 @@ def _pump(stream: IO[str] | None, callback: OnOutput | None, lines: list[str]) -
     """Hand each line to ``callback`` as it arrives (the operator log streams it)."""
     if stream is None:
         return
-    for line in iter(stream.readline, ""):
-        line = line.rstrip()
+    for raw in iter(stream.readline, ""):
+        line = raw.rstrip()
         if callback:
             callback(line)
         lines.append(line)

@@ -141,7 +141,7 @@ class OperationRecord:
         owner = dict(raw["owner"])
         if owner.get("process_start"):
             owner["process_start"] = _parse_time(str(owner["process_start"]))
-        known = {f for f in Identity.__dataclass_fields__}
+        known = set(Identity.__dataclass_fields__)
         identity = Identity(**{k: v for k, v in owner.items() if k in known})
         return cls(owner=identity, operation=str(raw.get("operation", "")), started=_parse_time(str(raw["started"])))
 

@@ -42,8 +42,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from payplat.engines import checkpoint as state
-from payplat.engines import locks
-from payplat.engines import history
+from payplat.engines import history, locks
 from payplat.engines.base import (
     Audit,
     Changes,
@@ -60,8 +59,8 @@ from payplat.engines.base import (
 )
 from payplat.engines.errors import classify
 from payplat.engines.fakecloud import FakeCloud, journal_path
-from payplat.engines.inflight import InFlight
 from payplat.engines.faults import injected_failure
+from payplat.engines.inflight import InFlight
 from payplat.engines.offlineconfig import PasswordConfig
 from payplat.identity import is_legacy, legacy_owner, stack_name
 from payplat.spec import PlatformSpec, SpecError
@@ -416,8 +415,10 @@ def _record(resource: dict[str, Any]) -> dict[str, Any]:
 
 def _replace(resources: list[dict[str, Any]], urn: str, record: dict[str, Any] | None) -> list[dict[str, Any]]:
     """``resources`` with ``urn``'s entry swapped for ``record`` (appended if new, removed if None)."""
-    out = [record if item["urn"] == urn else item for item in resources if item["urn"] != urn or record is not None]
-    if record is not None and all(item["urn"] != urn for item in resources):
+    if record is None:
+        return [item for item in resources if item["urn"] != urn]
+    out = [record if item["urn"] == urn else item for item in resources]
+    if all(item["urn"] != urn for item in resources):
         out.append(record)
     return out
 

@@ -74,7 +74,7 @@ from payplat.identity import is_legacy, legacy_owner, stack_name
 from payplat.spec import PlatformSpec
 from payplat.stackkeys import PASSWORD_OUTPUT, PROJECT, root_name
 
-__all__ = ["PROJECT", "PulumiEngine", "changes_from", "steps_from", "desired_config", "masked_outputs", "settings_from_state"]
+__all__ = ["PROJECT", "PulumiEngine", "changes_from", "desired_config", "masked_outputs", "settings_from_state", "steps_from"]
 
 ASSUME_ROLES = "aws:assumeRoles"
 

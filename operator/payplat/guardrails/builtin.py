@@ -169,8 +169,8 @@ def _plain_credentials(view: PlanView) -> Problems:
                 yield task, f"{where}.name", f"{name} looks like a credential and is a plain environment value", \
                     "inject it from the database secret (spec.services[].secrets, valueFrom) instead"
             elif CREDENTIAL_VALUE.search(value):
-                yield task, f"{where}.value", f"the value of {name} looks like a credential (key, token or " \
-                    "user:password URL)", "move the credential to Secrets Manager and reference it with valueFrom"
+                yield task, f"{where}.value", f"the value of {name} looks like a credential (key, token or user:password URL)", \
+                    "move the credential to Secrets Manager and reference it with valueFrom"
 
 
 @rule("secret-reference", Severity.CRITICAL, "Secrets reach containers as valueFrom <secret ARN>:<key>::")

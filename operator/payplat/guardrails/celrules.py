@@ -22,6 +22,7 @@ from typing import Any
 import celpy
 import lark
 from celpy import celtypes
+from celpy.adapter import json_to_cel
 from celpy.evaluation import CELEvalError, Evaluator
 
 __all__ = ["COST_LIMIT", "MAX_EXPRESSION", "CompiledRule", "CostLimitExceeded", "Verdict", "compile_rule", "evaluate"]
@@ -51,22 +52,22 @@ class _Budget:
 class _BoundedEvaluator(Evaluator):
     """celpy's tree-walking evaluator, charging each visited node to a shared budget."""
 
-    def __init__(self, ast: lark.Tree, activation: Any, budget: _Budget) -> None:
+    def __init__(self, ast: lark.Tree[lark.Token], activation: Any, budget: _Budget) -> None:
         super().__init__(ast, activation)
         self.budget = budget
 
-    def visit_children(self, tree: lark.Tree) -> list[Any]:
+    def visit_children(self, tree: lark.Tree[lark.Token]) -> list[Any]:
         self.budget.charge()
-        return super().visit_children(tree)  # type: ignore[no-any-return]
+        return super().visit_children(tree)
 
-    def sub_evaluator(self, ast: lark.Tree) -> Evaluator:
+    def sub_evaluator(self, ast: lark.Tree[lark.Token]) -> Evaluator:
         return _BoundedEvaluator(ast, self.activation, self.budget)
 
 
 @dataclass(frozen=True)
 class CompiledRule:
     expression: str
-    ast: lark.Tree
+    ast: lark.Tree[lark.Token]
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def evaluate(rule: CompiledRule, variables: Mapping[str, Any], *, limit: int = C
     activation = _environment().program(rule.ast).new_activation()
     budget = _Budget(limit)
     evaluator = _BoundedEvaluator(rule.ast, activation, budget)
-    context = {name: celpy.json_to_cel(value) for name, value in variables.items()}
+    context = {name: json_to_cel(value) for name, value in variables.items()}
     try:
         value = evaluator.evaluate(context)
     except CostLimitExceeded as error:

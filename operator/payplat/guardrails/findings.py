@@ -37,12 +37,19 @@ MAX_RULE_ID = 63 - len("waive-")
 class Resource(Protocol):
     """A planned resource as the guardrails read it (``payplat.plan.PlannedResource``)."""
 
-    urn: str
-    type: str
-    name: str
-    custom: bool
-    inputs: dict[str, Any]
-    parent: str | None
+    # Read-only properties, so that frozen dataclasses (PlannedResource) match.
+    @property
+    def urn(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def custom(self) -> bool: ...
+    @property
+    def inputs(self) -> dict[str, Any]: ...
+    @property
+    def parent(self) -> str | None: ...
 
 
 @dataclass(frozen=True)

@@ -168,7 +168,7 @@ class OrgPolicy:
         if self.spec is None:
             return {}
         rules = {self.rule_id(r): self.source for r in self.spec.rules if not r.waivable}
-        return {**{rule: self.source for rule in self.spec.non_waivable}, **rules}
+        return {**dict.fromkeys(self.spec.non_waivable, self.source), **rules}
 
 
 def parse_policy(body: Mapping[str, Any]) -> OrgPolicy:
@@ -178,8 +178,8 @@ def parse_policy(body: Mapping[str, Any]) -> OrgPolicy:
     try:
         spec = PolicySpec.model_validate(body.get("spec") or {})
     except ValidationError as error:
-        problems = tuple(f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
-        return OrgPolicy(name=name, generation=generation, spec=None, problems=problems)
+        invalid = tuple(f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
+        return OrgPolicy(name=name, generation=generation, spec=None, problems=invalid)
     compiled: dict[str, celrules.CompiledRule | str] = {}
     problems: list[str] = []
     seen: set[str] = set()

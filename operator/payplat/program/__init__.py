@@ -38,7 +38,7 @@ def load_aws_modules() -> None:
     by the real-engine e2e test with four platforms at once). Loaded here first, one
     thread at a time, they are complete before any program runs.
     """
-    global _loaded_done
+    global _loaded_done  # noqa: PLW0603 - one flag per process, set once under the lock
     if _loaded_done:
         return
     with _loaded:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from payplat.program.naming import PlatformNames
 from payplat.program.context import child
+from payplat.program.naming import PlatformNames
 
 __all__ = ["Cluster", "ClusterArgs"]
 

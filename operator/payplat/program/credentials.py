@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from payplat.program.naming import PlatformNames
 from payplat.program.context import child
+from payplat.program.naming import PlatformNames
 from payplat.spec import DatabaseSpec
 from payplat.stackkeys import PASSWORD_CONFIG, PROJECT
 
@@ -36,7 +36,7 @@ class DatabaseSecret(pulumi.ComponentResource):
         super().__init__("payplat:index:DatabaseSecret", name, None, opts)
         database = args.spec
         self.password = password = pulumi.Config(PROJECT).require_secret(PASSWORD_CONFIG)
-        document = pulumi.Output.secret(
+        document: pulumi.Output[str] = pulumi.Output.secret(
             pulumi.Output.json_dumps(
                 {
                     "username": database.username,

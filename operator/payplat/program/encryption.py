@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from payplat.program.naming import PlatformNames
 from payplat.program.context import Account, child
+from payplat.program.naming import PlatformNames
 from payplat.program.policies import kms_key_policy
 
 __all__ = ["Encryption", "EncryptionArgs"]

@@ -21,7 +21,7 @@ __all__ = ["TLS_POLICY", "LoadBalancer", "LoadBalancerArgs"]
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 ANYWHERE = "0.0.0.0/0"
-NOT_FOUND = {"type": "fixed-response", "fixed_response": {"content_type": "text/plain", "message_body": "not found", "status_code": "404"}}
+NOT_FOUND: aws.lb.ListenerDefaultActionArgsDict = {"type": "fixed-response", "fixed_response": {"content_type": "text/plain", "message_body": "not found", "status_code": "404"}}
 
 
 @dataclass(frozen=True)

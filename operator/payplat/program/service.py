@@ -122,7 +122,7 @@ class FargateService(pulumi.ComponentResource):
             opts=child(self),
         )
         waits_for = list(args.prerequisites)
-        load_balancers = None
+        load_balancers: list[aws.ecs.ServiceLoadBalancerArgsDict] | None = None
         if args.routing is not None:
             self.target_group, rule = self._route(name, full_name, args, args.routing)
             waits_for.append(rule)

@@ -8,6 +8,7 @@ resource by resource.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any, cast
 
 import pulumi
 
@@ -35,7 +36,8 @@ def tag_transformation(tags: Mapping[str, str]) -> pulumi.ResourceTransformation
     def transform(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
         if not isinstance(args.resource, pulumi.CustomResource) or "tags" not in args.props:
             return None
-        own = args.props.get("tags") or {}
+        # The program's components give tags as plain dicts (never an Output).
+        own = cast("Mapping[str, Any]", args.props.get("tags") or {})
         return pulumi.ResourceTransformationResult({**args.props, "tags": {**frozen, **own}}, args.opts)
 
     return transform

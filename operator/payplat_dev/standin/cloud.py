@@ -149,9 +149,9 @@ _AWS_ERRORS = {
     "RequestLimitExceeded": (503, "Request limit exceeded."),
     "ServiceUnavailableException": (503, "Service Unavailable"),
     "InternalFailure": (500, "We encountered an internal error. Please try again."),
-    "AccessDeniedException": (403, "User: arn:aws:sts::123456789012:assumed-role/payplat-operator/payplat is not "
-                                   "authorized to perform: {action} because no identity-based policy allows the "
-                                   "{action} action"),
+    "AccessDeniedException": (403, ("User: arn:aws:sts::123456789012:assumed-role/payplat-operator/payplat is not "
+                                    "authorized to perform: {action} because no identity-based policy allows the "
+                                    "{action} action")),
     "UnauthorizedOperation": (403, "You are not authorized to perform this operation."),
     "ExpiredTokenException": (403, "The security token included in the request is expired"),
     "LimitExceededException": (400, "Resource limit exceeded: the account quota for this resource is reached"),

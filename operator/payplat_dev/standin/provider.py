@@ -31,7 +31,7 @@ import signal
 import sys
 import threading
 from concurrent import futures
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.protobuf import empty_pb2, json_format, struct_pb2
@@ -42,7 +42,7 @@ from payplat.engines.forcenew import FORCE_NEW, replace_keys
 from payplat.mocks import PlatformMocks
 from payplat_dev.standin.cloud import SLOW_ENV, StandinCloud, aws_error_text, fault_for, slow_for, stack_of
 
-__all__ = ["FORCE_NEW", "StandinProvider", "VERSION", "diff", "main"]
+__all__ = ["FORCE_NEW", "VERSION", "StandinProvider", "diff", "main"]
 
 VERSION = "7.51.1"
 #: Pulumi's marker for a value not known yet (``pulumi.runtime.rpc.UNKNOWN``).
@@ -156,7 +156,8 @@ class StandinProvider(provider_pb2_grpc.ResourceProviderServicer):
             result, _ = self.mocks.call(MockCallArgs(request.tok, _dict(request.args), ""))
         except NotImplementedError as error:
             context.abort(grpc.StatusCode.UNIMPLEMENTED, str(error))
-        return provider_pb2.InvokeResponse(**{"return": _struct(result)})
+        # "return" is a Python keyword: the field goes in through a dict.
+        return provider_pb2.InvokeResponse(**cast("dict[str, Any]", {"return": _struct(result)}))
 
     # ------------------------------------------------------------------ helpers
 
