@@ -67,6 +67,9 @@ NODE_BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-sche
 HOST_TOOLS = ("unshare", "nsenter", "ip", "iptables", "runc", "openssl")
 CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap")
 CNI_BIN_DIRS = ("/usr/lib/cni", "/opt/cni/bin")
+# hack/image.sh's archives: the sandbox, the operator (no-registry build), its test build
+# with the stand-in AWS provider, and moto (the real engine's S3 and KMS).
+IMAGES = ("pause", "operator", "operator-standin", "moto")
 _PR_SET_PDEATHSIG = 1
 
 
@@ -109,7 +112,7 @@ def missing_capabilities(bin_dir: Path, images: Path) -> list[str]:
     if cni_bin_dir() is None:
         missing.append(f"CNI plugins {', '.join(CNI_PLUGINS)} in {' or '.join(CNI_BIN_DIRS)} "
                        "(apt-get install containernetworking-plugins)")
-    for archive in ("operator.oci.tar", "pause.oci.tar"):
+    for archive in (f"{name}.oci.tar" for name in IMAGES):
         if not (images / archive).is_file():
             missing.append(f"{images / archive} (hack/image.sh)")
     if os.geteuid() != 0:

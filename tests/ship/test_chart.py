@@ -120,3 +120,11 @@ def test_extra_environment_reaches_the_container_after_the_settings(render_chart
     assert container["env"][-1] == {"name": "AWS_ENDPOINT_URL_S3", "value": "http://10.0.0.9:5000"}
     assert container["envFrom"] == [{"configMapRef": {"name": "payplat-operator"}},
                                     {"secretRef": {"name": "payplat-aws-credentials"}}]
+
+
+def test_extra_egress_rules_are_appended_to_the_network_policy(render_chart: Render) -> None:
+    out = render_chart("networkPolicy.extraEgress[0].ports[0].port=5000",
+                       "networkPolicy.extraEgress[0].to[0].podSelector.matchLabels.app=moto").stdout
+    egress = by_kind_name(out)[("NetworkPolicy", NAMESPACE, "payplat-operator")]["spec"]["egress"]
+    assert len(egress) == 3
+    assert egress[-1] == {"to": [{"podSelector": {"matchLabels": {"app": "moto"}}}], "ports": [{"port": 5000}]}
