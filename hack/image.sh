@@ -10,7 +10,8 @@
 #                Dockerfile's `pulumi-release` stage (checksummed release downloads)
 #
 # Usage: hack/image.sh           builds what is missing, prints the images folder last
-#        hack/image.sh base|pause|moto  one step only
+#        hack/image.sh base|pause|moto|operator  one step only (operator: base, pause and
+#                                the no-registry operator image, what hack/demo.sh --node needs)
 #        hack/image.sh --print   prints the images folder only (no build)
 #
 # Outputs, in ${PAYPLAT_TESTBIN_CACHE:-~/.cache/payplat/testbin}/images (keyed by content):
@@ -229,8 +230,9 @@ case "${1:-all}" in
   base) build_base ;;                      # a step alone (e.g. while Go builds run)
   pause) build_pause ;;
   moto) build_base; build_moto ;;
+  operator) build_base; build_pause; build_operator operator ;;   # what hack/demo.sh --node runs
   all) build_base; build_pause; build_operator operator; build_operator operator-standin; build_moto ;;
-  *) die "unknown step ${1}: base, pause, moto or nothing (everything)" ;;
+  *) die "unknown step ${1}: base, pause, moto, operator or nothing (everything)" ;;
 esac
 log "images ready in $((SECONDS - start))s"
 echo "$IMAGES"
