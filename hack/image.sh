@@ -109,9 +109,8 @@ build_pause() {
 # /opt/pulumi/standin; it runs on the image's own venv Python). Sets PULUMI_TOOLS_REF and
 # PULUMI_AWS_SOURCE.
 pulumi_tools() {
-  local variant=$1 cli="" plugin=""
-  if [[ -f hack/pulumi-cli.sh ]]; then cli=$(bash hack/pulumi-cli.sh | tail -n1); fi
-  cli=${PAYPLAT_PULUMI_CLI:-$cli}
+  local variant=$1 cli=${PAYPLAT_PULUMI_CLI:-} plugin=""
+  if [[ -z "$cli" && -f hack/pulumi-cli.sh ]]; then cli=$(bash hack/pulumi-cli.sh | tail -n1); fi
   local ctx; ctx=$(mktemp -d)
   mkdir -p "$ctx/opt/pulumi/bin"
   if [[ -n "$cli" && -x "$cli" ]]; then
@@ -163,13 +162,15 @@ is_current() {
 }
 
 save_image() {
-  local name=$1 ref=$2 repo=${2%:*}
+  local name=$1 ref=$2
   podman save --quiet --format oci-archive -o "$IMAGES/$name.oci.tar.tmp" "$ref"
   mv "$IMAGES/$name.oci.tar.tmp" "$IMAGES/$name.oci.tar"
   echo "$ref" >"$IMAGES/$name.ref"
-  # Older builds of this image only take disk space.
-  podman images --format '{{.Repository}}:{{.Tag}}' | grep -x "$repo:.*" | grep -vx "$ref" \
-    | xargs -r podman rmi --force >/dev/null 2>&1 || true
+  # Older builds of this image only take disk space: remove those this images folder
+  # built (podman's store is shared: another checkout's or cache's current image stays).
+  local history="$IMAGES/$name.built"
+  { cat "$history" 2>/dev/null || true; } | grep -vx "$ref" | xargs -r podman rmi --force >/dev/null 2>&1 || true
+  echo "$ref" >"$history"
   log "$name ready: $ref"
 }
 
