@@ -28,18 +28,14 @@ _START_TIMEOUT = 60.0
 
 @dataclass
 class MotoServer:
-    """A moto server: one this process started (``process``), or one running elsewhere
-    (``process=None``, e.g. a pod on the node lane's cluster, reached at ``host``)."""
-
-    process: ManagedProcess | None
+    process: ManagedProcess
     port: int
     region: str = REGION
-    host: str = "127.0.0.1"
     _clients: dict[str, Any] = field(default_factory=dict)
 
     @property
     def endpoint(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"http://127.0.0.1:{self.port}"
 
     def env(self) -> dict[str, str]:
         """What a process needs to reach this moto as if it were AWS (and nothing else)."""
@@ -102,8 +98,7 @@ class MotoServer:
         return found
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop(timeout=5)
+        self.process.stop(timeout=5)
 
 
 def start_moto(log_path: Path, *, port: int | None = None) -> MotoServer:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,22 @@ MOTO_PORT = 5000
 BUCKET, PREFIX, KMS_ALIAS = "payplat-state", "stacks", "payplat-pulumi"
 CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 STANDIN_CLOUD = "/var/lib/payplat/standin-cloud"  # $PAYPLAT_STATE_DIR/standin-cloud (the launcher's default)
+
+
+@dataclass
+class PodMoto(MotoServer):
+    """The host lane's moto helper (bucket, KMS alias, the SDKs' variables, reading the
+    backend) for a moto this process did not start: the pod, at its IP."""
+
+    host: str = "127.0.0.1"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def pod_moto(ip: str) -> PodMoto:
+    return PodMoto(None, MOTO_PORT, host=ip)  # type: ignore[arg-type]  # no process of ours
 
 
 def image_ref(node: NodeCluster, name: str) -> str:
@@ -67,9 +84,9 @@ def start_moto(node: NodeCluster) -> str:
 
 _IN_NODE = """
 import json, sys
-from payplat_dev.moto import MotoServer
-host, port, what, bucket, prefix, alias = sys.argv[1:7]
-moto = MotoServer(None, int(port), host=host)
+from tests.node.realengine import pod_moto
+host, what, bucket, prefix, alias = sys.argv[1:6]
+moto = pod_moto(host)
 if what == "prepare":
     print(json.dumps({"backend": moto.backend_url(bucket, prefix), "secrets": moto.kms_secrets_provider(alias)}))
 else:
@@ -79,8 +96,8 @@ else:
 
 def _in_node(node: NodeCluster, moto_ip: str, what: str) -> Any:
     """``payplat_dev.moto`` against the moto pod, from the node's network namespace."""
-    out = node.run_in_namespace("env", f"PYTHONPATH={ROOT / 'operator'}", sys.executable, "-c", _IN_NODE,
-                                moto_ip, str(MOTO_PORT), what, BUCKET, PREFIX, KMS_ALIAS, timeout=120)
+    out = node.run_in_namespace("env", f"PYTHONPATH={ROOT / 'operator'}:{ROOT}", sys.executable, "-c", _IN_NODE,
+                                moto_ip, what, BUCKET, PREFIX, KMS_ALIAS, timeout=120)
     return json.loads(out.stdout)
 
 
@@ -99,7 +116,7 @@ def helm_values(node: NodeCluster, moto_ip: str, aws: dict[str, str]) -> dict[st
     with static credentials (the test image and its pull policy are the only lane-specific
     parts)."""
     repo, tag = image_ref(node, "operator-standin").rsplit(":", 1)
-    sdk_env = {k: v for k, v in MotoServer(None, MOTO_PORT, host=moto_ip).env().items() if k not in CREDENTIALS}
+    sdk_env = {k: v for k, v in pod_moto(moto_ip).env().items() if k not in CREDENTIALS}
     return {
         "fullnameOverride": f"{RELEASE}-operator",
         # One replica: the stand-in's "cloud" is the pod's own emptyDir, so a second
