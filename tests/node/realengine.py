@@ -145,6 +145,9 @@ def install(node: NodeCluster, workdir: Path) -> str:
     values.write_text(yaml.safe_dump(helm_values(node, moto_ip, aws)))
     node.helm("install", RELEASE, str(CHART), "-n", NAMESPACE, "-f", str(values), "--wait", "--timeout=5m",
               timeout=360)
+    # helm's --wait counts a Deployment ready at replicas - maxUnavailable (0 here).
+    node.kubectl("rollout", "status", f"deployment/{RELEASE}-operator", "-n", NAMESPACE, "--timeout=240s",
+                 timeout=270)
     return moto_ip
 
 
