@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
+import yaml
 
 from payplat.identity import stack_name
 from payplat_dev.realengine import PULUMI_CLI_VERSION
@@ -59,7 +60,11 @@ def test_the_operator_pod_runs_the_pulumi_engine_hardened(node: NodeCluster, mot
 
 def test_a_platform_goes_ready_through_the_real_engine_in_the_pod_and_its_delete_removes_the_stack(
         node: NodeCluster, moto_ip: str) -> None:
-    node.kubectl("apply", "-n", NAMESPACE, "-f", str(ROOT / "examples" / "minimal.yaml"))
+    # examples/minimal.yaml, set to be destroyed with the resource (the default is Retain,
+    # which leaves AWS and the stack untouched, with the load balancer protected).
+    doc = yaml.safe_load((ROOT / "examples" / "minimal.yaml").read_text())
+    doc.setdefault("spec", {}).update({"deletionPolicy": "Delete", "loadBalancer": {"deletionProtection": False}})
+    node.kubectl("apply", "-n", NAMESPACE, "-f", "-", input=yaml.safe_dump(doc))
     obj = wait_for(f"PaymentPlatform {NAME} Ready through the real engine", lambda: _ready(node), 600, 3)
     status = obj["status"]
     assert status["observedGeneration"] == obj["metadata"]["generation"]
