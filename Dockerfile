@@ -18,6 +18,11 @@
 #   BASE_IMAGE   any image with Python 3.11 at /usr/bin/python3 or on PATH
 #   PULUMI_FROM  an image holding /opt/pulumi/bin/{pulumi,pulumi-resource-aws}, instead of
 #                the pulumi-release stage below (checksummed release downloads)
+#   PULUMI_AWS_SOURCE  what that plugin is, recorded as the io.payplat.pulumi-aws.source
+#                label: "release" (the default: the checksummed plugin), "none" (no
+#                plugin: offline engine only) or "standin" (the test build only: the local
+#                stand-in provider of hack/aws-standin, which answers like AWS but creates
+#                nothing; never run such an image against a real account)
 #
 # Runs as UID/GID 10001 with a read-only root filesystem: everything written at run time
 # goes to three mounted volumes (the Deployment uses emptyDirs):
@@ -80,6 +85,7 @@ ARG VERSION=0.1.0
 ARG REVISION=unknown
 ARG PULUMI_VERSION=3.274.0
 ARG PULUMI_AWS_VERSION=7.51.1
+ARG PULUMI_AWS_SOURCE=release
 LABEL org.opencontainers.image.title="payment-platform-operator" \
       org.opencontainers.image.description="Kubernetes operator keeping an AWS payment platform converged to a PaymentPlatform resource through Pulumi" \
       org.opencontainers.image.source="https://github.com/payplat/payment-platform-operator" \
@@ -87,13 +93,15 @@ LABEL org.opencontainers.image.title="payment-platform-operator" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       io.payplat.pulumi.version="${PULUMI_VERSION}" \
-      io.payplat.pulumi-aws.version="${PULUMI_AWS_VERSION}"
+      io.payplat.pulumi-aws.version="${PULUMI_AWS_VERSION}" \
+      io.payplat.pulumi-aws.source="${PULUMI_AWS_SOURCE}"
 RUN groupadd --system --gid 10001 payplat \
  && useradd --system --uid 10001 --gid 10001 --home-dir /home/payplat --shell /usr/sbin/nologin payplat \
  && mkdir -p /home/payplat/.pulumi /var/lib/payplat \
  && chown 10001:10001 /home/payplat /home/payplat/.pulumi /var/lib/payplat
-COPY --from=pulumi /opt/pulumi /opt/pulumi
+# The venv first: builds that differ only in PULUMI_FROM share every layer but the last.
 COPY --from=python /opt/venv /opt/venv
+COPY --from=pulumi /opt/pulumi /opt/pulumi
 ENV PATH=/opt/venv/bin:/opt/pulumi/bin:$PATH \
     HOME=/home/payplat \
     PULUMI_HOME=/home/payplat/.pulumi \

@@ -20,7 +20,7 @@ bin=$(bash hack/testbin.sh)
 if [[ "${1:-}" == "--node" ]]; then
   shift
   bash hack/node.sh >/dev/null
-  bash hack/image.sh >/dev/null
+  bash hack/image.sh operator >/dev/null
   echo "[demo] the operator as a pod on a local node"
   exec python3 -m tests.node.demo "$@"
 fi

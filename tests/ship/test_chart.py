@@ -37,6 +37,8 @@ def test_helm_lint_strict_passes(helm: Path, variant: str) -> None:
     (("resources.limits.memory=lots",), "/resources/limits/memory"),
     (("replicaCount=0",), "/replicaCount"),
     (("enigne=pulumi",), "'enigne' not allowed"),
+    (("extraEnv[0].name=PAYPLAT_ENGINE", "extraEnv[0].value=pulumi"), "/extraEnv/0/name"),
+    (("extraEnvFrom[0].secret.name=creds",), "/extraEnvFrom/0"),
 ])
 def test_bad_values_fail_naming_the_key(render_chart: Render, values: tuple[str, ...], named: str) -> None:
     result = render_chart(*values, check=False)
@@ -107,3 +109,22 @@ def test_settings_change_rolls_the_pods(render_chart: Render) -> None:
         deployment = by_kind_name(render_chart(*sets).stdout)[("Deployment", NAMESPACE, "payplat-operator")]
         return str(deployment["spec"]["template"]["metadata"]["annotations"]["checksum/config"])
     assert checksum() != checksum("resyncSeconds=900")
+
+
+def test_extra_environment_reaches_the_container_after_the_settings(render_chart: Render) -> None:
+    """AWS SDK variables (an S3-compatible or VPC endpoint) and a credentials Secret where
+    IRSA is not available: the node lane's real engine talks to moto this way."""
+    out = render_chart("extraEnv[0].name=AWS_ENDPOINT_URL_S3", "extraEnv[0].value=http://10.0.0.9:5000",
+                       "extraEnvFrom[0].secretRef.name=payplat-aws-credentials").stdout
+    container = by_kind_name(out)[("Deployment", NAMESPACE, "payplat-operator")]["spec"]["template"]["spec"]["containers"][0]
+    assert container["env"][-1] == {"name": "AWS_ENDPOINT_URL_S3", "value": "http://10.0.0.9:5000"}
+    assert container["envFrom"] == [{"configMapRef": {"name": "payplat-operator"}},
+                                    {"secretRef": {"name": "payplat-aws-credentials"}}]
+
+
+def test_extra_egress_rules_are_appended_to_the_network_policy(render_chart: Render) -> None:
+    out = render_chart("networkPolicy.extraEgress[0].ports[0].port=5000",
+                       "networkPolicy.extraEgress[0].to[0].podSelector.matchLabels.app=moto").stdout
+    egress = by_kind_name(out)[("NetworkPolicy", NAMESPACE, "payplat-operator")]["spec"]["egress"]
+    assert len(egress) == 3
+    assert egress[-1] == {"to": [{"podSelector": {"matchLabels": {"app": "moto"}}}], "ports": [{"port": 5000}]}

@@ -85,6 +85,10 @@ def test_pulumi_pins_agree_with_pyproject_and_the_cli_the_tests_run() -> None:
     assert _version(sdk)[0] == _version(cli)[0] and _version(sdk) <= _version(cli), (sdk, cli)
     installs = " ".join(" ".join(stage.all("RUN")) for stage in STAGES)
     assert 'plugin install resource aws "${PULUMI_AWS_VERSION}" --exact' in installs
+    # A build without build arguments labels its plugin as the release one; only the
+    # test build (hack/image.sh, operator-standin) says "standin".
+    assert FINAL.args()["PULUMI_AWS_SOURCE"] == "release"
+    assert "io.payplat.pulumi-aws.source=\"${PULUMI_AWS_SOURCE}\"" in " ".join(FINAL.all("LABEL"))
 
 
 def test_one_pinned_slim_python_base_matching_requires_python() -> None:
