@@ -23,8 +23,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from payplat.plan import Plan, plan, plan_program, read_manifest
-from payplat.spec import PlatformSpec, parse_spec
+from payplat.model.spec import PlatformSpec, parse_spec
+from payplat.program.plan import Plan, plan, plan_program, read_manifest
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "platform.yaml"
 IMAGE = "docker.io/traefik/whoami:v1.10.3"

@@ -38,7 +38,7 @@ sys.path[:0] = [str(HERE.parent / "operator"), str(HERE)]
 
 from payplat.engines.base import StackRef, StackSecrets  # noqa: E402
 from payplat.engines.pulumi import PulumiEngine  # noqa: E402
-from payplat.spec import PlatformSpec, parse_spec  # noqa: E402
+from payplat.model.spec import PlatformSpec, parse_spec  # noqa: E402
 from payplat_dev.moto import MotoServer, start_moto  # noqa: E402
 from payplat_dev.realengine import RealEngineKit, missing_pieces  # noqa: E402
 
@@ -76,8 +76,8 @@ def floor_round(kit: RealEngineKit, workdir: Path, name: str, spec: PlatformSpec
     """The bare Automation API, as its documentation shows it."""
     from pulumi import automation as auto
 
-    from payplat.program import make_program
-    from payplat.stackkeys import PASSWORD_CONFIG_KEY, PROJECT
+    from payplat.program.build import make_program
+    from payplat.program.stackkeys import PASSWORD_CONFIG_KEY, PROJECT
 
     stack_name = StackRef(stack_ns, name).stack_name
     work = workdir / "floor-workspace"
@@ -116,7 +116,7 @@ def operator_rss(moto: MotoServer, workdir: Path, in_flight: int) -> tuple[float
     """(idle operator, peak operator process, peak process tree) in MiB with ``in_flight`` ups at once."""
     from reconcile import rss_kib
 
-    from payplat.localcluster import LocalCluster, start_operator
+    from payplat_dev.localcluster import LocalCluster, start_operator
 
     kit = RealEngineKit(moto, workdir / "rss-kit", prefix="rss")
     with LocalCluster.start(log=sys.stderr) as cluster:

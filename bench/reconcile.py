@@ -2,7 +2,7 @@
 
     python bench/reconcile.py [--latency-count 20] [--burst-count 50]
 
-On the local control plane (``payplat.localcluster``, binaries from ``hack/testbin.sh``):
+On the local control plane (``payplat_dev.localcluster``, binaries from ``hack/testbin.sh``):
 
 1. apply-to-Ready latency, one platform at a time (p50/p95 over ``--latency-count``),
    for ``payplat run`` (offline engine) and for ``bench/floor_operator.py``, a kopf
@@ -25,8 +25,8 @@ from typing import Any
 
 from kubernetes import client, config, watch
 
-from payplat.localcluster import LocalCluster, ManagedProcess, operator_env, start_operator
-from payplat.settings import Settings
+from payplat.controller.settings import Settings
+from payplat_dev.localcluster import LocalCluster, ManagedProcess, operator_env, start_operator
 
 GROUP, VERSION, PLURAL = "payplat.io", "v1alpha1", "paymentplatforms"
 HERE = Path(__file__).resolve().parent

@@ -50,9 +50,9 @@ def _within(module: str, allowed: tuple[str, ...]) -> bool:
         # Only the real engine drives the Pulumi CLI.
         ("pulumi.automation", ("payplat.engines.pulumi", "payplat.engines.command")),
         # Only the handlers and the process runner know kopf.
-        ("kopf", ("payplat.handlers", "payplat.runner")),
+        ("kopf", ("payplat.controller.handlers", "payplat.controller.runner")),
         # One module for Kubernetes API calls (plus the Lease, which is its own concern).
-        ("kubernetes", ("payplat.kube", "payplat.leadership")),
+        ("kubernetes", ("payplat.controller.kube", "payplat.controller.leadership")),
         # AWS resources are declared by the program, and only there.
         ("pulumi_aws", ("payplat.program",)),
         # CEL (organisation policies) is compiled and evaluated in one module.
@@ -67,23 +67,25 @@ def test_each_outside_library_is_reached_from_one_place(library: str, allowed: t
 #: Each layer may import only the layers listed for it (and itself). Data flows down
 #: this list; nothing earlier may reach back for something later.
 LAYERS: dict[str, tuple[str, ...]] = {
-    "payplat.identity": (),
-    "payplat.spec": ("payplat.identity",),
-    "payplat.stackkeys": (),
-    "payplat.yamlinput": (),
-    "payplat.tenancy": ("payplat.identity",),
-    "payplat.program": ("payplat.spec", "payplat.stackkeys", "payplat.identity", "payplat.tenancy"),
-    "payplat.mocks": ("payplat.spec", "payplat.stackkeys"),
-    "payplat.guardrails": ("payplat.spec",),
-    "payplat.plan": ("payplat.spec", "payplat.stackkeys", "payplat.program", "payplat.mocks", "payplat.identity",
-                     "payplat.yamlinput", "payplat.guardrails"),
-    "payplat.engines": ("payplat.spec", "payplat.stackkeys", "payplat.program", "payplat.mocks", "payplat.plan",
-                        "payplat.identity"),
-    "payplat.status": ("payplat.spec", "payplat.stackkeys", "payplat.engines.base", "payplat.redaction"),
-    "payplat.crd": ("payplat.spec", "payplat.engines.base", "payplat.guardrails.orgpolicy"),
-    "payplat.changecontrol": ("payplat.spec", "payplat.engines.base"),
-    "payplat.changerecords": ("payplat.spec", "payplat.engines.base", "payplat.redaction", "payplat.status",
-                              "payplat.changecontrol"),
+    "payplat.model.identity": (),
+    "payplat.model.spec": ("payplat.model.identity",),
+    "payplat.program.stackkeys": (),
+    "payplat.model.yamlinput": (),
+    "payplat.model.tenancy": ("payplat.model.identity",),
+    # Step 1 of issue 14 moved plan (which reads YAML and runs the review) into program/.
+    "payplat.program": ("payplat.model.spec", "payplat.program.stackkeys", "payplat.model.identity", "payplat.model.tenancy",
+                        "payplat.model.yamlinput", "payplat.guardrails"),
+    "payplat.program.mocks": ("payplat.model.spec", "payplat.program.stackkeys"),
+    "payplat.guardrails": ("payplat.model.spec",),
+    "payplat.program.plan": ("payplat.model.spec", "payplat.program.stackkeys", "payplat.program", "payplat.program.mocks", "payplat.model.identity",
+                     "payplat.model.yamlinput", "payplat.guardrails"),
+    "payplat.engines": ("payplat.model.spec", "payplat.program.stackkeys", "payplat.program", "payplat.program.mocks", "payplat.program.plan",
+                        "payplat.model.identity"),
+    "payplat.controller.status": ("payplat.model.spec", "payplat.program.stackkeys", "payplat.engines.base", "payplat.controller.redaction"),
+    "payplat.model.crd": ("payplat.model.spec", "payplat.engines.base", "payplat.guardrails.orgpolicy"),
+    "payplat.controller.changecontrol": ("payplat.model.spec", "payplat.engines.base"),
+    "payplat.controller.changerecords": ("payplat.model.spec", "payplat.engines.base", "payplat.controller.redaction", "payplat.controller.status",
+                              "payplat.controller.changecontrol"),
 }
 
 
@@ -105,8 +107,8 @@ def test_pure_modules_do_no_io() -> None:
     """spec, status and the program's pure helpers are tested directly and fast: they
     must not pull in a client, an engine or the network."""
     io_libraries = ("kopf", "kubernetes", "pulumi.automation", "boto3", "aiohttp", "subprocess", "socket")
-    for module in ("payplat.spec", "payplat.status", "payplat.identity", "payplat.tenancy", "payplat.program.naming",
-                   "payplat.changecontrol", "payplat.changerecords",
+    for module in ("payplat.model.spec", "payplat.controller.status", "payplat.model.identity", "payplat.model.tenancy", "payplat.program.naming",
+                   "payplat.controller.changecontrol", "payplat.controller.changerecords",
                    "payplat.program.policies", *(m for m in MODULES if m.startswith("payplat.guardrails"))):
         used = sorted(name for name in MODULES[module] if _within(name, io_libraries))
         assert not used, f"{module} imports {used}"
@@ -122,7 +124,7 @@ def test_no_package_is_importable_as_operator() -> None:
 
 #: The only runtime-package module allowed to reach development tooling: the demo, which
 #: runs the real engine against the stand-in provider and moto (``--engine pulumi``).
-DEV_TOOLING_USERS = ("payplat.demo",)
+DEV_TOOLING_USERS = ("payplat_dev.demo",)
 
 
 def test_runtime_code_never_imports_development_tooling() -> None:

@@ -13,10 +13,10 @@ from typing import Any
 import kopf
 import pytest
 
-from payplat.changecontrol import APPROVE_ANNOTATION
+from payplat.controller.changecontrol import APPROVE_ANNOTATION
+from payplat.controller.handlers import RECONCILE_REQUEST_ANNOTATION, delete, reconcile, requests
+from payplat.controller.operations import Runtime
 from payplat.engines.base import ResourceChange
-from payplat.handlers import RECONCILE_REQUEST_ANNOTATION, delete, reconcile, requests
-from payplat.operations import Runtime
 from tests.test_handlers import (  # noqa: F401 - pytest fixtures
     BIG,
     CPU_CAP,

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from payplat.changecontrol import (
+from payplat.controller.changecontrol import (
     APPROVE_ANNOTATION,
     approver_of,
     cost_delta,
@@ -20,7 +20,7 @@ from payplat.changecontrol import (
     plan_hash,
     protected_kind,
 )
-from payplat.changerecords import (
+from payplat.controller.changerecords import (
     MAX_PLAN_BYTES,
     Audited,
     AwaitingApproval,
@@ -28,11 +28,11 @@ from payplat.changerecords import (
     plan_config_map,
     plans_to_delete,
 )
+from payplat.controller.status import condition, next_status
 from payplat.engines.base import Changes, OperationResult, Preview, ResourceChange
 from payplat.engines.checkpoint import plan_steps
 from payplat.engines.forcenew import replace_keys
-from payplat.spec import ChangeControlSpec, ChangePolicy, ProtectedKind, SpecError, parse_spec
-from payplat.status import condition, next_status
+from payplat.model.spec import ChangeControlSpec, ChangePolicy, ProtectedKind, SpecError, parse_spec
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 STACK = "urn:pulumi:ns_shop::payplat::"

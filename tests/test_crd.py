@@ -29,9 +29,9 @@ import re2
 import yaml
 from celpy import celtypes
 
-from payplat import crd
 from payplat.cli import main
-from payplat.spec import (
+from payplat.model import crd
+from payplat.model.spec import (
     FARGATE_MEMORY,
     MAX_IMAGE,
     MAX_SERVICE_NAME,
@@ -44,7 +44,7 @@ from payplat.spec import (
 )
 
 if TYPE_CHECKING:
-    from payplat.localcluster import LocalCluster
+    from payplat_dev.localcluster import LocalCluster
 
 ROOT = Path(__file__).resolve().parent.parent
 INVALID = sorted((ROOT / "tests" / "data" / "invalid").glob("*.yaml"))
@@ -149,7 +149,7 @@ def test_schema_is_structural() -> None:
 
 
 def test_the_crd_sets_no_defaults() -> None:
-    """The model is the one place defaults are applied (see payplat.crd's docstring)."""
+    """The model is the one place defaults are applied (see payplat.model.crd's docstring)."""
     assert [path for path, node in nodes(schema()) if "default" in node] == []
 
 
@@ -518,13 +518,13 @@ def test_the_corpus_has_both_verdicts() -> None:
 
 
 def operator_statuses() -> list[dict[str, Any]]:
-    """The statuses a run of real transitions (payplat.status) writes, in order."""
+    """The statuses a run of real transitions (payplat.controller.status) writes, in order."""
     from datetime import datetime
 
+    from payplat.controller.status import DriftCheckFailed, Failed, PolicyBlocked, Reviewed, Started, next_status
     from payplat.engines.base import Changes, DriftReport, OperationResult, PermanentEngineError, TransientEngineError
     from payplat.guardrails import PlatformRef, review
-    from payplat.plan import plan
-    from payplat.status import DriftCheckFailed, Failed, PolicyBlocked, Reviewed, Started, next_status
+    from payplat.program.plan import plan
 
     now = datetime(2026, 11, 28, tzinfo=UTC)
     spec = parse_spec({}, name="columns")

@@ -19,7 +19,20 @@ from typing import Any
 import kopf
 import pytest
 
-from payplat import handlers
+from payplat.controller import handlers
+from payplat.controller.handlers import (
+    CHECK_DRIFT_ANNOTATION,
+    RECONCILE_REQUEST_ANNOTATION,
+    check_drift,
+    configure,
+    delete,
+    planned_resources,
+    policy_changed,
+    reconcile,
+)
+from payplat.controller.operations import Runtime
+from payplat.controller.settings import Settings
+from payplat.controller.status import condition
 from payplat.engines.base import (
     Audit,
     Changes,
@@ -36,20 +49,7 @@ from payplat.engines.base import (
     UnrecognisedEngineError,
 )
 from payplat.guardrails import parse_policy
-from payplat.handlers import (
-    CHECK_DRIFT_ANNOTATION,
-    RECONCILE_REQUEST_ANNOTATION,
-    check_drift,
-    configure,
-    delete,
-    planned_resources,
-    policy_changed,
-    reconcile,
-)
-from payplat.operations import Runtime
-from payplat.settings import Settings
-from payplat.spec import PlatformSpec, parse_spec
-from payplat.status import condition
+from payplat.model.spec import PlatformSpec, parse_spec
 
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 PASSWORD = "Sup3r-s3cret-pw"

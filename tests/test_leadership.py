@@ -15,7 +15,7 @@ import pytest
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from payplat.leadership import (
+from payplat.controller.leadership import (
     Action,
     LeaseElector,
     LeaseState,

@@ -1,4 +1,4 @@
-"""payplat.mocks answers like AWS: realistic formats, unique and stable ids."""
+"""payplat.program.mocks answers like AWS: realistic formats, unique and stable ids."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 import pytest
 from pulumi.runtime import MockCallArgs, MockResourceArgs
 
-from payplat.mocks import PlatformMocks
+from payplat.program.mocks import PlatformMocks
 
 
 def new(mocks: PlatformMocks, typ: str, resource_name: str, **inputs: object) -> tuple[str, dict]:  # type: ignore[type-arg]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from payplat.cli import main
-from payplat.plan import PLACEHOLDER_PASSWORD, plan, read_manifest
+from payplat.program.plan import PLACEHOLDER_PASSWORD, plan, read_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "platform.yaml"
@@ -173,7 +173,7 @@ def test_plan_is_safe_from_several_threads_and_inside_an_event_loop(example_json
 def test_a_failing_program_raises_and_the_next_plan_still_works(example_json: dict) -> None:  # type: ignore[type-arg]
     import pulumi_aws as aws
 
-    from payplat.plan import plan_program
+    from payplat.program.plan import plan_program
 
     def broken_in_an_apply() -> None:
         vpc = aws.ec2.Vpc("v", cidr_block="10.0.0.0/16")

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
+from payplat.controller.redaction import KNOWN_SECRETS, RedactingFilter, looks_secret_key, redact, redact_outputs
 from payplat.engines.base import SECRET_MASK
-from payplat.redaction import KNOWN_SECRETS, RedactingFilter, looks_secret_key, redact, redact_outputs
 
 
 @pytest.mark.parametrize(("key", "secret"), [

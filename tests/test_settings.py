@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from payplat import runner
-from payplat import settings as settings_module
-from payplat.settings import Settings
+from payplat.controller import runner
+from payplat.controller import settings as settings_module
+from payplat.controller.settings import Settings
 
 
 def parse(*argv: str) -> argparse.Namespace:

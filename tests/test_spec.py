@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from payplat.identity import default_suffix
-from payplat.spec import (
+from payplat.model.identity import default_suffix
+from payplat.model.spec import (
     FARGATE_MEMORY,
     DeletionPolicy,
     PlatformSpec,

@@ -8,15 +8,7 @@ from typing import Any
 
 import pytest
 
-from payplat.engines.base import (
-    SECRET_MASK,
-    Changes,
-    DriftReport,
-    OperationResult,
-    PermanentEngineError,
-    TransientEngineError,
-)
-from payplat.status import (
+from payplat.controller.status import (
     DriftCheckFailed,
     Failed,
     Forgotten,
@@ -31,6 +23,14 @@ from payplat.status import (
     is_settled,
     next_status,
     status_patch,
+)
+from payplat.engines.base import (
+    SECRET_MASK,
+    Changes,
+    DriftReport,
+    OperationResult,
+    PermanentEngineError,
+    TransientEngineError,
 )
 
 T0 = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)

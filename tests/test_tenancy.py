@@ -1,6 +1,6 @@
 """Tenancy through the handlers: a platform is refused, before any engine call, a role its
 namespace may not assume and an environment suffix another platform holds; claims go with
-the stack. (The pure rules are in ``payplat.tenancy``; the real API server parts are in
+the stack. (The pure rules are in ``payplat.model.tenancy``; the real API server parts are in
 tests/e2e/test_tenancy.py.)"""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from typing import Any
 import kopf
 import pytest
 
-from payplat.claims import MemoryClaims, SuffixInUse, after_claim, after_release
-from payplat.handlers import delete, reconcile
-from payplat.identity import default_suffix
-from payplat.operations import Runtime
-from payplat.tenancy import (
+from payplat.controller.claims import MemoryClaims, SuffixInUse, after_claim, after_release
+from payplat.controller.handlers import delete, reconcile
+from payplat.controller.operations import Runtime
+from payplat.model.identity import default_suffix
+from payplat.model.tenancy import (
     AllowList,
     account_of,
     assume_role_session,

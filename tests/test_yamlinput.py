@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from payplat.yamlinput import MAX_BYTES, MAX_DEPTH, YamlInputError, load_documents
+from payplat.model.yamlinput import MAX_BYTES, MAX_DEPTH, YamlInputError, load_documents
 
 BOMB = "\n".join(["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
                  + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)])

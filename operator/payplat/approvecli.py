@@ -17,7 +17,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from payplat.changecontrol import APPROVE_ANNOTATION
+from payplat.controller.changecontrol import APPROVE_ANNOTATION
 
 __all__ = ["add_arguments", "command", "describe"]
 
@@ -49,7 +49,7 @@ def describe(status: Mapping[str, Any]) -> str:
 
 
 def command(args: argparse.Namespace) -> int:
-    from payplat import kube
+    from payplat.controller import kube
 
     obj = asyncio.run(kube.read_platform(args.namespace, args.name))
     if obj is None:

@@ -21,7 +21,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from payplat.localcluster import repo_root
+from payplat_dev.localcluster import repo_root
 from payplat_dev.moto import MotoServer
 from payplat_dev.standin.cloud import STANDIN_DIR_ENV, StandinCloud
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from payplat.localcluster import LocalCluster
+from payplat_dev.localcluster import LocalCluster
 from tests.controlplane import local_cluster
 
 # The e2e lane's operator fixtures, shared rather than copied.

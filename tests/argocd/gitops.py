@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from payplat.localcluster import LocalCluster, ManagedProcess, free_port, tail
+from payplat_dev.localcluster import LocalCluster, ManagedProcess, free_port, tail
 
 ROOT = Path(__file__).parent.parent.parent
 CM_PATCH = ROOT / "manifests" / "argocd" / "argocd-cm-patch.yaml"

@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 import yaml
 
-from payplat.demo import missing_password_secrets
+from payplat.controller.handlers import FINALIZER
 from payplat.engines.fakecloud import FakeCloud
 from payplat.engines.faults import FAULT_TAG
-from payplat.handlers import FINALIZER
-from payplat.identity import stack_name
-from payplat.localcluster import LocalCluster
+from payplat.model.identity import stack_name
+from payplat_dev.demo import missing_password_secrets
+from payplat_dev.localcluster import LocalCluster
 from tests.e2e.support import RunOperator, condition, get_platform, platform
 
 from .gitops import ROOT, ArgoCD, GitRepo, application, health_of, resource, synced_at

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from payplat.localcluster import LocalCluster, OperatorProcess, start_operator
+from payplat_dev.localcluster import LocalCluster, OperatorProcess, start_operator
 
 from .support import ENGINES, CloudView, OfflineCloud, RunOperator, StandinCloudView
 

@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypeVar
 import pytest
 import yaml
 
-from payplat.localcluster import KubectlError, LocalCluster, OperatorProcess, start_operator
+from payplat_dev.localcluster import KubectlError, LocalCluster, OperatorProcess, start_operator
 
 T = TypeVar("T")
 WAIT = 120.0  # a bound for "eventually", not a performance assertion
@@ -101,7 +101,7 @@ ENGINES = ("offline", "pulumi")
 
 
 def stack_name(namespace: str, name: str) -> str:
-    from payplat.identity import stack_name as named
+    from payplat.model.identity import stack_name as named
 
     return named(namespace, name)
 

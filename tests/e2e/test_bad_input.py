@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from payplat.identity import stack_name
-from payplat.localcluster import LocalCluster, repo_root
+from payplat.model.identity import stack_name
+from payplat_dev.localcluster import LocalCluster, repo_root
 
 from .support import RunOperator, get_platform, journal, platform, wait_ready
 

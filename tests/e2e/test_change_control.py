@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 
 import payplat
-from payplat.changecontrol import APPROVE_ANNOTATION
+from payplat.controller.changecontrol import APPROVE_ANNOTATION
 from payplat.engines import history
 from payplat.engines.locks import FileBucket
-from payplat.localcluster import LocalCluster, OperatorProcess
-from payplat.stackkeys import PROJECT
-from payplat.tenancy import SECRET_CONSENT_ANNOTATION
+from payplat.model.tenancy import SECRET_CONSENT_ANNOTATION
+from payplat.program.stackkeys import PROJECT
+from payplat_dev.localcluster import LocalCluster, OperatorProcess
 
 from .support import (
     ENGINES,

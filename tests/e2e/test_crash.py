@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from payplat.localcluster import LocalCluster
+from payplat_dev.localcluster import LocalCluster
 
 from .support import ENGINES, CloudView, RunOperator, log_records, platform, stack_name, wait_for, wait_ready
 

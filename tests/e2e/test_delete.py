@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from payplat.localcluster import LocalCluster
+from payplat_dev.localcluster import LocalCluster
 
 from .support import ENGINES, CloudView, RunOperator, condition, get_platform, platform, wait_for, wait_ready
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from payplat.localcluster import LocalCluster
+from payplat_dev.localcluster import LocalCluster
 
 from .support import RunOperator, condition, get_platform, journal, platform, wait_for, wait_ready
 

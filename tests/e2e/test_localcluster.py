@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from payplat.localcluster import LocalCluster, ManagedProcess
+from payplat_dev.localcluster import LocalCluster, ManagedProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -58,7 +58,7 @@ def test_children_die_with_a_harness_that_is_sigkilled(cluster: LocalCluster, tm
     bin_dir = cluster.bin_dir
     script = textwrap.dedent(f"""
         import pathlib, time
-        from payplat.localcluster import LocalCluster
+        from payplat_dev.localcluster import LocalCluster
         c = LocalCluster.start(bin_dir=pathlib.Path({str(bin_dir)!r}), crds=pathlib.Path('/nonexistent'))
         pathlib.Path({str(tmp_path / 'pids')!r}).write_text(' '.join(str(p.pid) for p in c.processes))
         time.sleep(300)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from payplat.localcluster import LocalCluster
+from payplat_dev.localcluster import LocalCluster
 
 from .support import RunOperator, journal, platform, ready_for_generation, wait_for
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from payplat.localcluster import LocalCluster
-from payplat.tenancy import SECRET_CONSENT_ANNOTATION
+from payplat.model.tenancy import SECRET_CONSENT_ANNOTATION
+from payplat_dev.localcluster import LocalCluster
 
 from .support import (
     CloudView,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from payplat.localcluster import LocalCluster, OperatorProcess, repo_root
+from payplat_dev.localcluster import LocalCluster, OperatorProcess, repo_root
 
 from .support import (
     ENGINES,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from payplat.localcluster import LocalCluster, OperatorProcess, repo_root
+from payplat_dev.localcluster import LocalCluster, OperatorProcess, repo_root
 
 from .support import journal, log_records, operator_as, platform, wait_for, wait_ready
 

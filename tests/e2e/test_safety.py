@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from payplat.controller.handlers import CHECK_DRIFT_ANNOTATION
 from payplat.engines import locks
 from payplat.engines.fakecloud import FakeCloud, simulate_drift
-from payplat.handlers import CHECK_DRIFT_ANNOTATION
-from payplat.identity import stack_name
-from payplat.localcluster import LocalCluster, OperatorProcess, find_bin_dir
+from payplat.model.identity import stack_name
+from payplat_dev.localcluster import LocalCluster, OperatorProcess, find_bin_dir
 from tests.ship.rendering import MANIFESTS, by_kind_name, require, run
 
 from .support import (

@@ -22,8 +22,8 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from payplat.localcluster import LocalCluster
-from payplat.plan import ManifestError, read_manifest
+from payplat.program.plan import ManifestError, read_manifest
+from payplat_dev.localcluster import LocalCluster
 
 pytestmark = pytest.mark.e2e
 

@@ -21,8 +21,8 @@ import pytest
 import yaml
 
 from payplat.engines.fakecloud import FakeCloud
-from payplat.identity import stack_name
-from payplat.localcluster import LocalCluster
+from payplat.model.identity import stack_name
+from payplat_dev.localcluster import LocalCluster
 
 from .support import RunOperator, admission_refusal, condition, get_platform, platform, wait_for, wait_ready
 

@@ -200,7 +200,7 @@ def test_sigkill_mid_operation_then_recovery_creates_nothing_twice(ref, spec, tm
         "import asyncio, sys; from pathlib import Path\n"
         "from payplat.engines.offline import OfflineEngine\n"
         "from payplat.engines.base import StackRef, StackSecrets\n"
-        "from payplat.spec import parse_spec\n"
+        "from payplat.model.spec import parse_spec\n"
         f"spec = parse_spec({{'services': [{WEB!r}], 'network': {{'flowLogs': False}}}}, name='shop')\n"
         "engine = OfflineEngine(Path(sys.argv[1]), step_delay=0.05)\n"
         "asyncio.run(engine.up(StackRef('ns', 'shop'), spec, StackSecrets()))\n"

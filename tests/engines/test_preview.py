@@ -15,7 +15,7 @@ from payplat.engines.base import Audit, Changes, StackRef, StackSecrets
 from payplat.engines.fakecloud import FakeCloud, simulate_drift
 from payplat.engines.offline import OfflineEngine
 from payplat.engines.pulumi import steps_from
-from payplat.stackkeys import PROJECT
+from payplat.program.stackkeys import PROJECT
 
 from .helpers import WEB, small_spec
 

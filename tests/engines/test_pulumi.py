@@ -36,7 +36,7 @@ from payplat.engines.base import (
 )
 from payplat.engines.passwords import CONFIG_KEY
 from payplat.engines.pulumi import PulumiEngine
-from payplat.stackkeys import PASSWORD_OUTPUT
+from payplat.program.stackkeys import PASSWORD_OUTPUT
 
 from .helpers import small_spec
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from payplat.plan import Manifest, Plan, plan, read_manifest
+from payplat.program.plan import Manifest, Plan, plan, read_manifest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -13,7 +13,7 @@ import pytest
 
 from payplat.guardrails.builtin import RULES, evaluate_builtin
 from payplat.guardrails.findings import Severity
-from payplat.plan import Manifest, Plan, PlannedResource
+from payplat.program.plan import Manifest, Plan, PlannedResource
 
 Mutation = Callable[[dict[str, Any]], None]
 

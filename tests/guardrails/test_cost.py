@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from payplat.guardrails.cost import estimate, price_table
-from payplat.plan import Manifest, Plan
+from payplat.program.plan import Manifest, Plan
 
 HOURS = 730
 #: Published on-demand prices (USD) as the table must hold them, per region.

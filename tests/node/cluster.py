@@ -47,8 +47,8 @@ from typing import Any
 
 import yaml
 
-from payplat.localcluster import ClusterStartError, ManagedProcess, find_bin_dir, tail
-from payplat.localpki import Pki, issue_cert, make_pki
+from payplat_dev.localcluster import ClusterStartError, ManagedProcess, find_bin_dir, tail
+from payplat_dev.localpki import Pki, issue_cert, make_pki
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_NAME = "payplat-node"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from payplat.plan import Manifest, Plan, plan, read_manifest
-from payplat.spec import PlatformSpec, parse_spec
+from payplat.model.spec import PlatformSpec, parse_spec
+from payplat.program.plan import Manifest, Plan, plan, read_manifest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

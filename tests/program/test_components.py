@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from payplat.plan import UNKNOWN_MASK, Plan
+from payplat.model.spec import PlatformSpec
+from payplat.program.plan import UNKNOWN_MASK, Plan
+from payplat.program.stackkeys import INTERNAL_OUTPUTS
 from payplat.program.tagging import operator_tags
-from payplat.spec import PlatformSpec
-from payplat.stackkeys import INTERNAL_OUTPUTS
 
 STACK = "pulumi:pulumi:Stack"
 TOP = "payplat:index:PaymentPlatform"

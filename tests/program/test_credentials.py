@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from payplat.identity import default_suffix
-from payplat.mocks import PlatformMocks
-from payplat.plan import PLACEHOLDER_PASSWORD, Plan, plan_program
-from payplat.program import make_program
-from payplat.spec import SECRET_KEYS, PlatformSpec
+from payplat.model.identity import default_suffix
+from payplat.model.spec import SECRET_KEYS, PlatformSpec
+from payplat.program.build import make_program
+from payplat.program.mocks import PlatformMocks
+from payplat.program.plan import PLACEHOLDER_PASSWORD, Plan, plan_program
 
 from .queries import KMS_KEY, SECRET, SECRET_VERSION, container, ecs_service, one
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from payplat.plan import Plan
-from payplat.spec import PlatformSpec
+from payplat.model.spec import PlatformSpec
+from payplat.program.plan import Plan
 
 from .queries import KMS_KEY, LOG_GROUP, one, statements
 

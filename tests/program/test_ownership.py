@@ -16,12 +16,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from payplat.claims import MemoryClaims, SuffixInUse
-from payplat.identity import MAX_STACK_NAME, stack_name
-from payplat.plan import Plan, plan
+from payplat.controller.claims import MemoryClaims, SuffixInUse
+from payplat.model.identity import MAX_STACK_NAME, stack_name
+from payplat.model.spec import AWS_LABEL, MAX_SERVICE_NAME, MAX_SUFFIX, RESERVED_SERVICE_NAMES, PlatformSpec, parse_spec
+from payplat.model.tenancy import claim_key
 from payplat.program.naming import PlatformNames
-from payplat.spec import AWS_LABEL, MAX_SERVICE_NAME, MAX_SUFFIX, RESERVED_SERVICE_NAMES, PlatformSpec, parse_spec
-from payplat.tenancy import claim_key
+from payplat.program.plan import Plan, plan
 
 #: Which input of which resource type is an AWS name, and the PlatformNames.all kind it belongs to.
 NAMED = {

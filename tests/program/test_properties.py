@@ -7,8 +7,8 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from payplat.plan import PLACEHOLDER_PASSWORD, UNKNOWN_MASK, Plan, plan
-from payplat.spec import FARGATE_MEMORY, SECRET_KEYS, PlatformSpec, parse_spec
+from payplat.model.spec import FARGATE_MEMORY, SECRET_KEYS, PlatformSpec, parse_spec
+from payplat.program.plan import PLACEHOLDER_PASSWORD, UNKNOWN_MASK, Plan, plan
 
 from .queries import EGRESS, INGRESS, SECRET, SECRET_VERSION, container, ecs_service, one, task_definition
 

@@ -6,11 +6,11 @@ import ipaddress
 
 import pytest
 
+from payplat.model.spec import ServiceSpec, parse_spec
 from payplat.program.containers import container_definition, secret_value_from
 from payplat.program.naming import bounded, subnet_cidrs
 from payplat.program.platform import listener_priorities
 from payplat.program.policies import execution_secret_policy, kms_key_policy, partition_of
-from payplat.spec import ServiceSpec, parse_spec
 
 
 def test_bounded_keeps_short_names_unchanged() -> None:
@@ -94,7 +94,7 @@ def test_every_pulumi_aws_module_the_program_uses_is_loaded_up_front() -> None:
     import re
     from pathlib import Path
 
-    from payplat.program import AWS_MODULES
+    from payplat.program.build import AWS_MODULES
 
     sources = (Path(__file__).parents[2] / "operator" / "payplat" / "program").glob("*.py")
     used = {m for path in sources for m in re.findall(r"\baws\.([a-z0-9]+)\.", path.read_text())}
@@ -110,7 +110,7 @@ def test_programs_in_threads_see_complete_aws_modules_once_loaded() -> None:
 
     code = """
 import threading, pulumi_aws as aws
-from payplat.program import load_aws_modules
+from payplat.program.build import load_aws_modules
 load_aws_modules()
 errors = []
 def touch():

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from payplat.plan import Plan, PlannedResource
-from payplat.spec import PlatformSpec
+from payplat.model.spec import PlatformSpec
+from payplat.program.plan import Plan, PlannedResource
 
 from .queries import ROLE, ROLE_POLICY, SECRET, as_list, document, ecs_service, one, statements, task_definition
 

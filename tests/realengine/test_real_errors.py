@@ -29,7 +29,7 @@ from payplat.engines.base import (
 )
 from payplat.engines.errors import classify
 from payplat.engines.pulumi import PulumiEngine
-from payplat.stackkeys import PROJECT
+from payplat.program.stackkeys import PROJECT
 from payplat_dev.standin.cloud import FAIL_TAG
 from tests.engines.helpers import small_spec
 
@@ -127,7 +127,7 @@ def test_a_missing_stack_is_stack_not_found(kit: Any) -> None:
 def _bare_stack(kit: Any, ref: StackRef, program: Any = None, work: Path | None = None) -> Any:
     """The stack through the bare Automation API (in the engine's workspace if given: it
     holds the stack's settings file naming the KMS key)."""
-    from payplat.program import make_program
+    from payplat.program.build import make_program
 
     work = work or Path(kit.workdir) / "bare" / ref.stack_name
     work.mkdir(parents=True, exist_ok=True)

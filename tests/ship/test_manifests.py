@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from payplat.settings import Settings
+from payplat.controller.settings import Settings
 from tests.ship.rendering import CHART_VARIANTS, KUSTOMIZE_VARIANTS, NAMESPACE, by_kind_name, documents
 
 #: Every verb any rule may grant: the operator reads, watches and patches; it deletes only
 #: the plan ConfigMaps it created (by name with a UID precondition, ``kube.ConfigMapPlans``).
 ALLOWED_VERBS = {"get", "list", "watch", "patch", "update", "create", "delete"}
-#: What payplat/handlers.py's docstring says the operator calls, resource -> verbs.
+#: What payplat/controller/handlers.py's docstring says the operator calls, resource -> verbs.
 USED = {"paymentplatforms": {"get", "list", "watch", "patch"}, "paymentplatforms/status": {"get", "patch"},
         "events": {"create"}, "secrets": {"get"}, "leases": {"get", "create", "update"}, "pods": {"get"},
         "customresourcedefinitions": {"list", "watch"}, "namespaces": {"list", "watch"},

@@ -2,7 +2,7 @@
 
 The handlers only ever talk to ``Engine``; ``engines.pulumi`` (Automation API, real AWS)
 and ``engines.offline`` (the same program under mocks, local state) implement it. Results
-are plain frozen dataclasses so ``payplat.status`` can turn them into conditions without
+are plain frozen dataclasses so ``payplat.controller.status`` can turn them into conditions without
 touching any I/O. Outputs in a result never contain secret values: engines replace them
 with ``SECRET_MASK`` before returning.
 """
@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from payplat.identity import owner, stack_name
-from payplat.spec import PlatformSpec
-from payplat.stackkeys import INTERNAL_OUTPUTS, SECRET_MASK
+from payplat.model.identity import owner, stack_name
+from payplat.model.spec import PlatformSpec
+from payplat.program.stackkeys import INTERNAL_OUTPUTS, SECRET_MASK
 
 __all__ = [
     "SECRET_MASK",

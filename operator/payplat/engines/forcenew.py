@@ -2,7 +2,7 @@
 
 One table for everything that must agree on it: the offline engine plans a replacement
 where the real provider would, the stand-in provider (``payplat_dev.standin``) answers
-the Pulumi CLI's ``Diff`` with the same keys, and change control (``payplat.changecontrol``)
+the Pulumi CLI's ``Diff`` with the same keys, and change control (``payplat.controller.changecontrol``)
 reads the replacements both engines report. Keys are Pulumi input names (camelCase).
 """
 

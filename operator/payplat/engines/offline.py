@@ -62,9 +62,9 @@ from payplat.engines.fakecloud import FakeCloud, journal_path
 from payplat.engines.faults import injected_failure
 from payplat.engines.inflight import InFlight
 from payplat.engines.offlineconfig import PasswordConfig
-from payplat.identity import is_legacy, legacy_owner, stack_name
-from payplat.spec import PlatformSpec, SpecError
-from payplat.stackkeys import PROJECT, root_name
+from payplat.model.identity import is_legacy, legacy_owner, stack_name
+from payplat.model.spec import PlatformSpec, SpecError
+from payplat.program.stackkeys import PROJECT, root_name
 
 __all__ = ["PROJECT", "OfflineEngine"]
 
@@ -363,9 +363,9 @@ class OfflineEngine:
 
     def _run_program(self, ref: StackRef, spec: PlatformSpec) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         # The program and pulumi-aws take seconds to import: only when this engine runs.
-        from payplat.mocks import PlatformMocks
-        from payplat.plan import plan_program
-        from payplat.program import make_program
+        from payplat.program.build import make_program
+        from payplat.program.mocks import PlatformMocks
+        from payplat.program.plan import plan_program
 
         mocks = PlatformMocks(region=spec.region, account_id=FAKE_ACCOUNT)
         result = plan_program(make_program(spec, namespace=ref.namespace, name=ref.name), region=spec.region, stack=ref.stack_name, mocks=mocks)

@@ -70,9 +70,9 @@ from payplat.engines.pulumiresults import (
     steps_from,
     version_of,
 )
-from payplat.identity import is_legacy, legacy_owner, stack_name
-from payplat.spec import PlatformSpec
-from payplat.stackkeys import PASSWORD_OUTPUT, PROJECT, root_name
+from payplat.model.identity import is_legacy, legacy_owner, stack_name
+from payplat.model.spec import PlatformSpec
+from payplat.program.stackkeys import PASSWORD_OUTPUT, PROJECT, root_name
 
 __all__ = ["PROJECT", "PulumiEngine", "changes_from", "desired_config", "masked_outputs", "settings_from_state", "steps_from"]
 
@@ -254,7 +254,7 @@ class PulumiEngine:
 
     def _stack(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> Any:
         """The selected, configured stack, with a crashed run's lock and pending operations resolved."""
-        from payplat.program import make_program  # pulumi-aws: seconds to import, so only when used
+        from payplat.program.build import make_program  # pulumi-aws: seconds to import, so only when used
 
         stack = self._select(ref, program=make_program(spec, namespace=ref.namespace, name=ref.name))
         self._clear_stale_lock(ref)

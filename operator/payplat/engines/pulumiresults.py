@@ -9,7 +9,7 @@ from typing import Any
 
 from payplat.engines.base import SECRET_MASK, Changes, ResourceChange, public_outputs
 from payplat.engines.passwords import CONFIG_KEY
-from payplat.spec import PlatformSpec
+from payplat.model.spec import PlatformSpec
 
 __all__ = ["changes_from", "desired_config", "masked_outputs", "settings_from_state", "steps_from", "version_of"]
 

@@ -23,7 +23,7 @@ from payplat.guardrails.findings import (
     waivers_from_annotations,
 )
 from payplat.guardrails.orgpolicy import OrgPolicy, PlatformRef, evaluate_org_policies, parse_policy
-from payplat.spec import PlatformSpec
+from payplat.model.spec import PlatformSpec
 
 __all__ = ["MAX_STATUS_FINDINGS", "Finding", "OrgPolicy", "PlatformRef", "Review", "Severity", "parse_policy", "review"]
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from payplat.spec import Severity
+from payplat.model.spec import Severity
 
 __all__ = [
     "WAIVER_PREFIX",
@@ -35,7 +35,7 @@ MAX_RULE_ID = 63 - len("waive-")
 
 
 class Resource(Protocol):
-    """A planned resource as the guardrails read it (``payplat.plan.PlannedResource``)."""
+    """A planned resource as the guardrails read it (``payplat.program.plan.PlannedResource``)."""
 
     # Read-only properties, so that frozen dataclasses (PlannedResource) match.
     @property

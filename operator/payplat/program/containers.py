@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from payplat.spec import ServiceSpec
+from payplat.model.spec import ServiceSpec
 
 __all__ = ["TMP_VOLUME", "container_definition", "secret_value_from"]
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from payplat.model.spec import LoadBalancerSpec
 from payplat.program.context import child
 from payplat.program.naming import PlatformNames
-from payplat.spec import LoadBalancerSpec
 
 __all__ = ["TLS_POLICY", "LoadBalancer", "LoadBalancerArgs"]
 

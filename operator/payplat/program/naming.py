@@ -1,7 +1,7 @@
 """AWS names for a platform's resources, derived from its environment suffix.
 
 Who owns which name: a platform owns every AWS name built from its environment suffix,
-and the suffix is unique per (account, region) (``payplat.claims``). Names are built so
+and the suffix is unique per (account, region) (``payplat.controller.claims``). Names are built so
 that distinct (suffix, service) pairs can never produce the same name:
 
 * platform-level names are ``payplat-<suffix>-<fixed part>``, one fixed part per resource

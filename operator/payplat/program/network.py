@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from payplat.model.spec import NatGateways, NetworkSpec
 from payplat.program.context import Account, child
 from payplat.program.logs import encrypted_log_group
 from payplat.program.naming import IAM_PATH, PlatformNames, subnet_cidrs
 from payplat.program.policies import assume_role_policy, flow_logs_policy
-from payplat.spec import NatGateways, NetworkSpec
 
 __all__ = ["Network", "NetworkArgs"]
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from payplat.model.spec import PlatformSpec
+from payplat.model.tenancy import assume_role_session
 from payplat.program.cluster import Cluster, ClusterArgs
 from payplat.program.context import Account
 from payplat.program.credentials import DatabaseSecret, DatabaseSecretArgs
@@ -22,10 +24,8 @@ from payplat.program.network import Network, NetworkArgs
 from payplat.program.policies import partition_of
 from payplat.program.roles import ExecutionRole, ExecutionRoleArgs
 from payplat.program.service import CATCH_ALL_PRIORITY, FargateService, FargateServiceArgs, Routing
+from payplat.program.stackkeys import ROOT_TYPE
 from payplat.program.tagging import platform_tags, tag_transformation
-from payplat.spec import PlatformSpec
-from payplat.stackkeys import ROOT_TYPE
-from payplat.tenancy import assume_role_session
 
 __all__ = ["PaymentPlatform", "PaymentPlatformArgs", "assume_roles", "listener_priorities"]
 

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from payplat.model.spec import ServiceSpec
 from payplat.program.containers import TMP_VOLUME, container_definition
 from payplat.program.context import Account, child
 from payplat.program.logs import encrypted_log_group
 from payplat.program.naming import IAM_PATH, LIMITS, PlatformNames
 from payplat.program.roles import ecs_task_trust
-from payplat.spec import ServiceSpec
 
 __all__ = ["CATCH_ALL_PRIORITY", "FARGATE_PLATFORM_VERSION", "FargateService", "FargateServiceArgs", "Routing"]
 

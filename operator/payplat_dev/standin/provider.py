@@ -1,7 +1,7 @@
 """The stand-in ``pulumi-resource-aws`` plugin: the provider gRPC protocol over ``StandinCloud``.
 
 The Pulumi CLI starts it (``hack/aws-standin/pulumi-resource-aws`` on PATH, an "ambient"
-plugin) and reads the port it prints. It answers like ``payplat.mocks`` and behaves like a
+plugin) and reads the port it prints. It answers like ``payplat.program.mocks`` and behaves like a
 provider where the engine's behaviour depends on it:
 
 * ``Check`` passes inputs through; ``Diff`` compares them with the old inputs and asks for
@@ -39,7 +39,7 @@ from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs
 from pulumi.runtime.proto import plugin_pb2, provider_pb2, provider_pb2_grpc
 
 from payplat.engines.forcenew import FORCE_NEW, replace_keys
-from payplat.mocks import PlatformMocks
+from payplat.program.mocks import PlatformMocks
 from payplat_dev.standin.cloud import SLOW_ENV, StandinCloud, aws_error_text, fault_for, slow_for, stack_of
 
 __all__ = ["FORCE_NEW", "VERSION", "StandinProvider", "diff", "main"]

@@ -18,7 +18,7 @@ The default environment suffix (what AWS names are built from) must fit 20 chara
 and be unique per owner: a readable prefix of the name plus 8 hex characters of the
 SHA-256 of ``namespace/name``. Uniqueness within an account and region is then enforced,
 not assumed: every suffix in force is claimed before any engine call
-(``payplat.claims``), so even a hash collision is refused rather than shared.
+(``payplat.controller.claims``), so even a hash collision is refused rather than shared.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """kopf handlers: turn PaymentPlatform events into engine operations and status.
 
-Each handler reads the object, asks ``payplat.status`` what the status becomes, and writes
+Each handler reads the object, asks ``payplat.controller.status`` what the status becomes, and writes
 it through kopf's ``patch``. Their dependencies (engine, settings, limits, metrics, the
-Secret reader) arrive in ``memo.runtime`` (``payplat.operations.Runtime``), built by
-``payplat.runner``, or by a test with a fake engine.
+Secret reader) arrive in ``memo.runtime`` (``payplat.controller.operations.Runtime``), built by
+``payplat.controller.runner``, or by a test with a fake engine.
 
 Concurrency: kopf runs the create/update/resume/delete handlers of one object strictly
 one after another; the drift timer runs beside them, so every engine call also takes the
@@ -28,9 +28,9 @@ Kubernetes API calls made by this process (the RBAC the operator needs):
   one this operator created (``kube.ConfigMapPlans``); never ``get``/``list``/``update``.
 * core ``configmaps`` in the operator's namespace: ``get`` of the assume-role allow-list;
   ``get, update`` of the environment-suffix claims and ``create`` for the first claim
-  (``payplat.claims``).
+  (``payplat.controller.claims``).
 * ``coordination.k8s.io/leases`` in the lease namespace (default: the operator's own):
-  ``get, create, update`` (``payplat.leadership``).
+  ``get, create, update`` (``payplat.controller.leadership``).
 * core ``pods`` in the operator's own namespace: ``get`` (``kube.pod_gone``, whether the
   operator pod an operation record names, by UID, has ended: only then is its lock broken).
 * ``apiextensions.k8s.io/customresourcedefinitions``: ``list, watch``, cluster-wide (kopf
@@ -64,28 +64,14 @@ from typing import Any, NoReturn, TypeVar
 import kopf
 
 from payplat import API_GROUP, API_VERSION, PLURAL
-from payplat.approval import Applied, Held, applied, gated_up, held, record_destroy
-from payplat.changecontrol import APPROVE_ANNOTATION
-from payplat.engines.base import (
-    Audit,
-    DriftReport,
-    EngineError,
-    OperationResult,
-    PermanentEngineError,
-    StackRef,
-    StackSecrets,
-    TransientEngineError,
-    UnrecognisedEngineError,
-)
-from payplat.freshness import superseded
-from payplat.gatekeeper import admit, release_other_claims
-from payplat.guardrails import OrgPolicy, PlatformRef, Review, parse_policy, review
-from payplat.operations import Runtime
-from payplat.plan import PlannedResource, plan
-from payplat.redaction import redact
-from payplat.settings import Settings
-from payplat.spec import DeletionPolicy, DriftMode, PlatformSpec, SpecError, parse_spec
-from payplat.status import (
+from payplat.controller.approval import Applied, Held, applied, gated_up, held, record_destroy
+from payplat.controller.changecontrol import APPROVE_ANNOTATION
+from payplat.controller.freshness import superseded
+from payplat.controller.gatekeeper import admit, release_other_claims
+from payplat.controller.operations import Runtime
+from payplat.controller.redaction import redact
+from payplat.controller.settings import Settings
+from payplat.controller.status import (
     DriftCheckFailed,
     DriftRequestAnswered,
     Failed,
@@ -106,6 +92,20 @@ from payplat.status import (
     policy_status,
     status_patch,
 )
+from payplat.engines.base import (
+    Audit,
+    DriftReport,
+    EngineError,
+    OperationResult,
+    PermanentEngineError,
+    StackRef,
+    StackSecrets,
+    TransientEngineError,
+    UnrecognisedEngineError,
+)
+from payplat.guardrails import OrgPolicy, PlatformRef, Review, parse_policy, review
+from payplat.model.spec import DeletionPolicy, DriftMode, PlatformSpec, SpecError, parse_spec
+from payplat.program.plan import PlannedResource, plan
 
 __all__ = ["CHECK_DRIFT_ANNOTATION", "FINALIZER", "RECONCILE_REQUEST_ANNOTATION", "apply_kopf_settings", "check_drift",
            "configure", "delete", "policies", "policy_changed", "reconcile", "register_drift_timer"]
@@ -150,7 +150,7 @@ def apply_kopf_settings(kopf_settings: kopf.OperatorSettings, ours: Settings) ->
     kopf_settings.watching.connect_timeout = 30
     kopf_settings.execution.default_backoff = ours.backoff_base_seconds
     kopf_settings.execution.max_workers = ours.max_concurrent_operations + 2
-    # Leadership is a Lease (payplat.leadership), not kopf peering: equal-priority peers
+    # Leadership is a Lease (payplat.controller.leadership), not kopf peering: equal-priority peers
     # would all keep running.
     kopf_settings.peering.standalone = True
 
@@ -197,7 +197,7 @@ async def reconcile(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta,
         writer.write(PolicyBlocked(message, checked.status_policy(), checked.cost.summary(), delay))
         kopf.warn(body, reason="PolicyViolation", message=message)
         raise kopf.TemporaryError(message, delay=delay)
-    try:  # change control: preview, then up only what may apply now (payplat.approval)
+    try:  # change control: preview, then up only what may apply now (payplat.controller.approval)
         outcome = await _operate(writer, ref, "up", retry, lambda secrets: gated_up(
             runtime, ref, platform, secrets, generation=generation, meta=meta, status=writer.current,
             review=checked), platform=platform)
@@ -381,7 +381,7 @@ async def delete(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta, st
         message = ("deletionPolicy Retain: AWS resources left in place" if retain
                    else "the engine holds no stack for this platform: nothing to destroy")
         kopf.info(body, reason="Retained" if retain else "NothingToDestroy", message=message)
-        if not retain:  # retained AWS resources keep their names, and so the claim (payplat.claims)
+        if not retain:  # retained AWS resources keep their names, and so the claim (payplat.controller.claims)
             await release_other_claims(runtime, ref, None)
         _forget(runtime, ref)
         return

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from payplat.settings import Settings
+from payplat.controller.settings import Settings
 
 __all__ = ["add_arguments", "command", "configure_logging", "settings_from"]
 
@@ -91,7 +91,7 @@ def configure_logging(settings: Settings) -> None:
     come out alike; every record passes the secret-redacting filter."""
     import kopf
 
-    from payplat.redaction import RedactingFilter
+    from payplat.controller.redaction import RedactingFilter
 
     log_format = kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL
     kopf.configure(debug=settings.log_level == "DEBUG", log_format=log_format, log_refkey="object")
@@ -104,14 +104,14 @@ def configure_logging(settings: Settings) -> None:
 async def run(settings: Settings) -> int:
     import kopf
 
-    from payplat import handlers, kube
+    from payplat.controller import handlers, kube
+    from payplat.controller.leadership import LeaseElector
+    from payplat.controller.metrics import Metrics
+    from payplat.controller.operations import Runtime
     from payplat.engines import create_engine
     from payplat.engines.base import Engine
     from payplat.engines.locks import this_identity
-    from payplat.leadership import LeaseElector
-    from payplat.metrics import Metrics
-    from payplat.operations import Runtime
-    from payplat.tenancy import AllowList
+    from payplat.model.tenancy import AllowList
 
     stop = asyncio.Event()
     _on_signals(stop.set)

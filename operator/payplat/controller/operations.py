@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from payplat.claims import Claims, MemoryClaims
+from payplat.controller.claims import Claims, MemoryClaims
+from payplat.controller.metrics import Metrics
+from payplat.controller.settings import Settings
 from payplat.engines.base import Engine
-from payplat.metrics import Metrics
-from payplat.settings import Settings
-from payplat.tenancy import AllowList
+from payplat.model.tenancy import AllowList
 
 __all__ = [
     "AllowListReader",
@@ -125,7 +125,7 @@ class Runtime:
     publish_status: StatusPublisher
     read_platform: PlatformReader
     metrics: Metrics = field(default_factory=Metrics)
-    #: Environment-suffix claims (``payplat.claims``); in memory unless ``payplat run`` sets the ConfigMap.
+    #: Environment-suffix claims (``payplat.controller.claims``); in memory unless ``payplat run`` sets the ConfigMap.
     claims: Claims = field(default_factory=MemoryClaims)
     read_allowlist: AllowListReader = field(default=_no_roles_allowed)
     #: Readable plan ConfigMaps (change control); in memory unless ``payplat run`` sets the API's.

@@ -19,12 +19,12 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from payplat import API_GROUP, API_VERSION, PLURAL
-from payplat.claims import after_claim, after_release
+from payplat.controller.claims import after_claim, after_release
+from payplat.controller.redaction import KNOWN_SECRETS
+from payplat.controller.settings import in_cluster
 from payplat.engines.base import TransientEngineError
 from payplat.engines.locks import Identity
-from payplat.redaction import KNOWN_SECRETS
-from payplat.settings import in_cluster
-from payplat.tenancy import AllowList, password_problem, secret_refusal
+from payplat.model.tenancy import AllowList, password_problem, secret_refusal
 
 __all__ = ["REQUEST_TIMEOUT", "ConfigMapClaims", "ConfigMapPlans", "annotate_platform", "api_client", "pod_gone", "publish_policy_status", "publish_status",
            "read_allowlist", "read_platform", "read_secret"]
@@ -121,7 +121,7 @@ async def read_allowlist(namespace: str, name: str) -> AllowList:
 
 class ConfigMapClaims:
     """``claims.Claims`` in a ConfigMap of the operator's namespace, written with a
-    compare-and-swap on its resourceVersion (see ``payplat.claims`` for why there)."""
+    compare-and-swap on its resourceVersion (see ``payplat.controller.claims`` for why there)."""
 
     def __init__(self, namespace: str, name: str, attempts: int = 10) -> None:
         self.namespace, self.name, self.attempts = namespace, name, attempts

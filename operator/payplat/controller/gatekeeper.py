@@ -3,16 +3,16 @@
 The ValidatingAdmissionPolicy refuses a foreign ``assumeRoleArn`` at ``kubectl apply``,
 but admission can be bypassed (the policy not installed, an object stored before it was),
 so the operator judges again from the same ConfigMap. The environment suffix can only be
-judged here: whether it is free depends on every other platform (``payplat.claims``).
+judged here: whether it is free depends on every other platform (``payplat.controller.claims``).
 """
 
 from __future__ import annotations
 
-from payplat.claims import SuffixInUse
+from payplat.controller.claims import SuffixInUse
+from payplat.controller.operations import Runtime
 from payplat.engines.base import StackRef, TransientEngineError
-from payplat.operations import Runtime
-from payplat.spec import PlatformSpec
-from payplat.tenancy import claim_key, role_refusal
+from payplat.model.spec import PlatformSpec
+from payplat.model.tenancy import claim_key, role_refusal
 
 __all__ = ["admit", "release_other_claims", "suffix_claim"]
 

@@ -1,7 +1,7 @@
 """What change control writes, computed without I/O: the AwaitingApproval status, the
 audit trail in ``status.history`` and the readable plan ConfigMap.
 
-The status transitions plug into ``payplat.status.next_status`` (its singledispatch), so
+The status transitions plug into ``payplat.controller.status.next_status`` (its singledispatch), so
 the one status function still computes every status. Nothing here holds a secret value:
 a plan lists resource names, types, ops and input *keys*, never input values, and the
 ConfigMap text is passed through ``redaction.redact`` with the platform's secrets anyway.
@@ -16,11 +16,11 @@ from datetime import datetime
 from typing import Any
 
 from payplat import API_GROUP, API_VERSION
-from payplat.changecontrol import APPROVE_ANNOTATION, PendingChange
+from payplat.controller.changecontrol import APPROVE_ANNOTATION, PendingChange
+from payplat.controller.redaction import redact
+from payplat.controller.status import READY, RECONCILING, STALLED, Phase, Reason, register_transition, timestamp
+from payplat.controller.status import _set as set_condition
 from payplat.engines.base import OperationResult
-from payplat.redaction import redact
-from payplat.status import READY, RECONCILING, STALLED, Phase, Reason, register_transition, timestamp
-from payplat.status import _set as set_condition
 
 __all__ = [
     "AWAITING_APPROVAL",

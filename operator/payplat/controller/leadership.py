@@ -132,7 +132,7 @@ class LeaseElector:
         if self._api is None:
             from kubernetes import client
 
-            from payplat.kube import api_client
+            from payplat.controller.kube import api_client
 
             self._api = client.CoordinationV1Api(api_client())
         return self._api

@@ -116,7 +116,7 @@ class PlatformMocks(Mocks):
                 "id": self.region,
                 "groupNames": [self.region],
             }, []
-        raise NotImplementedError(f"payplat mocks do not answer the invoke {args.token}: add it to payplat.mocks")
+        raise NotImplementedError(f"payplat mocks do not answer the invoke {args.token}: add it to payplat.program.mocks")
 
     # ------------------------------------------------------------------ formats
 

@@ -30,7 +30,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from payplat.identity import default_suffix
+from payplat.model.identity import default_suffix
 
 __all__ = [
     "AWS_LABEL",
@@ -442,7 +442,7 @@ class BudgetSpec(_Model):
 
 
 class ChangePolicy(str, Enum):
-    """When a previewed change applies (``payplat.changecontrol``): ``Automatic`` at once;
+    """When a previewed change applies (``payplat.controller.changecontrol``): ``Automatic`` at once;
     ``Manual`` only after a person approves its plan hash; ``AutoAdditive`` creates and
     in-place updates at once, deletes and replacements after approval."""
 

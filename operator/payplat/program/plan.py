@@ -1,7 +1,7 @@
 """``payplat plan``: run the platform's Pulumi program under mocks, offline.
 
 No AWS, no Pulumi CLI, no cluster: the program from ``payplat.program`` runs in-process
-against ``payplat.mocks``, and every registration the Pulumi runtime makes is recorded
+against ``payplat.program.mocks``, and every registration the Pulumi runtime makes is recorded
 into a ``Plan``. Users and CI check a manifest with it before applying; the offline
 engine and the tests use ``plan()`` directly.
 
@@ -26,10 +26,10 @@ from typing import Any
 from payplat import API_GROUP, API_VERSION, KIND
 from payplat.guardrails import OrgPolicy, PlatformRef, Review, parse_policy, review
 from payplat.guardrails.render import render_review
-from payplat.identity import stack_name
-from payplat.spec import MAX_RESOURCE_NAME, RESOURCE_NAME, PlatformSpec, SpecError, parse_spec
-from payplat.stackkeys import PASSWORD_CONFIG_KEY, PROJECT, SECRET_MASK
-from payplat.yamlinput import MAX_BYTES, YamlInputError, load_documents
+from payplat.model.identity import stack_name
+from payplat.model.spec import MAX_RESOURCE_NAME, RESOURCE_NAME, PlatformSpec, SpecError, parse_spec
+from payplat.model.yamlinput import MAX_BYTES, YamlInputError, load_documents
+from payplat.program.stackkeys import PASSWORD_CONFIG_KEY, PROJECT, SECRET_MASK
 
 __all__ = [
     "PLACEHOLDER_PASSWORD",
@@ -124,7 +124,7 @@ class Plan:
 def plan(spec: PlatformSpec, *, name: str, namespace: str = "default", stack: str | None = None) -> Plan:
     """Run ``make_program(spec, namespace=namespace, name=name)`` under mocks and return
     what it registered, as stack ``stack`` (default: the platform's own, ``identity``)."""
-    from payplat.program import make_program
+    from payplat.program.build import make_program
 
     return plan_program(make_program(spec, namespace=namespace, name=name), region=spec.region,
                         stack=stack or stack_name(namespace, name))
@@ -151,7 +151,7 @@ def run_under_mocks(program: Callable[[], None], *, region: str, stack: str, moc
     from pulumi.runtime.stack import register_stack_transformation
     from pulumi.runtime.sync_await import _sync_await
 
-    from payplat.mocks import PlatformMocks
+    from payplat.program.mocks import PlatformMocks
 
     loop = getattr(_LOOP, "loop", None)
     if loop is None:

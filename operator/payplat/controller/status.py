@@ -35,8 +35,8 @@ from enum import Enum
 from functools import singledispatch
 from typing import Any
 
+from payplat.controller.redaction import redact, redact_outputs
 from payplat.engines.base import DriftReport, EngineError, OperationResult
-from payplat.redaction import redact, redact_outputs
 
 __all__ = [
     "DRIFTED",
@@ -353,7 +353,7 @@ def next_status(previous: Mapping[str, Any] | None, generation: int, event: obje
     """The whole new status after ``event``; unknown fields of ``previous`` are kept.
 
     ``secrets`` are this platform's secret values, scrubbed from every message and output
-    (only its own: see ``payplat.redaction`` on cross-tenant oracles).
+    (only its own: see ``payplat.controller.redaction`` on cross-tenant oracles).
     """
     base = dict(previous or {})
     base["conditions"] = [dict(item) for item in base.get("conditions") or ()]

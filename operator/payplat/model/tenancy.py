@@ -9,7 +9,7 @@ may only
 * read a Kubernetes Secret that names it in the consent annotation
   (``SECRET_CONSENT_ANNOTATION``);
 * use an environment suffix no other platform holds in the same account and region
-  (``claim_key``; the claims themselves live in ``payplat.claims``).
+  (``claim_key``; the claims themselves live in ``payplat.controller.claims``).
 
 The session the operator opens in an assumed role carries the namespace three ways
 (``AssumeRoleSession``), so the role's trust policy can pin the tenant.
@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from payplat.identity import owner
+from payplat.model.identity import owner
 
 __all__ = [
     "ALLOWLIST_CONFIGMAP",

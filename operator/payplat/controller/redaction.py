@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from payplat.engines.errors import scrub
-from payplat.stackkeys import SECRET_MASK
+from payplat.program.stackkeys import SECRET_MASK
 
 __all__ = ["KNOWN_SECRETS", "KnownSecrets", "RedactingFilter", "looks_secret_key", "redact", "redact_outputs"]
 

@@ -13,7 +13,7 @@ Everything started here is stopped on exit, whatever the exit: the context manag
 child dies even when this process is SIGKILLed. Each child runs in its own process
 group, which is what gets killed.
 
-``payplat demo`` (the README's first command) is built on it, in ``payplat.demo``.
+``payplat demo`` (the README's first command) is built on it, in ``payplat_dev.demo``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from typing import IO, Any
 
 import yaml
 
-from payplat.localpki import Pki, make_pki
+from payplat_dev.localpki import Pki, make_pki
 
 __all__ = [
     "REQUIRED_BINARIES",

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from payplat.changecontrol import (
+from payplat.controller.changecontrol import (
     APPROVE_ANNOTATION,
     Decision,
     PendingChange,
@@ -26,7 +26,7 @@ from payplat.changecontrol import (
     findings_delta,
     pending_change,
 )
-from payplat.changerecords import (
+from payplat.controller.changerecords import (
     ApprovalIgnored,
     Audited,
     AwaitingApproval,
@@ -36,10 +36,10 @@ from payplat.changerecords import (
     plan_config_map_name,
     plans_to_delete,
 )
+from payplat.controller.operations import Runtime
 from payplat.engines.base import Audit, OperationResult, StackRef, StackSecrets
 from payplat.guardrails import Review
-from payplat.operations import Runtime
-from payplat.spec import ChangePolicy, PlatformSpec, ProtectedKind
+from payplat.model.spec import ChangePolicy, PlatformSpec, ProtectedKind
 
 __all__ = ["Applied", "Held", "Note", "applied", "gated_up", "held", "record_destroy"]
 

@@ -1,6 +1,6 @@
 """``payplat demo``: the README's first command, the main job on the embedded default.
 
-It starts the local control plane (``payplat.localcluster``), installs the CRD, runs
+It starts the local control plane (``payplat_dev.localcluster``), installs the CRD, runs
 ``payplat run`` with the offline engine (``--engine pulumi``: the real Automation API and
 Pulumi CLI, against the stand-in AWS provider with moto as the S3 state backend and KMS
 secrets provider, from ``payplat_dev``; nothing reaches AWS either way), applies the PaymentPlatforms in ``examples/``
@@ -21,7 +21,8 @@ from typing import Any
 
 import yaml
 
-from payplat.localcluster import (
+from payplat.model.tenancy import SECRET_CONSENT_ANNOTATION
+from payplat_dev.localcluster import (
     ClusterStartError,
     KubectlError,
     LocalCluster,
@@ -34,7 +35,6 @@ from payplat.localcluster import (
     start_operator,
     tail,
 )
-from payplat.tenancy import SECRET_CONSENT_ANNOTATION
 
 DEMO_NAMESPACE = "payplat-demo"
 _DEMO_KINDS = {"PaymentPlatform", "Secret", "Namespace"}
