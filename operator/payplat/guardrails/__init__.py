@@ -4,6 +4,9 @@
 every ``up``: the built-in pack (``builtin``), the organisation's ``PaymentPlatformPolicy``
 rules in CEL (``orgpolicy``), the platform's waivers (``findings``), the monthly cost
 estimate (``cost``) and ``spec.budget``. An unwaived critical finding blocks.
+
+May import payplat.model only: the review is pure, ``payplat plan`` and the controller
+both call it.
 """
 
 from __future__ import annotations

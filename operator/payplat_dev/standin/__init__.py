@@ -11,4 +11,7 @@ steps on demand.
   hooks (``drift``); pure parsing of the fault/slow tags.
 * ``provider``: the gRPC servicer and ``main`` (what ``hack/aws-standin/pulumi-resource-aws``
   runs).
+
+May import payplat.program.mocks (the same ids and outputs the plan shows) and the
+rest of payplat_dev; runs as its own process under the Pulumi CLI.
 """
