@@ -22,7 +22,7 @@ from pathlib import Path
 from plan import EXAMPLE, median_seconds, thirty_services  # bench/plan.py (this script's folder)
 
 from payplat.guardrails import PlatformRef, review
-from payplat.model.spec import BudgetSpec
+from payplat.model.parts import BudgetSpec
 from payplat.program.plan import plan, read_manifest, read_policies
 
 POLICY = Path(__file__).resolve().parents[1] / "examples" / "policies" / "org-baseline.yaml"

@@ -23,7 +23,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from payplat.model.spec import PlatformSpec, parse_spec
+from payplat.model.parsing import parse_spec
+from payplat.model.spec import PlatformSpec
 from payplat.program.plan import Plan, plan, plan_program, read_manifest
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "platform.yaml"

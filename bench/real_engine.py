@@ -38,7 +38,8 @@ sys.path[:0] = [str(HERE.parent / "operator"), str(HERE)]
 
 from payplat.engines.base import StackRef, StackSecrets  # noqa: E402
 from payplat.engines.pulumi import PulumiEngine  # noqa: E402
-from payplat.model.spec import PlatformSpec, parse_spec  # noqa: E402
+from payplat.model.parsing import parse_spec  # noqa: E402
+from payplat.model.spec import PlatformSpec  # noqa: E402
 from payplat_dev.moto import MotoServer, start_moto  # noqa: E402
 from payplat_dev.realengine import RealEngineKit, missing_pieces  # noqa: E402
 

@@ -32,7 +32,8 @@ from payplat.controller.status import condition, next_status
 from payplat.engines.base import Changes, OperationResult, Preview, ResourceChange
 from payplat.engines.checkpoint import plan_steps
 from payplat.engines.forcenew import replace_keys
-from payplat.model.spec import ChangeControlSpec, ChangePolicy, ProtectedKind, SpecError, parse_spec
+from payplat.model.parsing import SpecError, parse_spec
+from payplat.model.parts import ChangeControlSpec, ChangePolicy, ProtectedKind
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 STACK = "urn:pulumi:ns_shop::payplat::"

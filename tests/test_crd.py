@@ -31,7 +31,7 @@ from celpy import celtypes
 
 from payplat.cli import main
 from payplat.model import crd, crdrules, crdschema
-from payplat.model.spec import (
+from payplat.model.limits import (
     FARGATE_MEMORY,
     MAX_IMAGE,
     MAX_SERVICE_NAME,
@@ -39,9 +39,8 @@ from payplat.model.spec import (
     MAX_TAG_VALUE,
     MAX_TAGS,
     MAX_URL_PATH,
-    SpecError,
-    parse_spec,
 )
+from payplat.model.parsing import SpecError, parse_spec
 
 if TYPE_CHECKING:
     from payplat_dev.localcluster import LocalCluster

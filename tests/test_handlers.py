@@ -49,7 +49,8 @@ from payplat.engines.base import (
     UnrecognisedEngineError,
 )
 from payplat.guardrails import parse_policy
-from payplat.model.spec import PlatformSpec, parse_spec
+from payplat.model.parsing import parse_spec
+from payplat.model.spec import PlatformSpec
 
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 PASSWORD = "Sup3r-s3cret-pw"

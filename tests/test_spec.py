@@ -10,13 +10,10 @@ import pytest
 import yaml
 
 from payplat.model.identity import default_suffix
-from payplat.model.spec import (
-    FARGATE_MEMORY,
-    DeletionPolicy,
-    PlatformSpec,
-    SpecError,
-    parse_spec,
-)
+from payplat.model.limits import FARGATE_MEMORY
+from payplat.model.parsing import SpecError, parse_spec
+from payplat.model.parts import DeletionPolicy
+from payplat.model.spec import PlatformSpec
 
 CASES = yaml.safe_load((Path(__file__).parent / "data" / "spec_invalid.yaml").read_text())
 

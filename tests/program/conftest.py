@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from payplat.model.spec import PlatformSpec, parse_spec
+from payplat.model.parsing import parse_spec
+from payplat.model.spec import PlatformSpec
 from payplat.program.plan import Manifest, Plan, plan, read_manifest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

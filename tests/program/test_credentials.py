@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from payplat.model.identity import default_suffix
-from payplat.model.spec import SECRET_KEYS, PlatformSpec
+from payplat.model.limits import SECRET_KEYS
+from payplat.model.spec import PlatformSpec
 from payplat.program.build import make_program
 from payplat.program.mocks import PlatformMocks
 from payplat.program.plan import PLACEHOLDER_PASSWORD, Plan, plan_program

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from payplat.model.spec import FARGATE_MEMORY, PlatformSpec
+from payplat.model.limits import FARGATE_MEMORY
+from payplat.model.spec import PlatformSpec
 from payplat.program.plan import Plan
 
 from .queries import LOG_GROUP, container, ecs_service, one, task_definition

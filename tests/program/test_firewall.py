@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from payplat.model.spec import PlatformSpec, parse_spec
+from payplat.model.parsing import parse_spec
+from payplat.model.spec import PlatformSpec
 from payplat.program.plan import Plan, plan
 
 from .queries import EGRESS, INGRESS, LOAD_BALANCER, SECURITY_GROUP, ecs_service, one

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from payplat.model.spec import PlatformSpec, parse_spec
+from payplat.model.parsing import parse_spec
+from payplat.model.spec import PlatformSpec
 from payplat.program.plan import Plan, plan
 
 from .queries import LISTENER, LISTENER_RULE, LOAD_BALANCER, TARGET_GROUP, ecs_service, one, sibling
@@ -116,7 +117,7 @@ def test_load_balancer_and_target_group_names_fit_in_32_characters(two_public: t
 
 
 def test_access_logs_go_to_the_named_bucket_when_asked(default_plan: Plan) -> None:
-    from payplat.model.spec import parse_spec
+    from payplat.model.parsing import parse_spec
     from payplat.program.plan import plan
 
     spec = parse_spec({"loadBalancer": {"accessLogs": {"bucket": "payments-alb-logs", "prefix": "prod/alb"}}}, name="p")

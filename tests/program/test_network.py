@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from payplat.model.spec import PlatformSpec, parse_spec
+from payplat.model.parsing import parse_spec
+from payplat.model.spec import PlatformSpec
 from payplat.program.plan import Plan, plan
 
 from .queries import LOG_GROUP, ROLE, ROLE_POLICY, one, statements

@@ -18,7 +18,9 @@ from hypothesis import strategies as st
 
 from payplat.controller.claims import MemoryClaims, SuffixInUse
 from payplat.model.identity import MAX_STACK_NAME, stack_name
-from payplat.model.spec import AWS_LABEL, MAX_SERVICE_NAME, MAX_SUFFIX, RESERVED_SERVICE_NAMES, PlatformSpec, parse_spec
+from payplat.model.limits import AWS_LABEL, MAX_SERVICE_NAME, MAX_SUFFIX, RESERVED_SERVICE_NAMES
+from payplat.model.parsing import parse_spec
+from payplat.model.spec import PlatformSpec
 from payplat.model.tenancy import claim_key
 from payplat.program.naming import PlatformNames
 from payplat.program.plan import Plan, plan

@@ -7,7 +7,9 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from payplat.model.spec import FARGATE_MEMORY, SECRET_KEYS, PlatformSpec, parse_spec
+from payplat.model.limits import FARGATE_MEMORY, SECRET_KEYS
+from payplat.model.parsing import parse_spec
+from payplat.model.spec import PlatformSpec
 from payplat.program.plan import PLACEHOLDER_PASSWORD, UNKNOWN_MASK, Plan, plan
 
 from .queries import EGRESS, INGRESS, SECRET, SECRET_VERSION, container, ecs_service, one, task_definition

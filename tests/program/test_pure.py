@@ -6,7 +6,8 @@ import ipaddress
 
 import pytest
 
-from payplat.model.spec import ServiceSpec, parse_spec
+from payplat.model.parsing import parse_spec
+from payplat.model.spec import ServiceSpec
 from payplat.program.containers import container_definition, secret_value_from
 from payplat.program.naming import bounded, subnet_cidrs
 from payplat.program.platform import listener_priorities

@@ -39,7 +39,8 @@ from payplat.controller.changerecords import (
 from payplat.controller.operations import Runtime
 from payplat.engines.base import Audit, OperationResult, StackRef, StackSecrets
 from payplat.guardrails import Review
-from payplat.model.spec import ChangePolicy, PlatformSpec, ProtectedKind
+from payplat.model.parts import ChangePolicy, ProtectedKind
+from payplat.model.spec import PlatformSpec
 
 __all__ = ["Applied", "Held", "Note", "applied", "gated_up", "held", "record_destroy"]
 

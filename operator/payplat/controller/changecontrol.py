@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from payplat.engines.base import Preview, ResourceChange
-from payplat.model.spec import ChangeControlSpec, ChangePolicy, ProtectedKind
+from payplat.model.parts import ChangeControlSpec, ChangePolicy, ProtectedKind
 
 __all__ = ["APPROVE_ANNOTATION", "MAX_LISTED", "PROTECTED_TYPES", "Decision", "PendingChange", "approver_of",
            "cost_delta", "decide", "findings_delta", "pending_change", "plan_hash", "protected_kind"]

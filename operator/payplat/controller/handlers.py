@@ -104,7 +104,9 @@ from payplat.engines.base import (
     UnrecognisedEngineError,
 )
 from payplat.guardrails import OrgPolicy, PlatformRef, Review, parse_policy, review
-from payplat.model.spec import DeletionPolicy, DriftMode, PlatformSpec, SpecError, parse_spec
+from payplat.model.parsing import SpecError, parse_spec
+from payplat.model.parts import DeletionPolicy, DriftMode
+from payplat.model.spec import PlatformSpec
 from payplat.program.plan import PlannedResource, plan
 
 __all__ = ["CHECK_DRIFT_ANNOTATION", "FINALIZER", "RECONCILE_REQUEST_ANNOTATION", "apply_kopf_settings", "check_drift",

@@ -63,7 +63,8 @@ from payplat.engines.faults import injected_failure
 from payplat.engines.inflight import InFlight
 from payplat.engines.offlineconfig import PasswordConfig
 from payplat.model.identity import is_legacy, legacy_owner, stack_name
-from payplat.model.spec import PlatformSpec, SpecError
+from payplat.model.parsing import SpecError
+from payplat.model.spec import PlatformSpec
 from payplat.program.stackkeys import PROJECT, root_name
 
 __all__ = ["PROJECT", "OfflineEngine"]

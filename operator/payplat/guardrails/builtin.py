@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from payplat.guardrails.findings import Finding, Resource, Severity
-from payplat.model.spec import CREDENTIAL_NAME
+from payplat.model.limits import CREDENTIAL_NAME
 
 __all__ = ["RULES", "Rule", "evaluate_builtin"]
 

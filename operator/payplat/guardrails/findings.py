@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from payplat.model.spec import Severity
+from payplat.model.parts import Severity
 
 __all__ = [
     "WAIVER_PREFIX",

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from payplat.guardrails.orgpolicy import PolicySpec
-from payplat.model.spec import (
+from payplat.model.limits import (
     AWS_LABEL,
     CERT_ARN,
     CREDENTIAL_NAME,
@@ -43,6 +43,9 @@ from payplat.model.spec import (
     URL_PATH,
     USER_ID,
     VPC_PREFIXES,
+)
+from payplat.model.parsing import _ranges
+from payplat.model.parts import (
     AccessLogsSpec,
     ChangeControlSpec,
     DeletionPolicy,
@@ -50,12 +53,10 @@ from payplat.model.spec import (
     LogsSpec,
     NetworkSpec,
     PasswordRef,
-    PlatformSpec,
     ScalingSpec,
     SecretRef,
-    ServiceSpec,
-    _ranges,
 )
+from payplat.model.spec import PlatformSpec, ServiceSpec
 
 #: An IPv4 CIDR is at most "255.255.255.255/32"; the bound keeps CEL cost estimates small.
 MAX_CIDR = len("255.255.255.255/32")

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from payplat.model.crdrules import OBJECT_RULES, _alias, _field_formats, _field_rules
-from payplat.model.spec import (
+from payplat.model.parts import (
     AccessLogsSpec,
     BudgetSpec,
     ChangeControlSpec,
@@ -21,11 +21,10 @@ from payplat.model.spec import (
     LogsSpec,
     NetworkSpec,
     PasswordRef,
-    PlatformSpec,
     ScalingSpec,
     SecretRef,
-    ServiceSpec,
 )
+from payplat.model.spec import PlatformSpec, ServiceSpec
 
 #: Every model the spec schema is made of, by the name pydantic gives its ``$defs`` entry.
 MODELS: dict[str, type[BaseModel]] = {

@@ -44,7 +44,7 @@ STACK_SEPARATOR = "_"
 #: Stack names before this module: ``<namespace>-<name>`` (ambiguous; migrated at start-up).
 LEGACY_SEPARATOR = "-"
 _NAME_HASH = 16
-#: Longest default suffix (spec.MAX_SUFFIX) and the hash it ends in.
+#: Longest default suffix (limits.MAX_SUFFIX) and the hash it ends in.
 _SUFFIX_LENGTH = 20
 _SUFFIX_HASH = 8
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from payplat.model.spec import DatabaseSpec
+from payplat.model.parts import DatabaseSpec
 from payplat.program.context import child
 from payplat.program.naming import PlatformNames
 from payplat.program.stackkeys import PASSWORD_CONFIG, PROJECT

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from payplat.model.spec import LoadBalancerSpec
+from payplat.model.parts import LoadBalancerSpec
 from payplat.program.context import child
 from payplat.program.naming import PlatformNames
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from payplat.model.spec import NatGateways, NetworkSpec
+from payplat.model.parts import NatGateways, NetworkSpec
 from payplat.program.context import Account, child
 from payplat.program.logs import encrypted_log_group
 from payplat.program.naming import IAM_PATH, PlatformNames, subnet_cidrs

@@ -27,7 +27,9 @@ from payplat import API_GROUP, API_VERSION, KIND
 from payplat.guardrails import OrgPolicy, PlatformRef, Review, parse_policy, review
 from payplat.guardrails.render import render_review
 from payplat.model.identity import stack_name
-from payplat.model.spec import MAX_RESOURCE_NAME, RESOURCE_NAME, PlatformSpec, SpecError, parse_spec
+from payplat.model.limits import MAX_RESOURCE_NAME, RESOURCE_NAME
+from payplat.model.parsing import SpecError, parse_spec
+from payplat.model.spec import PlatformSpec
 from payplat.model.yamlinput import MAX_BYTES, YamlInputError, load_documents
 from payplat.program.stackkeys import PASSWORD_CONFIG_KEY, PROJECT, SECRET_MASK
 
