@@ -23,7 +23,8 @@ from plan import EXAMPLE, median_seconds, thirty_services  # bench/plan.py (this
 
 from payplat.guardrails import PlatformRef, review
 from payplat.model.parts import BudgetSpec
-from payplat.program.plan import plan, read_manifest, read_policies
+from payplat.program.manifest import read_manifest, read_policies
+from payplat.program.plan import plan
 
 POLICY = Path(__file__).resolve().parents[1] / "examples" / "policies" / "org-baseline.yaml"
 

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from payplat.model.parsing import parse_spec
 from payplat.model.spec import PlatformSpec
-from payplat.program.plan import Plan, plan, plan_program, read_manifest
+from payplat.program.manifest import read_manifest
+from payplat.program.plan import Plan, plan, plan_program
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "platform.yaml"
 IMAGE = "docker.io/traefik/whoami:v1.10.3"

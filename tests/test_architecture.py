@@ -189,7 +189,7 @@ OVER_LIMIT: dict[str, str] = dict.fromkeys(
     (
         "payplat/controller/handlers.py", "payplat/controller/status.py", "payplat/engines/locks.py",
         "payplat/engines/offline.py", "payplat/engines/pulumi.py", "payplat/guardrails/builtin.py",
-        "payplat/program/plan.py", "payplat_dev/localcluster.py",
+        "payplat_dev/localcluster.py",
     ),
     "issue 14 phase 2, step 3",
 )

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from payplat.cli import main
-from payplat.program.plan import PLACEHOLDER_PASSWORD, plan, read_manifest
+from payplat.program.manifest import read_manifest
+from payplat.program.plan import PLACEHOLDER_PASSWORD, plan
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "platform.yaml"

@@ -12,7 +12,7 @@ import importlib
 import sys
 
 SUBCOMMANDS = {
-    "plan": ("payplat.program.plan", "Run the Pulumi program for a manifest under mocks: no AWS, no cluster."),
+    "plan": ("payplat.program.plancli", "Run the Pulumi program for a manifest under mocks: no AWS, no cluster."),
     "crd": ("payplat.model.crd", "Print the PaymentPlatform CustomResourceDefinition generated from the spec model."),
     "run": ("payplat.controller.runner", "Start the operator."),
     "approve": ("payplat.approvecli", "Show a platform's change awaiting approval and approve its plan hash."),

@@ -22,7 +22,7 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from payplat.program.plan import ManifestError, read_manifest
+from payplat.program.manifest import ManifestError, read_manifest
 from payplat_dev.localcluster import LocalCluster
 
 pytestmark = pytest.mark.e2e

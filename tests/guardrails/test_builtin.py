@@ -13,7 +13,8 @@ import pytest
 
 from payplat.guardrails.builtin import RULES, evaluate_builtin
 from payplat.guardrails.findings import Severity
-from payplat.program.plan import Manifest, Plan, PlannedResource
+from payplat.program.manifest import Manifest
+from payplat.program.plan import Plan, PlannedResource
 
 Mutation = Callable[[dict[str, Any]], None]
 

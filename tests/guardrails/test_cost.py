@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from payplat.guardrails.cost import estimate, price_table
-from payplat.program.plan import Manifest, Plan
+from payplat.program.manifest import Manifest
+from payplat.program.plan import Plan
 
 HOURS = 730
 #: Published on-demand prices (USD) as the table must hold them, per region.

@@ -7,7 +7,8 @@ from typing import Any
 
 from payplat.guardrails.findings import Severity
 from payplat.guardrails.orgpolicy import PlatformRef, evaluate_org_policies, parse_policy
-from payplat.program.plan import Manifest, Plan
+from payplat.program.manifest import Manifest
+from payplat.program.plan import Plan
 
 PROD = PlatformRef(name="payments-prod", namespace="payments", labels={"tier": "prod"}, region="eu-west-1")
 DEV = PlatformRef(name="sandbox", namespace="dev", labels={"tier": "dev"}, region="eu-west-1")

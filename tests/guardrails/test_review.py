@@ -9,7 +9,8 @@ from typing import Any
 
 from payplat.guardrails import Review, Severity, parse_policy, review
 from payplat.guardrails.findings import waivers_from_annotations
-from payplat.program.plan import Manifest, Plan
+from payplat.program.manifest import Manifest
+from payplat.program.plan import Plan
 
 CPU_CAP = {"name": "cpu-cap", "resourceTypes": ["aws:ecs/taskDefinition:TaskDefinition"],
            "expression": "int(resource.inputs.cpu) <= 512", "severity": "critical",

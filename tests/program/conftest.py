@@ -9,7 +9,8 @@ import pytest
 
 from payplat.model.parsing import parse_spec
 from payplat.model.spec import PlatformSpec
-from payplat.program.plan import Manifest, Plan, plan, read_manifest
+from payplat.program.manifest import Manifest, read_manifest
+from payplat.program.plan import Plan, plan
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

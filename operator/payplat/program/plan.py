@@ -12,40 +12,26 @@ context: callers on any thread, or inside a running event loop, are safe.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextvars
-import json
-import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from payplat import API_GROUP, API_VERSION, KIND
-from payplat.guardrails import OrgPolicy, PlatformRef, Review, parse_policy, review
-from payplat.guardrails.render import render_review
+from payplat import API_GROUP, API_VERSION
 from payplat.model.identity import stack_name
-from payplat.model.limits import MAX_RESOURCE_NAME, RESOURCE_NAME
-from payplat.model.parsing import SpecError, parse_spec
 from payplat.model.spec import PlatformSpec
-from payplat.model.yamlinput import MAX_BYTES, YamlInputError, load_documents
 from payplat.program.stackkeys import PASSWORD_CONFIG_KEY, PROJECT, SECRET_MASK
 
 __all__ = [
     "PLACEHOLDER_PASSWORD",
     "UNKNOWN_MASK",
-    "ManifestError",
     "Plan",
     "PlannedResource",
-    "add_arguments",
-    "command",
     "plan",
     "plan_program",
-    "read_manifest",
-    "read_policies",
-    "render",
 ]
 
 #: The database password the program sees under mocks; it must never reach any output.
@@ -53,7 +39,6 @@ PLACEHOLDER_PASSWORD = "plan-placeholder-password-0f3c9a"  # not a credential
 #: How an input the mocks could not resolve shows in a plan (a bug: tests assert none).
 UNKNOWN_MASK = "[unknown]"
 STACK_TYPE = "pulumi:pulumi:Stack"
-POLICY_KIND = "PaymentPlatformPolicy"
 
 
 # --------------------------------------------------------------------------- data
@@ -338,244 +323,3 @@ def _plain(struct: Any) -> Any:
         return value
 
     return convert(json_format.MessageToDict(struct))
-
-
-# --------------------------------------------------------------------------- manifests
-
-
-class ManifestError(ValueError):
-    """A manifest that cannot be planned, one message per problem."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(problems))
-
-
-@dataclass(frozen=True)
-class Manifest:
-    name: str
-    namespace: str
-    spec: PlatformSpec
-    labels: dict[str, str] = field(default_factory=dict)
-    #: Annotations (waivers: ``payplat.io/waive-<rule>``).
-    annotations: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def stack(self) -> str:
-        return stack_name(self.namespace, self.name)
-
-
-#: What a Kubernetes object may hold at the top and in metadata (ObjectMeta), as the API
-#: server's strict field validation (kubectl apply's default) allows.
-TOP_LEVEL = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})
-OBJECT_META = frozenset({
-    "name", "namespace", "labels", "annotations", "generateName", "uid", "resourceVersion", "generation",
-    "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences", "finalizers",
-    "managedFields", "selfLink",
-})
-
-
-def read_manifest(text: str) -> Manifest:
-    """The one PaymentPlatform in a YAML stream (other kinds, e.g. a Secret, are skipped).
-    The stream is read with bounded work (``yamlinput``); nothing it holds is echoed whole."""
-    try:
-        documents = load_documents(text)
-    except YamlInputError as error:
-        raise ManifestError([f"manifest: {error}"]) from None
-    if any(not isinstance(doc, dict) for doc in documents):
-        raise ManifestError(["manifest: every YAML document must be an object (apiVersion, kind, metadata, spec)"])
-    platforms = [doc for doc in documents if doc.get("kind") == KIND]
-    if len(platforms) != 1:
-        kinds = [_shown(doc.get("kind"), 40) for doc in documents[:10]]
-        found = ", ".join(kinds) + (f" and {len(documents) - 10} more" if len(documents) > 10 else "") or "nothing"
-        raise ManifestError([f"manifest: expected exactly one {KIND} document, found {len(platforms)} (kinds: {found})"])
-    return _manifest(platforms[0])
-
-
-def _shown(value: object, limit: int = 60) -> str:
-    """``repr(value)`` cut to ``limit`` characters: a 5 MB value is named, not echoed."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit - 3]}... ({len(text)} characters)"
-
-
-def _manifest(document: dict[str, Any]) -> Manifest:
-    problems: list[str] = []
-    expected = f"{API_GROUP}/{API_VERSION}"
-    if document.get("apiVersion") != expected:
-        problems.append(f"apiVersion: {_shown(document.get('apiVersion'))} is not supported (allowed: {expected})")
-    metadata = document.get("metadata")
-    if not isinstance(metadata, dict):
-        metadata = {}
-        problems.append("metadata: required (an object with at least a name)")
-    unknown = sorted(str(key) for key in set(document) - TOP_LEVEL) + [
-        f"metadata.{key}" for key in sorted(str(key) for key in set(metadata) - OBJECT_META)]
-    problems.extend(f"{_shown(key, 80)[1:-1]}: unknown field (kubectl apply refuses it too)" for key in unknown[:5])
-    for key in ("labels", "annotations"):
-        value = metadata.get(key)
-        if value is not None and not (isinstance(value, dict) and all(isinstance(v, str) for v in value.values())):
-            problems.append(f"metadata.{key}: must map names to strings")
-    name, namespace = metadata.get("name"), metadata.get("namespace", "default")
-    for field_name, value, limit in (("name", name, MAX_RESOURCE_NAME), ("namespace", namespace, MAX_RESOURCE_NAME)):
-        if not isinstance(value, str) or not RESOURCE_NAME.fullmatch(value) or len(value) > limit:
-            what = "required" if value is None else f"{_shown(value)} is not"
-            problems.append(f"metadata.{field_name}: {what} a DNS label (lowercase letters, digits, '-', at most {limit})")
-    spec: PlatformSpec | None = None
-    try:
-        spec = parse_spec(document.get("spec"), name=name if isinstance(name, str) else "platform")
-    except SpecError as error:
-        problems.extend(error.problems)
-    labels, annotations = metadata.get("labels") or {}, metadata.get("annotations") or {}
-    for field_name, value in (("labels", labels), ("annotations", annotations)):
-        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-            problems.append(f"metadata.{field_name}: must map names to strings")
-    if problems or spec is None or not isinstance(name, str):  # a bad name is among the problems
-        raise ManifestError(problems)
-    return Manifest(name=name, namespace=namespace, spec=spec, labels=dict(labels), annotations=dict(annotations))
-
-
-def read_policies(text: str, source: str) -> list[OrgPolicy]:
-    """Every PaymentPlatformPolicy in a YAML stream; one whose rules do not compile is
-    refused here (``payplat plan`` is where a policy author finds out first)."""
-    import yaml
-
-    try:
-        documents = [doc for doc in yaml.safe_load_all(text) if isinstance(doc, dict)]
-    except yaml.YAMLError as error:
-        raise ManifestError([f"{source}: not valid YAML: {' '.join(str(error).split())}"]) from None
-    policies = [parse_policy(doc) for doc in documents if doc.get("kind") == POLICY_KIND]
-    problems = [f"{source}: PaymentPlatformPolicy {p.name}: {problem}" for p in policies for problem in p.problems]
-    if not policies:
-        problems.append(f"{source}: no {POLICY_KIND} document found")
-    if problems:
-        raise ManifestError(problems)
-    return policies
-
-
-# --------------------------------------------------------------------------- rendering
-
-
-def render(result: Plan, output: str, checked: Review | None = None) -> str:
-    """The plan in ``output`` format, with the guardrails' findings and cost when given."""
-    if output == "json":
-        document = result.to_json_dict()
-        if checked is not None:
-            document.update(checked.to_json_dict())
-        return json.dumps(document, indent=2) + "\n"
-    text = _tree(result) if output == "tree" else _table(result)
-    return text if checked is None else text + "\n" + render_review(checked)
-
-
-def _summary(result: Plan) -> str:
-    custom = sum(1 for r in result.resources if r.custom)
-    components = sum(1 for r in result.resources if not r.custom and r.type != STACK_TYPE)
-    return f"stack {result.stack}: {custom} resources in {components} components"
-
-
-def _tree(result: Plan) -> str:
-    children: dict[str | None, list[PlannedResource]] = {}
-    for resource in result.resources:
-        children.setdefault(resource.parent, []).append(resource)
-    lines = [_summary(result)]
-
-    def walk(parent: str | None, prefix: str) -> None:
-        kids = children.get(parent, [])
-        for index, resource in enumerate(kids):
-            last = index == len(kids) - 1
-            lines.append(f"{prefix}{'└─ ' if last else '├─ '}{resource.type}  {resource.name}")
-            walk(resource.urn, prefix + ("   " if last else "│  "))
-
-    walk(None, "")
-    return "\n".join(lines) + "\n"
-
-
-def _table(result: Plan) -> str:
-    rows = [("TYPE", "NAME", "ID")] + [(r.type, r.name, r.id or "") for r in result.resources if r.custom]
-    widths = [max(len(row[i]) for row in rows) for i in range(2)]
-    lines = [f"{t:<{widths[0]}}  {n:<{widths[1]}}  {i}".rstrip() for t, n, i in rows]
-    lines += ["", _summary(result), "", "OUTPUTS"]
-    lines += [f"{key}: {json.dumps(value, sort_keys=True)}" for key, value in sorted(result.outputs.items())]
-    return "\n".join(lines) + "\n"
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", help="PaymentPlatform manifest (YAML, as for kubectl apply); '-' reads stdin")
-    parser.add_argument("-p", "--policy", action="append", default=[], metavar="FILE",
-                        help="PaymentPlatformPolicy YAML to check the plan against as well (repeatable)")
-    parser.add_argument(
-        "-o",
-        "--output",
-        choices=("table", "tree", "json"),
-        default=None,
-        help="table (default when stdout is not a terminal), tree (default on a terminal) or json (stable, for CI)",
-    )
-
-
-#: ``payplat plan`` exit codes, documented for CI (README "Guardrails").
-EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_BLOCKED = 0, 1, 2, 3
-
-
-def command(args: argparse.Namespace) -> int:
-    """Exit 0 with the plan, findings and cost on stdout; 3 when an unwaived critical
-    finding would block the apply (the plan is still printed, the blocking rules on
-    stderr); 2 for a bad manifest or policy file (messages on stderr, nothing on
-    stdout); 1 if the program itself fails under mocks."""
-    try:
-        text = _read_stdin() if args.file == "-" else _read(args.file)
-        manifest = read_manifest(text)
-        policies = [policy for path in getattr(args, "policy", []) for policy in read_policies(_read(path), path)]
-    except ManifestError as error:
-        _errors(error.problems)
-        return EXIT_INVALID
-    except (RecursionError, MemoryError) as error:  # a last line of defence: never a traceback
-        _errors([f"manifest: too large or too deeply nested to read ({type(error).__name__})"])
-        return EXIT_INVALID
-    output = args.output or ("tree" if sys.stdout.isatty() else "table")
-    try:
-        result = plan(manifest.spec, name=manifest.name, stack=manifest.stack, namespace=manifest.namespace)
-    except Exception as error:  # noqa: BLE001 - reported as one line, never a traceback
-        _errors([f"plan failed: {type(error).__name__}: {error}"])
-        return EXIT_FAILED
-    platform = PlatformRef(name=manifest.name, namespace=manifest.namespace, labels=manifest.labels,
-                           region=manifest.spec.region)
-    checked = review(result.resources, manifest.spec, platform, annotations=manifest.annotations, policies=policies)
-    sys.stdout.write(render(result, output, checked))
-    if checked.blocking:
-        _errors([f"blocked by {f.severity.value} rule {f.rule}: {f.resource} ({f.field}): {f.message}"
-                 for f in checked.blocking])
-        return EXIT_BLOCKED
-    return EXIT_OK
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read(MAX_BYTES + 1)  # one byte more than allowed is enough to refuse it
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        reason = getattr(error, "strerror", None) or type(error).__name__
-        raise ManifestError([f"{_shown(path, 200)}: cannot read: {reason}"]) from None
-
-
-def _read_stdin() -> str:
-    try:
-        return sys.stdin.read(MAX_BYTES + 1)
-    except (OSError, UnicodeDecodeError) as error:
-        raise ManifestError([f"stdin: cannot read: {type(error).__name__}"]) from None
-
-
-#: At most this many problems, each at most MAX_LINE characters: stderr stays readable.
-MAX_PROBLEMS = 20
-MAX_LINE = 400
-
-
-def _errors(problems: Iterable[str]) -> None:
-    listed = list(problems)
-    for problem in listed[:MAX_PROBLEMS]:
-        line = " ".join(problem.split())
-        if len(line) > MAX_LINE:
-            line = line[: MAX_LINE - 3] + "..."
-        print(f"error: {line}", file=sys.stderr)
-    if len(listed) > MAX_PROBLEMS:
-        print(f"error: ... and {len(listed) - MAX_PROBLEMS} more problems", file=sys.stderr)
