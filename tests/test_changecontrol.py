@@ -28,7 +28,8 @@ from payplat.controller.changerecords import (
     plan_config_map,
     plans_to_delete,
 )
-from payplat.controller.status import condition, next_status
+from payplat.controller.conditions import condition
+from payplat.controller.status import next_status
 from payplat.engines.base import Changes, OperationResult, Preview, ResourceChange
 from payplat.engines.checkpoint import plan_steps
 from payplat.engines.forcenew import replace_keys

@@ -520,7 +520,8 @@ def operator_statuses() -> list[dict[str, Any]]:
     """The statuses a run of real transitions (payplat.controller.status) writes, in order."""
     from datetime import datetime
 
-    from payplat.controller.status import DriftCheckFailed, Failed, PolicyBlocked, Reviewed, Started, next_status
+    from payplat.controller.status import next_status
+    from payplat.controller.statusevents import DriftCheckFailed, Failed, PolicyBlocked, Reviewed, Started
     from payplat.engines.base import Changes, DriftReport, OperationResult, PermanentEngineError, TransientEngineError
     from payplat.guardrails import PlatformRef, review
     from payplat.program.plan import plan

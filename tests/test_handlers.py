@@ -20,6 +20,7 @@ import kopf
 import pytest
 
 from payplat.controller import handlers
+from payplat.controller.conditions import condition
 from payplat.controller.handlers import (
     CHECK_DRIFT_ANNOTATION,
     RECONCILE_REQUEST_ANNOTATION,
@@ -32,7 +33,6 @@ from payplat.controller.handlers import (
 )
 from payplat.controller.operations import Runtime
 from payplat.controller.settings import Settings
-from payplat.controller.status import condition
 from payplat.engines.base import (
     Audit,
     Changes,

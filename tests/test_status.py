@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from payplat.controller.status import (
+from payplat.controller.conditions import condition
+from payplat.controller.status import drift_check_due, is_settled, next_status, status_patch
+from payplat.controller.statusevents import (
     DriftCheckFailed,
     Failed,
     Forgotten,
@@ -18,11 +20,6 @@ from payplat.controller.status import (
     RemediationFailed,
     Started,
     Suspended,
-    condition,
-    drift_check_due,
-    is_settled,
-    next_status,
-    status_patch,
 )
 from payplat.engines.base import (
     SECRET_MASK,

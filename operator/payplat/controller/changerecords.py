@@ -17,9 +17,11 @@ from typing import Any
 
 from payplat import API_GROUP, API_VERSION
 from payplat.controller.changecontrol import APPROVE_ANNOTATION, PendingChange
+from payplat.controller.conditions import _set as set_condition
+from payplat.controller.conditions import timestamp
 from payplat.controller.redaction import redact
-from payplat.controller.status import READY, RECONCILING, STALLED, Phase, Reason, register_transition, timestamp
-from payplat.controller.status import _set as set_condition
+from payplat.controller.status import register_transition
+from payplat.controller.statusevents import READY, RECONCILING, STALLED, Phase, Reason
 from payplat.engines.base import OperationResult
 
 __all__ = [

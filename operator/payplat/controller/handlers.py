@@ -71,7 +71,8 @@ from payplat.controller.gatekeeper import admit, release_other_claims
 from payplat.controller.operations import Runtime
 from payplat.controller.redaction import redact
 from payplat.controller.settings import Settings
-from payplat.controller.status import (
+from payplat.controller.status import drift_check_due, is_settled, next_status, policy_status, status_patch
+from payplat.controller.statusevents import (
     DriftCheckFailed,
     DriftRequestAnswered,
     Failed,
@@ -86,11 +87,6 @@ from payplat.controller.status import (
     Reviewed,
     Started,
     Suspended,
-    drift_check_due,
-    is_settled,
-    next_status,
-    policy_status,
-    status_patch,
 )
 from payplat.engines.base import (
     Audit,

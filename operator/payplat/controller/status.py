@@ -29,251 +29,56 @@ handlers hand it what happened (an ``OperationResult``, a ``Failed``, a ``DriftR
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import Enum
 from functools import singledispatch
 from typing import Any
 
+from payplat.controller.conditions import (
+    _set,
+    condition,
+    mark_drifted,
+    mark_ready,
+    mark_reconciling,
+    mark_stalled,
+    timestamp,
+)
 from payplat.controller.redaction import redact, redact_outputs
-from payplat.engines.base import DriftReport, EngineError, OperationResult
+from payplat.controller.statusevents import (
+    READY,
+    RECONCILING,
+    STALLED,
+    DriftCheckFailed,
+    DriftRequestAnswered,
+    Failed,
+    Forgotten,
+    Invalid,
+    Phase,
+    PolicyBlocked,
+    Queued,
+    Reason,
+    ReconcileRequested,
+    Remediated,
+    RemediationFailed,
+    Reviewed,
+    Started,
+    Suspended,
+)
+from payplat.engines.base import DriftReport, OperationResult
 
 __all__ = [
-    "DRIFTED",
-    "READY",
-    "RECONCILING",
-    "STALLED",
-    "DriftCheckFailed",
-    "DriftRequestAnswered",
-    "Failed",
-    "Forgotten",
-    "Invalid",
-    "Phase",
-    "PolicyBlocked",
-    "Queued",
-    "Reason",
-    "ReconcileRequested",
-    "Remediated",
-    "RemediationFailed",
-    "Reviewed",
-    "Started",
-    "Suspended",
-    "condition",
     "drift_check_due",
     "is_settled",
-    "mark_drifted",
-    "mark_ready",
-    "mark_reconciling",
-    "mark_stalled",
     "next_status",
     "policy_status",
     "register_transition",
     "status_patch",
-    "timestamp",
 ]
-
-READY = "Ready"
-RECONCILING = "Reconciling"
-STALLED = "Stalled"
-DRIFTED = "Drifted"
-
-
-class Phase(str, Enum):
-    PENDING = "Pending"
-    RECONCILING = "Reconciling"
-    READY = "Ready"
-    FAILED = "Failed"
-    STALLED = "Stalled"
-    SUSPENDED = "Suspended"
-    DELETING = "Deleting"
-    AWAITING_APPROVAL = "AwaitingApproval"
-
-
-class Reason:
-    """Condition reasons set by the operator itself; engine errors bring their own."""
-
-    SUCCEEDED = "Succeeded"
-    PROGRESSING = "Progressing"
-    QUEUED = "Queued"
-    RETRYING = "RetryScheduled"
-    INVALID_SPEC = "InvalidSpec"
-    SUSPENDED = "Suspended"
-    DELETING = "Deleting"
-    DESTROYED = "Destroyed"
-    RETAINED = "Retained"
-    NO_DRIFT = "NoDrift"
-    DRIFT_DETECTED = "DriftDetected"
-    DRIFT_CHECK_FAILED = "DriftCheckFailed"
-    REMEDIATED = "Remediated"
-    REMEDIATION_FAILED = "RemediationFailed"
-    STALLED = "Stalled"
-    POLICY_VIOLATION = "PolicyViolation"
-    ACCEPTED = "Accepted"
-    INVALID_POLICY = "InvalidPolicy"
-    AWAITING_APPROVAL = "AwaitingApproval"
 
 
 # --------------------------------------------------------------------------- events
 
 
-@dataclass(frozen=True)
-class Started:
-    """An engine operation is about to run."""
-
-    operation: str
-    started: datetime
-
-
-@dataclass(frozen=True)
-class Queued:
-    """An engine operation waits for its stack's previous one or for a global slot."""
-
-    operation: str
-
-
-@dataclass(frozen=True)
-class Failed:
-    """An engine operation failed. ``error.permanent`` stalls the platform; ``retry_in``
-    is None when kopf will not retry (a deletion is always retried: giving up would drop
-    the finalizer and silently skip the destroy)."""
-
-    operation: str
-    error: EngineError
-    started: datetime
-    finished: datetime
-    retry_in: float | None = None
-
-
-@dataclass(frozen=True)
-class ReconcileRequested:
-    """A person asked for a new attempt (the reconcile-request annotation): this run answers it."""
-
-    request: str
-
-
-@dataclass(frozen=True)
-class Invalid:
-    """The spec cannot be deployed; each problem names its field."""
-
-    problems: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Suspended:
-    """``spec.suspend`` is true: no engine work until it is false again."""
-
-
-@dataclass(frozen=True)
-class Forgotten:
-    """deletionPolicy Retain: the stack state was dropped, AWS left untouched."""
-
-
-@dataclass(frozen=True)
-class DriftRequestAnswered:
-    """The check that just ran answered this check-drift request: do not run it again."""
-
-    request: str
-
-
-@dataclass(frozen=True)
-class DriftCheckFailed:
-    error: EngineError
-    checked: datetime
-
-
-@dataclass(frozen=True)
-class Remediated:
-    """Drift was found and ``up`` (driftDetection.mode Remediate) put AWS back."""
-
-    result: OperationResult
-
-
-@dataclass(frozen=True)
-class RemediationFailed:
-    """The remediating ``up`` failed: still drifted; the next due check tries again."""
-
-    error: EngineError
-    started: datetime
-    finished: datetime
-
-
-@dataclass(frozen=True)
-class Reviewed:
-    """The guardrails passed the plan (findings below critical, or waived): ``policy``
-    and ``cost`` are ``status.policy`` and ``status.cost`` as the guardrails wrote them."""
-
-    policy: Mapping[str, Any]
-    cost: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class PolicyBlocked:
-    """An unwaived critical finding: no engine call for this generation; the operator
-    looks again (policies or waivers may change) without a spec change."""
-
-    message: str
-    policy: Mapping[str, Any]
-    cost: Mapping[str, Any]
-    retry_in: float
-
-
 # --------------------------------------------------------------------------- conditions
-
-
-def timestamp(moment: datetime) -> str:
-    """RFC 3339 in UTC with second precision, the form Kubernetes uses for metav1.Time."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def condition(status: Mapping[str, Any], kind: str) -> dict[str, Any] | None:
-    for item in status.get("conditions") or ():
-        if item.get("type") == kind:
-            return dict(item)
-    return None
-
-
-def _set(conditions: list[dict[str, Any]], kind: str, value: str, reason: str, message: str,
-         generation: int, now: datetime) -> list[dict[str, Any]]:
-    """Conditions with ``kind`` set; lastTransitionTime kept unless the status flips."""
-    previous = next((item for item in conditions if item.get("type") == kind), None)
-    flipped = previous is None or previous.get("status") != value
-    updated = {
-        "type": kind,
-        "status": value,
-        "reason": reason,
-        "message": message,
-        "lastTransitionTime": timestamp(now) if flipped or previous is None else previous["lastTransitionTime"],
-        "observedGeneration": generation,
-    }
-    return [updated if item.get("type") == kind else item for item in conditions] if previous else [*conditions, updated]
-
-
-def mark_ready(conditions: list[dict[str, Any]], message: str, generation: int, now: datetime) -> list[dict[str, Any]]:
-    conditions = _set(conditions, READY, "True", Reason.SUCCEEDED, message, generation, now)
-    conditions = _set(conditions, RECONCILING, "False", Reason.SUCCEEDED, "", generation, now)
-    return _set(conditions, STALLED, "False", Reason.SUCCEEDED, "", generation, now)
-
-
-def mark_reconciling(conditions: list[dict[str, Any]], reason: str, message: str, generation: int,
-                     now: datetime, *, ready_reason: str = Reason.PROGRESSING) -> list[dict[str, Any]]:
-    conditions = _set(conditions, READY, "False", ready_reason, message, generation, now)
-    conditions = _set(conditions, RECONCILING, "True", reason, message, generation, now)
-    return _set(conditions, STALLED, "False", reason, "", generation, now)
-
-
-def mark_stalled(conditions: list[dict[str, Any]], reason: str, message: str, generation: int,
-                 now: datetime) -> list[dict[str, Any]]:
-    conditions = _set(conditions, READY, "False", reason, message, generation, now)
-    conditions = _set(conditions, RECONCILING, "False", Reason.STALLED, "", generation, now)
-    return _set(conditions, STALLED, "True", reason, message, generation, now)
-
-
-def mark_drifted(conditions: list[dict[str, Any]], drifted: bool | None, message: str, generation: int,
-                 now: datetime, *, reason: str | None = None) -> list[dict[str, Any]]:
-    if drifted is None:
-        return _set(conditions, DRIFTED, "Unknown", reason or Reason.DRIFT_CHECK_FAILED, message, generation, now)
-    reason = reason or (Reason.DRIFT_DETECTED if drifted else Reason.NO_DRIFT)
-    return _set(conditions, DRIFTED, "True" if drifted else "False", reason, message, generation, now)
 
 
 # --------------------------------------------------------------------------- transitions
