@@ -50,8 +50,11 @@ def _within(module: str, allowed: tuple[str, ...]) -> bool:
         # Only the real engine drives the Pulumi CLI.
         ("pulumi.automation", ("payplat.engines.pulumi", "payplat.engines.command")),
         # Only the handlers and the process runner know kopf.
-        # (handlers is split in handlers*.py modules; each registers kopf handlers.)
-        ("kopf", ("payplat.controller.handlers", "payplat.controller.handlerdrift", "payplat.controller.runner")),
+        # The handlers are split by concern into controller/handler*.py (the handlers, their
+        # shared steps, the review, the drift timer): all of them speak kopf's types, so
+        # the rule is by name; anything else in the controller stays kopf-free.
+        ("kopf", ("payplat.controller.handlers", "payplat.controller.handlersteps", "payplat.controller.handlerreview",
+                  "payplat.controller.handlerdrift", "payplat.controller.runner")),
         # One module for Kubernetes API calls (plus the Lease, which is its own concern).
         ("kubernetes", ("payplat.controller.kube", "payplat.controller.leadership")),
         # AWS resources are declared by the program, and only there.
@@ -187,7 +190,7 @@ LIMIT = 400
 #: shrink: an entry no longer over the limit fails too, so it is removed when split.
 OVER_LIMIT: dict[str, str] = dict.fromkeys(
     (
-        "payplat/controller/handlers.py", "payplat/engines/locks.py",
+        "payplat/engines/locks.py",
         "payplat/engines/offline.py", "payplat/engines/pulumi.py", "payplat/guardrails/builtin.py",
         "payplat_dev/localcluster.py",
     ),

@@ -14,7 +14,8 @@ import kopf
 import pytest
 
 from payplat.controller.changecontrol import APPROVE_ANNOTATION
-from payplat.controller.handlers import RECONCILE_REQUEST_ANNOTATION, delete, reconcile, requests
+from payplat.controller.handlers import delete, reconcile, requests
+from payplat.controller.handlersteps import RECONCILE_REQUEST_ANNOTATION
 from payplat.controller.operations import Runtime
 from payplat.engines.base import ResourceChange
 from tests.test_handlers import (  # noqa: F401 - pytest fixtures

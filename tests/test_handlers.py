@@ -19,18 +19,12 @@ from typing import Any
 import kopf
 import pytest
 
-from payplat.controller import handlers
+from payplat.controller import handlerdrift
 from payplat.controller.conditions import condition
-from payplat.controller.handlers import (
-    CHECK_DRIFT_ANNOTATION,
-    RECONCILE_REQUEST_ANNOTATION,
-    check_drift,
-    configure,
-    delete,
-    planned_resources,
-    policy_changed,
-    reconcile,
-)
+from payplat.controller.handlerdrift import check_drift
+from payplat.controller.handlerreview import planned_resources, policy_changed
+from payplat.controller.handlers import configure, delete, reconcile
+from payplat.controller.handlersteps import CHECK_DRIFT_ANNOTATION, RECONCILE_REQUEST_ANNOTATION
 from payplat.controller.operations import Runtime
 from payplat.controller.settings import Settings
 from payplat.engines.base import (
@@ -587,7 +581,7 @@ async def test_operations_are_counted_in_metrics(runtime: Runtime, engine: FakeE
 
 def test_handlers_are_registered_with_explicit_ids() -> None:
     registry = kopf.OperatorRegistry()
-    handlers.register_drift_timer(30, registry=registry)
+    handlerdrift.register_drift_timer(30, registry=registry)
     ids = {handler.id for handler in registry._spawning.get_all_handlers()}
     assert ids == {"drift"}
     default = kopf.get_default_registry()

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from payplat.controller.handlers import FINALIZER
+from payplat.controller.handlersteps import FINALIZER
 from payplat.engines.fakecloud import FakeCloud
 from payplat.engines.faults import FAULT_TAG
 from payplat.model.identity import stack_name

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from payplat.controller.handlers import CHECK_DRIFT_ANNOTATION
+from payplat.controller.handlersteps import CHECK_DRIFT_ANNOTATION
 from payplat_dev.localcluster import LocalCluster
 
 from .support import ENGINES, CloudView, RunOperator, condition, get_platform, platform, wait_for, wait_ready

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from payplat.controller.handlers import CHECK_DRIFT_ANNOTATION
+from payplat.controller.handlersteps import CHECK_DRIFT_ANNOTATION
 from payplat.engines import locks
 from payplat.engines.fakecloud import FakeCloud, simulate_drift
 from payplat.model.identity import stack_name

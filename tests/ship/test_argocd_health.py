@@ -14,7 +14,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from payplat.controller.handlers import FINALIZER
+from payplat.controller.handlersteps import FINALIZER
 
 ROOT = Path(__file__).parent.parent.parent
 HEALTH_LUA = (ROOT / "manifests" / "argocd" / "health.lua").read_text()

@@ -1,6 +1,6 @@
 """Change control's I/O: preview, decide, then apply or hold, for the reconcile handler.
 
-``gated_up`` runs inside one hold of the stack (``handlers._operate``): the preview and
+``gated_up`` runs inside one hold of the stack (``handlersteps._operate``): the preview and
 the ``up`` that follows see the same state, so an approved hash applies exactly the
 change previewed. A platform whose policy cannot make anything wait (``Automatic`` with
 every protected kind allowed) skips the preview. ``held`` and ``applied`` then record the
@@ -50,7 +50,7 @@ Note = tuple[str, str, str]
 
 
 class Writer(Protocol):
-    """What ``handlers._Writer`` offers this module."""
+    """What ``handlersteps._Writer`` offers this module."""
 
     runtime: Runtime
     namespace: str

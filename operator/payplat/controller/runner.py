@@ -104,7 +104,9 @@ def configure_logging(settings: Settings) -> None:
 async def run(settings: Settings) -> int:
     import kopf
 
-    from payplat.controller import handlers, kube
+    # Importing the handler modules registers their kopf handlers (handlers imports
+    # handlerreview, whose policy index and status handlers register with it).
+    from payplat.controller import handlerdrift, kube
     from payplat.controller.leadership import LeaseElector
     from payplat.controller.metrics import Metrics
     from payplat.controller.operations import Runtime
@@ -123,7 +125,7 @@ async def run(settings: Settings) -> int:
     async def read_allowlist() -> AllowList:
         return await kube.read_allowlist(admin_namespace, settings.assume_role_allowlist)
 
-    handlers.register_drift_timer(settings.drift_tick_seconds)
+    handlerdrift.register_drift_timer(settings.drift_tick_seconds)
     elector: LeaseElector | None = None
     keeper: asyncio.Task[None] | None = None
     engine: Engine | None = None
