@@ -23,7 +23,7 @@ import pytest
 import payplat
 from payplat.controller.changecontrol import APPROVE_ANNOTATION
 from payplat.engines import history
-from payplat.engines.locks import FileBucket
+from payplat.engines.lockstore import FileBucket
 from payplat.model.tenancy import SECRET_CONSENT_ANNOTATION
 from payplat.program.stackkeys import PROJECT
 from payplat_dev.localcluster import LocalCluster, OperatorProcess

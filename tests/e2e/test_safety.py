@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from payplat.controller.handlersteps import CHECK_DRIFT_ANNOTATION
-from payplat.engines import locks
+from payplat.engines import locks, lockstore
 from payplat.engines.fakecloud import FakeCloud, simulate_drift
 from payplat.model.identity import stack_name
 from payplat_dev.localcluster import LocalCluster, OperatorProcess, find_bin_dir
@@ -120,10 +120,10 @@ def test_a_lock_this_operator_did_not_record_is_never_broken_and_shows_in_status
     """A person's ``pulumi refresh`` on the operator's own host, killed, left its lock: the
     old rule (same host, dead pid) broke it. Without this operator's record it is alive."""
     stack = stack_name(namespace, "locked")
-    key = f"{locks.lock_prefix('payplat', stack)}person.json"
+    key = f"{lockstore.lock_prefix('payplat', stack)}person.json"
     since = datetime.now(UTC)
     foreign = locks.LockInfo(pid=dead_pid(), username="alice", hostname=socket.gethostname(), timestamp=since)
-    locks.FileBucket(state_dir).write(key, foreign.to_json())
+    lockstore.FileBucket(state_dir).write(key, foreign.to_json())
     operator = run_operator()
     cluster.apply(platform("locked", {"network": {"flowLogs": False}}), namespace=namespace)
 

@@ -93,7 +93,7 @@ def test_the_pulumi_engine_reads_steps_from_engine_events() -> None:
 
 
 def test_history_versions_follow_the_highest_recorded(tmp_path: Path) -> None:
-    from payplat.engines.locks import FileBucket
+    from payplat.engines.lockstore import FileBucket
 
     bucket = FileBucket(tmp_path)
     now = datetime(2026, 12, 2, tzinfo=UTC)

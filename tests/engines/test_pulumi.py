@@ -23,7 +23,7 @@ from pulumi.automation._cmd import CommandResult
 from pulumi.automation._stack import DestroyResult, PreviewResult, RefreshResult, UpdateSummary, UpResult
 from pulumi.automation.errors import CommandError, StackNotFoundError, create_command_error
 
-from payplat.engines import locks
+from payplat.engines import locks, lockstore
 from payplat.engines.base import (
     SECRET_MASK,
     Changes,
@@ -223,7 +223,7 @@ def test_up_selects_the_stack_with_the_inline_program_and_backend(make_engine, w
 
 def test_production_backend_and_kms_secrets_provider(make_engine, world: World) -> None:
     engine = make_engine(backend_url="s3://state/payplat", secrets_provider="awskms://alias/payplat",
-                         bucket=locks.FileBucket(Path("/nonexistent")))
+                         bucket=lockstore.FileBucket(Path("/nonexistent")))
     run(engine.up(REF, small_spec(), StackSecrets()))
     opts = world.selected[0]["opts"]
     assert opts.project_settings.backend.url == "s3://state/payplat"
@@ -297,12 +297,12 @@ def test_engine_output_is_streamed_line_by_line_without_secrets(make_engine, wor
 
 def write_lock(tmp_path: Path, host: str, pid: int, owner: locks.Identity | None = None) -> Path:
     """A CLI's lock file; with ``owner``, the operation record an operator wrote before it."""
-    bucket = locks.FileBucket(tmp_path / "backend")
+    bucket = lockstore.FileBucket(tmp_path / "backend")
     now = datetime.now(UTC)
     if owner is not None:
-        bucket.write(f"{locks.record_prefix('payplat', 'ns_shop')}r.json",
+        bucket.write(f"{lockstore.record_prefix('payplat', 'ns_shop')}r.json",
                      locks.OperationRecord(owner, "up", now - timedelta(seconds=2)).to_json())
-    key = f"{locks.lock_prefix('payplat', 'ns_shop')}x.json"
+    key = f"{lockstore.lock_prefix('payplat', 'ns_shop')}x.json"
     bucket.write(key, locks.LockInfo(pid, "root", host, now).to_json())
     return tmp_path / "backend" / key
 
@@ -360,12 +360,12 @@ def test_a_lock_the_operator_did_not_record_is_never_broken(make_engine, world: 
 
 
 def test_the_operation_record_lives_exactly_as_long_as_the_operation(make_engine, world: World, tmp_path: Path) -> None:
-    bucket = locks.FileBucket(tmp_path / "backend")
+    bucket = lockstore.FileBucket(tmp_path / "backend")
     seen: list[locks.OperationRecord] = []
-    world.during_up = lambda: seen.extend(locks.read_records(bucket, "payplat", "ns_shop").values())
+    world.during_up = lambda: seen.extend(lockstore.read_records(bucket, "payplat", "ns_shop").values())
     run(make_engine().up(REF, small_spec(), StackSecrets()))
     assert len(seen) == 1 and seen[0].owner.pid == os.getpid() and seen[0].operation == "up"
-    assert bucket.list(locks.record_prefix("payplat", "ns_shop")) == []
+    assert bucket.list(lockstore.record_prefix("payplat", "ns_shop")) == []
 
 
 # --------------------------------------------------------------------------- errors
@@ -458,7 +458,7 @@ def test_stacks_named_before_0_2_are_renamed_to_their_owner_with_the_cli(make_en
                                                                          tmp_path: Path) -> None:
     """``pulumi stack rename`` on each legacy stack whose state names its platform; the
     workspace (with Pulumi.<stack>.yaml) moves along."""
-    bucket = locks.FileBucket(tmp_path / "backend")
+    bucket = lockstore.FileBucket(tmp_path / "backend")
     for name in ("a-b-c", "ns_kept", "empty-one"):
         bucket.write(f".pulumi/stacks/payplat/{name}.json", b"{}")
     (tmp_path / "workspaces" / "a-b-c").mkdir(parents=True)

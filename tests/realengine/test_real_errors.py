@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from pulumi import automation as auto
 
-from payplat.engines import locks
+from payplat.engines import locks, lockstore
 from payplat.engines.base import (
     EngineError,
     PermanentEngineError,
@@ -67,8 +67,8 @@ def test_a_lock_held_by_a_live_holder_is_the_clis_locked_text(real_engine: Pulum
     itself meets the lock and says so in its words."""
     ref = StackRef("errs", "locked")
     asyncio.run(real_engine.up(ref, small_spec(), SECRETS))
-    bucket = locks.bucket_for(kit.backend_url)
-    key = f"{locks.lock_prefix(PROJECT, ref.stack_name)}live-holder.json"
+    bucket = lockstore.bucket_for(kit.backend_url)
+    key = f"{lockstore.lock_prefix(PROJECT, ref.stack_name)}live-holder.json"
     holder = locks.LockInfo(pid=os.getpid(), username="someone", hostname="ci-runner-7", timestamp=datetime.now(UTC))
     bucket.write(key, holder.to_json())
     stack = _bare_stack(kit, ref, work=real_engine.state_dir / "workspaces" / ref.stack_name)
@@ -81,7 +81,7 @@ def test_a_lock_held_by_a_live_holder_is_the_clis_locked_text(real_engine: Pulum
     # And through the engine: the foreign holder is kept, and named.
     with pytest.raises(StackLockedError, match="ci-runner-7"):
         asyncio.run(real_engine.up(ref, small_spec(), SECRETS))
-    assert bucket.list(locks.lock_prefix(PROJECT, ref.stack_name)) == [key]
+    assert bucket.list(lockstore.lock_prefix(PROJECT, ref.stack_name)) == [key]
 
 
 def test_an_unreachable_backend_is_a_network_error_to_retry(kit: Any, tmp_path: Path,

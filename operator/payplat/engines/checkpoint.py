@@ -19,7 +19,8 @@ from typing import Any, Literal
 from payplat.engines.base import SECRET_MASK, Changes
 from payplat.engines.fakecloud import CloudObject
 from payplat.engines.forcenew import replace_keys
-from payplat.engines.locks import DIY_ORG, StateBucket
+from payplat.engines.locks import DIY_ORG
+from payplat.engines.lockstore import StateBucket
 
 __all__ = [
     "Step",

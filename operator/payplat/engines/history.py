@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from payplat.engines.base import Changes
-from payplat.engines.locks import StateBucket
+from payplat.engines.lockstore import StateBucket
 
 __all__ = ["append", "read"]
 

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from payplat.engines import checkpoint as state
-from payplat.engines import history, locks
+from payplat.engines import history, locks, lockstore
 from payplat.engines.base import (
     Audit,
     Changes,
@@ -91,7 +91,7 @@ class OfflineEngine:
         """``identity`` is this operator as operation records name it (default: this
         process, no cluster); ``pod_probe`` asks the API server whether a recorded pod is gone."""
         self.state_dir = Path(state_dir)
-        self.bucket = locks.FileBucket(self.state_dir)
+        self.bucket = lockstore.FileBucket(self.state_dir)
         self.step_delay = step_delay
         self.pod_probe = pod_probe
         self.identity = identity or locks.this_identity()
@@ -242,8 +242,8 @@ class OfflineEngine:
     def _rename(self, old: str, new: str) -> None:
         """Checkpoint, config, fake-cloud journal and fault file, URNs rewritten; the old
         checkpoint goes last, so a crash half-way leaves it to migrate again."""
-        with locks.recorded(self.bucket, PROJECT, old, self.identity, "rename") as record:
-            lock, _ = locks.acquire(self.bucket, PROJECT, old, here=self.identity, pod_probe=self.pod_probe,
+        with lockstore.recorded(self.bucket, PROJECT, old, self.identity, "rename") as record:
+            lock, _ = lockstore.acquire(self.bucket, PROJECT, old, here=self.identity, pod_probe=self.pod_probe,
                                     own_record=record)
             try:
                 text = self.bucket.read(state.checkpoint_key(PROJECT, old)).decode()
@@ -314,8 +314,8 @@ class OfflineEngine:
         """Record the operation, hold the stack's lock; resolve pending operations a
         crashed run left behind."""
         stack = ref.stack_name
-        with locks.recorded(self.bucket, PROJECT, stack, self.identity, operation) as record:
-            key, broken = locks.acquire(self.bucket, PROJECT, stack, here=self.identity, pod_probe=self.pod_probe,
+        with lockstore.recorded(self.bucket, PROJECT, stack, self.identity, operation) as record:
+            key, broken = lockstore.acquire(self.bucket, PROJECT, stack, here=self.identity, pod_probe=self.pod_probe,
                                         own_record=record)
             yield from self._holding(ref, key, broken)
 

@@ -47,7 +47,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from payplat.engines import locks
+from payplat.engines import locks, lockstore
 from payplat.engines.base import (
     Audit,
     DriftReport,
@@ -95,7 +95,7 @@ class PulumiEngine:
         log: logging.Logger | None = None,
         select_stack: Callable[..., Any] | None = None,
         command: Any | None = None,
-        bucket: locks.StateBucket | None = None,
+        bucket: lockstore.StateBucket | None = None,
     ) -> None:
         """``select_stack``, ``command`` and ``bucket`` replace the Automation API's
         ``create_or_select_stack``, the CLI runner and the backend's storage in tests."""
@@ -215,7 +215,7 @@ class PulumiEngine:
     def _has_stack(self, ref: StackRef) -> bool:
         """The backend's own checkpoint file (``.pulumi/stacks/<project>/<stack>.json``,
         gzipped when the backend compresses), not the workspace, which a restart loses."""
-        return locks.stack_exists(self._state_bucket(), PROJECT, ref.stack_name)
+        return lockstore.stack_exists(self._state_bucket(), PROJECT, ref.stack_name)
 
     def _forget(self, ref: StackRef) -> None:
         from pulumi.automation.errors import StackNotFoundError
@@ -306,7 +306,7 @@ class PulumiEngine:
     def _recorded(self, operation: str, function: Callable[..., T], ref: StackRef, *args: Any) -> T:
         """Run ``function`` with this operation's record in the backend (``engines.locks``):
         should the operator die, it proves the CLI's lock was ours."""
-        with locks.recorded(self._state_bucket(), PROJECT, ref.stack_name, self.identity, operation) as key:
+        with lockstore.recorded(self._state_bucket(), PROJECT, ref.stack_name, self.identity, operation) as key:
             self._records[ref.stack_name] = key
             try:
                 return function(ref, *args)
@@ -334,7 +334,7 @@ class PulumiEngine:
 
     def _clear_stale_lock(self, ref: StackRef) -> bool:
         own = self._records.get(ref.stack_name)
-        broken = locks.break_stale_locks(self._state_bucket(), PROJECT, ref.stack_name, here=self.identity,
+        broken = lockstore.break_stale_locks(self._state_bucket(), PROJECT, ref.stack_name, here=self.identity,
                                          pod_probe=self.pod_probe, ignore=frozenset({own} if own else ()))
         for lock, verdict in broken:
             self.log.warning("[%s] broke the stale lock of %s: %s", ref.stack_name, lock.describe(), verdict.why)
@@ -391,13 +391,13 @@ class PulumiEngine:
     def _ensure_file_backend(self) -> None:
         """The CLI refuses a ``file://`` backend whose folder does not exist ("unable to open
         state directory"); an S3 bucket, in contrast, is the operator's install's job."""
-        folder = locks.file_backend_folder(self.backend_url)
+        folder = lockstore.file_backend_folder(self.backend_url)
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
 
-    def _state_bucket(self) -> locks.StateBucket:
+    def _state_bucket(self) -> lockstore.StateBucket:
         if self._bucket is None:
-            self._bucket = locks.bucket_for(self.backend_url)
+            self._bucket = lockstore.bucket_for(self.backend_url)
         return self._bucket
 
     def _env(self) -> dict[str, str]:
