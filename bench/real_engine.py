@@ -117,7 +117,8 @@ def operator_rss(moto: MotoServer, workdir: Path, in_flight: int) -> tuple[float
     """(idle operator, peak operator process, peak process tree) in MiB with ``in_flight`` ups at once."""
     from reconcile import rss_kib
 
-    from payplat_dev.localcluster import LocalCluster, start_operator
+    from payplat_dev.localcluster import LocalCluster
+    from payplat_dev.operatorproc import start_operator
 
     kit = RealEngineKit(moto, workdir / "rss-kit", prefix="rss")
     with LocalCluster.start(log=sys.stderr) as cluster:

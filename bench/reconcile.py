@@ -26,7 +26,9 @@ from typing import Any
 from kubernetes import client, config, watch
 
 from payplat.controller.settings import Settings
-from payplat_dev.localcluster import LocalCluster, ManagedProcess, operator_env, start_operator
+from payplat_dev.localcluster import LocalCluster
+from payplat_dev.operatorproc import operator_env, start_operator
+from payplat_dev.processes import ManagedProcess
 
 GROUP, VERSION, PLURAL = "payplat.io", "v1alpha1", "paymentplatforms"
 HERE = Path(__file__).resolve().parent

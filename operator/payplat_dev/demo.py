@@ -26,15 +26,12 @@ from payplat_dev.localcluster import (
     ClusterStartError,
     KubectlError,
     LocalCluster,
-    ManagedProcess,
-    Say,
     find_bin_dir,
     missing_binaries,
     repo_root,
-    sayer,
-    start_operator,
-    tail,
 )
+from payplat_dev.operatorproc import start_operator
+from payplat_dev.processes import ManagedProcess, Say, sayer, tail
 
 DEMO_NAMESPACE = "payplat-demo"
 _DEMO_KINDS = {"PaymentPlatform", "Secret", "Namespace"}

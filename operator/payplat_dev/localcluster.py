@@ -19,21 +19,17 @@ group, which is what gets killed.
 from __future__ import annotations
 
 import atexit
-import contextlib
-import ctypes
 import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -41,28 +37,21 @@ from typing import IO, Any
 import yaml
 
 from payplat_dev.localpki import Pki, make_pki
+from payplat_dev.processes import ManagedProcess, Say, _http_ok, free_port, sayer, tail
 
 __all__ = [
     "REQUIRED_BINARIES",
     "ClusterStartError",
     "KubectlError",
     "LocalCluster",
-    "ManagedProcess",
-    "OperatorProcess",
-    "Say",
     "crd_established",
     "find_bin_dir",
     "missing_binaries",
-    "operator_env",
     "repo_root",
-    "sayer",
-    "start_operator",
-    "tail",
 ]
 
 REQUIRED_BINARIES = ("etcd", "kube-apiserver", "kubectl")
 _START_TIMEOUT = 90.0
-Say = Callable[[str], None]  # one progress line for a person (the demo prints them)
 
 
 class ClusterStartError(RuntimeError):
@@ -110,77 +99,7 @@ def missing_binaries(bin_dir: Path) -> list[str]:
     return [name for name in REQUIRED_BINARIES if not os.access(bin_dir / name, os.X_OK)]
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 # --------------------------------------------------------------------------- processes
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGKILL me when the process that started me dies."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass  # not Linux: atexit and the signal handlers still cover normal exits
-
-
-@dataclass
-class ManagedProcess:
-    """A child process in its own process group, with its output in a log file."""
-
-    name: str
-    popen: subprocess.Popen[bytes]
-    log_path: Path
-
-    @classmethod
-    def start(cls, name: str, argv: Sequence[str], log_path: Path,
-              env: Mapping[str, str] | None = None, cwd: Path | None = None) -> ManagedProcess:
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "ab") as log:
-            popen = subprocess.Popen(
-                list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=dict(env) if env is not None else None, cwd=cwd,
-                start_new_session=True, preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl only, no locks
-            )
-        return cls(name=name, popen=popen, log_path=log_path)
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL the whole group at once: what a crash or an OOM kill looks like."""
-        self._signal_group(signal.SIGKILL)
-        self.popen.wait()
-
-    def stop(self, timeout: float = 10.0) -> int | None:
-        """SIGTERM the group, then SIGKILL whatever is left after ``timeout``."""
-        if self.alive():
-            self._signal_group(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._signal_group(signal.SIGKILL)
-                self.popen.wait()
-        else:
-            self._signal_group(signal.SIGKILL)  # leftovers of a leader that already exited
-        return self.popen.returncode
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def _signal_group(self, sig: signal.Signals) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.popen.pid, sig)
 
 
 # --------------------------------------------------------------------------- cleanup on exit
@@ -455,13 +374,6 @@ def crd_established(crd: Mapping[str, Any]) -> bool:
     return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
 
-def sayer(stream: IO[str] | None) -> Say:
-    def say(message: str) -> None:
-        if stream is not None:
-            print(f"[payplat] {message}", file=stream, flush=True)
-    return say
-
-
 def _default_crds() -> Path | None:
     root = repo_root()
     return root / "crds" if root else None
@@ -473,64 +385,6 @@ def _has_manifests(path: Path) -> bool:
     return path.is_dir() and (any(path.glob("*.yaml")) or any(path.glob("*.yml")))
 
 
-def _http_ok(url: str, context: ssl.SSLContext | None) -> bool:
-    try:
-        with urllib.request.urlopen(url, context=context, timeout=2) as response:
-            return bool(response.status == 200)
-    except (OSError, ValueError):
-        return False
-
-
-def tail(text: str, lines: int = 25) -> str:
-    return "\n".join(text.splitlines()[-lines:])
-
-
 # --------------------------------------------------------------------------- the operator
 
-@dataclass
-class OperatorProcess:
-    """A ``payplat run`` process started against a local cluster, and where to look at it."""
 
-    process: ManagedProcess
-    state_dir: Path
-    metrics_port: int
-
-    def metrics_text(self) -> str:
-        """The Prometheus exposition from its /metrics endpoint ("" while not serving)."""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:
-                return str(r.read().decode())
-        except OSError:
-            return ""
-
-
-def operator_env(cluster: LocalCluster, state_dir: Path, kubeconfig: Path | None = None,
-                 extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment for ``payplat run`` against this cluster with the offline engine.
-
-    Ports are picked free so several operators (tests, replicas) can run side by side;
-    ``PAYPLAT_*`` variables of the caller are dropped so a developer's shell can't leak in.
-    """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYPLAT_")}
-    env.update({
-        # The operator runs the very code of this process, whatever else is installed.
-        "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
-                                       *filter(None, [os.environ.get("PYTHONPATH")])]),
-        "KUBECONFIG": str(kubeconfig or cluster.kubeconfig),
-        "PAYPLAT_ENGINE": "offline",
-        "PAYPLAT_STATE_DIR": str(state_dir),
-        "PAYPLAT_METRICS_PORT": str(free_port()),
-        "PAYPLAT_LIVENESS_ENDPOINT": f"http://127.0.0.1:{free_port()}/healthz",
-        "PYTHONUNBUFFERED": "1",
-    })
-    env.update(extra or {})
-    return env
-
-
-def start_operator(cluster: LocalCluster, state_dir: Path, args: Sequence[str] = (),
-                   kubeconfig: Path | None = None, env: Mapping[str, str] | None = None,
-                   name: str = "operator") -> OperatorProcess:
-    """``payplat run`` as a real process (its own interpreter, its own kopf loop)."""
-    full_env = operator_env(cluster, state_dir, kubeconfig, env)
-    process = cluster.spawn(name, [sys.executable, "-m", "payplat.cli", "run", *args], env=full_env)
-    return OperatorProcess(process, state_dir, int(full_env["PAYPLAT_METRICS_PORT"]))

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from payplat_dev.localcluster import ManagedProcess, free_port
+from payplat_dev.processes import ManagedProcess, free_port
 
 __all__ = ["MotoServer", "start_moto"]
 

@@ -28,7 +28,8 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from payplat_dev.localcluster import LocalCluster, ManagedProcess, free_port, tail
+from payplat_dev.localcluster import LocalCluster
+from payplat_dev.processes import ManagedProcess, free_port, tail
 
 ROOT = Path(__file__).parent.parent.parent
 CM_PATCH = ROOT / "manifests" / "argocd" / "argocd-cm-patch.yaml"

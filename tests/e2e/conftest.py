@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from payplat_dev.localcluster import LocalCluster, OperatorProcess, start_operator
+from payplat_dev.localcluster import LocalCluster
+from payplat_dev.operatorproc import OperatorProcess, start_operator
 
 from .support import ENGINES, CloudView, OfflineCloud, RunOperator, StandinCloudView
 

@@ -12,7 +12,8 @@ from typing import Any, Protocol, TypeVar
 import pytest
 import yaml
 
-from payplat_dev.localcluster import KubectlError, LocalCluster, OperatorProcess, start_operator
+from payplat_dev.localcluster import KubectlError, LocalCluster
+from payplat_dev.operatorproc import OperatorProcess, start_operator
 
 T = TypeVar("T")
 WAIT = 120.0  # a bound for "eventually", not a performance assertion

@@ -26,7 +26,8 @@ from payplat.engines import history
 from payplat.engines.lockstore import FileBucket
 from payplat.model.tenancy import SECRET_CONSENT_ANNOTATION
 from payplat.program.stackkeys import PROJECT
-from payplat_dev.localcluster import LocalCluster, OperatorProcess
+from payplat_dev.localcluster import LocalCluster
+from payplat_dev.operatorproc import OperatorProcess
 
 from .support import (
     ENGINES,

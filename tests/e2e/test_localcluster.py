@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from payplat_dev.localcluster import LocalCluster, ManagedProcess
+from payplat_dev.localcluster import LocalCluster
+from payplat_dev.processes import ManagedProcess
 
 pytestmark = pytest.mark.e2e
 

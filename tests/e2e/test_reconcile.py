@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from payplat_dev.localcluster import LocalCluster, OperatorProcess, repo_root
+from payplat_dev.localcluster import LocalCluster, repo_root
+from payplat_dev.operatorproc import OperatorProcess
 
 from .support import (
     ENGINES,

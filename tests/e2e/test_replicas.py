@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from payplat_dev.localcluster import LocalCluster, OperatorProcess, repo_root
+from payplat_dev.localcluster import LocalCluster, repo_root
+from payplat_dev.operatorproc import OperatorProcess
 
 from .support import journal, log_records, operator_as, platform, wait_for, wait_ready
 

@@ -47,8 +47,9 @@ from typing import Any
 
 import yaml
 
-from payplat_dev.localcluster import ClusterStartError, ManagedProcess, find_bin_dir, tail
+from payplat_dev.localcluster import ClusterStartError, find_bin_dir
 from payplat_dev.localpki import Pki, issue_cert, make_pki
+from payplat_dev.processes import ManagedProcess, tail
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_NAME = "payplat-node"
