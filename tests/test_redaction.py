@@ -11,10 +11,19 @@ from payplat.controller.redaction import KNOWN_SECRETS, RedactingFilter, looks_s
 from payplat.engines.base import SECRET_MASK
 
 
-@pytest.mark.parametrize(("key", "secret"), [
-    ("dbPassword", True), ("apiToken", True), ("privateKey", True), ("secretString", True),
-    ("dbSecretArn", False), ("secretName", False), ("albDnsName", False), ("kmsKeyId", False),
-])
+@pytest.mark.parametrize(
+    ("key", "secret"),
+    [
+        ("dbPassword", True),
+        ("apiToken", True),
+        ("privateKey", True),
+        ("secretString", True),
+        ("dbSecretArn", False),
+        ("secretName", False),
+        ("albDnsName", False),
+        ("kmsKeyId", False),
+    ],
+)
 def test_looks_secret_key(key: str, secret: bool) -> None:
     assert looks_secret_key(key) is secret
 

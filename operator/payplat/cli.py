@@ -16,7 +16,10 @@ SUBCOMMANDS = {
     "crd": ("payplat.model.crd", "Print the PaymentPlatform CustomResourceDefinition generated from the spec model."),
     "run": ("payplat.controller.runner", "Start the operator."),
     "approve": ("payplat.approvecli", "Show a platform's change awaiting approval and approve its plan hash."),
-    "demo": ("payplat_dev.demo", "Start a local control plane, the operator (offline or real Pulumi engine) and the examples."),
+    "demo": (
+        "payplat_dev.demo",
+        "Start a local control plane, the operator (offline or real Pulumi engine) and the examples.",
+    ),
 }
 
 
@@ -37,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         module.add_arguments(parser)
         return int(module.command(parser.parse_args(argv[1:])) or 0)
     parser = argparse.ArgumentParser(prog="payplat", description="PaymentPlatform operator.")
-    parser.add_argument("subcommand", choices=list(SUBCOMMANDS), help="; ".join(f"{k}: {v[1]}" for k, v in SUBCOMMANDS.items()))
+    parser.add_argument(
+        "subcommand", choices=list(SUBCOMMANDS), help="; ".join(f"{k}: {v[1]}" for k, v in SUBCOMMANDS.items())
+    )
     parser.parse_args(argv)
     return 2
 

@@ -38,17 +38,30 @@ _DEMO_KINDS = {"PaymentPlatform", "Secret", "Namespace"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--exit", action="store_true",
-                        help="stop everything once the examples are Ready (default: keep running until Ctrl-C)")
-    parser.add_argument("--examples", type=Path, default=None,
-                        help="folder of manifests to apply (default: the checkout's examples/)")
-    parser.add_argument("--timeout", type=float, default=300,
-                        help="seconds to wait for the examples to become Ready (default: 300)")
-    parser.add_argument("--bin-dir", type=Path, default=None,
-                        help="folder with etcd, kube-apiserver, kubectl (default: hack/testbin.sh's cache)")
-    parser.add_argument("--engine", choices=("offline", "pulumi"), default="offline",
-                        help="offline: the program under mocks (default); pulumi: the real Pulumi CLI with a "
-                             "local stand-in AWS provider and moto as S3 backend and KMS (needs hack/pulumi-cli.sh)")
+    parser.add_argument(
+        "--exit",
+        action="store_true",
+        help="stop everything once the examples are Ready (default: keep running until Ctrl-C)",
+    )
+    parser.add_argument(
+        "--examples", type=Path, default=None, help="folder of manifests to apply (default: the checkout's examples/)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=300, help="seconds to wait for the examples to become Ready (default: 300)"
+    )
+    parser.add_argument(
+        "--bin-dir",
+        type=Path,
+        default=None,
+        help="folder with etcd, kube-apiserver, kubectl (default: hack/testbin.sh's cache)",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("offline", "pulumi"),
+        default="offline",
+        help="offline: the program under mocks (default); pulumi: the real Pulumi CLI with a "
+        "local stand-in AWS provider and moto as S3 backend and KMS (needs hack/pulumi-cli.sh)",
+    )
 
 
 def command(args: argparse.Namespace) -> int:
@@ -62,8 +75,11 @@ def command(args: argparse.Namespace) -> int:
     bin_dir = args.bin_dir or find_bin_dir()
     missing = missing_binaries(bin_dir)
     if missing:
-        print(f"payplat demo: {', '.join(missing)} not found in {bin_dir}; "
-              "build them with `bash hack/testbin.sh` (or run `bash hack/demo.sh`)", file=sys.stderr)
+        print(
+            f"payplat demo: {', '.join(missing)} not found in {bin_dir}; "
+            "build them with `bash hack/testbin.sh` (or run `bash hack/demo.sh`)",
+            file=sys.stderr,
+        )
         return 2
     try:
         with LocalCluster.start(bin_dir=bin_dir, log=sys.stdout) as cluster:
@@ -95,21 +111,31 @@ def missing_password_secrets(docs: list[dict[str, Any]]) -> list[dict[str, Any]]
     present = {(d["metadata"].get("namespace"), d["metadata"]["name"]) for d in docs if d.get("kind") == "Secret"}
     made: dict[tuple[str | None, str], dict[str, Any]] = {}
     for doc in docs:
-        ref = ((doc.get("spec") or {}).get("database") or {}).get("passwordSecretRef") \
-            if doc.get("kind") == "PaymentPlatform" else None
+        ref = (
+            ((doc.get("spec") or {}).get("database") or {}).get("passwordSecretRef")
+            if doc.get("kind") == "PaymentPlatform"
+            else None
+        )
         if not ref:
             continue
         key = (doc["metadata"].get("namespace"), ref["name"])
         if key in present:
             continue
-        secret = made.setdefault(key, {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                                       "metadata": {"name": ref["name"], "namespace": key[0],
-                                                    "annotations": {SECRET_CONSENT_ANNOTATION: ""}},
-                                       "stringData": {}})
+        secret = made.setdefault(
+            key,
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "type": "Opaque",
+                "metadata": {"name": ref["name"], "namespace": key[0], "annotations": {SECRET_CONSENT_ANNOTATION: ""}},
+                "stringData": {},
+            },
+        )
         secret["stringData"][ref.get("key", "password")] = secrets.token_urlsafe(24)
         allowed = secret["metadata"]["annotations"]
-        allowed[SECRET_CONSENT_ANNOTATION] = ",".join(filter(None, (allowed[SECRET_CONSENT_ANNOTATION],
-                                                                    doc["metadata"]["name"])))
+        allowed[SECRET_CONSENT_ANNOTATION] = ",".join(
+            filter(None, (allowed[SECRET_CONSENT_ANNOTATION], doc["metadata"]["name"]))
+        )
     return list(made.values())
 
 
@@ -120,8 +146,9 @@ def _run_demo(cluster: LocalCluster, docs: list[dict[str, Any]], args: argparse.
     env = _real_engine_env(cluster, say) if engine == "pulumi" else None
     operator = start_operator(cluster, state_dir, env=env).process
     say(f"started the operator (`payplat run`, {engine} engine, state in {state_dir}); log: {operator.log_path}")
-    namespaces = sorted({doc.get("metadata", {}).get("namespace") or DEMO_NAMESPACE
-                         for doc in docs if doc.get("kind") != "Namespace"})
+    namespaces = sorted(
+        {doc.get("metadata", {}).get("namespace") or DEMO_NAMESPACE for doc in docs if doc.get("kind") != "Namespace"}
+    )
     for namespace in namespaces:
         cluster.kubectl("create", "namespace", namespace, check=False)
     for doc in docs:
@@ -129,15 +156,20 @@ def _run_demo(cluster: LocalCluster, docs: list[dict[str, Any]], args: argparse.
             doc.setdefault("metadata", {}).setdefault("namespace", DEMO_NAMESPACE)
     for secret in missing_password_secrets(docs):
         meta = secret["metadata"]
-        say(f"creating Secret {meta['namespace']}/{meta['name']} with a random password "
-            "(an example references it; in a real cluster you create it)")
+        say(
+            f"creating Secret {meta['namespace']}/{meta['name']} with a random password "
+            "(an example references it; in a real cluster you create it)"
+        )
         docs.append(secret)
     say(f"applying {sum(d.get('kind') == 'PaymentPlatform' for d in docs)} PaymentPlatform(s) from examples/")
     # What platforms reference goes first, so the operator never finds a Secret missing.
     docs.sort(key=lambda doc: ["Namespace", "Secret"].index(doc["kind"]) if doc["kind"] != "PaymentPlatform" else 2)
     print(cluster.apply(docs).stdout, end="", flush=True)
-    say("waiting for Ready (the offline engine runs the real Pulumi program under mocks)" if engine == "offline" else
-        "waiting for Ready (the Pulumi CLI runs the program; the stand-in provider answers for AWS)")
+    say(
+        "waiting for Ready (the offline engine runs the real Pulumi program under mocks)"
+        if engine == "offline"
+        else "waiting for Ready (the Pulumi CLI runs the program; the stand-in provider answers for AWS)"
+    )
     if not _wait_ready(cluster, namespaces, operator, args.timeout, say):
         return 1
     print(cluster.kubectl("get", "paymentplatforms", "-A").stdout, flush=True)
@@ -181,17 +213,23 @@ def _real_engine_env(cluster: LocalCluster, say: Say) -> dict[str, str]:
     return kit.env()
 
 
-def _wait_ready(cluster: LocalCluster, namespaces: Sequence[str], operator: ManagedProcess,
-                timeout: float, say: Say) -> bool:
+def _wait_ready(
+    cluster: LocalCluster, namespaces: Sequence[str], operator: ManagedProcess, timeout: float, say: Say
+) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not operator.alive():
             say(f"the operator exited with {operator.popen.returncode}; log: {operator.log_path}")
             print(tail(operator.log_text()), file=sys.stderr)
             return False
-        pending = [ns for ns in namespaces if cluster.kubectl(
-            "wait", "--for=condition=Ready", "paymentplatforms", "--all", "-n", ns, "--timeout=5s",
-            check=False).returncode != 0]
+        pending = [
+            ns
+            for ns in namespaces
+            if cluster.kubectl(
+                "wait", "--for=condition=Ready", "paymentplatforms", "--all", "-n", ns, "--timeout=5s", check=False
+            ).returncode
+            != 0
+        ]
         if not pending:
             return True
     say(f"not Ready after {timeout:.0f}s; operator log: {operator.log_path}")

@@ -70,6 +70,7 @@ class KubectlError(RuntimeError):
 
 # --------------------------------------------------------------------------- binaries
 
+
 def repo_root() -> Path | None:
     """The source checkout this package runs from (editable install), if any."""
     root = Path(__file__).resolve().parents[2]
@@ -86,8 +87,9 @@ def find_bin_dir() -> Path:
         return Path(override)
     root = repo_root()
     if root and (root / "hack" / "testbin.sh").is_file():
-        out = subprocess.run(["bash", str(root / "hack" / "testbin.sh"), "--print"],
-                             capture_output=True, text=True, check=False)
+        out = subprocess.run(
+            ["bash", str(root / "hack" / "testbin.sh"), "--print"], capture_output=True, text=True, check=False
+        )
         if out.returncode == 0 and out.stdout.strip():
             return Path(out.stdout.strip().splitlines()[-1])
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -139,6 +141,7 @@ def _ensure_exit_hooks() -> None:
 
 # --------------------------------------------------------------------------- the cluster
 
+
 @dataclass(eq=False)  # identity semantics: two running clusters are never "equal"
 class LocalCluster:
     """A running etcd + kube-apiserver pair and everything else started for it.
@@ -159,8 +162,13 @@ class LocalCluster:
     # ---- lifecycle
 
     @classmethod
-    def start(cls, bin_dir: Path | None = None, workdir: Path | None = None,
-              crds: Path | None = None, log: IO[str] | None = None) -> LocalCluster:
+    def start(
+        cls,
+        bin_dir: Path | None = None,
+        workdir: Path | None = None,
+        crds: Path | None = None,
+        log: IO[str] | None = None,
+    ) -> LocalCluster:
         """Start etcd and kube-apiserver, wait for ``/readyz``, install ``crds``.
 
         ``crds`` defaults to the checkout's ``crds/`` folder; pass a missing path to skip.
@@ -169,24 +177,30 @@ class LocalCluster:
         bin_dir = bin_dir or find_bin_dir()
         missing = missing_binaries(bin_dir)
         if missing:
-            raise ClusterStartError(
-                f"missing {', '.join(missing)} in {bin_dir}: run hack/testbin.sh to build them")
+            raise ClusterStartError(f"missing {', '.join(missing)} in {bin_dir}: run hack/testbin.sh to build them")
         owns = workdir is None
         workdir = workdir or Path(tempfile.mkdtemp(prefix="payplat-cluster-"))
         say = sayer(log)
         say(f"working folder (certificates, etcd data, logs): {workdir}")
         pki = make_pki(workdir / "pki")
         port = free_port()
-        cluster = cls(workdir=workdir, bin_dir=bin_dir, server=f"https://127.0.0.1:{port}",
-                      pki=pki, kubeconfig=workdir / "kubeconfig", owns_workdir=owns)
+        cluster = cls(
+            workdir=workdir,
+            bin_dir=bin_dir,
+            server=f"https://127.0.0.1:{port}",
+            pki=pki,
+            kubeconfig=workdir / "kubeconfig",
+            owns_workdir=owns,
+        )
         _ensure_exit_hooks()
         with _LIVE_LOCK:
             _LIVE.append(cluster)
         try:
             etcd_url = cluster._start_etcd(say)
             cluster._start_apiserver(etcd_url, port, say)
-            cluster._write_kubeconfig(cluster.kubeconfig, user={
-                "client-certificate": str(pki.admin_cert), "client-key": str(pki.admin_key)})
+            cluster._write_kubeconfig(
+                cluster.kubeconfig, user={"client-certificate": str(pki.admin_cert), "client-key": str(pki.admin_key)}
+            )
             crds = crds if crds is not None else _default_crds()
             if crds is not None and _has_manifests(crds):
                 cluster.install_crds(crds, say)
@@ -226,8 +240,9 @@ class LocalCluster:
 
     # ---- processes
 
-    def spawn(self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None,
-              cwd: Path | None = None) -> ManagedProcess:
+    def spawn(
+        self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: Path | None = None
+    ) -> ManagedProcess:
         """Start a process that lives no longer than this cluster (e.g. the operator)."""
         log_path = self.workdir / "logs" / f"{name}.log"
         if log_path.exists():  # a restarted operator gets its own log, old one kept
@@ -240,41 +255,52 @@ class LocalCluster:
         client, peer = free_port(), free_port()
         url = f"http://127.0.0.1:{client}"
         say(f"starting etcd on {url}")
-        proc = self.spawn("etcd", [
-            str(self.bin_dir / "etcd"),
-            "--name=payplat", f"--data-dir={self.workdir / 'etcd'}",
-            f"--listen-client-urls={url}", f"--advertise-client-urls={url}",
-            f"--listen-peer-urls=http://127.0.0.1:{peer}",
-            f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
-            f"--initial-cluster=payplat=http://127.0.0.1:{peer}",
-            "--unsafe-no-fsync", "--log-level=warn",
-        ])
+        proc = self.spawn(
+            "etcd",
+            [
+                str(self.bin_dir / "etcd"),
+                "--name=payplat",
+                f"--data-dir={self.workdir / 'etcd'}",
+                f"--listen-client-urls={url}",
+                f"--advertise-client-urls={url}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-cluster=payplat=http://127.0.0.1:{peer}",
+                "--unsafe-no-fsync",
+                "--log-level=warn",
+            ],
+        )
         self._wait(proc, lambda: _http_ok(f"{url}/health", None), "etcd /health")
         return url
 
     def _start_apiserver(self, etcd_url: str, port: int, say: Say) -> None:
         say(f"starting kube-apiserver on {self.server}")
         pki = self.pki
-        proc = self.spawn("kube-apiserver", [
-            str(self.bin_dir / "kube-apiserver"),
-            f"--etcd-servers={etcd_url}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
-            f"--secure-port={port}",
-            f"--cert-dir={self.workdir / 'apiserver-certs'}",
-            f"--tls-cert-file={pki.serving_cert}", f"--tls-private-key-file={pki.serving_key}",
-            f"--client-ca-file={pki.ca_cert}",
-            f"--service-account-issuer={self.server}",
-            f"--service-account-key-file={pki.service_account_key}",
-            f"--service-account-signing-key-file={pki.service_account_key}",
-            "--service-cluster-ip-range=10.0.0.0/24",
-            "--authorization-mode=RBAC",
-            "--disable-admission-plugins=ServiceAccount",
-            "--allow-privileged=true",
-            # 1.37 refuses a loopback advertise address for the `kubernetes` Service's
-            # endpoints; nothing here needs that Service, so don't reconcile it.
-            "--endpoint-reconciler-type=none",
-            "--v=1",
-        ])
+        proc = self.spawn(
+            "kube-apiserver",
+            [
+                str(self.bin_dir / "kube-apiserver"),
+                f"--etcd-servers={etcd_url}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={port}",
+                f"--cert-dir={self.workdir / 'apiserver-certs'}",
+                f"--tls-cert-file={pki.serving_cert}",
+                f"--tls-private-key-file={pki.serving_key}",
+                f"--client-ca-file={pki.ca_cert}",
+                f"--service-account-issuer={self.server}",
+                f"--service-account-key-file={pki.service_account_key}",
+                f"--service-account-signing-key-file={pki.service_account_key}",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                "--authorization-mode=RBAC",
+                "--disable-admission-plugins=ServiceAccount",
+                "--allow-privileged=true",
+                # 1.37 refuses a loopback advertise address for the `kubernetes` Service's
+                # endpoints; nothing here needs that Service, so don't reconcile it.
+                "--endpoint-reconciler-type=none",
+                "--v=1",
+            ],
+        )
         context = ssl.create_default_context(cafile=str(pki.ca_cert))
         context.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
         self._wait(proc, lambda: _http_ok(f"{self.server}/readyz", context), "kube-apiserver /readyz")
@@ -286,7 +312,8 @@ class LocalCluster:
             if not proc.alive():
                 raise ClusterStartError(
                     f"{proc.name} exited with {proc.popen.returncode} before {what} answered; "
-                    f"log: {proc.log_path}\n{tail(proc.log_text())}")
+                    f"log: {proc.log_path}\n{tail(proc.log_text())}"
+                )
             if probe():
                 return
             time.sleep(0.2)
@@ -298,43 +325,63 @@ class LocalCluster:
         context: dict[str, str] = {"cluster": "payplat-local", "user": "user"}
         if namespace:
             context["namespace"] = namespace
-        path.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config",
-            "clusters": [{"name": "payplat-local", "cluster": {
-                "server": self.server, "certificate-authority": str(self.pki.ca_cert)}}],
-            "users": [{"name": "user", "user": user}],
-            "contexts": [{"name": "payplat-local", "context": context}],
-            "current-context": "payplat-local",
-        }))
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [
+                        {
+                            "name": "payplat-local",
+                            "cluster": {"server": self.server, "certificate-authority": str(self.pki.ca_cert)},
+                        }
+                    ],
+                    "users": [{"name": "user", "user": user}],
+                    "contexts": [{"name": "payplat-local", "context": context}],
+                    "current-context": "payplat-local",
+                }
+            )
+        )
         path.chmod(0o600)
         return path
 
     def create_token(self, namespace: str, service_account: str, duration: str = "2h") -> str:
         """A token for the ServiceAccount, issued by the API server's TokenRequest API."""
-        return self.kubectl("create", "token", service_account, "-n", namespace,
-                            f"--duration={duration}").stdout.strip()
+        return self.kubectl(
+            "create", "token", service_account, "-n", namespace, f"--duration={duration}"
+        ).stdout.strip()
 
-    def kubeconfig_for_token(self, token: str, namespace: str | None = None,
-                             name: str = "token") -> Path:
+    def kubeconfig_for_token(self, token: str, namespace: str | None = None, name: str = "token") -> Path:
         """A kubeconfig that authenticates with ``token`` (and nothing else)."""
         path = self.workdir / f"kubeconfig-{name}-{time.monotonic_ns()}"
         return self._write_kubeconfig(path, user={"token": token}, namespace=namespace)
 
     # ---- kubectl
 
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
-                kubeconfig: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        kubeconfig: Path | None = None,
+        timeout: float = 120,
+    ) -> subprocess.CompletedProcess[str]:
         """Run the real kubectl against this cluster; raises ``KubectlError`` if ``check``."""
         result = subprocess.run(
             [str(self.bin_dir / "kubectl"), f"--kubeconfig={kubeconfig or self.kubeconfig}", *args],
-            input=input, capture_output=True, text=True, timeout=timeout, check=False,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if check and result.returncode != 0:
             raise KubectlError(args, result.returncode, result.stdout, result.stderr)
         return result
 
-    def apply(self, manifest: str | dict[str, Any] | list[dict[str, Any]], namespace: str | None = None,
-              check: bool = True) -> subprocess.CompletedProcess[str]:
+    def apply(
+        self, manifest: str | dict[str, Any] | list[dict[str, Any]], namespace: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """``kubectl apply -f -`` with a YAML string or parsed object(s)."""
         if not isinstance(manifest, str):
             docs = manifest if isinstance(manifest, list) else [manifest]
@@ -386,5 +433,3 @@ def _has_manifests(path: Path) -> bool:
 
 
 # --------------------------------------------------------------------------- the operator
-
-

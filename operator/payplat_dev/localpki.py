@@ -47,20 +47,45 @@ def make_pki(directory: Path, serving_sans: tuple[str, ...] = ()) -> Pki:
         admin_key=directory / "admin.key",
         service_account_key=directory / "sa.key",
     )
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", _DAYS,
-             "-subj", "/CN=payplat-local-ca",
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-             "-keyout", str(pki.ca_key), "-out", str(pki.ca_cert))
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        _DAYS,
+        "-subj",
+        "/CN=payplat-local-ca",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-keyout",
+        str(pki.ca_key),
+        "-out",
+        str(pki.ca_cert),
+    )
     sans = ",".join(("IP:127.0.0.1", "DNS:localhost", *serving_sans))
-    issue_cert(pki, pki.serving_cert, pki.serving_key, subject="/CN=kube-apiserver",
-               extensions=[f"subjectAltName={sans}",
-                           "extendedKeyUsage=serverAuth",
-                           "keyUsage=critical,digitalSignature,keyEncipherment"])
+    issue_cert(
+        pki,
+        pki.serving_cert,
+        pki.serving_key,
+        subject="/CN=kube-apiserver",
+        extensions=[
+            f"subjectAltName={sans}",
+            "extendedKeyUsage=serverAuth",
+            "keyUsage=critical,digitalSignature,keyEncipherment",
+        ],
+    )
     # O=system:masters is the group RBAC always allows: the harness's own identity.
-    issue_cert(pki, pki.admin_cert, pki.admin_key, subject="/O=system:masters/CN=payplat-admin",
-               extensions=["extendedKeyUsage=clientAuth",
-                           "keyUsage=critical,digitalSignature,keyEncipherment"])
+    issue_cert(
+        pki,
+        pki.admin_cert,
+        pki.admin_key,
+        subject="/O=system:masters/CN=payplat-admin",
+        extensions=["extendedKeyUsage=clientAuth", "keyUsage=critical,digitalSignature,keyEncipherment"],
+    )
     _openssl("genrsa", "-out", str(pki.service_account_key), "2048")
     return pki
 
@@ -70,10 +95,24 @@ def issue_cert(pki: Pki, cert: Path, key: Path, *, subject: str, extensions: lis
     csr = cert.with_suffix(".csr")
     ext_file = cert.with_suffix(".ext")
     ext_file.write_text("\n".join(extensions) + "\n")
-    _openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", subject,
-             "-keyout", str(key), "-out", str(csr))
-    _openssl("x509", "-req", "-in", str(csr), "-CA", str(pki.ca_cert), "-CAkey", str(pki.ca_key),
-             "-CAcreateserial", "-days", _DAYS, "-extfile", str(ext_file), "-out", str(cert))
+    _openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", str(key), "-out", str(csr))
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(pki.ca_cert),
+        "-CAkey",
+        str(pki.ca_key),
+        "-CAcreateserial",
+        "-days",
+        _DAYS,
+        "-extfile",
+        str(ext_file),
+        "-out",
+        str(cert),
+    )
 
 
 def _openssl(*args: str) -> None:

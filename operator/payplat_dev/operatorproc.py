@@ -33,32 +33,41 @@ class OperatorProcess:
             return ""
 
 
-def operator_env(cluster: LocalCluster, state_dir: Path, kubeconfig: Path | None = None,
-                 extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def operator_env(
+    cluster: LocalCluster, state_dir: Path, kubeconfig: Path | None = None, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """Environment for ``payplat run`` against this cluster with the offline engine.
 
     Ports are picked free so several operators (tests, replicas) can run side by side;
     ``PAYPLAT_*`` variables of the caller are dropped so a developer's shell can't leak in.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAYPLAT_")}
-    env.update({
-        # The operator runs the very code of this process, whatever else is installed.
-        "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
-                                       *filter(None, [os.environ.get("PYTHONPATH")])]),
-        "KUBECONFIG": str(kubeconfig or cluster.kubeconfig),
-        "PAYPLAT_ENGINE": "offline",
-        "PAYPLAT_STATE_DIR": str(state_dir),
-        "PAYPLAT_METRICS_PORT": str(free_port()),
-        "PAYPLAT_LIVENESS_ENDPOINT": f"http://127.0.0.1:{free_port()}/healthz",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            # The operator runs the very code of this process, whatever else is installed.
+            "PYTHONPATH": os.pathsep.join(
+                [str(Path(__file__).resolve().parents[1]), *filter(None, [os.environ.get("PYTHONPATH")])]
+            ),
+            "KUBECONFIG": str(kubeconfig or cluster.kubeconfig),
+            "PAYPLAT_ENGINE": "offline",
+            "PAYPLAT_STATE_DIR": str(state_dir),
+            "PAYPLAT_METRICS_PORT": str(free_port()),
+            "PAYPLAT_LIVENESS_ENDPOINT": f"http://127.0.0.1:{free_port()}/healthz",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update(extra or {})
     return env
 
 
-def start_operator(cluster: LocalCluster, state_dir: Path, args: Sequence[str] = (),
-                   kubeconfig: Path | None = None, env: Mapping[str, str] | None = None,
-                   name: str = "operator") -> OperatorProcess:
+def start_operator(
+    cluster: LocalCluster,
+    state_dir: Path,
+    args: Sequence[str] = (),
+    kubeconfig: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    name: str = "operator",
+) -> OperatorProcess:
     """``payplat run`` as a real process (its own interpreter, its own kopf loop)."""
     full_env = operator_env(cluster, state_dir, kubeconfig, env)
     process = cluster.spawn(name, [sys.executable, "-m", "payplat.cli", "run", *args], env=full_env)

@@ -46,14 +46,25 @@ class ManagedProcess:
     log_path: Path
 
     @classmethod
-    def start(cls, name: str, argv: Sequence[str], log_path: Path,
-              env: Mapping[str, str] | None = None, cwd: Path | None = None) -> ManagedProcess:
+    def start(
+        cls,
+        name: str,
+        argv: Sequence[str],
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> ManagedProcess:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as log:
             popen = subprocess.Popen(
-                list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=dict(env) if env is not None else None, cwd=cwd,
-                start_new_session=True, preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl only, no locks
+                list(argv),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=dict(env) if env is not None else None,
+                cwd=cwd,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl only, no locks
             )
         return cls(name=name, popen=popen, log_path=log_path)
 
@@ -101,6 +112,7 @@ def sayer(stream: IO[str] | None) -> Say:
     def say(message: str) -> None:
         if stream is not None:
             print(f"[payplat] {message}", file=stream, flush=True)
+
     return say
 
 

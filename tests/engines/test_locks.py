@@ -39,7 +39,9 @@ def test_reads_the_lock_file_the_pulumi_cli_writes() -> None:
     # Go's json.Marshal of diy.lockContent: RFC 3339 with nanoseconds and a zone.
     raw = b'{"pid":81,"username":"root","hostname":"payplat-operator-7d9f-x2","timestamp":"2026-11-28T12:00:00.123456789Z"}'
     info = locks.parse_lock(raw)
-    assert info == LockInfo(81, "root", "payplat-operator-7d9f-x2", datetime(2026, 11, 28, 12, 0, 0, 123456, tzinfo=UTC))
+    assert info == LockInfo(
+        81, "root", "payplat-operator-7d9f-x2", datetime(2026, 11, 28, 12, 0, 0, 123456, tzinfo=UTC)
+    )
     assert locks.parse_lock(info.to_json()) == info
     assert set(json.loads(info.to_json())) == {"pid", "username", "hostname", "timestamp"}
 
@@ -50,8 +52,16 @@ def test_lock_key_follows_the_diy_layout() -> None:
 
 # --------------------------------------------------------------------------- decision (pure)
 
-HERE = locks.Identity(hostname="op-0", pid=7, boot_id="boot-1", machine_id="machine-1", pod_name="op-0",
-                      pod_namespace="payplat-system", pod_uid="uid-op-0", cluster="cluster-1")
+HERE = locks.Identity(
+    hostname="op-0",
+    pid=7,
+    boot_id="boot-1",
+    machine_id="machine-1",
+    pod_name="op-0",
+    pod_namespace="payplat-system",
+    pod_uid="uid-op-0",
+    cluster="cluster-1",
+)
 DEAD = LocalProcess(alive=False)
 RUNS = LocalProcess(alive=True, started=T0 - timedelta(minutes=5))
 REUSED = LocalProcess(alive=True, started=T0 + timedelta(minutes=3))  # the pid now names a newer process
@@ -78,7 +88,14 @@ OTHER_POD = {"hostname": "op-1", "pod_name": "op-1", "pod_uid": "uid-op-1", "boo
         (lock(pid=42), record(), None, DEAD, None, False),  # the lock's pid: unknown, so alive
         (lock(pid=42), record(), RUNS, DEAD, None, False),  # the CLI outlived the operator: alive
         (lock(pid=42), record(), REUSED, DEAD, None, True),  # pid reused by a newer process
-        (lock(pid=42), record(), DEAD, LocalProcess(alive=True, started=T0 - timedelta(minutes=10)), None, False),  # the recording operator still runs
+        (
+            lock(pid=42),
+            record(),
+            DEAD,
+            LocalProcess(alive=True, started=T0 - timedelta(minutes=10)),
+            None,
+            False,
+        ),  # the recording operator still runs
         (lock(pid=42), record(), DEAD, RUNS, None, True),  # its pid now names another process
         (lock(pid=41), record(), DEAD, None, None, True),  # offline engine: lock pid is the operator's
         (lock(pid=42), record(boot_id=None), DEAD, DEAD, None, False),  # no boot id: cannot prove
@@ -92,10 +109,17 @@ OTHER_POD = {"hostname": "op-1", "pod_name": "op-1", "pod_uid": "uid-op-1", "boo
         (lock(host="op-1"), record(**OTHER_POD, cluster=None), None, None, True, False),  # no cluster recorded
     ],
 )
-def test_judge(held: LockInfo, rec: locks.OperationRecord | None, lock_process: LocalProcess | None,
-               owner_process: LocalProcess | None, pod_gone: bool | None, stale: bool) -> None:
-    verdict = judge(held, record=rec, here=HERE, lock_process=lock_process, owner_process=owner_process,
-                    pod_gone=pod_gone)
+def test_judge(
+    held: LockInfo,
+    rec: locks.OperationRecord | None,
+    lock_process: LocalProcess | None,
+    owner_process: LocalProcess | None,
+    pod_gone: bool | None,
+    stale: bool,
+) -> None:
+    verdict = judge(
+        held, record=rec, here=HERE, lock_process=lock_process, owner_process=owner_process, pod_gone=pod_gone
+    )
     assert verdict.stale is stale
     assert verdict.why
 
@@ -193,8 +217,10 @@ def test_a_recorded_pod_of_this_cluster_is_broken_only_when_the_api_server_says_
     here = replace(HERE, hostname="op-0")
     owner = replace(HERE, **OTHER_POD)  # type: ignore[arg-type]
     now = datetime.now(UTC)
-    bucket.write(f"{lockstore.record_prefix('payplat', 'ns-a')}r.json",
-                 locks.OperationRecord(owner, "up", now - timedelta(seconds=3)).to_json())
+    bucket.write(
+        f"{lockstore.record_prefix('payplat', 'ns-a')}r.json",
+        locks.OperationRecord(owner, "up", now - timedelta(seconds=3)).to_json(),
+    )
     key = write(bucket, "a", lock(host="op-1", pid=7, at=now))
     for answer in (None, False):
         with pytest.raises(StackLockedError):
@@ -234,7 +260,10 @@ def test_s3_backend_locks() -> None:
     client.create_bucket(Bucket="state")
     bucket = lockstore.bucket_for("s3://state/payplat?region=us-east-1", s3_client=client)
     key, record_key = crashed_here(bucket)
-    assert {item["Key"] for item in client.list_objects_v2(Bucket="state")["Contents"]} == {f"payplat/{key}", f"payplat/{record_key}"}
+    assert {item["Key"] for item in client.list_objects_v2(Bucket="state")["Contents"]} == {
+        f"payplat/{key}",
+        f"payplat/{record_key}",
+    }
     assert list(lockstore.read_locks(bucket, "payplat", "ns-a")) == [key]
     lockstore.break_stale_locks(bucket, "payplat", "ns-a")
     assert client.list_objects_v2(Bucket="state").get("KeyCount") == 0

@@ -58,8 +58,10 @@ def leave_stale_lock(state_dir: Path, pid: int) -> str:
     bucket = lockstore.FileBucket(state_dir)
     now = datetime.now(UTC)
     owner = replace(locks.this_identity(), pid=pid, process_start=None)
-    bucket.write(f"{lockstore.record_prefix('payplat', 'ns_shop')}crashed.json",
-                 locks.OperationRecord(owner, "up", now - timedelta(seconds=1)).to_json())
+    bucket.write(
+        f"{lockstore.record_prefix('payplat', 'ns_shop')}crashed.json",
+        locks.OperationRecord(owner, "up", now - timedelta(seconds=1)).to_json(),
+    )
     key = f"{lockstore.lock_prefix('payplat', 'ns_shop')}crashed.json"
     info = locks.LockInfo(pid=pid, username="payplat", hostname=socket.gethostname(), timestamp=now)
     bucket.write(key, info.to_json())
@@ -131,26 +133,40 @@ def test_a_lock_held_by_a_live_process_refuses_the_operation(engine, ref, spec, 
 
 
 def test_a_lock_of_another_operator_pod_is_broken_only_when_this_cluster_says_its_pod_is_gone(
-        tmp_path: Path, ref, spec) -> None:
+    tmp_path: Path, ref, spec
+) -> None:
     bucket = lockstore.FileBucket(tmp_path)
     now = datetime.now(UTC)
-    old = locks.Identity(hostname="payplat-operator-old", pid=1, pod_name="payplat-operator-old",
-                         pod_namespace="payplat-system", pod_uid="uid-old", cluster="cluster-1")
-    bucket.write(f"{lockstore.record_prefix('payplat', 'ns_shop')}old.json",
-                 locks.OperationRecord(old, "up", now - timedelta(seconds=5)).to_json())
+    old = locks.Identity(
+        hostname="payplat-operator-old",
+        pid=1,
+        pod_name="payplat-operator-old",
+        pod_namespace="payplat-system",
+        pod_uid="uid-old",
+        cluster="cluster-1",
+    )
+    bucket.write(
+        f"{lockstore.record_prefix('payplat', 'ns_shop')}old.json",
+        locks.OperationRecord(old, "up", now - timedelta(seconds=5)).to_json(),
+    )
     key = f"{lockstore.lock_prefix('payplat', 'ns_shop')}other.json"
     bucket.write(key, locks.LockInfo(pid=1, username="payplat", hostname=old.hostname, timestamp=now).to_json())
     here = replace(locks.this_identity(), cluster="cluster-1")
     unknown = create_engine("offline", state_dir=tmp_path, pod_probe=lambda owner: None, identity=here)
     with pytest.raises(StackLockedError):
         run(unknown.up(ref, spec, NONE))
-    elsewhere = create_engine("offline", state_dir=tmp_path, pod_probe=lambda owner: True,
-                              identity=replace(here, cluster="cluster-2"))
+    elsewhere = create_engine(
+        "offline", state_dir=tmp_path, pod_probe=lambda owner: True, identity=replace(here, cluster="cluster-2")
+    )
     with pytest.raises(StackLockedError):  # another cluster's API server cannot vouch for that pod
         run(elsewhere.up(ref, spec, NONE))
-    gone = create_engine("offline", state_dir=tmp_path, pod_probe=lambda owner: owner.pod_uid == "uid-old", identity=here)
+    gone = create_engine(
+        "offline", state_dir=tmp_path, pod_probe=lambda owner: owner.pod_uid == "uid-old", identity=here
+    )
     assert run(gone.up(ref, spec, NONE)).changes.create > 40
-    assert not bucket.list(lockstore.record_prefix("payplat", "ns_shop"))  # the proof went with the lock; ours with the run
+    assert not bucket.list(
+        lockstore.record_prefix("payplat", "ns_shop")
+    )  # the proof went with the lock; ours with the run
 
 
 class Crash(BaseException):
@@ -206,7 +222,10 @@ def test_sigkill_mid_operation_then_recovery_creates_nothing_twice(ref, spec, tm
         "asyncio.run(engine.up(StackRef('ns', 'shop'), spec, StackSecrets()))\n"
     )
     root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root / "operator"), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(root / "operator"), os.environ.get("PYTHONPATH")])),
+    }
     child = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], cwd=root, env=env)  # this checkout's code
     journal = FakeCloud(tmp_path, "ns_shop")
     try:
@@ -253,8 +272,11 @@ def test_close_stops_after_the_current_step_and_the_next_run_continues(ref, spec
 def files_holding(root: Path, secret: str) -> list[str]:
     """Every file under ``root`` whose bytes contain ``secret`` (plain, or JSON-escaped)."""
     needles = {secret.encode(), json.dumps(secret)[1:-1].encode()}
-    return sorted(str(path.relative_to(root)) for path in root.rglob("*")
-                  if path.is_file() and any(needle in path.read_bytes() for needle in needles))
+    return sorted(
+        str(path.relative_to(root))
+        for path in root.rglob("*")
+        if path.is_file() and any(needle in path.read_bytes() for needle in needles)
+    )
 
 
 def test_password_generated_once_reused_and_never_shown(

@@ -30,8 +30,7 @@ def _podman(*args: str) -> subprocess.CompletedProcess[str]:
 
 def _run(*argv: str) -> str:
     """A command in the image as the image runs: its user, read-only, no network."""
-    return _podman("run", "--rm", "--network=none", "--read-only", "--entrypoint", argv[0],
-                   _ref(), *argv[1:]).stdout
+    return _podman("run", "--rm", "--network=none", "--read-only", "--entrypoint", argv[0], _ref(), *argv[1:]).stdout
 
 
 def test_image_metadata_says_who_runs_it_and_what_starts() -> None:

@@ -48,9 +48,14 @@ def test_components_use_payplat_type_tokens(case: tuple[PlatformSpec, Plan]) -> 
     _, plan = case
     components = {r.type for r in plan.resources if not r.custom and r.type != STACK}
     assert components == {
-        "payplat:index:PaymentPlatform", "payplat:index:Encryption", "payplat:index:Network",
-        "payplat:index:DatabaseSecret", "payplat:index:ExecutionRole", "payplat:index:LoadBalancer",
-        "payplat:index:Cluster", "payplat:index:FargateService",
+        "payplat:index:PaymentPlatform",
+        "payplat:index:Encryption",
+        "payplat:index:Network",
+        "payplat:index:DatabaseSecret",
+        "payplat:index:ExecutionRole",
+        "payplat:index:LoadBalancer",
+        "payplat:index:Cluster",
+        "payplat:index:FargateService",
     }
 
 

@@ -76,7 +76,12 @@ def test_secret_document_carries_every_database_key_and_the_configured_password(
                 seen.update(json.loads(value["value"] if isinstance(value, dict) else value))
             return super().new_resource(args)
 
-    plan_program(make_program(default_spec, namespace="default", name="payments"), region="us-east-1", stack="s", mocks=Recording())
+    plan_program(
+        make_program(default_spec, namespace="default", name="payments"),
+        region="us-east-1",
+        stack="s",
+        mocks=Recording(),
+    )
     assert set(seen) == set(SECRET_KEYS)
     assert seen["password"] == PLACEHOLDER_PASSWORD
     assert seen["username"] == default_spec.database.username

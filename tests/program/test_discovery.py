@@ -37,4 +37,6 @@ def test_each_service_registers_multivalue_a_records_with_ttl_10(case: tuple[Pla
 def test_outputs_name_each_service_by_its_discovery_name(case: tuple[PlatformSpec, Plan]) -> None:
     spec, plan = case
     for service in spec.services:
-        assert plan.outputs["services"][service.name]["discoveryName"] == f"{service.name}.{plan.outputs['namespaceName']}"
+        assert (
+            plan.outputs["services"][service.name]["discoveryName"] == f"{service.name}.{plan.outputs['namespaceName']}"
+        )

@@ -21,8 +21,12 @@ def two_public() -> tuple[PlatformSpec, Plan]:
             "loadBalancer": {"deletionProtection": False},
             "services": [
                 {"name": "web", "image": "docker.io/nginxinc/nginx-unprivileged:1.27.5-alpine", "public": True},
-                {"name": "admin-console-long-name1", "image": "docker.io/traefik/whoami:v1.10.3", "public": True,
-                 "healthCheckPath": "/health"},
+                {
+                    "name": "admin-console-long-name1",
+                    "image": "docker.io/traefik/whoami:v1.10.3",
+                    "public": True,
+                    "healthCheckPath": "/health",
+                },
             ],
         },
         name="a-platform-with-quite-a-long-name",
@@ -42,7 +46,9 @@ def test_load_balancer_drops_invalid_header_fields(case: tuple[PlatformSpec, Pla
     assert one(plan, LOAD_BALANCER).inputs["dropInvalidHeaderFields"] is True
 
 
-def test_deletion_protection_follows_the_spec(case: tuple[PlatformSpec, Plan], two_public: tuple[PlatformSpec, Plan]) -> None:
+def test_deletion_protection_follows_the_spec(
+    case: tuple[PlatformSpec, Plan], two_public: tuple[PlatformSpec, Plan]
+) -> None:
     for spec, result in (case, two_public):
         assert one(result, LOAD_BALANCER).inputs["enableDeletionProtection"] is spec.load_balancer.deletion_protection
 
@@ -51,7 +57,11 @@ def test_with_a_certificate_https_uses_the_tls13_policy_and_http_only_redirects(
     listeners = {r.inputs["port"]: r.inputs for r in example_plan.of_type(LISTENER)}
     assert set(listeners) == {80, 443}
     https = listeners[443]
-    assert https["protocol"] == "HTTPS" and https["sslPolicy"] == TLS13 and https["certificateArn"].startswith("arn:aws:acm:")
+    assert (
+        https["protocol"] == "HTTPS"
+        and https["sslPolicy"] == TLS13
+        and https["certificateArn"].startswith("arn:aws:acm:")
+    )
     (redirect,) = listeners[80]["defaultActions"]
     assert redirect["type"] == "redirect"
     assert redirect["redirect"] == {"port": "443", "protocol": "HTTPS", "statusCode": "HTTP_301"}

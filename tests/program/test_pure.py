@@ -51,8 +51,12 @@ def test_secret_value_from_keeps_the_trailing_colons() -> None:
 
 def test_container_definition_keeps_credentials_out_of_the_environment() -> None:
     service = ServiceSpec.model_validate(
-        {"name": "api", "image": "nginx:1.27", "environment": {"MODE": "live"},
-         "secrets": [{"name": "DB_PASSWORD", "key": "password"}]}
+        {
+            "name": "api",
+            "image": "nginx:1.27",
+            "environment": {"MODE": "live"},
+            "secrets": [{"name": "DB_PASSWORD", "key": "password"}],
+        }
     )
     definition = container_definition(service, secret_arn="arn:s", log_group="/g", region="eu-west-1")
     assert definition["environment"] == [{"name": "MODE", "value": "live"}]
@@ -80,10 +84,17 @@ def test_partition_of_reads_the_arn() -> None:
 
 def test_listener_priorities_are_stable_when_services_are_added() -> None:
     image = "docker.io/traefik/whoami:v1.10.3"
-    before = parse_spec({"services": [{"name": "a", "image": image, "public": True}, {"name": "b", "image": image, "public": True}]})
+    before = parse_spec(
+        {"services": [{"name": "a", "image": image, "public": True}, {"name": "b", "image": image, "public": True}]}
+    )
     after = parse_spec(
-        {"services": [{"name": "a", "image": image, "public": True}, {"name": "b", "image": image, "public": True},
-                      {"name": "c", "image": image, "public": True}]}
+        {
+            "services": [
+                {"name": "a", "image": image, "public": True},
+                {"name": "b", "image": image, "public": True},
+                {"name": "c", "image": image, "public": True},
+            ]
+        }
     )
     assert listener_priorities(before) == {"a": 50000, "b": 101}
     assert listener_priorities(after) == {"a": 50000, "b": 101, "c": 102}
@@ -125,6 +136,12 @@ threads = [threading.Thread(target=touch) for _ in range(8)]
 print(len(errors))
 """
     operator_dir = str(Path(__file__).parents[2] / "operator")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                         env={"PYTHONPATH": operator_dir, "PATH": "/usr/bin:/bin"}, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": operator_dir, "PATH": "/usr/bin:/bin"},
+        check=True,
+    )
     assert out.stdout.strip() == "0", out.stderr

@@ -1,5 +1,3 @@
-
-
 def test_password_is_exported_back_only_as_a_secret_output() -> None:
     """The engines recover a generated password from this output when their workspace is
     lost; the plan shows it masked and the engines never copy it into a result."""

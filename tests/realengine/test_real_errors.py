@@ -42,20 +42,24 @@ def up_error(engine: PulumiEngine, ref: StackRef, **spec: Any) -> EngineError:
     return raised.value
 
 
-@pytest.mark.parametrize(("code", "kind", "reason"), [
-    ("ThrottlingException", TransientEngineError, "Throttled"),
-    ("RequestLimitExceeded", TransientEngineError, "Throttled"),
-    ("ServiceUnavailableException", TransientEngineError, "NetworkError"),
-    ("InternalFailure", TransientEngineError, "NetworkError"),
-    ("AccessDeniedException", PermanentEngineError, "AuthFailed"),
-    ("UnauthorizedOperation", PermanentEngineError, "AuthFailed"),
-    ("ExpiredTokenException", PermanentEngineError, "AuthFailed"),
-    ("LimitExceededException", PermanentEngineError, "QuotaExceeded"),
-    ("InvalidParameterException", PermanentEngineError, "InvalidConfiguration"),
-    ("ResourceAlreadyExistsException", PermanentEngineError, "InvalidConfiguration"),
-])
+@pytest.mark.parametrize(
+    ("code", "kind", "reason"),
+    [
+        ("ThrottlingException", TransientEngineError, "Throttled"),
+        ("RequestLimitExceeded", TransientEngineError, "Throttled"),
+        ("ServiceUnavailableException", TransientEngineError, "NetworkError"),
+        ("InternalFailure", TransientEngineError, "NetworkError"),
+        ("AccessDeniedException", PermanentEngineError, "AuthFailed"),
+        ("UnauthorizedOperation", PermanentEngineError, "AuthFailed"),
+        ("ExpiredTokenException", PermanentEngineError, "AuthFailed"),
+        ("LimitExceededException", PermanentEngineError, "QuotaExceeded"),
+        ("InvalidParameterException", PermanentEngineError, "InvalidConfiguration"),
+        ("ResourceAlreadyExistsException", PermanentEngineError, "InvalidConfiguration"),
+    ],
+)
 def test_a_provider_error_through_the_cli_is_classified_by_its_aws_code(
-        real_engine: PulumiEngine, code: str, kind: type, reason: str) -> None:
+    real_engine: PulumiEngine, code: str, kind: type, reason: str
+) -> None:
     error = up_error(real_engine, StackRef("errs", code.lower()), tags={FAIL_TAG: f"ecs/cluster:Cluster:{code}"})
     assert type(error) is kind, error.message
     assert error.reason == reason, error.message
@@ -84,8 +88,9 @@ def test_a_lock_held_by_a_live_holder_is_the_clis_locked_text(real_engine: Pulum
     assert bucket.list(lockstore.lock_prefix(PROJECT, ref.stack_name)) == [key]
 
 
-def test_an_unreachable_backend_is_a_network_error_to_retry(kit: Any, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unreachable_backend_is_a_network_error_to_retry(
+    kit: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         dead = sock.getsockname()[1]  # nothing listens here once closed
@@ -132,12 +137,17 @@ def _bare_stack(kit: Any, ref: StackRef, program: Any = None, work: Path | None 
     work = work or Path(kit.workdir) / "bare" / ref.stack_name
     work.mkdir(parents=True, exist_ok=True)
     stack = auto.create_or_select_stack(
-        stack_name=ref.stack_name, project_name=PROJECT,
+        stack_name=ref.stack_name,
+        project_name=PROJECT,
         program=program or make_program(small_spec(), namespace=ref.namespace, name=ref.name),
         opts=auto.LocalWorkspaceOptions(
-            work_dir=str(work), secrets_provider=kit.secrets_provider,
-            project_settings=auto.ProjectSettings(name=PROJECT, runtime="python",
-                                                  backend=auto.ProjectBackend(url=kit.backend_url))))
+            work_dir=str(work),
+            secrets_provider=kit.secrets_provider,
+            project_settings=auto.ProjectSettings(
+                name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=kit.backend_url)
+            ),
+        ),
+    )
     stack.set_config("aws:region", auto.ConfigValue("us-east-1"))
     stack.set_config("payplat:dbPassword", auto.ConfigValue(SECRETS.db_password or "", secret=True))
     return stack

@@ -34,6 +34,7 @@ def render_chart(helm: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
         for value in sets:
             args += ["--set", value]
         return run(args, check=check)
+
     return render
 
 

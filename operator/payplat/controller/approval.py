@@ -93,9 +93,17 @@ def _last_applied(history: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | N
     return next((entry for entry in reversed(history) if entry.get("operation") == "up"), None)
 
 
-async def gated_up(runtime: Runtime, ref: StackRef, platform: PlatformSpec, secrets: StackSecrets, *,
-                   generation: int, meta: Mapping[str, Any], status: Mapping[str, Any],
-                   review: Review) -> Applied | Held:
+async def gated_up(
+    runtime: Runtime,
+    ref: StackRef,
+    platform: PlatformSpec,
+    secrets: StackSecrets,
+    *,
+    generation: int,
+    meta: Mapping[str, Any],
+    status: Mapping[str, Any],
+    review: Review,
+) -> Applied | Held:
     """Preview, decide (``changecontrol.decide``), and ``up`` when allowed."""
     refresh = platform.change_control.refresh_before_update
     if not _needs_preview(platform):
@@ -105,9 +113,12 @@ async def gated_up(runtime: Runtime, ref: StackRef, platform: PlatformSpec, secr
     last = _last_applied(status.get("history") or ())
     policy = review.status_policy()
     change = pending_change(
-        preview, owner=ref.owner, generation=generation,
+        preview,
+        owner=ref.owner,
+        generation=generation,
         cost=cost_delta(last.get("monthlyCost") if last else None, review.cost.summary()),
-        findings=findings_delta(last.get("findings") if last else None, finding_keys(policy["findings"])))
+        findings=findings_delta(last.get("findings") if last else None, finding_keys(policy["findings"])),
+    )
     approval = ((meta.get("annotations") or {}).get(APPROVE_ANNOTATION) or "").strip() or None
     decision = decide(platform.change_control, change, approval)
     if not decision.apply:
@@ -124,8 +135,14 @@ async def held(writer: Writer, platform: PlatformSpec, uid: str, outcome: Held) 
     name = plan_config_map_name(writer.name, change.plan_hash)
     recorded = [dict(item) for item in writer.current.get("planConfigMaps") or ()]
     if all(item.get("name") != name for item in recorded):
-        body = plan_config_map(namespace=writer.namespace, platform=writer.name, uid=uid, generation=writer.generation,
-                               change=change, secrets=writer.secrets)
+        body = plan_config_map(
+            namespace=writer.namespace,
+            platform=writer.name,
+            uid=uid,
+            generation=writer.generation,
+            change=change,
+            secrets=writer.secrets,
+        )
         try:
             created_uid = await runtime.plans.create(writer.namespace, body)
         except Exception as error:  # noqa: BLE001 - the status still shows the change; the next run retries
@@ -155,10 +172,16 @@ def applied(writer: Writer, platform: PlatformSpec, outcome: Applied, review: Re
     name = plan_config_map_name(writer.name, change.plan_hash) if change is not None else ""
     recorded = {item.get("name") for item in writer.current.get("planConfigMaps") or ()}
     policy = review.status_policy() if review is not None else None
-    entry = history_entry(outcome.result, generation=writer.generation, change=change, approver=outcome.approver,
-                          approval=outcome.approval, config_map=name if name in recorded else "",
-                          cost=review.cost.summary().get("monthly") if review is not None else None,
-                          findings=finding_keys(policy["findings"]) if policy else ())
+    entry = history_entry(
+        outcome.result,
+        generation=writer.generation,
+        change=change,
+        approver=outcome.approver,
+        approval=outcome.approval,
+        config_map=name if name in recorded else "",
+        cost=review.cost.summary().get("monthly") if review is not None else None,
+        findings=finding_keys(policy["findings"]) if policy else (),
+    )
     writer.write(Audited(entry, platform.change_control.history_limit))
     if not outcome.approval:
         return []
@@ -169,5 +192,6 @@ def applied(writer: Writer, platform: PlatformSpec, outcome: Applied, review: Re
 
 def record_destroy(writer: Writer, result: OperationResult, limit: int) -> None:
     """Destroys are part of the audit trail too."""
-    writer.write(Audited(history_entry(result, generation=writer.generation, change=None, approver="",
-                                       approval=""), limit))
+    writer.write(
+        Audited(history_entry(result, generation=writer.generation, change=None, approver="", approval=""), limit)
+    )

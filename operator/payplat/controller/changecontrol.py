@@ -31,8 +31,20 @@ from typing import Any
 from payplat.engines.base import Preview, ResourceChange
 from payplat.model.parts import ChangeControlSpec, ChangePolicy, ProtectedKind
 
-__all__ = ["APPROVE_ANNOTATION", "MAX_LISTED", "PROTECTED_TYPES", "Decision", "PendingChange", "approver_of",
-           "cost_delta", "decide", "findings_delta", "pending_change", "plan_hash", "protected_kind"]
+__all__ = [
+    "APPROVE_ANNOTATION",
+    "MAX_LISTED",
+    "PROTECTED_TYPES",
+    "Decision",
+    "PendingChange",
+    "approver_of",
+    "cost_delta",
+    "decide",
+    "findings_delta",
+    "pending_change",
+    "plan_hash",
+    "protected_kind",
+]
 
 #: ``kubectl annotate pp NAME payplat.io/approve=<hash>`` approves that plan.
 APPROVE_ANNOTATION = "payplat.io/approve"
@@ -87,8 +99,12 @@ class PendingChange:
     def status(self, config_map: str = "") -> dict[str, Any]:
         """``status.pendingChange``: bounded (the ConfigMap has the whole plan)."""
         hurting = self.hurting()
-        out: dict[str, Any] = {"planHash": self.plan_hash, "changes": dict(self.counts),
-                               "replacedOrDeleted": hurting[:MAX_LISTED], "protected": list(self.protected)}
+        out: dict[str, Any] = {
+            "planHash": self.plan_hash,
+            "changes": dict(self.counts),
+            "replacedOrDeleted": hurting[:MAX_LISTED],
+            "protected": list(self.protected),
+        }
         if len(hurting) > MAX_LISTED:
             out["more"] = len(hurting) - MAX_LISTED
         if config_map:
@@ -119,14 +135,28 @@ def plan_hash(steps: Sequence[ResourceChange], counts: Mapping[str, int], *, own
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:HASH_LENGTH]
 
 
-def pending_change(preview: Preview, *, owner: str, generation: int, cost: Mapping[str, str] | None = None,
-                   findings: Mapping[str, list[str]] | None = None) -> PendingChange:
+def pending_change(
+    preview: Preview,
+    *,
+    owner: str,
+    generation: int,
+    cost: Mapping[str, str] | None = None,
+    findings: Mapping[str, list[str]] | None = None,
+) -> PendingChange:
     counts = {op: count for op, count in preview.changes.as_dict().items() if op != "same"}
-    protected = tuple({"kind": kind.value, "name": step.name, "op": step.op}
-                      for step in preview.steps if (kind := protected_kind(step)) is not None)
-    return PendingChange(plan_hash(preview.steps, counts, owner=owner, generation=generation), counts,
-                         tuple(_step(step) for step in preview.steps), protected, dict(cost or {}),
-                         {key: list(value) for key, value in (findings or {}).items()})
+    protected = tuple(
+        {"kind": kind.value, "name": step.name, "op": step.op}
+        for step in preview.steps
+        if (kind := protected_kind(step)) is not None
+    )
+    return PendingChange(
+        plan_hash(preview.steps, counts, owner=owner, generation=generation),
+        counts,
+        tuple(_step(step) for step in preview.steps),
+        protected,
+        dict(cost or {}),
+        {key: list(value) for key, value in (findings or {}).items()},
+    )
 
 
 @dataclass(frozen=True)
@@ -150,16 +180,20 @@ def decide(control: ChangeControlSpec, change: PendingChange, approval: str | No
     allowed = {kind.value for kind in control.allow_protected}
     unallowed = sorted({p["kind"] for p in change.protected} - allowed)
     if unallowed:
-        reasons.append(f"protected kind(s) {', '.join(unallowed)} would be replaced or deleted "
-                       "(allow them in changeControl.allowProtected, or approve)")
+        reasons.append(
+            f"protected kind(s) {', '.join(unallowed)} would be replaced or deleted "
+            "(allow them in changeControl.allowProtected, or approve)"
+        )
     if not reasons:
         return Decision(True, False, (), "")
     if approval == change.plan_hash:
         return Decision(True, True, tuple(reasons), f"approved plan {change.plan_hash} applies")
     howto = f"kubectl annotate pp NAME {APPROVE_ANNOTATION}={change.plan_hash} --overwrite"
     if approval:
-        message = (f"approval {approval!r} does not match the pending plan {change.plan_hash} (stale, or for "
-                   f"another change): nothing applied; review the plan and approve it: {howto}")
+        message = (
+            f"approval {approval!r} does not match the pending plan {change.plan_hash} (stale, or for "
+            f"another change): nothing applied; review the plan and approve it: {howto}"
+        )
     else:
         message = f"waiting for approval of plan {change.plan_hash} ({change.describe()}): {howto}"
     return Decision(False, False, tuple(reasons), f"{message}; why: {'; '.join(reasons)}")
@@ -169,8 +203,11 @@ def approver_of(managed_fields: Iterable[Mapping[str, Any]] | None) -> str:
     """The field manager that owns the approve annotation, as the API server recorded it
     (``kubectl annotate`` is ``kubectl-annotate``); empty when no entry owns it."""
     key = f"f:{APPROVE_ANNOTATION}"
-    owners = [entry for entry in managed_fields or ()
-              if key in (((entry.get("fieldsV1") or {}).get("f:metadata") or {}).get("f:annotations") or {})]
+    owners = [
+        entry
+        for entry in managed_fields or ()
+        if key in (((entry.get("fieldsV1") or {}).get("f:metadata") or {}).get("f:annotations") or {})
+    ]
     if not owners:
         return ""
     latest = max(owners, key=lambda entry: str(entry.get("time") or ""))

@@ -52,15 +52,23 @@ def plan_config_map_name(platform: str, plan_hash: str) -> str:
     return f"{platform}-plan-{plan_hash}"
 
 
-def plan_config_map(*, namespace: str, platform: str, uid: str, generation: int, change: PendingChange,
-                    secrets: Sequence[str] = ()) -> dict[str, Any]:
+def plan_config_map(
+    *, namespace: str, platform: str, uid: str, generation: int, change: PendingChange, secrets: Sequence[str] = ()
+) -> dict[str, Any]:
     """The plan as a ConfigMap owned by the platform (garbage-collected with it): JSON for
     tools, text for people, bounded by ``MAX_PLAN_BYTES`` (steps cut, and the cut said)."""
     steps = list(change.steps)
     while True:
-        body = {"platform": f"{namespace}/{platform}", "generation": generation, "planHash": change.plan_hash,
-                "changes": change.counts, "protected": list(change.protected), "cost": change.cost,
-                "policy": change.findings, "steps": steps}
+        body = {
+            "platform": f"{namespace}/{platform}",
+            "generation": generation,
+            "planHash": change.plan_hash,
+            "changes": change.counts,
+            "protected": list(change.protected),
+            "cost": change.cost,
+            "policy": change.findings,
+            "steps": steps,
+        }
         if len(steps) < len(change.steps):
             body["truncated"] = len(change.steps) - len(steps)
         text = _text(body, namespace, platform)
@@ -74,10 +82,14 @@ def plan_config_map(*, namespace: str, platform: str, uid: str, generation: int,
         "metadata": {
             "name": plan_config_map_name(platform, change.plan_hash),
             "namespace": namespace,
-            "labels": {"app.kubernetes.io/managed-by": MANAGED_BY, PLAN_LABEL: platform,
-                       f"{API_GROUP}/plan-hash": change.plan_hash},
-            "ownerReferences": [{"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "PaymentPlatform",
-                                 "name": platform, "uid": uid}],
+            "labels": {
+                "app.kubernetes.io/managed-by": MANAGED_BY,
+                PLAN_LABEL: platform,
+                f"{API_GROUP}/plan-hash": change.plan_hash,
+            },
+            "ownerReferences": [
+                {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": "PaymentPlatform", "name": platform, "uid": uid}
+            ],
         },
         "data": {"plan.json": redact(document, secrets), "plan.txt": redact(text, secrets)},
     }
@@ -85,34 +97,49 @@ def plan_config_map(*, namespace: str, platform: str, uid: str, generation: int,
 
 def _text(body: Mapping[str, Any], namespace: str, platform: str) -> str:
     symbols = {"create": "+", "update": "~", "replace": "+-", "delete": "-"}
-    lines = [f"Plan {body['planHash']} for PaymentPlatform {body['platform']} (generation {body['generation']})",
-             "changes: " + (", ".join(f"{n} to {op}" for op, n in body["changes"].items() if n) or "none")]
+    lines = [
+        f"Plan {body['planHash']} for PaymentPlatform {body['platform']} (generation {body['generation']})",
+        "changes: " + (", ".join(f"{n} to {op}" for op, n in body["changes"].items() if n) or "none"),
+    ]
     for item in body["protected"]:
         lines.append(f"PROTECTED {item['kind']}: {item['name']} would be {item['op']}d")
     if body["cost"]:
         lines.append("monthly cost (USD): " + ", ".join(f"{k} {v}" for k, v in body["cost"].items()))
     if body["policy"]:
-        lines.append("policy findings: " + "; ".join(f"{k}: {', '.join(v) or 'none'}" for k, v in body["policy"].items()))
+        lines.append(
+            "policy findings: " + "; ".join(f"{k}: {', '.join(v) or 'none'}" for k, v in body["policy"].items())
+        )
     for step in body["steps"]:
         reason = f" (replaced because {', '.join(step['reason'])} changed)" if step.get("reason") else ""
         diffs = f" [{', '.join(step['diffs'])}]" if step.get("diffs") and not step.get("reason") else ""
         lines.append(f"  {symbols[step['op']]:>2} {step['type']} {step['name']}{reason}{diffs}")
     if body.get("truncated"):
         lines.append(f"  ... and {body['truncated']} more steps (cut to fit the ConfigMap)")
-    lines.append(f"Approve: kubectl annotate pp {platform} -n {namespace} {APPROVE_ANNOTATION}={body['planHash']} "
-                 "--overwrite")
+    lines.append(
+        f"Approve: kubectl annotate pp {platform} -n {namespace} {APPROVE_ANNOTATION}={body['planHash']} --overwrite"
+    )
     return "\n".join(lines) + "\n"
 
 
-def plans_to_delete(recorded: Sequence[Mapping[str, str]], keep: int = KEPT_PLANS) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+def plans_to_delete(
+    recorded: Sequence[Mapping[str, str]], keep: int = KEPT_PLANS
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     """(kept, to delete) of the plan ConfigMaps the operator created, newest last."""
     items = [dict(item) for item in recorded]
     return items[-keep:], items[:-keep] if len(items) > keep else []
 
 
-def history_entry(result: OperationResult, *, generation: int, change: PendingChange | None, approver: str,
-                  approval: str, config_map: str = "", cost: str | None = None,
-                  findings: Sequence[str] = ()) -> dict[str, Any]:
+def history_entry(
+    result: OperationResult,
+    *,
+    generation: int,
+    change: PendingChange | None,
+    approver: str,
+    approval: str,
+    config_map: str = "",
+    cost: str | None = None,
+    findings: Sequence[str] = (),
+) -> dict[str, Any]:
     """One audit record for ``status.history``: secret-free by construction (counts,
     hashes, names the API server and the backend gave)."""
     entry: dict[str, Any] = {
@@ -175,8 +202,13 @@ def _awaiting(event: AwaitingApproval, base: dict[str, Any], generation: int, no
     conditions = set_condition(base["conditions"], READY, "False", AWAITING_APPROVAL, event.message, generation, now)
     conditions = set_condition(conditions, RECONCILING, "False", AWAITING_APPROVAL, event.message, generation, now)
     conditions = set_condition(conditions, STALLED, "False", AWAITING_APPROVAL, "", generation, now)
-    update = {"phase": Phase.AWAITING_APPROVAL.value, "message": event.message, "observedGeneration": generation,
-              "conditions": conditions, "pendingChange": dict(event.pending)}
+    update = {
+        "phase": Phase.AWAITING_APPROVAL.value,
+        "message": event.message,
+        "observedGeneration": generation,
+        "conditions": conditions,
+        "pendingChange": dict(event.pending),
+    }
     if event.approval:
         update["lastHandledApproval"] = event.approval
     return update
@@ -194,9 +226,8 @@ def _plans(event: PlanRecorded, base: dict[str, Any], generation: int, now: date
 
 @register_transition
 def _audited(event: Audited, base: dict[str, Any], generation: int, now: datetime) -> dict[str, Any]:
-    history = [*(base.get("history") or []), dict(event.entry)][-event.limit:]
+    history = [*(base.get("history") or []), dict(event.entry)][-event.limit :]
     update: dict[str, Any] = {"history": history, "pendingChange": None}
     if event.entry.get("approvedBy"):
         update["lastHandledApproval"] = event.entry["approvedBy"]["annotation"]
     return update
-

@@ -30,8 +30,9 @@ def condition(status: Mapping[str, Any], kind: str) -> dict[str, Any] | None:
     return None
 
 
-def _set(conditions: list[dict[str, Any]], kind: str, value: str, reason: str, message: str,
-         generation: int, now: datetime) -> list[dict[str, Any]]:
+def _set(
+    conditions: list[dict[str, Any]], kind: str, value: str, reason: str, message: str, generation: int, now: datetime
+) -> list[dict[str, Any]]:
     """Conditions with ``kind`` set; lastTransitionTime kept unless the status flips."""
     previous = next((item for item in conditions if item.get("type") == kind), None)
     flipped = previous is None or previous.get("status") != value
@@ -43,7 +44,9 @@ def _set(conditions: list[dict[str, Any]], kind: str, value: str, reason: str, m
         "lastTransitionTime": timestamp(now) if flipped or previous is None else previous["lastTransitionTime"],
         "observedGeneration": generation,
     }
-    return [updated if item.get("type") == kind else item for item in conditions] if previous else [*conditions, updated]
+    return (
+        [updated if item.get("type") == kind else item for item in conditions] if previous else [*conditions, updated]
+    )
 
 
 def mark_ready(conditions: list[dict[str, Any]], message: str, generation: int, now: datetime) -> list[dict[str, Any]]:
@@ -52,22 +55,37 @@ def mark_ready(conditions: list[dict[str, Any]], message: str, generation: int, 
     return _set(conditions, STALLED, "False", Reason.SUCCEEDED, "", generation, now)
 
 
-def mark_reconciling(conditions: list[dict[str, Any]], reason: str, message: str, generation: int,
-                     now: datetime, *, ready_reason: str = Reason.PROGRESSING) -> list[dict[str, Any]]:
+def mark_reconciling(
+    conditions: list[dict[str, Any]],
+    reason: str,
+    message: str,
+    generation: int,
+    now: datetime,
+    *,
+    ready_reason: str = Reason.PROGRESSING,
+) -> list[dict[str, Any]]:
     conditions = _set(conditions, READY, "False", ready_reason, message, generation, now)
     conditions = _set(conditions, RECONCILING, "True", reason, message, generation, now)
     return _set(conditions, STALLED, "False", reason, "", generation, now)
 
 
-def mark_stalled(conditions: list[dict[str, Any]], reason: str, message: str, generation: int,
-                 now: datetime) -> list[dict[str, Any]]:
+def mark_stalled(
+    conditions: list[dict[str, Any]], reason: str, message: str, generation: int, now: datetime
+) -> list[dict[str, Any]]:
     conditions = _set(conditions, READY, "False", reason, message, generation, now)
     conditions = _set(conditions, RECONCILING, "False", Reason.STALLED, "", generation, now)
     return _set(conditions, STALLED, "True", reason, message, generation, now)
 
 
-def mark_drifted(conditions: list[dict[str, Any]], drifted: bool | None, message: str, generation: int,
-                 now: datetime, *, reason: str | None = None) -> list[dict[str, Any]]:
+def mark_drifted(
+    conditions: list[dict[str, Any]],
+    drifted: bool | None,
+    message: str,
+    generation: int,
+    now: datetime,
+    *,
+    reason: str | None = None,
+) -> list[dict[str, Any]]:
     if drifted is None:
         return _set(conditions, DRIFTED, "Unknown", reason or Reason.DRIFT_CHECK_FAILED, message, generation, now)
     reason = reason or (Reason.DRIFT_DETECTED if drifted else Reason.NO_DRIFT)

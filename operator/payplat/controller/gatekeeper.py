@@ -42,7 +42,9 @@ async def admit(runtime: Runtime, ref: StackRef, platform: PlatformSpec, *, clai
         field = "spec.environmentSuffix" if platform.environment_suffix else "the default environment suffix"
         raise TransientEngineError(
             f'{field} "{suffix}" is used by {taken.holder} in the same account and region; choose another '
-            "spec.environmentSuffix", reason="EnvironmentSuffixInUse") from None
+            "spec.environmentSuffix",
+            reason="EnvironmentSuffixInUse",
+        ) from None
 
 
 async def release_other_claims(runtime: Runtime, ref: StackRef, keep: PlatformSpec | None) -> None:

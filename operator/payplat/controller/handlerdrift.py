@@ -48,10 +48,19 @@ def register_drift_timer(interval: float, registry: kopf.OperatorRegistry | None
     kopf.timer(*RESOURCE, id="drift", interval=interval, initial_delay=interval, registry=registry)(check_drift)  # type: ignore[arg-type]  # namespace is never None
 
 
-async def check_drift(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
-                      patch: kopf.Patch, body: kopf.Body, memo: kopf.Memo,
-                      logger: logging.Logger | logging.LoggerAdapter[Any],
-                      policies: kopf.Index[str, OrgPolicy] | None = None, **_: Any) -> None:
+async def check_drift(
+    name: str,
+    namespace: str,
+    spec: kopf.Spec,
+    meta: kopf.Meta,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    body: kopf.Body,
+    memo: kopf.Memo,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+    policies: kopf.Index[str, OrgPolicy] | None = None,
+    **_: Any,
+) -> None:
     """Refresh + preview when due; Drifted reports the result, Remediate also runs ``up``."""
     runtime = _runtime(memo)
     generation = int(meta.get("generation") or 0)
@@ -71,8 +80,14 @@ async def check_drift(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Met
     ref = StackRef(namespace, name)
     try:
         await admit(runtime, ref, platform, claim=False)
-        report = await _operate(writer, ref, "drift", None,
-                                lambda secrets: runtime.engine.detect_drift(ref, platform, secrets), platform=platform)
+        report = await _operate(
+            writer,
+            ref,
+            "drift",
+            None,
+            lambda secrets: runtime.engine.detect_drift(ref, platform, secrets),
+            platform=platform,
+        )
     except Superseded as why:  # a newer spec, a deletion or a suspend came first: theirs to handle
         logger.info("drift check of generation %s not run: %s", generation, why)
         return
@@ -92,13 +107,30 @@ async def check_drift(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Met
         checked = await _review(writer, ref, platform, meta, policies, "up", None)
         if checked.blocking:  # Drifted stays True: the drift is reported, the fix is not allowed
             writer.write(Reviewed(checked.status_policy(), checked.cost.summary()))
-            kopf.warn(body, reason="PolicyViolation",
-                      message=writer.clean("remediation blocked: " + checked.blocking_message()))
+            kopf.warn(
+                body,
+                reason="PolicyViolation",
+                message=writer.clean("remediation blocked: " + checked.blocking_message()),
+            )
             return
         try:  # change control applies to a remediation as to any up
-            outcome = await _operate(writer, ref, "up", None, lambda secrets: gated_up(
-                runtime, ref, platform, secrets, generation=generation, meta=meta, status=writer.current,
-                review=checked), platform=platform)
+            outcome = await _operate(
+                writer,
+                ref,
+                "up",
+                None,
+                lambda secrets: gated_up(
+                    runtime,
+                    ref,
+                    platform,
+                    secrets,
+                    generation=generation,
+                    meta=meta,
+                    status=writer.current,
+                    review=checked,
+                ),
+                platform=platform,
+            )
         except Superseded as why:  # never put back an older spec, nor re-create what a delete removed
             logger.warning("drift remediation of generation %s not run: %s", generation, why)
             writer.discard()  # this check's status describes an older generation than the one now Ready
@@ -107,9 +139,14 @@ async def check_drift(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Met
             writer.write(RemediationFailed(error, started, runtime.clock()))
             return
         if isinstance(outcome, Held):  # Drifted stays True; a reconcile request turns it into a pending change
-            kopf.warn(body, reason="RemediationAwaitsApproval", message=writer.clean(
-                f"remediating needs approval ({outcome.change.describe()}): annotate {RECONCILE_REQUEST_ANNOTATION}="
-                "<any new value> to preview it as a pending change, then approve its plan"))
+            kopf.warn(
+                body,
+                reason="RemediationAwaitsApproval",
+                message=writer.clean(
+                    f"remediating needs approval ({outcome.change.describe()}): annotate {RECONCILE_REQUEST_ANNOTATION}="
+                    "<any new value> to preview it as a pending change, then approve its plan"
+                ),
+            )
             return
         writer.write(Remediated(outcome.result))
         _post(body, applied(writer, platform, outcome, checked))

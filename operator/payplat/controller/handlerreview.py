@@ -51,16 +51,18 @@ async def policy_changed(type: str | None, name: str, body: kopf.Body, memo: kop
         return
     parsed = parse_policy(body)
     previous = dict(body.get("status") or {})
-    new = policy_status(previous, parsed.generation, parsed.problems, len(parsed.spec.rules) if parsed.spec else 0,
-                        runtime.clock())
+    new = policy_status(
+        previous, parsed.generation, parsed.problems, len(parsed.spec.rules) if parsed.spec else 0, runtime.clock()
+    )
     changes = status_patch(previous, new)
     if not changes:
         return
     try:
         await runtime.publish_policy_status(name, changes)
     except Exception as error:  # noqa: BLE001 - the next event tries again; evaluation does not depend on it
-        logging.getLogger(__name__).warning("could not write status of PaymentPlatformPolicy %s: %s", name,
-                                            error.__class__.__name__)
+        logging.getLogger(__name__).warning(
+            "could not write status of PaymentPlatformPolicy %s: %s", name, error.__class__.__name__
+        )
 
 
 @functools.lru_cache(maxsize=64)
@@ -74,9 +76,18 @@ def planned_resources(platform: PlatformSpec, name: str, namespace: str) -> tupl
     return _plan_of(platform.model_dump_json(), name, namespace)
 
 
-async def _review_settled(runtime: Runtime, namespace: str, name: str, spec: Mapping[str, Any], meta: Mapping[str, Any],
-                          status: Mapping[str, Any], patch: kopf.Patch, body: kopf.Body, generation: int,
-                          index: Mapping[str, Iterable[OrgPolicy]] | None) -> None:
+async def _review_settled(
+    runtime: Runtime,
+    namespace: str,
+    name: str,
+    spec: Mapping[str, Any],
+    meta: Mapping[str, Any],
+    status: Mapping[str, Any],
+    patch: kopf.Patch,
+    body: kopf.Body,
+    generation: int,
+    index: Mapping[str, Iterable[OrgPolicy]] | None,
+) -> None:
     """A platform made Ready by an operator without guardrails gets status.policy and
     status.cost on the next resume, without an engine call and without changing Ready
     (a finding that would block is shown, and blocks the next up)."""
@@ -95,25 +106,45 @@ async def _review_settled(runtime: Runtime, namespace: str, name: str, spec: Map
 _PLANNER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="payplat-guardrails")
 
 
-async def _review(writer: _Writer, ref: StackRef, platform: PlatformSpec, meta: Mapping[str, Any],
-                  index: Mapping[str, Iterable[OrgPolicy]] | None, operation: str, retry: int | None) -> Review:
+async def _review(
+    writer: _Writer,
+    ref: StackRef,
+    platform: PlatformSpec,
+    meta: Mapping[str, Any],
+    index: Mapping[str, Iterable[OrgPolicy]] | None,
+    operation: str,
+    retry: int | None,
+) -> Review:
     """Plan under mocks (off the event loop) and review the plan. Findings and waivers
     go to events; status.policy and status.cost to the status (the caller decides what
     a blocking finding does)."""
     try:
         planned = await asyncio.get_running_loop().run_in_executor(
-            _PLANNER, planned_resources, platform, ref.name, ref.namespace)
+            _PLANNER, planned_resources, platform, ref.name, ref.namespace
+        )
     except Exception as error:  # the engine's own run would fail the same way: retried, reported
         logging.getLogger(__name__).exception("planning %s under mocks failed", ref.stack_name)
         now = writer.runtime.clock()
-        raise _failed(writer, operation, TransientEngineError(
-            f"the guardrails could not plan the platform: {type(error).__name__}: {error}", reason="PlanFailed"),
-            now, retry, False) from None
+        raise _failed(
+            writer,
+            operation,
+            TransientEngineError(
+                f"the guardrails could not plan the platform: {type(error).__name__}: {error}", reason="PlanFailed"
+            ),
+            now,
+            retry,
+            False,
+        ) from None
     labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
     annotations = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
     selected = [policy for store in (index or {}).values() for policy in store]
-    checked = review(planned, platform, PlatformRef(ref.name, ref.namespace, labels, platform.region),
-                     annotations=annotations, policies=selected)
+    checked = review(
+        planned,
+        platform,
+        PlatformRef(ref.name, ref.namespace, labels, platform.region),
+        annotations=annotations,
+        policies=selected,
+    )
     if not checked.blocking:
         writer.write(Reviewed(checked.status_policy(), checked.cost.summary()))
     for waiver in checked.waivers:

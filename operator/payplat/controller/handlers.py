@@ -138,10 +138,20 @@ def apply_kopf_settings(kopf_settings: kopf.OperatorSettings, ours: Settings) ->
 @kopf.on.resume(*RESOURCE, id="resume")
 @kopf.on.update(*RESOURCE, id="update")
 @kopf.on.create(*RESOURCE, id="create")  # type: ignore[arg-type]  # namespaced: namespace is never None
-async def reconcile(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
-                    patch: kopf.Patch, body: kopf.Body, retry: int, memo: kopf.Memo,
-                    logger: logging.Logger | logging.LoggerAdapter[Any],
-                    policies: kopf.Index[str, OrgPolicy] | None = None, **_: Any) -> None:
+async def reconcile(
+    name: str,
+    namespace: str,
+    spec: kopf.Spec,
+    meta: kopf.Meta,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    body: kopf.Body,
+    retry: int,
+    memo: kopf.Memo,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+    policies: kopf.Index[str, OrgPolicy] | None = None,
+    **_: Any,
+) -> None:
     """Converge AWS to the spec, unless this generation is already Ready/Stalled/Suspended
     (a resync, a metadata-only change or an operator restart then costs nothing)."""
     runtime = _runtime(memo)
@@ -175,9 +185,16 @@ async def reconcile(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta,
         kopf.warn(body, reason="PolicyViolation", message=message)
         raise kopf.TemporaryError(message, delay=delay)
     try:  # change control: preview, then up only what may apply now (payplat.controller.approval)
-        outcome = await _operate(writer, ref, "up", retry, lambda secrets: gated_up(
-            runtime, ref, platform, secrets, generation=generation, meta=meta, status=writer.current,
-            review=checked), platform=platform)
+        outcome = await _operate(
+            writer,
+            ref,
+            "up",
+            retry,
+            lambda secrets: gated_up(
+                runtime, ref, platform, secrets, generation=generation, meta=meta, status=writer.current, review=checked
+            ),
+            platform=platform,
+        )
     except Superseded as why:  # kopf runs the handler again for the newer object
         logger.info("up of generation %s not run: %s", generation, why)
         return
@@ -193,10 +210,20 @@ async def reconcile(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta,
 
 
 @kopf.on.event(*RESOURCE, id="requests")  # type: ignore[arg-type]  # namespaced: namespace is never None
-async def requests(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta,
-                   status: kopf.Status, patch: kopf.Patch, body: kopf.Body, memo: kopf.Memo,
-                   logger: logging.Logger | logging.LoggerAdapter[Any], type: str | None = None,
-                   policies: kopf.Index[str, OrgPolicy] | None = None, **_: Any) -> None:
+async def requests(
+    name: str,
+    namespace: str,
+    spec: kopf.Spec,
+    meta: kopf.Meta,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    body: kopf.Body,
+    memo: kopf.Memo,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+    type: str | None = None,
+    policies: kopf.Index[str, OrgPolicy] | None = None,
+    **_: Any,
+) -> None:
     """Answer a new ``payplat.io/approve`` or ``payplat.io/reconcile-request`` value.
 
     kopf leaves every ``payplat.io/`` annotation out of an object's essence (its progress
@@ -212,19 +239,36 @@ async def requests(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta,
     annotations = meta.get("annotations") or {}
     approval = annotations.get(APPROVE_ANNOTATION)
     requested = annotations.get(RECONCILE_REQUEST_ANNOTATION)
-    new_approval = bool(approval) and approval != status.get("lastHandledApproval") and (
-        status.get("phase") == Phase.AWAITING_APPROVAL.value
-        or (status.get("phase") == Phase.FAILED.value and _backed_off(_runtime(memo), status)))
+    new_approval = (
+        bool(approval)
+        and approval != status.get("lastHandledApproval")
+        and (
+            status.get("phase") == Phase.AWAITING_APPROVAL.value
+            or (status.get("phase") == Phase.FAILED.value and _backed_off(_runtime(memo), status))
+        )
+    )
     new_request = bool(requested) and requested != status.get("lastHandledReconcileRequest")
     if status.get("observedGeneration") != generation or not (new_approval or new_request):
         return
-    logger.info("answering %s", f"{APPROVE_ANNOTATION}={approval}" if new_approval
-                else f"{RECONCILE_REQUEST_ANNOTATION}={requested}")
+    logger.info(
+        "answering %s",
+        f"{APPROVE_ANNOTATION}={approval}" if new_approval else f"{RECONCILE_REQUEST_ANNOTATION}={requested}",
+    )
     try:
         # kopf's decorator types reconcile as its ChangingFn; called directly it is the plain function.
         await reconcile(  # type: ignore[misc,call-arg]
-            name=name, namespace=namespace, spec=spec, meta=meta, status=status, patch=patch, body=body,
-            retry=0, memo=memo, logger=logger, policies=policies)
+            name=name,
+            namespace=namespace,
+            spec=spec,
+            meta=meta,
+            status=status,
+            patch=patch,
+            body=body,
+            retry=0,
+            memo=memo,
+            logger=logger,
+            policies=policies,
+        )
     except (kopf.TemporaryError, kopf.PermanentError) as error:  # in status already; a later event retries
         logger.warning("answering the request failed: %s", error)
 
@@ -246,9 +290,19 @@ def _backed_off(runtime: Runtime, status: Mapping[str, Any]) -> bool:
 
 
 @kopf.on.delete(*RESOURCE, id="delete")  # type: ignore[arg-type]  # namespaced: namespace is never None
-async def delete(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
-                 patch: kopf.Patch, body: kopf.Body, retry: int, memo: kopf.Memo,
-                 logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
+async def delete(
+    name: str,
+    namespace: str,
+    spec: kopf.Spec,
+    meta: kopf.Meta,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    body: kopf.Body,
+    retry: int,
+    memo: kopf.Memo,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+    **_: Any,
+) -> None:
     """Delete destroys the stack, and the finalizer goes only once that succeeded; Retain
     forgets the stack and leaves AWS alone. This handler never gives up (a permanent
     failure would let kopf drop the finalizer and silently skip the destroy)."""
@@ -262,8 +316,11 @@ async def delete(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta, st
         async with runtime.gate.hold(ref.stack_name):
             await runtime.engine.forget(ref)
         writer.write(Forgotten())
-        message = ("deletionPolicy Retain: AWS resources left in place" if retain
-                   else "the engine holds no stack for this platform: nothing to destroy")
+        message = (
+            "deletionPolicy Retain: AWS resources left in place"
+            if retain
+            else "the engine holds no stack for this platform: nothing to destroy"
+        )
         kopf.info(body, reason="Retained" if retain else "NothingToDestroy", message=message)
         if not retain:  # retained AWS resources keep their names, and so the claim (payplat.controller.claims)
             await release_other_claims(runtime, ref, None)
@@ -272,21 +329,37 @@ async def delete(name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta, st
     try:
         platform = parse_spec(dict(spec), name=name)
     except SpecError as error:
-        _blocked(writer, PermanentEngineError(
-            "cannot destroy with an invalid spec (" + "; ".join(error.problems) + "); fix the spec or set "
-            "deletionPolicy: Retain", reason="InvalidSpec"))
+        _blocked(
+            writer,
+            PermanentEngineError(
+                "cannot destroy with an invalid spec (" + "; ".join(error.problems) + "); fix the spec or set "
+                "deletionPolicy: Retain",
+                reason="InvalidSpec",
+            ),
+        )
     if platform.suspend:
-        _blocked(writer, PermanentEngineError(
-            "spec.suspend is true, so the destroy waits; set suspend: false to let it run, or deletionPolicy: "
-            "Retain to keep AWS", reason="Suspended"))
+        _blocked(
+            writer,
+            PermanentEngineError(
+                "spec.suspend is true, so the destroy waits; set suspend: false to let it run, or deletionPolicy: "
+                "Retain to keep AWS",
+                reason="Suspended",
+            ),
+        )
     try:
         await admit(runtime, ref, platform, claim=False)
     except EngineError as error:
         _blocked(writer, error)
     try:
-        result = await _operate(writer, ref, "destroy", retry,
-                                lambda _secrets: runtime.engine.destroy(ref, platform, audit=Audit(generation)),
-                                platform=None, always_retry=True)
+        result = await _operate(
+            writer,
+            ref,
+            "destroy",
+            retry,
+            lambda _secrets: runtime.engine.destroy(ref, platform, audit=Audit(generation)),
+            platform=None,
+            always_retry=True,
+        )
     except Superseded as why:
         logger.info("destroy not run: %s", why)
         return
@@ -324,5 +397,3 @@ def _forget(runtime: Runtime, ref: StackRef) -> None:
 
 
 # --------------------------------------------------------------------------- the shared steps
-
-

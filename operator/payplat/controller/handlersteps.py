@@ -64,8 +64,16 @@ Result = TypeVar("Result", OperationResult, DriftReport, Applied | Held)
 class _Writer:
     """The status as this handler invocation has built it so far, and where it goes."""
 
-    def __init__(self, runtime: Runtime, namespace: str, name: str, body: kopf.Body, status: Mapping[str, Any],
-                 patch: kopf.Patch, generation: int) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        namespace: str,
+        name: str,
+        body: kopf.Body,
+        status: Mapping[str, Any],
+        patch: kopf.Patch,
+        generation: int,
+    ) -> None:
         self.runtime, self.namespace, self.name, self.body = runtime, namespace, name, body
         self.patch, self.generation = patch, generation
         self.original: dict[str, Any] = dict(status)
@@ -77,8 +85,9 @@ class _Writer:
 
     def compute(self, event: object) -> dict[str, Any]:
         self.current = next_status(self.current, self.generation, event, self.runtime.clock(), secrets=self.secrets)
-        self.runtime.metrics.platform_status(StackRef(self.namespace, self.name).stack_name,
-                                             self.current.get("conditions", ()))
+        self.runtime.metrics.platform_status(
+            StackRef(self.namespace, self.name).stack_name, self.current.get("conditions", ())
+        )
         return self.current
 
     def write(self, event: object) -> None:
@@ -101,8 +110,9 @@ class _Writer:
         try:
             await self.runtime.publish_status(self.namespace, self.name, status_patch(self.original, self.current))
         except Exception as error:  # noqa: BLE001 - an early status write is a courtesy only
-            logging.getLogger(__name__).warning("could not publish status of %s/%s: %s", self.namespace, self.name,
-                                                type(error).__name__)
+            logging.getLogger(__name__).warning(
+                "could not publish status of %s/%s: %s", self.namespace, self.name, type(error).__name__
+            )
             return
         self.original = dict(self.current)
 
@@ -124,9 +134,16 @@ async def _stack_secrets(runtime: Runtime, stack: StackRef, platform: PlatformSp
     return StackSecrets(db_password=await runtime.read_secret(stack.namespace, stack.name, ref.name, ref.key))
 
 
-async def _operate(writer: _Writer, ref: StackRef, operation: str, retry: int | None,
-                   call: Callable[[StackSecrets], Awaitable[Result]], *, platform: PlatformSpec | None,
-                   always_retry: bool = False) -> Result:
+async def _operate(
+    writer: _Writer,
+    ref: StackRef,
+    operation: str,
+    retry: int | None,
+    call: Callable[[StackSecrets], Awaitable[Result]],
+    *,
+    platform: PlatformSpec | None,
+    always_retry: bool = False,
+) -> Result:
     """One engine operation with its events, status, metrics and failure policy.
 
     ``retry`` is kopf's attempt counter; None means a timer, which gets the
@@ -145,7 +162,9 @@ async def _operate(writer: _Writer, ref: StackRef, operation: str, retry: int | 
         async with runtime.gate.hold(ref.stack_name):
             await _ensure_current(writer, operation)
             started, begin = runtime.clock(), runtime.monotonic()
-            kopf.info(writer.body, reason=f"{verb}Started", message=f"{operation} started ({runtime.engine.name} engine)")
+            kopf.info(
+                writer.body, reason=f"{verb}Started", message=f"{operation} started ({runtime.engine.name} engine)"
+            )
             if operation != "drift":  # a read-only check must not flip Ready while it runs
                 await writer.publish(Started(operation, started))
             try:
@@ -180,15 +199,19 @@ async def _ensure_current(writer: _Writer, operation: str) -> None:
     except EngineError:
         raise
     except Exception as error:  # noqa: BLE001 - any API trouble: retry later rather than act blind
-        raise TransientEngineError(f"could not re-read {writer.namespace}/{writer.name} before the {operation} "
-                                   f"({type(error).__name__}); retrying", reason="ApiUnavailable") from None
+        raise TransientEngineError(
+            f"could not re-read {writer.namespace}/{writer.name} before the {operation} "
+            f"({type(error).__name__}); retrying",
+            reason="ApiUnavailable",
+        ) from None
     why = superseded(current, generation=writer.generation, operation=operation)
     if why is not None:
         raise Superseded(why)
 
 
-def _failed(writer: _Writer, operation: str, error: EngineError, started: datetime, retry: int | None,
-            always_retry: bool) -> Exception:
+def _failed(
+    writer: _Writer, operation: str, error: EngineError, started: datetime, retry: int | None, always_retry: bool
+) -> Exception:
     """Record the failure; return what to raise so kopf retries (or does not)."""
     runtime = writer.runtime
     runtime.metrics.operation_finished(operation, "failed", max(0.0, (runtime.clock() - started).total_seconds()))
@@ -200,7 +223,9 @@ def _failed(writer: _Writer, operation: str, error: EngineError, started: dateti
     if error.unrecognised and attempts >= runtime.settings.max_unrecognised_attempts:
         error = PermanentEngineError(
             f"{error.message} (gave up after {attempts} attempts; annotate {RECONCILE_REQUEST_ANNOTATION}=<any new "
-            "value> to try again)", reason=error.reason)
+            "value> to try again)",
+            reason=error.reason,
+        )
         message = writer.clean(error.message)
     if error.permanent and not always_retry:
         writer.write(Failed(operation, error, started, runtime.clock(), retry_in=None))

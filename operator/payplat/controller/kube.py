@@ -26,8 +26,19 @@ from payplat.engines.base import TransientEngineError
 from payplat.engines.locks import Identity
 from payplat.model.tenancy import AllowList, password_problem, secret_refusal
 
-__all__ = ["REQUEST_TIMEOUT", "ConfigMapClaims", "ConfigMapPlans", "annotate_platform", "api_client", "pod_gone", "publish_policy_status", "publish_status",
-           "read_allowlist", "read_platform", "read_secret"]
+__all__ = [
+    "REQUEST_TIMEOUT",
+    "ConfigMapClaims",
+    "ConfigMapPlans",
+    "annotate_platform",
+    "api_client",
+    "pod_gone",
+    "publish_policy_status",
+    "publish_status",
+    "read_allowlist",
+    "read_platform",
+    "read_secret",
+]
 
 #: (connect, read) seconds: no API call of the operator's own may hang for ever.
 REQUEST_TIMEOUT = (5.0, 20.0)
@@ -60,8 +71,9 @@ async def read_secret(namespace: str, platform: str, name: str, key: str) -> str
     if refusal:
         raise TransientEngineError(refusal, reason="SecretConsentMissing")
     try:
-        secret = await asyncio.to_thread(client.CoreV1Api(api_client()).read_namespaced_secret, name, namespace,
-                                       _request_timeout=REQUEST_TIMEOUT)
+        secret = await asyncio.to_thread(
+            client.CoreV1Api(api_client()).read_namespaced_secret, name, namespace, _request_timeout=REQUEST_TIMEOUT
+        )
     except ApiException as error:
         raise _secret_error(error, namespace, name, key) from None
     data = secret.data or {}
@@ -69,12 +81,15 @@ async def read_secret(namespace: str, platform: str, name: str, key: str) -> str
         present = ", ".join(sorted(data)) or "none"
         raise TransientEngineError(
             f"Secret {namespace}/{name} has no key '{key}' (keys present: {present}); fix the Secret or "
-            "spec.database.passwordSecretRef.key", reason="SecretKeyNotFound")
+            "spec.database.passwordSecretRef.key",
+            reason="SecretKeyNotFound",
+        )
     try:
         value = base64.b64decode(data[key]).decode()
     except (binascii.Error, UnicodeDecodeError):
-        raise TransientEngineError(f"Secret {namespace}/{name} key '{key}' is not UTF-8 text",
-                                   reason="SecretInvalid") from None
+        raise TransientEngineError(
+            f"Secret {namespace}/{name} key '{key}' is not UTF-8 text", reason="SecretInvalid"
+        ) from None
     problem = password_problem(namespace, name, key, value)
     if problem:
         raise TransientEngineError(problem, reason="SecretInvalid")
@@ -86,9 +101,14 @@ def _secret_metadata(namespace: str, name: str, key: str) -> dict[str, Any]:
     api = api_client()
     try:
         response = api.call_api(
-            "/api/v1/namespaces/{namespace}/secrets/{name}", "GET", {"namespace": namespace, "name": name},
-            header_params={"Accept": _METADATA_ONLY}, auth_settings=["BearerToken"], _preload_content=False,
-            _return_http_data_only=True)
+            "/api/v1/namespaces/{namespace}/secrets/{name}",
+            "GET",
+            {"namespace": namespace, "name": name},
+            header_params={"Accept": _METADATA_ONLY},
+            auth_settings=["BearerToken"],
+            _preload_content=False,
+            _return_http_data_only=True,
+        )
     except ApiException as error:
         raise _secret_error(error, namespace, name, key) from None
     return dict(json.loads(response.data).get("metadata") or {})
@@ -97,14 +117,17 @@ def _secret_metadata(namespace: str, name: str, key: str) -> dict[str, Any]:
 def _secret_error(error: ApiException, namespace: str, name: str, key: str) -> TransientEngineError:
     if error.status == 404:
         return TransientEngineError(
-            f"Secret {namespace}/{name} (spec.database.passwordSecretRef) does not exist; create it "
-            f"with a '{key}' key", reason="SecretNotFound")
+            f"Secret {namespace}/{name} (spec.database.passwordSecretRef) does not exist; create it with a '{key}' key",
+            reason="SecretNotFound",
+        )
     if error.status == 403:
         return TransientEngineError(
             f"the operator may not read Secret {namespace}/{name}: grant it 'get' on secrets in {namespace}",
-            reason="SecretForbidden")
-    return TransientEngineError(f"reading Secret {namespace}/{name} failed: HTTP {error.status}",
-                                reason="SecretUnavailable")
+            reason="SecretForbidden",
+        )
+    return TransientEngineError(
+        f"reading Secret {namespace}/{name} failed: HTTP {error.status}", reason="SecretUnavailable"
+    )
 
 
 async def read_allowlist(namespace: str, name: str) -> AllowList:
@@ -114,8 +137,10 @@ async def read_allowlist(namespace: str, name: str) -> AllowList:
     except ApiException as error:
         if error.status == 404:
             return AllowList.from_data({})
-        raise TransientEngineError(f"reading the assume-role allow-list ConfigMap {namespace}/{name} failed: "
-                                   f"HTTP {error.status}", reason="AllowListUnavailable") from None
+        raise TransientEngineError(
+            f"reading the assume-role allow-list ConfigMap {namespace}/{name} failed: HTTP {error.status}",
+            reason="AllowListUnavailable",
+        ) from None
     return AllowList.from_data(configmap.data)
 
 
@@ -145,10 +170,15 @@ class ConfigMapClaims:
             wanted = change(data)  # SuffixInUse propagates
             if wanted is None:
                 return
-            body = client.V1ConfigMap(metadata=client.V1ObjectMeta(
-                name=self.name, namespace=self.namespace,
-                resource_version=current.metadata.resource_version if current else None,
-                labels={"app.kubernetes.io/part-of": "payplat", "app.kubernetes.io/component": "claims"}), data=wanted)
+            body = client.V1ConfigMap(
+                metadata=client.V1ObjectMeta(
+                    name=self.name,
+                    namespace=self.namespace,
+                    resource_version=current.metadata.resource_version if current else None,
+                    labels={"app.kubernetes.io/part-of": "payplat", "app.kubernetes.io/component": "claims"},
+                ),
+                data=wanted,
+            )
             try:
                 if current is None:
                     api.create_namespaced_config_map(self.namespace, body)
@@ -158,12 +188,14 @@ class ConfigMapClaims:
             except ApiException as error:
                 if error.status != 409:  # 409: someone wrote in between; read again
                     raise self._error(error) from None
-        raise TransientEngineError(f"the claims ConfigMap {self.namespace}/{self.name} kept changing; retrying later",
-                                   reason="ClaimsBusy")
+        raise TransientEngineError(
+            f"the claims ConfigMap {self.namespace}/{self.name} kept changing; retrying later", reason="ClaimsBusy"
+        )
 
     def _error(self, error: ApiException) -> TransientEngineError:
-        return TransientEngineError(f"the claims ConfigMap {self.namespace}/{self.name}: HTTP {error.status}",
-                                    reason="ClaimsUnavailable")
+        return TransientEngineError(
+            f"the claims ConfigMap {self.namespace}/{self.name}: HTTP {error.status}", reason="ClaimsUnavailable"
+        )
 
 
 class ConfigMapPlans:
@@ -173,8 +205,9 @@ class ConfigMapPlans:
     async def create(self, namespace: str, body: dict[str, Any]) -> str:
         api = client.CoreV1Api(api_client())
         try:
-            created = await asyncio.to_thread(api.create_namespaced_config_map, namespace, body,
-                                              _request_timeout=REQUEST_TIMEOUT)
+            created = await asyncio.to_thread(
+                api.create_namespaced_config_map, namespace, body, _request_timeout=REQUEST_TIMEOUT
+            )
         except ApiException as error:
             if error.status != 409:
                 raise
@@ -189,8 +222,9 @@ class ConfigMapPlans:
         api = client.CoreV1Api(api_client())
         options = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid))
         try:
-            await asyncio.to_thread(api.delete_namespaced_config_map, name, namespace, body=options,
-                                    _request_timeout=REQUEST_TIMEOUT)
+            await asyncio.to_thread(
+                api.delete_namespaced_config_map, name, namespace, body=options, _request_timeout=REQUEST_TIMEOUT
+            )
         except ApiException as error:
             if error.status not in (404, 409):  # gone, or another object now has the name: not ours
                 raise
@@ -200,26 +234,47 @@ async def publish_status(namespace: str, name: str, status: dict[str, Any]) -> N
     """Write status at once (kopf only patches when a handler returns): an ``up`` that
     takes twenty minutes shows Reconciling for those twenty minutes."""
     api = client.CustomObjectsApi(api_client())
-    await asyncio.to_thread(api.patch_namespaced_custom_object_status,
-                            API_GROUP, API_VERSION, namespace, PLURAL, name, {"status": status},
-                            _request_timeout=REQUEST_TIMEOUT)
+    await asyncio.to_thread(
+        api.patch_namespaced_custom_object_status,
+        API_GROUP,
+        API_VERSION,
+        namespace,
+        PLURAL,
+        name,
+        {"status": status},
+        _request_timeout=REQUEST_TIMEOUT,
+    )
 
 
 async def annotate_platform(namespace: str, name: str, annotations: dict[str, str], field_manager: str) -> None:
     """Merge-patch annotations onto a PaymentPlatform as ``field_manager`` (``payplat
     approve``: the API server records that name as the approver in managedFields)."""
     api = client.CustomObjectsApi(api_client())
-    await asyncio.to_thread(api.patch_namespaced_custom_object, API_GROUP, API_VERSION, namespace, PLURAL, name,
-                            {"metadata": {"annotations": annotations}}, field_manager=field_manager,
-                            _request_timeout=REQUEST_TIMEOUT)
+    await asyncio.to_thread(
+        api.patch_namespaced_custom_object,
+        API_GROUP,
+        API_VERSION,
+        namespace,
+        PLURAL,
+        name,
+        {"metadata": {"annotations": annotations}},
+        field_manager=field_manager,
+        _request_timeout=REQUEST_TIMEOUT,
+    )
 
 
 async def publish_policy_status(name: str, status: dict[str, Any]) -> None:
     """Merge-patch a PaymentPlatformPolicy's status (cluster-scoped)."""
     api = client.CustomObjectsApi(api_client())
-    await asyncio.to_thread(api.patch_cluster_custom_object_status,
-                            API_GROUP, API_VERSION, POLICY_PLURAL, name, {"status": status},
-                            _request_timeout=REQUEST_TIMEOUT)
+    await asyncio.to_thread(
+        api.patch_cluster_custom_object_status,
+        API_GROUP,
+        API_VERSION,
+        POLICY_PLURAL,
+        name,
+        {"status": status},
+        _request_timeout=REQUEST_TIMEOUT,
+    )
 
 
 def pod_gone(owner: Identity) -> bool | None:
@@ -233,8 +288,9 @@ def pod_gone(owner: Identity) -> bool | None:
     if not (owner.pod_name and owner.pod_namespace and owner.pod_uid):
         return None
     try:
-        pod = client.CoreV1Api(api_client()).read_namespaced_pod(owner.pod_name, owner.pod_namespace,
-                                                                 _request_timeout=REQUEST_TIMEOUT)
+        pod = client.CoreV1Api(api_client()).read_namespaced_pod(
+            owner.pod_name, owner.pod_namespace, _request_timeout=REQUEST_TIMEOUT
+        )
     except ApiException as error:
         return True if error.status == 404 else None
     except Exception:  # noqa: BLE001 - network trouble: unknown, so the lock counts as alive
@@ -248,8 +304,15 @@ async def read_platform(namespace: str, name: str) -> dict[str, Any] | None:
     """The PaymentPlatform as the API server has it now; None once it is gone."""
     api = client.CustomObjectsApi(api_client())
     try:
-        obj = await asyncio.to_thread(api.get_namespaced_custom_object, API_GROUP, API_VERSION, namespace, PLURAL,
-                                      name, _request_timeout=REQUEST_TIMEOUT)
+        obj = await asyncio.to_thread(
+            api.get_namespaced_custom_object,
+            API_GROUP,
+            API_VERSION,
+            namespace,
+            PLURAL,
+            name,
+            _request_timeout=REQUEST_TIMEOUT,
+        )
     except ApiException as error:
         if error.status == 404:
             return None

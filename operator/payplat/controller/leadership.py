@@ -27,16 +27,25 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
-__all__ = ["Action", "LeaseElector", "LeaseState", "decide", "lease_body", "must_step_down", "parse_lease", "renew_deadline"]
+__all__ = [
+    "Action",
+    "LeaseElector",
+    "LeaseState",
+    "decide",
+    "lease_body",
+    "must_step_down",
+    "parse_lease",
+    "renew_deadline",
+]
 
 logger = logging.getLogger(__name__)
 
 
 class Action(str, Enum):
-    CREATE = "create"    # no Lease yet: create it holding it
+    CREATE = "create"  # no Lease yet: create it holding it
     ACQUIRE = "acquire"  # free or expired: take it over
-    RENEW = "renew"      # ours: refresh renewTime
-    WAIT = "wait"        # someone else holds a live lease
+    RENEW = "renew"  # ours: refresh renewTime
+    WAIT = "wait"  # someone else holds a live lease
 
 
 @dataclass(frozen=True)
@@ -89,8 +98,15 @@ def parse_lease(raw: dict[str, Any]) -> LeaseState:
     )
 
 
-def lease_body(name: str, namespace: str, action: Action, previous: LeaseState | None, identity: str | None,
-               duration: int, now: datetime) -> dict[str, Any]:
+def lease_body(
+    name: str,
+    namespace: str,
+    action: Action,
+    previous: LeaseState | None,
+    identity: str | None,
+    duration: int,
+    now: datetime,
+) -> dict[str, Any]:
     """The Lease to write for ``action``; ``identity=None`` releases it."""
     taking_over = action in (Action.CREATE, Action.ACQUIRE) or identity is None
     transitions = (previous.transitions if previous else 0) + (1 if action is Action.ACQUIRE else 0)
@@ -115,9 +131,17 @@ def lease_body(name: str, namespace: str, action: Action, previous: LeaseState |
 class LeaseElector:
     """Acquire, keep and release one Lease with the ``kubernetes`` client (in threads)."""
 
-    def __init__(self, name: str, namespace: str, identity: str, duration: int,
-                 api: Any = None, clock: Callable[[], datetime] | None = None, period: float | None = None,
-                 request_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        namespace: str,
+        identity: str,
+        duration: int,
+        api: Any = None,
+        clock: Callable[[], datetime] | None = None,
+        period: float | None = None,
+        request_timeout: float = 5.0,
+    ) -> None:
         self.name, self.namespace, self.identity, self.duration = name, namespace, identity, duration
         self.period = period if period is not None else max(0.5, duration / 5)
         self.request_timeout = request_timeout
@@ -156,16 +180,21 @@ class LeaseElector:
         announced = False
         while not stop.is_set():
             if await self._attempt():
-                logger.info("leader election: %s holds Lease %s/%s, becoming active", self.identity,
-                            self.namespace, self.name)
+                logger.info(
+                    "leader election: %s holds Lease %s/%s, becoming active", self.identity, self.namespace, self.name
+                )
                 if self.lease_uid is None:  # we created it: its UID comes from the API server
                     with contextlib.suppress(Exception):
                         lease = await self._read()
                         self.lease_uid = lease.uid if lease is not None else None
                 return True
             if not announced:
-                logger.info("leader election: Lease %s/%s is held by another replica; %s stays passive",
-                            self.namespace, self.name, self.identity)
+                logger.info(
+                    "leader election: Lease %s/%s is held by another replica; %s stays passive",
+                    self.namespace,
+                    self.name,
+                    self.identity,
+                )
                 announced = True
             await _sleep_or_stop(stop, self.period)
         return False
@@ -179,11 +208,18 @@ class LeaseElector:
             deadline = self._seconds_left()
             if deadline > 0 and await self._attempt(timeout=min(self.request_timeout, deadline)):
                 continue
-            if self.renewed_at is None or must_step_down(self.renewed_at, self._clock(), self.duration) \
-                    or await self._taken():
+            if (
+                self.renewed_at is None
+                or must_step_down(self.renewed_at, self._clock(), self.duration)
+                or await self._taken()
+            ):
                 self.lost = True
-                logger.error("leader election: could not renew Lease %s/%s within %.1fs; stopping", self.namespace,
-                             self.name, renew_deadline(self.duration))
+                logger.error(
+                    "leader election: could not renew Lease %s/%s within %.1fs; stopping",
+                    self.namespace,
+                    self.name,
+                    renew_deadline(self.duration),
+                )
                 on_lost()
                 return
 
@@ -199,7 +235,9 @@ class LeaseElector:
             lease = await self._read()
             if lease is not None and lease.holder == self.identity:
                 body = lease_body(self.name, self.namespace, Action.RENEW, lease, None, self.duration, self._clock())
-                await self._call(self.request_timeout, self.api.replace_namespaced_lease, self.name, self.namespace, body)
+                await self._call(
+                    self.request_timeout, self.api.replace_namespaced_lease, self.name, self.namespace, body
+                )
                 logger.info("leader election: released Lease %s/%s", self.namespace, self.name)
         except Exception as error:  # noqa: BLE001 - it expires on its own anyway
             logger.warning("leader election: could not release Lease: %s", error)
@@ -208,8 +246,12 @@ class LeaseElector:
         try:
             return await asyncio.wait_for(self.try_once(), timeout=timeout or self.request_timeout)
         except Exception as error:  # noqa: BLE001 - an API hiccup is retried next period
-            logger.warning("leader election: Lease %s/%s unavailable: %s", self.namespace, self.name,
-                           getattr(error, "reason", None) or type(error).__name__)
+            logger.warning(
+                "leader election: Lease %s/%s unavailable: %s",
+                self.namespace,
+                self.name,
+                getattr(error, "reason", None) or type(error).__name__,
+            )
             return False
 
     async def _taken(self) -> bool:
@@ -231,8 +273,9 @@ class LeaseElector:
         return parse_lease(raw)
 
     def _read_raw(self, _request_timeout: float) -> dict[str, Any]:
-        response = self.api.read_namespaced_lease(self.name, self.namespace, _preload_content=False,
-                                                  _request_timeout=_request_timeout)
+        response = self.api.read_namespaced_lease(
+            self.name, self.namespace, _preload_content=False, _request_timeout=_request_timeout
+        )
         import json
 
         return dict(json.loads(response.data))
@@ -244,13 +287,14 @@ class LeaseElector:
             if action is Action.CREATE:
                 await self._call(self.request_timeout, self.api.create_namespaced_lease, self.namespace, body)
             else:
-                await self._call(self.request_timeout, self.api.replace_namespaced_lease, self.name, self.namespace, body)
+                await self._call(
+                    self.request_timeout, self.api.replace_namespaced_lease, self.name, self.namespace, body
+                )
         except ApiException as error:
             if error.status == 409:  # someone else wrote first
                 return False
             raise
         return True
-
 
     @staticmethod
     async def _call(timeout: float, function: Callable[..., Any], *args: Any) -> Any:

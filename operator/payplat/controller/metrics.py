@@ -24,17 +24,27 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         self.operations = Counter(
-            "payplat_operations", "Engine operations by operation and result.",
-            ["operation", "result"], registry=self.registry)
+            "payplat_operations",
+            "Engine operations by operation and result.",
+            ["operation", "result"],
+            registry=self.registry,
+        )
         self.duration = Histogram(
-            "payplat_operation_duration_seconds", "Duration of engine operations.",
-            ["operation"], buckets=_BUCKETS, registry=self.registry)
+            "payplat_operation_duration_seconds",
+            "Duration of engine operations.",
+            ["operation"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
         self.platforms = Gauge(
-            "payplat_platforms", "PaymentPlatforms by condition type and status.",
-            ["condition", "status"], registry=self.registry)
+            "payplat_platforms",
+            "PaymentPlatforms by condition type and status.",
+            ["condition", "status"],
+            registry=self.registry,
+        )
         self.drift_detected = Counter(
-            "payplat_drift_detected", "Drift checks that found AWS differing from the stack.",
-            registry=self.registry)
+            "payplat_drift_detected", "Drift checks that found AWS differing from the stack.", registry=self.registry
+        )
         self._conditions: dict[str, dict[str, str]] = {}
 
     def operation_finished(self, operation: str, result: str, seconds: float) -> None:

@@ -60,13 +60,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for flag, (field, table_options) in _FLAGS.items():
         options = dict(table_options)
         described = options.pop("help", Settings.model_fields[field].description or "")
-        parser.add_argument(flag, dest=field, default=None, help=f"{described} [env PAYPLAT_{field.upper()}]",
-                            **options)
+        parser.add_argument(
+            flag, dest=field, default=None, help=f"{described} [env PAYPLAT_{field.upper()}]", **options
+        )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
     """Flags given on the command line win; everything else comes from the environment."""
-    given = {field: value for field, value in vars(args).items() if value is not None and field in Settings.model_fields}
+    given = {
+        field: value for field, value in vars(args).items() if value is not None and field in Settings.model_fields
+    }
     return Settings(**given)
 
 
@@ -79,8 +82,11 @@ def command(args: argparse.Namespace) -> int:
             if not field:  # a rule across settings: its message names the variables
                 print(f"payplat run: {problem['msg'].removeprefix('Value error, ')}", file=sys.stderr)
                 continue
-            print(f"payplat run: {field} (flag --{field.replace('_', '-')}, env PAYPLAT_{field.upper()}): "
-                  f"{problem['msg']} (got {problem.get('input')!r})", file=sys.stderr)
+            print(
+                f"payplat run: {field} (flag --{field.replace('_', '-')}, env PAYPLAT_{field.upper()}): "
+                f"{problem['msg']} (got {problem.get('input')!r})",
+                file=sys.stderr,
+            )
         return 2
     configure_logging(settings)
     return asyncio.run(run(settings))
@@ -131,8 +137,12 @@ async def run(settings: Settings) -> int:
     engine: Engine | None = None
     try:
         if settings.leader_election:
-            elector = LeaseElector(settings.lease_name, settings.lease_namespace_in_force(), settings.identity,
-                                   settings.lease_duration_seconds)
+            elector = LeaseElector(
+                settings.lease_name,
+                settings.lease_namespace_in_force(),
+                settings.identity,
+                settings.lease_duration_seconds,
+            )
             async with _standby_liveness(settings.liveness_endpoint):
                 if not await elector.acquire(stop):
                     return 0
@@ -148,16 +158,27 @@ async def run(settings: Settings) -> int:
             identity=this_identity(cluster=elector.lease_uid if elector is not None else None),
             log=logging.getLogger("payplat.engine"),
         )
-        runtime = Runtime(engine=engine, settings=settings, read_secret=kube.read_secret,
-                          publish_status=kube.publish_status, read_platform=kube.read_platform, metrics=metrics,
-                          claims=kube.ConfigMapClaims(admin_namespace, settings.claims_configmap),
-                          read_allowlist=read_allowlist, publish_policy_status=kube.publish_policy_status,
-                          plans=kube.ConfigMapPlans())
+        runtime = Runtime(
+            engine=engine,
+            settings=settings,
+            read_secret=kube.read_secret,
+            publish_status=kube.publish_status,
+            read_platform=kube.read_platform,
+            metrics=metrics,
+            claims=kube.ConfigMapClaims(admin_namespace, settings.claims_configmap),
+            read_allowlist=read_allowlist,
+            publish_policy_status=kube.publish_policy_status,
+            plans=kube.ConfigMapPlans(),
+        )
         for old, new in await engine.migrate_stacks():  # the leader only, before any handler runs
             logger.warning("stack %s (named before 0.2) is now %s", old, new)
         clusterwide, namespaces = settings.watch_scope()
-        logger.info("starting: engine=%s scope=%s concurrency=%d", engine.name,
-                    "cluster-wide" if clusterwide else ",".join(namespaces), settings.max_concurrent_operations)
+        logger.info(
+            "starting: engine=%s scope=%s concurrency=%d",
+            engine.name,
+            "cluster-wide" if clusterwide else ",".join(namespaces),
+            settings.max_concurrent_operations,
+        )
         await kopf.operator(
             clusterwide=clusterwide,
             namespaces=namespaces,

@@ -14,7 +14,15 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["DURABLE_BACKENDS", "KMS_PROVIDERS", "SERVICE_ACCOUNT_NAMESPACE", "Settings", "default_state_dir", "in_cluster", "own_namespace"]
+__all__ = [
+    "DURABLE_BACKENDS",
+    "KMS_PROVIDERS",
+    "SERVICE_ACCOUNT_NAMESPACE",
+    "Settings",
+    "default_state_dir",
+    "in_cluster",
+    "own_namespace",
+]
 
 _CONFIGMAP_NAME = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
 
@@ -55,8 +63,7 @@ def _scheme(url: str | None) -> str | None:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PAYPLAT_", extra="forbid", frozen=True,
-                                      use_attribute_docstrings=True)
+    model_config = SettingsConfigDict(env_prefix="PAYPLAT_", extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     engine: Literal["offline", "pulumi"] = "offline"
     """offline: the program under mocks with local state (no AWS); pulumi: the real Automation API."""
@@ -128,12 +135,14 @@ class Settings(BaseSettings):
             problems.append(
                 f"PAYPLAT_BACKEND_URL (flag --backend-url) must be a durable backend "
                 f"({', '.join(f'{s}://' for s in DURABLE_BACKENDS)}), e.g. s3://payplat-state-<account>/pulumi; "
-                f"got {self.backend_url or 'nothing'} (the default file:// state is lost when the pod restarts)")
+                f"got {self.backend_url or 'nothing'} (the default file:// state is lost when the pod restarts)"
+            )
         if _scheme(self.secrets_provider) not in KMS_PROVIDERS:
             problems.append(
                 f"PAYPLAT_SECRETS_PROVIDER (flag --secrets-provider) must be a KMS "
                 f"({', '.join(f'{s}://' for s in KMS_PROVIDERS)}), e.g. awskms://alias/payplat-pulumi?region=<region>; "
-                f"got {self.secrets_provider or 'nothing'} (a generated passphrase is lost with the pod)")
+                f"got {self.secrets_provider or 'nothing'} (a generated passphrase is lost with the pod)"
+            )
         if problems:
             raise ValueError("engine pulumi refuses to start: " + "; ".join(problems))
         return self

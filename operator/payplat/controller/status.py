@@ -84,8 +84,9 @@ __all__ = [
 # --------------------------------------------------------------------------- transitions
 
 
-def is_settled(status: Mapping[str, Any], generation: int | None, requested: str | None = None,
-               approval: str | None = None) -> bool:
+def is_settled(
+    status: Mapping[str, Any], generation: int | None, requested: str | None = None, approval: str | None = None
+) -> bool:
     """Nothing left to do for this generation: it is Ready, Stalled or Suspended already,
     and no reconcile request (``requested``, the reconcile-request annotation's value) is
     waiting for an answer.
@@ -97,8 +98,11 @@ def is_settled(status: Mapping[str, Any], generation: int | None, requested: str
     annotation's value) arrives: a resync previews nothing.
     """
     settled = {Phase.READY.value, Phase.STALLED.value, Phase.SUSPENDED.value, Phase.AWAITING_APPROVAL.value}
-    if (status.get("phase") == Phase.AWAITING_APPROVAL.value and approval
-            and approval != status.get("lastHandledApproval")):
+    if (
+        status.get("phase") == Phase.AWAITING_APPROVAL.value
+        and approval
+        and approval != status.get("lastHandledApproval")
+    ):
         return False
     if requested and requested != status.get("lastHandledReconcileRequest"):
         return False
@@ -107,8 +111,9 @@ def is_settled(status: Mapping[str, Any], generation: int | None, requested: str
     return generation is not None and status.get("observedGeneration") == generation and status.get("phase") in settled
 
 
-def drift_check_due(status: Mapping[str, Any], interval_minutes: int, now: datetime,
-                    requested: str | None = None) -> bool:
+def drift_check_due(
+    status: Mapping[str, Any], interval_minutes: int, now: datetime, requested: str | None = None
+) -> bool:
     """A drift check is due ``interval_minutes`` after the last one, or after the last
     operation when there was none yet (so a fresh ``up`` is not checked at once); and at
     once when a person asked for one (``requested``, the check-drift annotation's value)
@@ -123,8 +128,9 @@ def drift_check_due(status: Mapping[str, Any], interval_minutes: int, now: datet
     return elapsed.total_seconds() >= interval_minutes * 60
 
 
-def policy_status(previous: Mapping[str, Any], generation: int, problems: Iterable[str], rules: int,
-                  now: datetime) -> dict[str, Any]:
+def policy_status(
+    previous: Mapping[str, Any], generation: int, problems: Iterable[str], rules: int, now: datetime
+) -> dict[str, Any]:
     """A PaymentPlatformPolicy's status: Ready True (Accepted) when it parsed and every
     CEL rule compiled, else False (InvalidPolicy) with one problem per line."""
     listed = list(problems)
@@ -132,7 +138,9 @@ def policy_status(previous: Mapping[str, Any], generation: int, problems: Iterab
         ready, reason, message = "False", Reason.INVALID_POLICY, "; ".join(listed)
     else:
         ready, reason, message = "True", Reason.ACCEPTED, f"{rules} rules compiled"
-    conditions = _set([dict(c) for c in previous.get("conditions") or ()], READY, ready, reason, message, generation, now)
+    conditions = _set(
+        [dict(c) for c in previous.get("conditions") or ()], READY, ready, reason, message, generation, now
+    )
     return {**previous, "observedGeneration": generation, "rules": rules, "problems": listed, "conditions": conditions}
 
 
@@ -153,8 +161,9 @@ def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, An
     return patch
 
 
-def next_status(previous: Mapping[str, Any] | None, generation: int, event: object, now: datetime,
-                *, secrets: Iterable[str] = ()) -> dict[str, Any]:
+def next_status(
+    previous: Mapping[str, Any] | None, generation: int, event: object, now: datetime, *, secrets: Iterable[str] = ()
+) -> dict[str, Any]:
     """The whole new status after ``event``; unknown fields of ``previous`` are kept.
 
     ``secrets`` are this platform's secret values, scrubbed from every message and output
@@ -195,9 +204,15 @@ def _started(event: Started, base: dict[str, Any], generation: int, now: datetim
 @_transition.register
 def _queued(event: Queued, base: dict[str, Any], generation: int, now: datetime) -> dict[str, Any]:
     message = f"{event.operation} queued: waiting for a free engine slot (max_concurrent_operations)"
-    conditions = mark_reconciling(base["conditions"], Reason.QUEUED, message, generation, now,
-                                  ready_reason=Reason.QUEUED)
-    return {"phase": Phase.PENDING.value, "message": message, "observedGeneration": generation, "conditions": conditions}
+    conditions = mark_reconciling(
+        base["conditions"], Reason.QUEUED, message, generation, now, ready_reason=Reason.QUEUED
+    )
+    return {
+        "phase": Phase.PENDING.value,
+        "message": message,
+        "observedGeneration": generation,
+        "conditions": conditions,
+    }
 
 
 @_transition.register
@@ -206,8 +221,9 @@ def _succeeded(event: OperationResult, base: dict[str, Any], generation: int, no
         "observedGeneration": generation,
         "stackLock": None,
         "engine": event.engine,
-        "lastUpdate": _last_update(event.operation, "Succeeded", event.started, event.finished,
-                                   event.changes.as_dict()),
+        "lastUpdate": _last_update(
+            event.operation, "Succeeded", event.started, event.finished, event.changes.as_dict()
+        ),
     }
     if event.operation == "destroy":
         message = event.message or f"destroyed ({event.changes.delete} resources deleted)"
@@ -237,19 +253,27 @@ def _failed(event: Failed, base: dict[str, Any], generation: int, now: datetime)
     if error.permanent:
         conditions = mark_stalled(base["conditions"], error.reason, message, generation, now)
     else:
-        conditions = mark_reconciling(base["conditions"], Reason.RETRYING, message, generation, now,
-                                      ready_reason=error.reason)
+        conditions = mark_reconciling(
+            base["conditions"], Reason.RETRYING, message, generation, now, ready_reason=error.reason
+        )
     if event.operation == "destroy":
         phase = Phase.DELETING
     else:
         phase = Phase.STALLED if error.permanent else Phase.FAILED
-    return {"phase": phase.value, "message": message, "observedGeneration": generation,
-            "lastUpdate": last_update, "conditions": conditions, "stackLock": getattr(error, "holder", None)}
+    return {
+        "phase": phase.value,
+        "message": message,
+        "observedGeneration": generation,
+        "lastUpdate": last_update,
+        "conditions": conditions,
+        "stackLock": getattr(error, "holder", None),
+    }
 
 
 @_transition.register
-def _reconcile_requested(event: ReconcileRequested, base: dict[str, Any], generation: int,
-                         now: datetime) -> dict[str, Any]:
+def _reconcile_requested(
+    event: ReconcileRequested, base: dict[str, Any], generation: int, now: datetime
+) -> dict[str, Any]:
     return {"lastHandledReconcileRequest": event.request}
 
 
@@ -257,7 +281,12 @@ def _reconcile_requested(event: ReconcileRequested, base: dict[str, Any], genera
 def _invalid(event: Invalid, base: dict[str, Any], generation: int, now: datetime) -> dict[str, Any]:
     message = "invalid spec: " + "; ".join(event.problems)
     conditions = mark_stalled(base["conditions"], Reason.INVALID_SPEC, message, generation, now)
-    return {"phase": Phase.STALLED.value, "message": message, "observedGeneration": generation, "conditions": conditions}
+    return {
+        "phase": Phase.STALLED.value,
+        "message": message,
+        "observedGeneration": generation,
+        "conditions": conditions,
+    }
 
 
 @_transition.register
@@ -268,8 +297,12 @@ def _suspended(event: Suspended, base: dict[str, Any], generation: int, now: dat
         conditions = _set(conditions, READY, "Unknown", Reason.SUSPENDED, message, generation, now)
     conditions = _set(conditions, RECONCILING, "False", Reason.SUSPENDED, message, generation, now)
     conditions = _set(conditions, STALLED, "False", Reason.SUSPENDED, "", generation, now)
-    return {"phase": Phase.SUSPENDED.value, "message": message, "observedGeneration": generation,
-            "conditions": conditions}
+    return {
+        "phase": Phase.SUSPENDED.value,
+        "message": message,
+        "observedGeneration": generation,
+        "conditions": conditions,
+    }
 
 
 @_transition.register
@@ -279,10 +312,18 @@ def _reviewed(event: Reviewed, base: dict[str, Any], generation: int, now: datet
 
 @_transition.register
 def _policy_blocked(event: PolicyBlocked, base: dict[str, Any], generation: int, now: datetime) -> dict[str, Any]:
-    message = f"{event.message} (no engine call; checked again in {event.retry_in:g}s, or fix, waive or change the policy)"
+    message = (
+        f"{event.message} (no engine call; checked again in {event.retry_in:g}s, or fix, waive or change the policy)"
+    )
     conditions = mark_stalled(base["conditions"], Reason.POLICY_VIOLATION, message, generation, now)
-    return {"phase": Phase.STALLED.value, "message": message, "observedGeneration": generation,
-            "conditions": conditions, "policy": dict(event.policy), "cost": dict(event.cost)}
+    return {
+        "phase": Phase.STALLED.value,
+        "message": message,
+        "observedGeneration": generation,
+        "conditions": conditions,
+        "policy": dict(event.policy),
+        "cost": dict(event.cost),
+    }
 
 
 @_transition.register
@@ -306,8 +347,9 @@ def _drift_checked(event: DriftReport, base: dict[str, Any], generation: int, no
 
 
 @_transition.register
-def _drift_request_answered(event: DriftRequestAnswered, base: dict[str, Any], generation: int,
-                            now: datetime) -> dict[str, Any]:
+def _drift_request_answered(
+    event: DriftRequestAnswered, base: dict[str, Any], generation: int, now: datetime
+) -> dict[str, Any]:
     return {"lastDriftCheck": {**(base.get("lastDriftCheck") or {}), "request": event.request}}
 
 
@@ -329,20 +371,29 @@ def _remediated(event: Remediated, base: dict[str, Any], generation: int, now: d
 
 
 @_transition.register
-def _remediation_failed(event: RemediationFailed, base: dict[str, Any], generation: int, now: datetime) -> dict[str, Any]:
+def _remediation_failed(
+    event: RemediationFailed, base: dict[str, Any], generation: int, now: datetime
+) -> dict[str, Any]:
     message = f"remediating up failed: {event.error.message} (retried at the next drift check)"
     return {
         "lastUpdate": _last_update("up", "Failed", event.started, event.finished),
-        "conditions": mark_drifted(base["conditions"], True, message, generation, now,
-                                   reason=Reason.REMEDIATION_FAILED),
+        "conditions": mark_drifted(
+            base["conditions"], True, message, generation, now, reason=Reason.REMEDIATION_FAILED
+        ),
     }
 
 
-def _last_update(operation: str, result: str, started: datetime, finished: datetime,
-                 changes: Mapping[str, int] | None = None) -> dict[str, Any]:
+def _last_update(
+    operation: str, result: str, started: datetime, finished: datetime, changes: Mapping[str, int] | None = None
+) -> dict[str, Any]:
     """A failed operation reports no change counts: the engine could not tell them."""
-    return {"operation": operation, "result": result, "startTime": timestamp(started),
-            "endTime": timestamp(finished), "changes": dict(changes or {})}
+    return {
+        "operation": operation,
+        "result": result,
+        "startTime": timestamp(started),
+        "endTime": timestamp(finished),
+        "changes": dict(changes or {}),
+    }
 
 
 def _summary(result: OperationResult) -> str:

@@ -62,7 +62,11 @@ def create_engine(
         from payplat.engines.pulumi import PulumiEngine
 
         return PulumiEngine(
-            state_dir, backend_url=backend_url, secrets_provider=secrets_provider, pod_probe=pod_probe,
-            identity=identity, log=log
+            state_dir,
+            backend_url=backend_url,
+            secrets_provider=secrets_provider,
+            pod_probe=pod_probe,
+            identity=identity,
+            log=log,
         )
     raise ValueError(f"engine {kind!r} is not one of: offline, pulumi")

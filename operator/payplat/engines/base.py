@@ -84,8 +84,13 @@ class Changes:
         return self.create + self.update + self.delete + self.replace
 
     def as_dict(self) -> dict[str, int]:
-        return {"create": self.create, "update": self.update, "delete": self.delete,
-                "replace": self.replace, "same": self.same}
+        return {
+            "create": self.create,
+            "update": self.update,
+            "delete": self.delete,
+            "replace": self.replace,
+            "same": self.same,
+        }
 
 
 @dataclass(frozen=True)
@@ -211,13 +216,21 @@ class Engine(Protocol):
 
     name: str
 
-    async def up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, *, audit: Audit | None = None,
-                 refresh: bool = False) -> OperationResult:
+    async def up(
+        self,
+        ref: StackRef,
+        spec: PlatformSpec,
+        secrets: StackSecrets,
+        *,
+        audit: Audit | None = None,
+        refresh: bool = False,
+    ) -> OperationResult:
         """Apply ``spec``; ``audit`` goes into the backend's record of the update,
         ``refresh`` reads AWS first (as the preview it follows did)."""
 
-    async def preview(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, *,
-                      refresh: bool = False) -> Preview:
+    async def preview(
+        self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, *, refresh: bool = False
+    ) -> Preview:
         """What ``up`` would change now, resource by resource; changes nothing in AWS."""
 
     async def destroy(self, ref: StackRef, spec: PlatformSpec, *, audit: Audit | None = None) -> OperationResult: ...

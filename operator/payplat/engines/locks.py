@@ -77,12 +77,14 @@ class LockInfo:
 
     def to_json(self) -> bytes:
         # Go marshals time.Time as RFC 3339 with nanoseconds; microseconds parse the same.
-        return json.dumps({
-            "pid": self.pid,
-            "username": self.username,
-            "hostname": self.hostname,
-            "timestamp": self.timestamp.isoformat(),
-        }).encode()
+        return json.dumps(
+            {
+                "pid": self.pid,
+                "username": self.username,
+                "hostname": self.hostname,
+                "timestamp": self.timestamp.isoformat(),
+            }
+        ).encode()
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,10 @@ class OperationRecord:
     started: datetime
 
     def to_json(self) -> bytes:
-        owner = {key: (value.isoformat() if isinstance(value, datetime) else value) for key, value in asdict(self.owner).items()}
+        owner = {
+            key: (value.isoformat() if isinstance(value, datetime) else value)
+            for key, value in asdict(self.owner).items()
+        }
         return json.dumps({"owner": owner, "operation": self.operation, "started": self.started.isoformat()}).encode()
 
     @classmethod
@@ -187,8 +192,9 @@ def this_identity(*, cluster: str | None = None) -> Identity:
 def matching_record(lock: LockInfo, records: list[OperationRecord]) -> OperationRecord | None:
     """The operation record that explains ``lock``: written on the lock's host before the
     lock was taken (the newest such, when a host crashed more than once)."""
-    candidates = [r for r in records if r.owner.hostname == lock.hostname
-                  and r.started <= lock.timestamp + START_TIME_SLACK]
+    candidates = [
+        r for r in records if r.owner.hostname == lock.hostname and r.started <= lock.timestamp + START_TIME_SLACK
+    ]
     return max(candidates, key=lambda r: r.started, default=None)
 
 
@@ -212,14 +218,19 @@ def judge(
     if lock.hostname == UNREADABLE:
         return Verdict(False, "the lock file cannot be read, so its holder is unknown (treated as alive)")
     if record is None:
-        return Verdict(False, f"{who} is not an operation this operator recorded (a person, CI or another "
-                              "installation): treated as alive")
+        return Verdict(
+            False,
+            f"{who} is not an operation this operator recorded (a person, CI or another "
+            "installation): treated as alive",
+        )
     owner = record.owner
     if owner.pod_uid and owner.cluster and owner.cluster == here.cluster:
         if owner.pod_uid == here.pod_uid:
             pass  # our own pod: judged by its processes below
         elif pod_gone is True:
-            return Verdict(True, f"operator pod {owner.pod_namespace}/{owner.pod_name} (uid {owner.pod_uid}) no longer runs")
+            return Verdict(
+                True, f"operator pod {owner.pod_namespace}/{owner.pod_name} (uid {owner.pod_uid}) no longer runs"
+            )
         elif pod_gone is False:
             return Verdict(False, f"operator pod {owner.pod_namespace}/{owner.pod_name} still runs")
     same_machine = bool(owner.machine_id) and owner.machine_id == here.machine_id and owner.hostname == here.hostname
@@ -227,14 +238,20 @@ def judge(
         return Verdict(True, f"{owner.hostname} has rebooted since operation {record.operation!r} started")
     same_boot = bool(owner.boot_id) and owner.boot_id == here.boot_id and owner.hostname == here.hostname
     if not same_boot:
-        return Verdict(False, f"cannot prove that {who} has ended (recorded by operator {owner.hostname} pid "
-                              f"{owner.pid}, which this process cannot observe): treated as alive")
+        return Verdict(
+            False,
+            f"cannot prove that {who} has ended (recorded by operator {owner.hostname} pid "
+            f"{owner.pid}, which this process cannot observe): treated as alive",
+        )
     if _runs(lock_process, lock.pid, lock.timestamp):
         return Verdict(False, f"process {lock.pid} on {lock.hostname} still runs")
     if owner.pid != lock.pid and _runs(owner_process, owner.pid, owner.process_start or record.started):
         return Verdict(False, f"operator process {owner.pid} on {owner.hostname} still runs")
-    return Verdict(True, f"process {lock.pid} of operation {record.operation!r} (operator pid {owner.pid}) "
-                         f"no longer runs on {lock.hostname}")
+    return Verdict(
+        True,
+        f"process {lock.pid} of operation {record.operation!r} (operator pid {owner.pid}) "
+        f"no longer runs on {lock.hostname}",
+    )
 
 
 def _runs(process: LocalProcess | None, pid: int, since: datetime) -> bool:
@@ -269,7 +286,7 @@ def _parse_time(text: str) -> datetime:
     if "." in text:
         head, _, rest = text.partition(".")
         digits = len(rest) - len(rest.lstrip("0123456789"))
-        text = f"{head}.{rest[:min(digits, 6)]}{rest[digits:]}"
+        text = f"{head}.{rest[: min(digits, 6)]}{rest[digits:]}"
     value = datetime.fromisoformat(text)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
@@ -308,7 +325,7 @@ def _proc_stat(pid: int) -> list[str] | None:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return text[text.rindex(")") + 2:].split()
+    return text[text.rindex(")") + 2 :].split()
 
 
 def _boot_time() -> datetime | None:

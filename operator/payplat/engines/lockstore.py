@@ -75,8 +75,14 @@ class FileBucket:
 class S3Bucket:
     """An ``s3://bucket/prefix`` backend, through boto3 (imported only when used)."""
 
-    def __init__(self, bucket: str, prefix: str = "", client: object | None = None, region: str | None = None,
-                 path_style: bool = False) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        client: object | None = None,
+        region: str | None = None,
+        path_style: bool = False,
+    ) -> None:
         if client is None:
             import boto3
             from botocore.config import Config
@@ -218,7 +224,9 @@ def break_stale_locks(
             here=here,
             lock_process=process(lock.pid) if local else None,
             owner_process=process(match.owner.pid) if local and match is not None else None,
-            pod_gone=pod_probe(match.owner) if match is not None and pod_probe is not None and match.owner.pod_uid else None,
+            pod_gone=pod_probe(match.owner)
+            if match is not None and pod_probe is not None and match.owner.pod_uid
+            else None,
         )
         if not verdict.stale:
             raise StackLockedError(
@@ -235,8 +243,15 @@ def break_stale_locks(
     return broken
 
 
-def acquire(bucket: StateBucket, project: str, stack: str, *, here: Identity | None = None,
-            pod_probe: PodProbe | None = None, own_record: str | None = None) -> tuple[str, list[tuple[LockInfo, Verdict]]]:
+def acquire(
+    bucket: StateBucket,
+    project: str,
+    stack: str,
+    *,
+    here: Identity | None = None,
+    pod_probe: PodProbe | None = None,
+    own_record: str | None = None,
+) -> tuple[str, list[tuple[LockInfo, Verdict]]]:
     """Take the stack's lock the way the Pulumi CLI does (check, write, check again).
 
     Stale locks are broken first. Returns our lock key (pass it to ``bucket.delete``) and

@@ -61,8 +61,15 @@ def steps_from(events: list[Any]) -> tuple[ResourceChange, ...]:
         op = getattr(getattr(metadata, "op", None), "value", getattr(metadata, "op", None))
         if metadata is None or op not in _STEP_OPS:
             continue
-        steps.append(ResourceChange(_STEP_OPS[op], metadata.urn, metadata.type, tuple(metadata.diffs or ()),  # type: ignore[arg-type]
-                                    tuple(metadata.keys or ()) if op == "replace" else ()))
+        steps.append(
+            ResourceChange(
+                _STEP_OPS[op],  # type: ignore[arg-type]
+                metadata.urn,
+                metadata.type,
+                tuple(metadata.diffs or ()),
+                tuple(metadata.keys or ()) if op == "replace" else (),
+            )
+        )
     return tuple(steps)
 
 

@@ -34,8 +34,21 @@ from payplat.model.crdrules import _immutable_rules, _name_rule
 from payplat.model.crdschema import _Converter
 from payplat.model.crdstatus import _policy_status_schema, _status_schema
 
-__all__ = ["CRD_FILE", "GROUP", "KIND", "PLURAL", "POLICY_CRD_FILE", "POLICY_KIND", "POLICY_PLURAL", "VERSION",
-           "add_arguments", "build_crd", "build_policy_crd", "command", "render"]
+__all__ = [
+    "CRD_FILE",
+    "GROUP",
+    "KIND",
+    "PLURAL",
+    "POLICY_CRD_FILE",
+    "POLICY_KIND",
+    "POLICY_PLURAL",
+    "VERSION",
+    "add_arguments",
+    "build_crd",
+    "build_policy_crd",
+    "command",
+    "render",
+]
 
 GROUP = "payplat.io"
 VERSION = "v1alpha1"
@@ -69,8 +82,12 @@ def _printer_columns() -> list[dict[str, Any]]:
     return [
         {"name": "Ready", "type": "string", "jsonPath": f"{ready}.status"},
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
-        {"name": "Cost/mo", "type": "string", "jsonPath": ".status.cost.monthly",
-         "description": "Estimated monthly cost in USD (status.cost)."},
+        {
+            "name": "Cost/mo",
+            "type": "string",
+            "jsonPath": ".status.cost.monthly",
+            "description": "Estimated monthly cost in USD (status.cost).",
+        },
         {"name": "ALB", "type": "string", "jsonPath": ".status.outputs.albUrl"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         {"name": "Message", "type": "string", "jsonPath": f"{ready}.message", "priority": 1},
@@ -81,8 +98,12 @@ def build_crd() -> dict[str, Any]:
     """The CustomResourceDefinition as a plain dict, ready for YAML."""
     spec = _Converter().spec()
     spec["description"] = "The desired AWS payment platform. Omitted fields take the documented defaults."
-    root = _root("An AWS payment platform (VPC, ECS Fargate services, ALB, KMS, Secrets Manager) "
-                 "that the operator keeps converged through Pulumi.", spec, _status_schema())
+    root = _root(
+        "An AWS payment platform (VPC, ECS Fargate services, ALB, KMS, Secrets Manager) "
+        "that the operator keeps converged through Pulumi.",
+        spec,
+        _status_schema(),
+    )
     root["x-kubernetes-validations"] = [_name_rule(), *_immutable_rules()]
     return _crd(PLURAL, KIND, "Namespaced", "pp", _printer_columns(), root)
 
@@ -130,8 +151,12 @@ def build_policy_crd() -> dict[str, Any]:
     """The cluster-scoped PaymentPlatformPolicy CRD, from the policy model."""
     spec = _Converter(PolicySpec, POLICY_MODELS).spec()
     ready = '.status.conditions[?(@.type=="Ready")]'
-    root = _root("Organisation rules (CEL over planned resources) for the PaymentPlatforms it selects, "
-                 "checked before every apply.", spec, _policy_status_schema())
+    root = _root(
+        "Organisation rules (CEL over planned resources) for the PaymentPlatforms it selects, "
+        "checked before every apply.",
+        spec,
+        _policy_status_schema(),
+    )
     columns: list[dict[str, Any]] = [
         {"name": "Ready", "type": "string", "jsonPath": f"{ready}.status"},
         {"name": "Rules", "type": "integer", "jsonPath": ".status.rules"},
@@ -141,8 +166,9 @@ def build_policy_crd() -> dict[str, Any]:
     return _crd(POLICY_PLURAL, POLICY_KIND, "Cluster", "ppp", columns, root)
 
 
-def _crd(plural: str, kind: str, scope: str, short_name: str, columns: list[dict[str, Any]],
-         root: dict[str, Any]) -> dict[str, Any]:
+def _crd(
+    plural: str, kind: str, scope: str, short_name: str, columns: list[dict[str, Any]], root: dict[str, Any]
+) -> dict[str, Any]:
     """One served, stored version with a status subresource: what both CRDs share."""
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -159,14 +185,16 @@ def _crd(plural: str, kind: str, scope: str, short_name: str, columns: list[dict
                 "shortNames": [short_name],
                 "categories": ["payplat"],
             },
-            "versions": [{
-                "name": VERSION,
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "additionalPrinterColumns": columns,
-                "schema": {"openAPIV3Schema": root},
-            }],
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": columns,
+                    "schema": {"openAPIV3Schema": root},
+                }
+            ],
         },
     }
 
@@ -176,16 +204,21 @@ def render(kind: str = KIND) -> str:
     target = POLICY_CRD_FILE if policy else CRD_FILE
     flag = f" --kind {POLICY_KIND}" if policy else ""
     source = "operator/payplat/guardrails/orgpolicy.py" if policy else "operator/payplat/model/spec.py"
-    header = f"# Generated by `payplat crd{flag}` from {source}; do not edit.\n# Regenerate: payplat crd{flag} > {target}\n"
+    header = (
+        f"# Generated by `payplat crd{flag}` from {source}; do not edit.\n# Regenerate: payplat crd{flag} > {target}\n"
+    )
     document = build_policy_crd() if policy else build_crd()
     return header + yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=10_000, allow_unicode=True)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--kind", choices=(KIND, POLICY_KIND), default=KIND,
-                        help=f"which CRD to print (default {KIND})")
-    parser.epilog = (f"Regenerate the committed copies with: payplat crd > {CRD_FILE}; "
-                     f"payplat crd --kind {POLICY_KIND} > {POLICY_CRD_FILE}")
+    parser.add_argument(
+        "--kind", choices=(KIND, POLICY_KIND), default=KIND, help=f"which CRD to print (default {KIND})"
+    )
+    parser.epilog = (
+        f"Regenerate the committed copies with: payplat crd > {CRD_FILE}; "
+        f"payplat crd --kind {POLICY_KIND} > {POLICY_CRD_FILE}"
+    )
 
 
 def command(args: argparse.Namespace) -> int:

@@ -107,8 +107,9 @@ def _value(var: str, model: type[BaseModel], *path: str) -> str:
     return f"(has({attr}) ? {_value(attr, inner_model, *rest)} : {_literal(_default_at(model, *path))})"
 
 
-def _rule(rule: str, message: str, *, field_path: str | None = None,
-          message_expression: str | None = None) -> dict[str, Any]:
+def _rule(
+    rule: str, message: str, *, field_path: str | None = None, message_expression: str | None = None
+) -> dict[str, Any]:
     """One x-kubernetes-validations entry. ``message_expression`` (CEL returning a string)
     can name the offending key; ``message`` stays as the fallback the API server uses if
     that expression fails."""
@@ -122,8 +123,11 @@ def _rule(rule: str, message: str, *, field_path: str | None = None,
 
 def _every_key(condition: str, problem: str) -> dict[str, Any]:
     """A rule on a map's keys (``k``) whose message names the first key that breaks it."""
-    return _rule(f"self.all(k, {condition})", f"a key {problem}",
-                 message_expression=f"'key ' + self.filter(k, !({condition}))[0] + {json.dumps(' ' + problem)}")
+    return _rule(
+        f"self.all(k, {condition})",
+        f"a key {problem}",
+        message_expression=f"'key ' + self.filter(k, !({condition}))[0] + {json.dumps(' ' + problem)}",
+    )
 
 
 def _cel_string(value: str) -> str:
@@ -150,19 +154,27 @@ def _field_formats() -> dict[tuple[type[BaseModel], str], dict[str, Any]]:
         (PlatformSpec, "tags"): {
             "additionalProperties": {"maxLength": MAX_TAG_VALUE},
             "x-kubernetes-validations": [
-                _every_key(f"size(k) >= 1 && size(k) <= {MAX_TAG_KEY} && !k.matches(r'^(?i)aws:')",
-                           f"must be 1-{MAX_TAG_KEY} characters and not start with 'aws:' (reserved by AWS)"),
+                _every_key(
+                    f"size(k) >= 1 && size(k) <= {MAX_TAG_KEY} && !k.matches(r'^(?i)aws:')",
+                    f"must be 1-{MAX_TAG_KEY} characters and not start with 'aws:' (reserved by AWS)",
+                ),
             ],
         },
         (NetworkSpec, "cidr"): {
             "maxLength": MAX_CIDR,
             "x-kubernetes-validations": [
-                _rule(f"isCIDR(self) && {cidr}.ip().family() == 4 && {cidr} == {cidr}.masked()",
-                      "must be an IPv4 network in CIDR form with no host bits set, e.g. 10.0.0.0/16"),
-                _rule(f"!isCIDR(self) || ({cidr}.prefixLength() >= {low} && {cidr}.prefixLength() <= {high})",
-                      f"prefix length must be /{low} to /{high}"),
-                _rule(f"!isCIDR(self) || {cidr}.ip().family() != 4 || {private}",
-                      f"must be inside a private range ({', '.join(map(str, PRIVATE_RANGES))})"),
+                _rule(
+                    f"isCIDR(self) && {cidr}.ip().family() == 4 && {cidr} == {cidr}.masked()",
+                    "must be an IPv4 network in CIDR form with no host bits set, e.g. 10.0.0.0/16",
+                ),
+                _rule(
+                    f"!isCIDR(self) || ({cidr}.prefixLength() >= {low} && {cidr}.prefixLength() <= {high})",
+                    f"prefix length must be /{low} to /{high}",
+                ),
+                _rule(
+                    f"!isCIDR(self) || {cidr}.ip().family() != 4 || {private}",
+                    f"must be inside a private range ({', '.join(map(str, PRIVATE_RANGES))})",
+                ),
             ],
         },
         # Unique names as a list-map: the API server checks it natively ("Duplicate value"),
@@ -174,18 +186,26 @@ def _field_formats() -> dict[tuple[type[BaseModel], str], dict[str, Any]]:
             "pattern": AWS_LABEL.pattern,
             "maxLength": MAX_SERVICE_NAME,
             "x-kubernetes-validations": [
-                _rule(f"!(self in {json.dumps(list(RESERVED_SERVICE_NAMES))})",
-                      f"is reserved for the platform's own resources (reserved: {', '.join(RESERVED_SERVICE_NAMES)})"),
+                _rule(
+                    f"!(self in {json.dumps(list(RESERVED_SERVICE_NAMES))})",
+                    f"is reserved for the platform's own resources (reserved: {', '.join(RESERVED_SERVICE_NAMES)})",
+                ),
             ],
         },
         (ServiceSpec, "image"): {
             "x-kubernetes-validations": [
-                _rule(f"self.matches({image})",
-                      "must be an image reference: [registry[:port]/]repository[:tag][@sha256:digest]"),
-                _rule(f"!self.matches({image}) || !self.matches(r':latest(@{IMAGE_DIGEST})?$')",
-                      "the tag 'latest' is not allowed: pin a version tag or a sha256 digest"),
-                _rule(f"!self.matches({image}) || self.matches(r'(:{IMAGE_TAG}|@{IMAGE_DIGEST})$')",
-                      "needs an explicit tag or sha256 digest (an implicit 'latest' is not allowed)"),
+                _rule(
+                    f"self.matches({image})",
+                    "must be an image reference: [registry[:port]/]repository[:tag][@sha256:digest]",
+                ),
+                _rule(
+                    f"!self.matches({image}) || !self.matches(r':latest(@{IMAGE_DIGEST})?$')",
+                    "the tag 'latest' is not allowed: pin a version tag or a sha256 digest",
+                ),
+                _rule(
+                    f"!self.matches({image}) || self.matches(r'(:{IMAGE_TAG}|@{IMAGE_DIGEST})$')",
+                    "needs an explicit tag or sha256 digest (an implicit 'latest' is not allowed)",
+                ),
             ],
         },
         (ServiceSpec, "cpu"): {"enum": list(FARGATE_MEMORY)},
@@ -198,8 +218,10 @@ def _field_formats() -> dict[tuple[type[BaseModel], str], dict[str, Any]]:
         },
         (ServiceSpec, "environment"): {
             "x-kubernetes-validations": [
-                _every_key(f"k.matches({_cel_string(ENV_NAME.pattern)})",
-                           f"is not an environment variable name ({ENV_NAME.pattern})"),
+                _every_key(
+                    f"k.matches({_cel_string(ENV_NAME.pattern)})",
+                    f"is not an environment variable name ({ENV_NAME.pattern})",
+                ),
             ],
         },
         (PasswordRef, "name"): {"pattern": K8S_NAME.pattern, "maxLength": MAX_K8S_NAME},
@@ -211,7 +233,9 @@ def _field_formats() -> dict[tuple[type[BaseModel], str], dict[str, Any]]:
         (AccessLogsSpec, "prefix"): {
             "pattern": LOG_PREFIX.pattern,
             "maxLength": MAX_LOG_PREFIX,
-            "x-kubernetes-validations": [_rule("!self.contains('AWSLogs')", "must not contain AWSLogs, which Elastic Load Balancing adds itself")],
+            "x-kubernetes-validations": [
+                _rule("!self.contains('AWSLogs')", "must not contain AWSLogs, which Elastic Load Balancing adds itself")
+            ],
         },
         (LogsSpec, "retention_days"): {"enum": list(LOG_RETENTION_DAYS)},
         # A set: the API server refuses a kind listed twice ("Duplicate value"), as the model does.
@@ -228,8 +252,11 @@ def _fargate_rules() -> list[dict[str, Any]]:
     cpu = _value("self", ServiceSpec, "cpu")
     memory = _value("self", ServiceSpec, "memory")
     return [
-        _rule(f"{cpu} != {size} || {memory} in [{', '.join(map(str, allowed))}]",
-              f"with cpu {size}, memory must be {_ranges(allowed)}", field_path=".memory")
+        _rule(
+            f"{cpu} != {size} || {memory} in [{', '.join(map(str, allowed))}]",
+            f"with cpu {size}, memory must be {_ranges(allowed)}",
+            field_path=".memory",
+        )
         for size, allowed in FARGATE_MEMORY.items()
     ]
 
@@ -241,12 +268,17 @@ def _service_rules() -> list[dict[str, Any]]:
     secrets, environment = _alias(ServiceSpec, "secrets"), _alias(ServiceSpec, "environment")
     return [
         *_fargate_rules(),
-        _rule(f"!({low} <= {high}) || ({low} <= {desired} && {desired} <= {high})",
-              "desiredCount must be between scaling.min and scaling.max", field_path=".desiredCount"),
-        _rule(f"!has(self.{secrets}) || !has(self.{environment}) || "
-              f"self.{secrets}.all(s, !(s.name in self.{environment}))",
-              "a variable comes from one place: a secrets[].name is also set in environment",
-              field_path=f".{secrets}"),
+        _rule(
+            f"!({low} <= {high}) || ({low} <= {desired} && {desired} <= {high})",
+            "desiredCount must be between scaling.min and scaling.max",
+            field_path=".desiredCount",
+        ),
+        _rule(
+            f"!has(self.{secrets}) || !has(self.{environment}) || "
+            f"self.{secrets}.all(s, !(s.name in self.{environment}))",
+            "a variable comes from one place: a secrets[].name is also set in environment",
+            field_path=f".{secrets}",
+        ),
     ]
 
 
@@ -264,18 +296,24 @@ def _unique_names(what: str) -> dict[str, Any]:
 def _spec_rules() -> list[dict[str, Any]]:
     policy = _value("self", PlatformSpec, "deletion_policy")
     protected = _value("self", PlatformSpec, "load_balancer", "deletion_protection")
-    return [_rule(f"!({policy} == {_literal(DeletionPolicy.DELETE)} && {protected})",
-                  "must be false when spec.deletionPolicy is Delete (destroy would fail on the protected load balancer)",
-                  field_path=".loadBalancer.deletionProtection")]
+    return [
+        _rule(
+            f"!({policy} == {_literal(DeletionPolicy.DELETE)} && {protected})",
+            "must be false when spec.deletionPolicy is Delete (destroy would fail on the protected load balancer)",
+            field_path=".loadBalancer.deletionProtection",
+        )
+    ]
 
 
 def _name_rule() -> dict[str, Any]:
     """metadata.name must be a DNS label: the API server alone would take any DNS
     subdomain (dots, 253 characters), which ``payplat plan`` and the stack names refuse."""
-    return _rule(f"size(self.metadata.name) <= {MAX_RESOURCE_NAME} && self.metadata.name.matches("
-                 f"{_cel_string(RESOURCE_NAME.pattern)})",
-                 f"metadata.name must be a DNS label (lowercase letters, digits and '-', at most {MAX_RESOURCE_NAME} "
-                 "characters): stack and AWS names are built from it")
+    return _rule(
+        f"size(self.metadata.name) <= {MAX_RESOURCE_NAME} && self.metadata.name.matches("
+        f"{_cel_string(RESOURCE_NAME.pattern)})",
+        f"metadata.name must be a DNS label (lowercase letters, digits and '-', at most {MAX_RESOURCE_NAME} "
+        "characters): stack and AWS names are built from it",
+    )
 
 
 def _immutable_rules() -> list[dict[str, Any]]:
@@ -290,11 +328,13 @@ def _immutable_rules() -> list[dict[str, Any]]:
         default = _literal(_default_at(PlatformSpec, *path))
         new = _value("self.spec", PlatformSpec, *path)
         old = _value("oldSelf.spec", PlatformSpec, *path)
-        rules.append(_rule(
-            f"(has(self.spec) ? {new} : {default}) == (has(oldSelf.spec) ? {old} : {default})",
-            f"{name} is immutable: the platform's AWS resources cannot move; create a new PaymentPlatform instead",
-            field_path="." + name,
-        ))
+        rules.append(
+            _rule(
+                f"(has(self.spec) ? {new} : {default}) == (has(oldSelf.spec) ? {old} : {default})",
+                f"{name} is immutable: the platform's AWS resources cannot move; create a new PaymentPlatform instead",
+                field_path="." + name,
+            )
+        )
     return rules
 
 
@@ -307,12 +347,15 @@ def _field_rules() -> dict[tuple[type[BaseModel], str], list[dict[str, Any]]]:
     return {
         (PlatformSpec, "services"): [
             _unique_names("service"),
-            _rule(f"self.exists(s, {public})",
-                  "at least one service must be public (it sits behind the load balancer)"),
+            _rule(
+                f"self.exists(s, {public})", "at least one service must be public (it sits behind the load balancer)"
+            ),
         ],
         (PolicySpec, "rules"): [_unique_names("rule")],
         (ServiceSpec, "environment"): [
-            _every_key(f"!k.matches({_cel_string('(?i)' + CREDENTIAL_NAME.pattern)})",
-                       "looks like a credential; inject it through secrets (valueFrom the database secret) instead"),
+            _every_key(
+                f"!k.matches({_cel_string('(?i)' + CREDENTIAL_NAME.pattern)})",
+                "looks like a credential; inject it through secrets (valueFrom the database secret) instead",
+            ),
         ],
     }

@@ -29,9 +29,21 @@ from payplat.model.spec import PlatformSpec, ServiceSpec
 #: Every model the spec schema is made of, by the name pydantic gives its ``$defs`` entry.
 MODELS: dict[str, type[BaseModel]] = {
     model.__name__: model
-    for model in (PlatformSpec, NetworkSpec, ServiceSpec, ScalingSpec, SecretRef, DatabaseSpec,
-                  PasswordRef, LoadBalancerSpec, AccessLogsSpec, LogsSpec, DriftDetectionSpec, BudgetSpec,
-                  ChangeControlSpec)
+    for model in (
+        PlatformSpec,
+        NetworkSpec,
+        ServiceSpec,
+        ScalingSpec,
+        SecretRef,
+        DatabaseSpec,
+        PasswordRef,
+        LoadBalancerSpec,
+        AccessLogsSpec,
+        LogsSpec,
+        DriftDetectionSpec,
+        BudgetSpec,
+        ChangeControlSpec,
+    )
 }
 
 
@@ -101,8 +113,18 @@ class _Converter:
         out: dict[str, Any] = {"type": node["type"]}
         if node.get("description"):
             out["description"] = node["description"]
-        for key in ("enum", "minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems",
-                    "minProperties", "maxProperties", "pattern"):
+        for key in (
+            "enum",
+            "minimum",
+            "maximum",
+            "minLength",
+            "maxLength",
+            "minItems",
+            "maxItems",
+            "minProperties",
+            "maxProperties",
+            "pattern",
+        ):
             if key in node:
                 out[key] = node[key]
         if node["type"] == "array":

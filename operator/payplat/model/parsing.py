@@ -41,8 +41,9 @@ def parse_spec(raw: dict[str, Any] | None, *, name: str = "platform") -> Platfor
     try:
         document = json.dumps(_without_nulls(raw or {}), allow_nan=False)
     except (TypeError, ValueError):
-        raise SpecError([("spec: holds a value JSON cannot carry (only strings, numbers, booleans, null, "
-                          "objects and lists)")]) from None
+        raise SpecError(
+            [("spec: holds a value JSON cannot carry (only strings, numbers, booleans, null, objects and lists)")]
+        ) from None
     try:
         # Strict, from JSON: what the API server's schema does ("8080" is no port, "yes"
         # no boolean, true no count), so the CLI and the CRD accept the same specs.
@@ -83,8 +84,10 @@ def _describe(error: Any) -> str:
         message = "required"
     else:
         message = f"{error['msg']} (got {error['input']!r})" if "input" in error else error["msg"]
-    if any(part == "environment" and index + 1 < len(loc) and _looks_secret(str(loc[index + 1]))
-           for index, part in enumerate(loc)):
+    if any(
+        part == "environment" and index + 1 < len(loc) and _looks_secret(str(loc[index + 1]))
+        for index, part in enumerate(loc)
+    ):
         message = f"{error['msg']} (value hidden: the variable's name looks like a credential)"
     if len(message) > MAX_MESSAGE:  # a 5 MB value is named, not echoed
         message = message[: MAX_MESSAGE - 3] + "..."
@@ -98,21 +101,21 @@ def _cross_field_problems(spec: PlatformSpec) -> list[str]:
     for index, service in enumerate(spec.services):
         at = f"spec.services[{index}]"
         if service.name in seen:
-            problems.append(f"{at}.name: {service.name!r} is already used by spec.services[{seen[service.name]}] (names must be unique)")
+            problems.append(
+                f"{at}.name: {service.name!r} is already used by spec.services[{seen[service.name]}] (names must be unique)"
+            )
         seen.setdefault(service.name, index)
         allowed = FARGATE_MEMORY.get(service.cpu)
         if allowed and service.memory not in allowed:
             problems.append(
-                f"{at}.memory: {service.memory} is not valid with cpu {service.cpu} "
-                f"(allowed {_ranges(allowed)})"
+                f"{at}.memory: {service.memory} is not valid with cpu {service.cpu} (allowed {_ranges(allowed)})"
             )
         scaling = service.scaling
         if scaling.min > scaling.max:
             problems.append(f"{at}.scaling.min: {scaling.min} is greater than scaling.max {scaling.max}")
         elif not scaling.min <= service.desired_count <= scaling.max:
             problems.append(
-                f"{at}.desiredCount: {service.desired_count} is outside scaling "
-                f"min {scaling.min} .. max {scaling.max}"
+                f"{at}.desiredCount: {service.desired_count} is outside scaling min {scaling.min} .. max {scaling.max}"
             )
         secret_names: set[str] = set()
         for s_index, secret in enumerate(service.secrets):

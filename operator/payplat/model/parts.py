@@ -86,7 +86,9 @@ class NetworkSpec(_Model):
         except ValueError:
             raise ValueError(f"{value!r} is not an IPv4 network in CIDR form, e.g. 10.0.0.0/16") from None
         if not VPC_PREFIXES[0] <= net.prefixlen <= VPC_PREFIXES[1]:
-            raise ValueError(f"prefix /{net.prefixlen} is not allowed (allowed /{VPC_PREFIXES[0]} to /{VPC_PREFIXES[1]})")
+            raise ValueError(
+                f"prefix /{net.prefixlen} is not allowed (allowed /{VPC_PREFIXES[0]} to /{VPC_PREFIXES[1]})"
+            )
         if not any(net.subnet_of(private) for private in PRIVATE_RANGES):
             raise ValueError(f"{value} is not a private range (use 10/8, 172.16/12 or 192.168/16)")
         return value
@@ -176,7 +178,9 @@ class AccessLogsSpec(_Model):
     @classmethod
     def _prefix(cls, value: str) -> str:
         if not LOG_PREFIX.fullmatch(value) or len(value) > MAX_LOG_PREFIX:
-            raise ValueError(f"{value!r} is not a key prefix (segments of letters, digits, '_.-' joined by '/', at most {MAX_LOG_PREFIX} characters)")
+            raise ValueError(
+                f"{value!r} is not a key prefix (segments of letters, digits, '_.-' joined by '/', at most {MAX_LOG_PREFIX} characters)"
+            )
         if "AWSLogs" in value:
             raise ValueError(f"{value!r} contains AWSLogs, which Elastic Load Balancing adds itself")
         return value
@@ -194,7 +198,9 @@ class LoadBalancerSpec(_Model):
     @classmethod
     def _cert(cls, value: str | None) -> str | None:
         if value is not None and not CERT_ARN.fullmatch(value):
-            raise ValueError(f"{value!r} is not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<uuid>)")
+            raise ValueError(
+                f"{value!r} is not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<uuid>)"
+            )
         return value
 
 
@@ -206,7 +212,9 @@ class LogsSpec(_Model):
     @classmethod
     def _retention(cls, value: int) -> int:
         if value not in LOG_RETENTION_DAYS:
-            raise ValueError(f"{value} is not a CloudWatch retention (allowed: {', '.join(map(str, LOG_RETENTION_DAYS))})")
+            raise ValueError(
+                f"{value} is not a CloudWatch retention (allowed: {', '.join(map(str, LOG_RETENTION_DAYS))})"
+            )
         return value
 
 

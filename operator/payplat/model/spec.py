@@ -101,11 +101,15 @@ class ServiceSpec(_Model):
     @classmethod
     def _name(cls, value: str) -> str:
         if not AWS_LABEL.fullmatch(value) or len(value) > MAX_SERVICE_NAME:
-            raise ValueError(f"{value!r} is not a DNS label of 1-{MAX_SERVICE_NAME} lowercase letters, digits and "
-                             "single '-' ('--' joins AWS names)")
+            raise ValueError(
+                f"{value!r} is not a DNS label of 1-{MAX_SERVICE_NAME} lowercase letters, digits and "
+                "single '-' ('--' joins AWS names)"
+            )
         if value in RESERVED_SERVICE_NAMES:
-            raise ValueError(f"{value!r} is reserved for the platform's own resources (reserved: "
-                             f"{', '.join(RESERVED_SERVICE_NAMES)})")
+            raise ValueError(
+                f"{value!r} is reserved for the platform's own resources (reserved: "
+                f"{', '.join(RESERVED_SERVICE_NAMES)})"
+            )
         return value
 
     @field_validator("image")
@@ -223,8 +227,10 @@ class PlatformSpec(_Model):
     @classmethod
     def _suffix(cls, value: str | None) -> str | None:
         if value is not None and (not AWS_LABEL.fullmatch(value) or len(value) > MAX_SUFFIX):
-            raise ValueError(f"{value!r} is not a DNS label of 1-{MAX_SUFFIX} lowercase letters, digits and single "
-                             "'-' ('--' joins AWS names)")
+            raise ValueError(
+                f"{value!r} is not a DNS label of 1-{MAX_SUFFIX} lowercase letters, digits and single "
+                "'-' ('--' joins AWS names)"
+            )
         return value
 
     @field_validator("region")
@@ -271,5 +277,3 @@ def _path(loc: tuple[str | int, ...]) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else f".{part}"
     return out
-
-

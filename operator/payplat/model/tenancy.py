@@ -80,8 +80,12 @@ class AllowList:
 
     @classmethod
     def from_data(cls, data: Mapping[str, str] | None) -> AllowList:
-        return cls({namespace: frozenset(re.split(r"[\s,]+", value.strip())) - {""}
-                    for namespace, value in (data or {}).items()})
+        return cls(
+            {
+                namespace: frozenset(re.split(r"[\s,]+", value.strip())) - {""}
+                for namespace, value in (data or {}).items()
+            }
+        )
 
     def allows(self, namespace: str, role_arn: str) -> bool:
         allowed = self.entries.get(namespace, frozenset())
@@ -94,8 +98,10 @@ def role_refusal(allowlist: AllowList, namespace: str, role_arn: str | None, *, 
         return None
     allowed = sorted(allowlist.entries.get(namespace, ()))
     listed = ", ".join(allowed) if allowed else "nothing"
-    return (f"spec.assumeRoleArn: {role_arn} is not allowed for namespace {namespace} (allowed: {listed}); "
-            f"a platform administrator adds it to {source}")
+    return (
+        f"spec.assumeRoleArn: {role_arn} is not allowed for namespace {namespace} (allowed: {listed}); "
+        f"a platform administrator adds it to {source}"
+    )
 
 
 @dataclass(frozen=True)
@@ -136,14 +142,18 @@ def secret_refusal(namespace: str, platform: str, secret: str, annotations: Mapp
     """Why ``namespace/platform`` may not read Secret ``secret`` (None: it consented)."""
     if platform in consenting_platforms(annotations):
         return None
-    return (f"Secret {namespace}/{secret} does not consent to {owner(namespace, platform)}: annotate it with "
-            f"{SECRET_CONSENT_ANNOTATION}: \"{platform}\" (a comma-separated list of PaymentPlatform names) to let "
-            "this platform read it")
+    return (
+        f"Secret {namespace}/{secret} does not consent to {owner(namespace, platform)}: annotate it with "
+        f'{SECRET_CONSENT_ANNOTATION}: "{platform}" (a comma-separated list of PaymentPlatform names) to let '
+        "this platform read it"
+    )
 
 
 def password_problem(namespace: str, secret: str, key: str, value: str) -> str | None:
     """A database password the operator refuses to use (None: fine)."""
     if len(value) < MIN_PASSWORD_LENGTH:
-        return (f"Secret {namespace}/{secret} key '{key}' holds a password of {len(value)} characters; at least "
-                f"{MIN_PASSWORD_LENGTH} are required")
+        return (
+            f"Secret {namespace}/{secret} key '{key}' holds a password of {len(value)} characters; at least "
+            f"{MIN_PASSWORD_LENGTH} are required"
+        )
     return None

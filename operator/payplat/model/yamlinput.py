@@ -78,9 +78,12 @@ def load_documents(text: str) -> list[Any]:
     try:
         loader = _Loader(text)  # the reader refuses control characters right here
     except yaml.YAMLError as error:
-        raise YamlInputError(_describe(error) if isinstance(error, yaml.MarkedYAMLError) else
-                             f"not valid YAML: {_short(str(getattr(error, 'reason', '')) or type(error).__name__)}"
-                             f"{_position(error)}") from None
+        raise YamlInputError(
+            _describe(error)
+            if isinstance(error, yaml.MarkedYAMLError)
+            else f"not valid YAML: {_short(str(getattr(error, 'reason', '')) or type(error).__name__)}"
+            f"{_position(error)}"
+        ) from None
     try:
         while loader.check_node():
             node = loader.get_node()
@@ -116,8 +119,9 @@ def _check(root: Node) -> None:
             sizes[key] = 1 + sum(sizes[id(child)] for child in children)
             visiting.discard(key)
             if sizes[key] > MAX_NODES:
-                raise YamlInputError(f"line {node.start_mark.line + 1}: more than {MAX_NODES} values once "
-                                     "its aliases are expanded")
+                raise YamlInputError(
+                    f"line {node.start_mark.line + 1}: more than {MAX_NODES} values once its aliases are expanded"
+                )
             continue
         if key in sizes:
             continue
@@ -141,10 +145,15 @@ def _check_node(node: Node) -> None:
     line = node.start_mark.line + 1
     if node.tag not in _JSON_TAGS and node.tag != "tag:yaml.org,2002:merge":
         tag = node.tag.replace("tag:yaml.org,2002:", "!!")
-        raise YamlInputError(f"line {line}: the YAML tag {tag[:40]} has no JSON value (plain strings, numbers, "
-                             "booleans, null, maps and lists only)")
-    if isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:float" and \
-            node.value.lower().lstrip("+-") in (".inf", ".nan"):
+        raise YamlInputError(
+            f"line {line}: the YAML tag {tag[:40]} has no JSON value (plain strings, numbers, "
+            "booleans, null, maps and lists only)"
+        )
+    if (
+        isinstance(node, ScalarNode)
+        and node.tag == "tag:yaml.org,2002:float"
+        and node.value.lower().lstrip("+-") in (".inf", ".nan")
+    ):
         raise YamlInputError(f"line {line}: {node.value[:10]} is not a JSON number")
     if isinstance(node, MappingNode):
         seen: set[str] = set()

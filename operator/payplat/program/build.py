@@ -22,8 +22,18 @@ from payplat.program.stackkeys import PASSWORD_OUTPUT
 __all__ = ["AWS_MODULES", "PaymentPlatform", "PaymentPlatformArgs", "load_aws_modules", "make_program"]
 
 #: The pulumi_aws modules the program uses (tests/program checks the list is complete).
-AWS_MODULES = ("appautoscaling", "cloudwatch", "ec2", "ecs", "iam", "kms", "lb", "secretsmanager",
-               "servicediscovery", "vpc")
+AWS_MODULES = (
+    "appautoscaling",
+    "cloudwatch",
+    "ec2",
+    "ecs",
+    "iam",
+    "kms",
+    "lb",
+    "secretsmanager",
+    "servicediscovery",
+    "vpc",
+)
 _loaded = threading.Lock()
 _loaded_done = False
 

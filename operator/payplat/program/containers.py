@@ -25,9 +25,7 @@ def secret_value_from(secret_arn: str, key: str) -> str:
     return f"{secret_arn}:{key}::"
 
 
-def container_definition(
-    service: ServiceSpec, *, secret_arn: str, log_group: str, region: str
-) -> dict[str, Any]:
+def container_definition(service: ServiceSpec, *, secret_arn: str, log_group: str, region: str) -> dict[str, Any]:
     definition: dict[str, Any] = {
         "name": service.name,
         "image": service.image,

@@ -46,11 +46,25 @@ class Manifest:
 TOP_LEVEL = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})
 
 
-OBJECT_META = frozenset({
-    "name", "namespace", "labels", "annotations", "generateName", "uid", "resourceVersion", "generation",
-    "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences", "finalizers",
-    "managedFields", "selfLink",
-})
+OBJECT_META = frozenset(
+    {
+        "name",
+        "namespace",
+        "labels",
+        "annotations",
+        "generateName",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "ownerReferences",
+        "finalizers",
+        "managedFields",
+        "selfLink",
+    }
+)
 
 
 def read_manifest(text: str) -> Manifest:
@@ -66,14 +80,16 @@ def read_manifest(text: str) -> Manifest:
     if len(platforms) != 1:
         kinds = [_shown(doc.get("kind"), 40) for doc in documents[:10]]
         found = ", ".join(kinds) + (f" and {len(documents) - 10} more" if len(documents) > 10 else "") or "nothing"
-        raise ManifestError([f"manifest: expected exactly one {KIND} document, found {len(platforms)} (kinds: {found})"])
+        raise ManifestError(
+            [f"manifest: expected exactly one {KIND} document, found {len(platforms)} (kinds: {found})"]
+        )
     return _manifest(platforms[0])
 
 
 def _shown(value: object, limit: int = 60) -> str:
     """``repr(value)`` cut to ``limit`` characters: a 5 MB value is named, not echoed."""
     text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit - 3]}... ({len(text)} characters)"
+    return text if len(text) <= limit else f"{text[: limit - 3]}... ({len(text)} characters)"
 
 
 def _manifest(document: dict[str, Any]) -> Manifest:
@@ -86,7 +102,8 @@ def _manifest(document: dict[str, Any]) -> Manifest:
         metadata = {}
         problems.append("metadata: required (an object with at least a name)")
     unknown = sorted(str(key) for key in set(document) - TOP_LEVEL) + [
-        f"metadata.{key}" for key in sorted(str(key) for key in set(metadata) - OBJECT_META)]
+        f"metadata.{key}" for key in sorted(str(key) for key in set(metadata) - OBJECT_META)
+    ]
     problems.extend(f"{_shown(key, 80)[1:-1]}: unknown field (kubectl apply refuses it too)" for key in unknown[:5])
     for key in ("labels", "annotations"):
         value = metadata.get(key)
@@ -96,7 +113,9 @@ def _manifest(document: dict[str, Any]) -> Manifest:
     for field_name, value, limit in (("name", name, MAX_RESOURCE_NAME), ("namespace", namespace, MAX_RESOURCE_NAME)):
         if not isinstance(value, str) or not RESOURCE_NAME.fullmatch(value) or len(value) > limit:
             what = "required" if value is None else f"{_shown(value)} is not"
-            problems.append(f"metadata.{field_name}: {what} a DNS label (lowercase letters, digits, '-', at most {limit})")
+            problems.append(
+                f"metadata.{field_name}: {what} a DNS label (lowercase letters, digits, '-', at most {limit})"
+            )
     spec: PlatformSpec | None = None
     try:
         spec = parse_spec(document.get("spec"), name=name if isinstance(name, str) else "platform")

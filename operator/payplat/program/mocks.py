@@ -55,23 +55,47 @@ class PlatformMocks(Mocks):
             "aws:ec2/route:Route": lambda seed, inputs, name: (f"r-{inputs.get('routeTableId', 'rtb')}1080289494", {}),
             "aws:ec2/routeTableAssociation:RouteTableAssociation": self._prefixed("rtbassoc", None, None),
             "aws:ec2/securityGroup:SecurityGroup": self._prefixed("sg", "ec2", "security-group"),
-            "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": self._prefixed("sg", "ec2", "security-group", {"name": "default"}),
-            "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": self._prefixed("sgr", "ec2", "security-group-rule"),
-            "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": self._prefixed("sgr", "ec2", "security-group-rule"),
+            "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": self._prefixed(
+                "sg", "ec2", "security-group", {"name": "default"}
+            ),
+            "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": self._prefixed(
+                "sgr", "ec2", "security-group-rule"
+            ),
+            "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": self._prefixed(
+                "sgr", "ec2", "security-group-rule"
+            ),
             "aws:ec2/flowLog:FlowLog": self._prefixed("fl", "ec2", "vpc-flow-log"),
             "aws:kms/key:Key": self._kms_key,
-            "aws:kms/alias:Alias": lambda seed, inputs, name: (name, {"arn": self._arn("kms", name), "targetKeyArn": self._arn("kms", f"key/{inputs.get('targetKeyId')}")}),
-            "aws:cloudwatch/logGroup:LogGroup": lambda seed, inputs, name: (name, {"arn": self._arn("logs", f"log-group:{name}")}),
-            "aws:iam/role:Role": lambda seed, inputs, name: (name, {"arn": self._arn("iam", f"role{inputs.get('path', '/')}{name}", regional=False), "uniqueId": "AROA" + _hex(seed, 17).upper()}),
+            "aws:kms/alias:Alias": lambda seed, inputs, name: (
+                name,
+                {"arn": self._arn("kms", name), "targetKeyArn": self._arn("kms", f"key/{inputs.get('targetKeyId')}")},
+            ),
+            "aws:cloudwatch/logGroup:LogGroup": lambda seed, inputs, name: (
+                name,
+                {"arn": self._arn("logs", f"log-group:{name}")},
+            ),
+            "aws:iam/role:Role": lambda seed, inputs, name: (
+                name,
+                {
+                    "arn": self._arn("iam", f"role{inputs.get('path', '/')}{name}", regional=False),
+                    "uniqueId": "AROA" + _hex(seed, 17).upper(),
+                },
+            ),
             "aws:iam/rolePolicy:RolePolicy": lambda seed, inputs, name: (f"{inputs.get('role')}:{name}", {}),
-            "aws:iam/rolePolicyAttachment:RolePolicyAttachment": lambda seed, inputs, name: (f"{inputs.get('role')}-{_hex(seed, 26)}", {}),
+            "aws:iam/rolePolicyAttachment:RolePolicyAttachment": lambda seed, inputs, name: (
+                f"{inputs.get('role')}-{_hex(seed, 26)}",
+                {},
+            ),
             "aws:secretsmanager/secret:Secret": self._secret,
             "aws:secretsmanager/secretVersion:SecretVersion": self._secret_version,
             "aws:lb/loadBalancer:LoadBalancer": self._load_balancer,
             "aws:lb/targetGroup:TargetGroup": self._target_group,
             "aws:lb/listener:Listener": self._listener,
             "aws:lb/listenerRule:ListenerRule": self._listener_rule,
-            "aws:ecs/cluster:Cluster": lambda seed, inputs, name: (arn := self._arn("ecs", f"cluster/{name}"), {"arn": arn}),
+            "aws:ecs/cluster:Cluster": lambda seed, inputs, name: (
+                arn := self._arn("ecs", f"cluster/{name}"),
+                {"arn": arn},
+            ),
             "aws:ecs/taskDefinition:TaskDefinition": self._task_definition,
             "aws:ecs/service:Service": self._ecs_service,
             "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace": self._namespace,
@@ -90,7 +114,12 @@ class PlatformMocks(Mocks):
         name = inputs.get("name") or f"{args.name}-{_hex(seed, 7)}"
         answer = self._outputs.get(args.typ, self._generic(args.typ))
         resource_id, computed = answer(seed, inputs, name)
-        outputs: Outputs = {"name": name, "arn": self._arn(args.typ.split(":")[1].split("/")[0], f"{name}"), **inputs, **computed}
+        outputs: Outputs = {
+            "name": name,
+            "arn": self._arn(args.typ.split(":")[1].split("/")[0], f"{name}"),
+            **inputs,
+            **computed,
+        }
         if "tags" in inputs:
             outputs["tagsAll"] = inputs["tags"]
         return resource_id, outputs
@@ -104,19 +133,29 @@ class PlatformMocks(Mocks):
                 "id": self.account_id,
             }, []
         if args.token == "aws:index/getRegion:getRegion":
-            return {"name": self.region, "region": self.region, "id": self.region,
-                    "endpoint": f"ec2.{self.region}.amazonaws.com", "description": self.region}, []
+            return {
+                "name": self.region,
+                "region": self.region,
+                "id": self.region,
+                "endpoint": f"ec2.{self.region}.amazonaws.com",
+                "description": self.region,
+            }, []
         if args.token == "aws:index/getPartition:getPartition":
             return {"partition": PARTITION, "dnsSuffix": "amazonaws.com", "id": PARTITION}, []
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             letters = "abcdef"
             return {
                 "names": [f"{self.region}{c}" for c in letters],
-                "zoneIds": [f"{self.region[:2]}{self.region.split('-')[1][:1]}{self.region[-1]}-az{i + 1}" for i in range(len(letters))],
+                "zoneIds": [
+                    f"{self.region[:2]}{self.region.split('-')[1][:1]}{self.region[-1]}-az{i + 1}"
+                    for i in range(len(letters))
+                ],
                 "id": self.region,
                 "groupNames": [self.region],
             }, []
-        raise NotImplementedError(f"payplat mocks do not answer the invoke {args.token}: add it to payplat.program.mocks")
+        raise NotImplementedError(
+            f"payplat mocks do not answer the invoke {args.token}: add it to payplat.program.mocks"
+        )
 
     # ------------------------------------------------------------------ formats
 
@@ -163,7 +202,10 @@ class PlatformMocks(Mocks):
 
     def _nat(self, seed: str, inputs: Outputs, name: str) -> tuple[str, Outputs]:
         nat_id = f"nat-{_hex(seed)}"
-        return nat_id, {"publicIp": f"3.0.0.{int(_hex(seed, 2), 16)}", "networkInterfaceId": f"eni-{_hex(seed + 'eni')}"}
+        return nat_id, {
+            "publicIp": f"3.0.0.{int(_hex(seed, 2), 16)}",
+            "networkInterfaceId": f"eni-{_hex(seed + 'eni')}",
+        }
 
     def _kms_key(self, seed: str, inputs: Outputs, name: str) -> tuple[str, Outputs]:
         key_id = _uuid(seed)
@@ -175,7 +217,11 @@ class PlatformMocks(Mocks):
 
     def _secret_version(self, seed: str, inputs: Outputs, name: str) -> tuple[str, Outputs]:
         version = _uuid(seed)
-        return f"{inputs.get('secretId')}|{version}", {"versionId": version, "arn": inputs.get("secretId"), "versionStages": ["AWSCURRENT"]}
+        return f"{inputs.get('secretId')}|{version}", {
+            "versionId": version,
+            "arn": inputs.get("secretId"),
+            "versionStages": ["AWSCURRENT"],
+        }
 
     def _load_balancer(self, seed: str, inputs: Outputs, name: str) -> tuple[str, Outputs]:
         arn = self._arn("elasticloadbalancing", f"loadbalancer/app/{name}/{_hex(seed, 16)}")
@@ -213,7 +259,10 @@ class PlatformMocks(Mocks):
 
     def _namespace(self, seed: str, inputs: Outputs, name: str) -> tuple[str, Outputs]:
         namespace_id = f"ns-{_hex(seed, 16)}"
-        return namespace_id, {"arn": self._arn("servicediscovery", f"namespace/{namespace_id}"), "hostedZone": "Z" + _hex(seed, 20).upper()}
+        return namespace_id, {
+            "arn": self._arn("servicediscovery", f"namespace/{namespace_id}"),
+            "hostedZone": "Z" + _hex(seed, 20).upper(),
+        }
 
     def _discovery_service(self, seed: str, inputs: Outputs, name: str) -> tuple[str, Outputs]:
         service_id = f"srv-{_hex(seed, 16)}"

@@ -40,9 +40,7 @@ class Network(pulumi.ComponentResource):
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("payplat:index:Network", name, None, opts)
         spec, suffix = args.spec, args.suffix
-        zones = aws.get_availability_zones_output(
-            state="available", opts=pulumi.InvokeOutputOptions(parent=self)
-        ).names
+        zones = aws.get_availability_zones_output(state="available", opts=pulumi.InvokeOutputOptions(parent=self)).names
         public_cidrs, private_cidrs = subnet_cidrs(spec.cidr, spec.availability_zones)
 
         self.vpc = aws.ec2.Vpc(
@@ -139,7 +137,10 @@ class Network(pulumi.ComponentResource):
         for index, subnet in enumerate(self.private_subnets):
             nat = self.nat_gateways[index % len(self.nat_gateways)]
             table = aws.ec2.RouteTable(
-                f"{name}-private-{index}-rt", vpc_id=self.vpc.id, tags={"Name": f"{suffix}-private-{index}"}, opts=child(self)
+                f"{name}-private-{index}-rt",
+                vpc_id=self.vpc.id,
+                tags={"Name": f"{suffix}-private-{index}"},
+                opts=child(self),
             )
             aws.ec2.Route(
                 f"{name}-private-{index}-default",

@@ -113,8 +113,11 @@ def plan(spec: PlatformSpec, *, name: str, namespace: str = "default", stack: st
     what it registered, as stack ``stack`` (default: the platform's own, ``identity``)."""
     from payplat.program.build import make_program
 
-    return plan_program(make_program(spec, namespace=namespace, name=name), region=spec.region,
-                        stack=stack or stack_name(namespace, name))
+    return plan_program(
+        make_program(spec, namespace=namespace, name=name),
+        region=spec.region,
+        stack=stack or stack_name(namespace, name),
+    )
 
 
 def plan_program(program: Callable[[], None], *, region: str, stack: str, mocks: Any = None) -> Plan:

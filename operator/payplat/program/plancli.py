@@ -65,8 +65,14 @@ def _table(result: Plan) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="PaymentPlatform manifest (YAML, as for kubectl apply); '-' reads stdin")
-    parser.add_argument("-p", "--policy", action="append", default=[], metavar="FILE",
-                        help="PaymentPlatformPolicy YAML to check the plan against as well (repeatable)")
+    parser.add_argument(
+        "-p",
+        "--policy",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="PaymentPlatformPolicy YAML to check the plan against as well (repeatable)",
+    )
     parser.add_argument(
         "-o",
         "--output",
@@ -97,13 +103,18 @@ def command(args: argparse.Namespace) -> int:
     except Exception as error:  # noqa: BLE001 - reported as one line, never a traceback
         _errors([f"plan failed: {type(error).__name__}: {error}"])
         return EXIT_FAILED
-    platform = PlatformRef(name=manifest.name, namespace=manifest.namespace, labels=manifest.labels,
-                           region=manifest.spec.region)
+    platform = PlatformRef(
+        name=manifest.name, namespace=manifest.namespace, labels=manifest.labels, region=manifest.spec.region
+    )
     checked = review(result.resources, manifest.spec, platform, annotations=manifest.annotations, policies=policies)
     sys.stdout.write(render(result, output, checked))
     if checked.blocking:
-        _errors([f"blocked by {f.severity.value} rule {f.rule}: {f.resource} ({f.field}): {f.message}"
-                 for f in checked.blocking])
+        _errors(
+            [
+                f"blocked by {f.severity.value} rule {f.rule}: {f.resource} ({f.field}): {f.message}"
+                for f in checked.blocking
+            ]
+        )
         return EXIT_BLOCKED
     return EXIT_OK
 

@@ -37,8 +37,11 @@ def assume_roles(role_arn: str | None, namespace: str, name: str) -> list[aws.Pr
     if not role_arn:
         return None
     session = assume_role_session(namespace, name)
-    return [aws.ProviderAssumeRoleArgs(role_arn=role_arn, session_name=session.session_name,
-                                       external_id=session.external_id, tags=session.tags)]
+    return [
+        aws.ProviderAssumeRoleArgs(
+            role_arn=role_arn, session_name=session.session_name, external_id=session.external_id, tags=session.tags
+        )
+    ]
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,9 @@ class PaymentPlatform(pulumi.ComponentResource):
         encryption = Encryption(name, EncryptionArgs(suffix=suffix, account=account), opts_for_children)
         network = Network(
             name,
-            NetworkArgs(spec=spec.network, suffix=suffix, account=account, key_arn=encryption.key_arn, retention_days=retention),
+            NetworkArgs(
+                spec=spec.network, suffix=suffix, account=account, key_arn=encryption.key_arn, retention_days=retention
+            ),
             opts_for_children,
         )
         secret = DatabaseSecret(
@@ -110,7 +115,10 @@ class PaymentPlatform(pulumi.ComponentResource):
         balancer = LoadBalancer(
             name,
             LoadBalancerArgs(
-                spec=spec.load_balancer, suffix=suffix, vpc_id=network.vpc_id, public_subnet_ids=network.public_subnet_ids
+                spec=spec.load_balancer,
+                suffix=suffix,
+                vpc_id=network.vpc_id,
+                public_subnet_ids=network.public_subnet_ids,
             ),
             opts_for_children,
         )

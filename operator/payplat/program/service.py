@@ -115,7 +115,9 @@ class FargateService(pulumi.ComponentResource):
             container_definitions=pulumi.Output.json_dumps(
                 [
                     pulumi.Output.all(args.secret_arn, self.log_group.name).apply(
-                        lambda v: container_definition(spec, secret_arn=v[0], log_group=v[1], region=args.account.region)
+                        lambda v: container_definition(
+                            spec, secret_arn=v[0], log_group=v[1], region=args.account.region
+                        )
                     )
                 ]
             ),
