@@ -253,3 +253,15 @@ def test_no_module_over_400_lines() -> None:
     assert not over, f"modules over {LIMIT} lines (split them by concern): {over}"
     stale = sorted(name for name in OVER_LIMIT if lengths.get(name, 0) <= LIMIT)
     assert not stale, f"no longer over {LIMIT} lines, remove from OVER_LIMIT: {stale}"
+
+
+def test_a_development_subcommand_without_payplat_dev_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The image installs payplat only: ``payplat demo`` there (payplat_dev missing) is a
+    clear message and exit 2, not a traceback."""
+    from payplat import cli
+
+    monkeypatch.setitem(cli.SUBCOMMANDS, "demo", ("payplat_dev.not_installed_here", "the demo"))
+    assert cli.main(["demo"]) == 2
+    assert "payplat demo needs a checkout (payplat_dev is not installed)" in capsys.readouterr().err

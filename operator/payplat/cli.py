@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as error:
             # payplat_dev (the demo's harness) is not installed with the package or the image.
-            if error.name != "payplat_dev" or not module_name.startswith("payplat_dev."):
+            if not module_name.startswith("payplat_dev.") or error.name not in ("payplat_dev", module_name):
                 raise
             print(f"payplat {argv[0]} needs a checkout (payplat_dev is not installed)", file=sys.stderr)
             return 2
