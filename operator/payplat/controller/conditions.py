@@ -1,11 +1,12 @@
 """kstatus conditions: Ready, Reconciling, Stalled and Drifted, each with its reason, message,
 observedGeneration and a lastTransitionTime that only moves when the status flips, so
-kubectl wait, Argo CD and kstatus-aware tools read a PaymentPlatform like any workload.
+kubectl wait, Argo CD and kstatus-aware tools read a PaymentPlatform like any workload;
+and a PaymentPlatformPolicy's status (Ready when every CEL rule compiled).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,3 +91,19 @@ def mark_drifted(
         return _set(conditions, DRIFTED, "Unknown", reason or Reason.DRIFT_CHECK_FAILED, message, generation, now)
     reason = reason or (Reason.DRIFT_DETECTED if drifted else Reason.NO_DRIFT)
     return _set(conditions, DRIFTED, "True" if drifted else "False", reason, message, generation, now)
+
+
+def policy_status(
+    previous: Mapping[str, Any], generation: int, problems: Iterable[str], rules: int, now: datetime
+) -> dict[str, Any]:
+    """A PaymentPlatformPolicy's status: Ready True (Accepted) when it parsed and every
+    CEL rule compiled, else False (InvalidPolicy) with one problem per line."""
+    listed = list(problems)
+    if listed:
+        ready, reason, message = "False", Reason.INVALID_POLICY, "; ".join(listed)
+    else:
+        ready, reason, message = "True", Reason.ACCEPTED, f"{rules} rules compiled"
+    conditions = _set(
+        [dict(c) for c in previous.get("conditions") or ()], READY, ready, reason, message, generation, now
+    )
+    return {**previous, "observedGeneration": generation, "rules": rules, "problems": listed, "conditions": conditions}

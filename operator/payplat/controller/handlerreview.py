@@ -14,6 +14,7 @@ from typing import Any
 
 import kopf
 
+from payplat.controller.conditions import policy_status
 from payplat.controller.handlersteps import (
     POLICY_RESOURCE,
     _failed,
@@ -21,7 +22,7 @@ from payplat.controller.handlersteps import (
     _Writer,
 )
 from payplat.controller.operations import Runtime
-from payplat.controller.status import policy_status, status_patch
+from payplat.controller.status import status_patch
 from payplat.controller.statusevents import (
     Reviewed,
 )

@@ -69,7 +69,6 @@ __all__ = [
     "drift_check_due",
     "is_settled",
     "next_status",
-    "policy_status",
     "register_transition",
     "status_patch",
 ]
@@ -126,22 +125,6 @@ def drift_check_due(
         return True
     elapsed = now - datetime.strptime(last, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     return elapsed.total_seconds() >= interval_minutes * 60
-
-
-def policy_status(
-    previous: Mapping[str, Any], generation: int, problems: Iterable[str], rules: int, now: datetime
-) -> dict[str, Any]:
-    """A PaymentPlatformPolicy's status: Ready True (Accepted) when it parsed and every
-    CEL rule compiled, else False (InvalidPolicy) with one problem per line."""
-    listed = list(problems)
-    if listed:
-        ready, reason, message = "False", Reason.INVALID_POLICY, "; ".join(listed)
-    else:
-        ready, reason, message = "True", Reason.ACCEPTED, f"{rules} rules compiled"
-    conditions = _set(
-        [dict(c) for c in previous.get("conditions") or ()], READY, ready, reason, message, generation, now
-    )
-    return {**previous, "observedGeneration": generation, "rules": rules, "problems": listed, "conditions": conditions}
 
 
 def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
