@@ -27,7 +27,13 @@ def ready(meta: kopf.Meta, patch: kopf.Patch, **_: Any) -> None:
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     generation = meta.get("generation")
     patch.status["observedGeneration"] = generation
-    patch.status["conditions"] = [{
-        "type": "Ready", "status": "True", "reason": "Floor", "message": "floor operator",
-        "lastTransitionTime": now, "observedGeneration": generation,
-    }]
+    patch.status["conditions"] = [
+        {
+            "type": "Ready",
+            "status": "True",
+            "reason": "Floor",
+            "message": "floor operator",
+            "lastTransitionTime": now,
+            "observedGeneration": generation,
+        }
+    ]

@@ -22,8 +22,9 @@ from pathlib import Path
 from plan import EXAMPLE, median_seconds, thirty_services  # bench/plan.py (this script's folder)
 
 from payplat.guardrails import PlatformRef, review
-from payplat.plan import plan, read_manifest, read_policies
-from payplat.spec import BudgetSpec
+from payplat.model.parts import BudgetSpec
+from payplat.program.manifest import read_manifest, read_policies
+from payplat.program.plan import plan
 
 POLICY = Path(__file__).resolve().parents[1] / "examples" / "policies" / "org-baseline.yaml"
 
@@ -36,8 +37,10 @@ def main() -> None:
     policies = read_policies(POLICY.read_text(), str(POLICY))
     manifest = read_manifest(EXAMPLE.read_text())
     spec30 = thirty_services().model_copy(update={"budget": BudgetSpec(monthly_limit=500)})  # over: a finding
-    cases = [("examples/platform.yaml (3 services)", manifest.spec, manifest.name, manifest.stack),
-             ("generated spec (30 services)", spec30, "bench", "default-bench")]
+    cases = [
+        ("examples/platform.yaml (3 services)", manifest.spec, manifest.name, manifest.stack),
+        ("generated spec (30 services)", spec30, "bench", "default-bench"),
+    ]
     print(f"load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     for label, spec, name, stack in cases:
         planned = plan(spec, name=name, stack=stack)
@@ -51,13 +54,19 @@ def main() -> None:
         first = time.perf_counter() - started
         floor = median_seconds(lambda: plan(spec, name=name, stack=stack), repeat)
         cost = median_seconds(check, repeat)
-        print(f"{label}: {len(planned.resources)} resources, {len(checked.findings)} findings, "
-              f"{checked.cost.monthly:.2f} USD/month          wall        cpu")
+        print(
+            f"{label}: {len(planned.resources)} resources, {len(checked.findings)} findings, "
+            f"{checked.cost.monthly:.2f} USD/month          wall        cpu"
+        )
         print(f"  warm plan (floor)      {floor[0] * 1000:8.1f} ms {floor[1] * 1000:8.1f} ms")
-        print(f"  review                 {cost[0] * 1000:8.1f} ms {cost[1] * 1000:8.1f} ms"
-              f"  (first, CEL compiled: {first * 1000:.1f} ms)")
-        print(f"  review / warm plan     {cost[0] / floor[0] * 100:8.1f} %  {cost[1] / floor[1] * 100:8.1f} %"
-              "   (goal <= 10 %)")
+        print(
+            f"  review                 {cost[0] * 1000:8.1f} ms {cost[1] * 1000:8.1f} ms"
+            f"  (first, CEL compiled: {first * 1000:.1f} ms)"
+        )
+        print(
+            f"  review / warm plan     {cost[0] / floor[0] * 100:8.1f} %  {cost[1] / floor[1] * 100:8.1f} %"
+            "   (goal <= 10 %)"
+        )
 
 
 if __name__ == "__main__":

@@ -23,8 +23,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from payplat.plan import Plan, plan, plan_program, read_manifest
-from payplat.spec import PlatformSpec, parse_spec
+from payplat.model.parsing import parse_spec
+from payplat.model.spec import PlatformSpec
+from payplat.program.manifest import read_manifest
+from payplat.program.plan import Plan, plan, plan_program
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "platform.yaml"
 IMAGE = "docker.io/traefik/whoami:v1.10.3"
@@ -32,8 +34,13 @@ IMAGE = "docker.io/traefik/whoami:v1.10.3"
 
 def thirty_services() -> PlatformSpec:
     services = [
-        {"name": f"svc-{i:02d}", "image": IMAGE, "command": ["--port", "8080"], "public": i < 3,
-         "secrets": [{"name": "DB_PASSWORD", "key": "password"}] if i % 2 else []}
+        {
+            "name": f"svc-{i:02d}",
+            "image": IMAGE,
+            "command": ["--port", "8080"],
+            "public": i < 3,
+            "secrets": [{"name": "DB_PASSWORD", "key": "password"}] if i % 2 else [],
+        }
         for i in range(30)
     ]
     return parse_spec({"network": {"availabilityZones": 3, "natGateways": "PerAZ"}, "services": services}, name="bench")
@@ -93,8 +100,10 @@ def main() -> None:
     repeat = parser.parse_args().repeat
 
     manifest = read_manifest(EXAMPLE.read_text())
-    cases = [("examples/platform.yaml (3 services)", manifest.spec, manifest.name, manifest.stack),
-             ("generated spec (30 services)", thirty_services(), "bench", "default-bench")]
+    cases = [
+        ("examples/platform.yaml (3 services)", manifest.spec, manifest.name, manifest.stack),
+        ("generated spec (30 services)", thirty_services(), "bench", "default-bench"),
+    ]
     started = time.perf_counter()
     plan(manifest.spec, name=manifest.name, stack=manifest.stack)
     print(f"cold first plan (imports included): {time.perf_counter() - started:.2f} s wall")
@@ -107,10 +116,14 @@ def main() -> None:
             lambda: plan_program(floor_program(result), region=spec.region, stack=stack), repeat
         )
         print(f"{label}: {registered} registrations            wall        cpu")
-        print(f"  warm plan           {program_time[0] * 1000:8.1f} ms {program_time[1] * 1000:8.1f} ms"
-              f"  ({program_time[0] / registered * 1000:.2f} ms/resource wall)")
+        print(
+            f"  warm plan           {program_time[0] * 1000:8.1f} ms {program_time[1] * 1000:8.1f} ms"
+            f"  ({program_time[0] / registered * 1000:.2f} ms/resource wall)"
+        )
         print(f"  floor (bare)        {floor_time[0] * 1000:8.1f} ms {floor_time[1] * 1000:8.1f} ms")
-        print(f"  program / floor     {program_time[0] / floor_time[0]:8.2f} x  {program_time[1] / floor_time[1]:8.2f} x")
+        print(
+            f"  program / floor     {program_time[0] / floor_time[0]:8.2f} x  {program_time[1] / floor_time[1]:8.2f} x"
+        )
 
 
 if __name__ == "__main__":

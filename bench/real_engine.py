@@ -38,7 +38,8 @@ sys.path[:0] = [str(HERE.parent / "operator"), str(HERE)]
 
 from payplat.engines.base import StackRef, StackSecrets  # noqa: E402
 from payplat.engines.pulumi import PulumiEngine  # noqa: E402
-from payplat.spec import PlatformSpec, parse_spec  # noqa: E402
+from payplat.model.parsing import parse_spec  # noqa: E402
+from payplat.model.spec import PlatformSpec  # noqa: E402
 from payplat_dev.moto import MotoServer, start_moto  # noqa: E402
 from payplat_dev.realengine import RealEngineKit, missing_pieces  # noqa: E402
 
@@ -61,8 +62,12 @@ def timed(fn: Callable[[], Any]) -> float:
 
 
 def engine_round(kit: RealEngineKit, workdir: Path, name: str, spec: PlatformSpec, stack_ns: str) -> dict[str, float]:
-    engine = PulumiEngine(workdir / "engine-state", backend_url=kit.backend_url, secrets_provider=kit.secrets_provider,
-                          log=logging.getLogger("bench.engine"))
+    engine = PulumiEngine(
+        workdir / "engine-state",
+        backend_url=kit.backend_url,
+        secrets_provider=kit.secrets_provider,
+        log=logging.getLogger("bench.engine"),
+    )
     ref, secrets = StackRef(stack_ns, name), StackSecrets(db_password=PASSWORD)
     return {
         "first up": timed(lambda: asyncio.run(engine.up(ref, spec, secrets))),
@@ -76,8 +81,8 @@ def floor_round(kit: RealEngineKit, workdir: Path, name: str, spec: PlatformSpec
     """The bare Automation API, as its documentation shows it."""
     from pulumi import automation as auto
 
-    from payplat.program import make_program
-    from payplat.stackkeys import PASSWORD_CONFIG_KEY, PROJECT
+    from payplat.program.build import make_program
+    from payplat.program.stackkeys import PASSWORD_CONFIG_KEY, PROJECT
 
     stack_name = StackRef(stack_ns, name).stack_name
     work = workdir / "floor-workspace"
@@ -85,13 +90,20 @@ def floor_round(kit: RealEngineKit, workdir: Path, name: str, spec: PlatformSpec
 
     def select() -> Any:
         stack = auto.create_or_select_stack(
-            stack_name=stack_name, project_name=PROJECT, program=make_program(spec, namespace=stack_ns, name=name),
+            stack_name=stack_name,
+            project_name=PROJECT,
+            program=make_program(spec, namespace=stack_ns, name=name),
             opts=auto.LocalWorkspaceOptions(
-                work_dir=str(work), secrets_provider=kit.secrets_provider,
-                project_settings=auto.ProjectSettings(name=PROJECT, runtime="python",
-                                                      backend=auto.ProjectBackend(url=kit.backend_url))))
-        stack.set_all_config({"aws:region": auto.ConfigValue(spec.region),
-                              PASSWORD_CONFIG_KEY: auto.ConfigValue(PASSWORD, secret=True)})
+                work_dir=str(work),
+                secrets_provider=kit.secrets_provider,
+                project_settings=auto.ProjectSettings(
+                    name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=kit.backend_url)
+                ),
+            ),
+        )
+        stack.set_all_config(
+            {"aws:region": auto.ConfigValue(spec.region), PASSWORD_CONFIG_KEY: auto.ConfigValue(PASSWORD, secret=True)}
+        )
         return stack
 
     def drift() -> None:
@@ -116,13 +128,18 @@ def operator_rss(moto: MotoServer, workdir: Path, in_flight: int) -> tuple[float
     """(idle operator, peak operator process, peak process tree) in MiB with ``in_flight`` ups at once."""
     from reconcile import rss_kib
 
-    from payplat.localcluster import LocalCluster, start_operator
+    from payplat_dev.localcluster import LocalCluster
+    from payplat_dev.operatorproc import start_operator
 
     kit = RealEngineKit(moto, workdir / "rss-kit", prefix="rss")
     with LocalCluster.start(log=sys.stderr) as cluster:
         ns = cluster.create_namespace("rss")
-        env = {**kit.env(), "PAYPLAT_MAX_CONCURRENT_OPERATIONS": str(in_flight), "PAYPLAT_NAMESPACES": ns,
-               "PAYPLAT_LEASE_NAMESPACE": ns}
+        env = {
+            **kit.env(),
+            "PAYPLAT_MAX_CONCURRENT_OPERATIONS": str(in_flight),
+            "PAYPLAT_NAMESPACES": ns,
+            "PAYPLAT_LEASE_NAMESPACE": ns,
+        }
         operator = start_operator(cluster, workdir / "rss-state", env=env).process
         time.sleep(10)
         idle = _own_rss(operator.pid)
@@ -138,11 +155,25 @@ def operator_rss(moto: MotoServer, workdir: Path, in_flight: int) -> tuple[float
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         names = [f"rss-{i}" for i in range(in_flight)]
-        cluster.apply({"apiVersion": "v1", "kind": "List", "items": [
-            {"apiVersion": "payplat.io/v1alpha1", "kind": "PaymentPlatform", "metadata": {"name": n}, "spec": {}}
-            for n in names]}, namespace=ns)
-        cluster.kubectl("wait", "--for=condition=Ready", "paymentplatforms", "--all", "-n", ns, "--timeout=600s",
-                        timeout=660)
+        cluster.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "List",
+                "items": [
+                    {
+                        "apiVersion": "payplat.io/v1alpha1",
+                        "kind": "PaymentPlatform",
+                        "metadata": {"name": n},
+                        "spec": {},
+                    }
+                    for n in names
+                ],
+            },
+            namespace=ns,
+        )
+        cluster.kubectl(
+            "wait", "--for=condition=Ready", "paymentplatforms", "--all", "-n", ns, "--timeout=600s", timeout=660
+        )
         done.set()
         sampler.join()
     return idle / 1024, peaks[0] / 1024, peaks[1] / 1024
@@ -176,7 +207,9 @@ def main() -> int:
     try:
         kit = RealEngineKit(moto, workdir / "kit", prefix="bench")
         saved = dict(os.environ)
-        os.environ.update({k: v for k, v in kit.env().items() if not k.startswith("PAYPLAT_") or k.startswith("PAYPLAT_STANDIN")})
+        os.environ.update(
+            {k: v for k, v in kit.env().items() if not k.startswith("PAYPLAT_") or k.startswith("PAYPLAT_STANDIN")}
+        )
         try:
             engine_runs, floor_runs = [], []
             for i in range(args.rounds):
@@ -186,8 +219,10 @@ def main() -> int:
             os.environ.clear()
             os.environ.update(saved)
         creates = len(kit.cloud.creates_by_urn(StackRef("engine0", name).stack_name))
-        print(f"\n{args.example.name}: {creates} cloud resources; median of {args.rounds} round(s); "
-              "moto S3 backend + awskms, stand-in provider")
+        print(
+            f"\n{args.example.name}: {creates} cloud resources; median of {args.rounds} round(s); "
+            "moto S3 backend + awskms, stand-in provider"
+        )
         print(f"  {'operation':<12} {'PulumiEngine':>13} {'bare Automation API':>20} {'overhead':>9}")
         for op in OPS:
             mine = statistics.median(r[op] for r in engine_runs)

@@ -2,7 +2,7 @@
 
     python bench/reconcile.py [--latency-count 20] [--burst-count 50]
 
-On the local control plane (``payplat.localcluster``, binaries from ``hack/testbin.sh``):
+On the local control plane (``payplat_dev.localcluster``, binaries from ``hack/testbin.sh``):
 
 1. apply-to-Ready latency, one platform at a time (p50/p95 over ``--latency-count``),
    for ``payplat run`` (offline engine) and for ``bench/floor_operator.py``, a kopf
@@ -25,8 +25,10 @@ from typing import Any
 
 from kubernetes import client, config, watch
 
-from payplat.localcluster import LocalCluster, ManagedProcess, operator_env, start_operator
-from payplat.settings import Settings
+from payplat.controller.settings import Settings
+from payplat_dev.localcluster import LocalCluster
+from payplat_dev.operatorproc import operator_env, start_operator
+from payplat_dev.processes import ManagedProcess
 
 GROUP, VERSION, PLURAL = "payplat.io", "v1alpha1", "paymentplatforms"
 HERE = Path(__file__).resolve().parent
@@ -46,8 +48,9 @@ class ReadyWatcher:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                stream = watch.Watch().stream(self._api.list_namespaced_custom_object, GROUP, VERSION,
-                                              self._namespace, PLURAL, timeout_seconds=30)
+                stream = watch.Watch().stream(
+                    self._api.list_namespaced_custom_object, GROUP, VERSION, self._namespace, PLURAL, timeout_seconds=30
+                )
                 for event in stream:
                     self._see(event["object"])
                     if self._stop.is_set():
@@ -58,8 +61,11 @@ class ReadyWatcher:
     def _see(self, obj: dict[str, Any]) -> None:
         generation = obj["metadata"].get("generation")
         for cond in obj.get("status", {}).get("conditions", []):
-            if (cond.get("type") == "Ready" and cond.get("status") == "True"
-                    and cond.get("observedGeneration", generation) == generation):
+            if (
+                cond.get("type") == "Ready"
+                and cond.get("status") == "True"
+                and cond.get("observedGeneration", generation) == generation
+            ):
                 with self._cond:
                     self._ready.setdefault(obj["metadata"]["name"], time.monotonic())
                     self._cond.notify_all()
@@ -80,8 +86,7 @@ class ReadyWatcher:
 
 
 def platform(name: str) -> dict[str, Any]:
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "PaymentPlatform",
-            "metadata": {"name": name}, "spec": {}}
+    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "PaymentPlatform", "metadata": {"name": name}, "spec": {}}
 
 
 def latencies(api: client.CustomObjectsApi, namespace: str, count: int, prefix: str) -> tuple[float, list[float]]:
@@ -162,16 +167,19 @@ def pct(values: list[float], q: float) -> float:
 
 
 def fmt(first: float, values: list[float]) -> str:
-    return (f"p50 {statistics.median(values) * 1000:6.0f} ms   p95 {pct(values, 0.95) * 1000:6.0f} ms   "
-            f"max {max(values) * 1000:6.0f} ms   (first, cold: {first * 1000:.0f} ms)")
+    return (
+        f"p50 {statistics.median(values) * 1000:6.0f} ms   p95 {pct(values, 0.95) * 1000:6.0f} ms   "
+        f"max {max(values) * 1000:6.0f} ms   (first, cold: {first * 1000:.0f} ms)"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency-count", type=int, default=20)
     parser.add_argument("--burst-count", type=int, default=50)
-    parser.add_argument("--max-concurrent", type=int, default=None,
-                        help="the operator's concurrency limit (default: its own default)")
+    parser.add_argument(
+        "--max-concurrent", type=int, default=None, help="the operator's concurrency limit (default: its own default)"
+    )
     args = parser.parse_args()
 
     with LocalCluster.start(log=sys.stderr) as cluster:
@@ -179,9 +187,20 @@ def main() -> int:
         api = client.CustomObjectsApi()
 
         floor_ns = cluster.create_namespace("floor")
-        floor = cluster.spawn("floor-operator", [
-            sys.executable, "-m", "kopf", "run", "--standalone", "--namespace", floor_ns,
-            str(HERE / "floor_operator.py")], env=operator_env(cluster, cluster.workdir / "unused"))
+        floor = cluster.spawn(
+            "floor-operator",
+            [
+                sys.executable,
+                "-m",
+                "kopf",
+                "run",
+                "--standalone",
+                "--namespace",
+                floor_ns,
+                str(HERE / "floor_operator.py"),
+            ],
+            env=operator_env(cluster, cluster.workdir / "unused"),
+        )
         floor_lat = latencies(api, floor_ns, args.latency_count, "floor")
         floor.stop()
 
@@ -202,8 +221,10 @@ def main() -> int:
     print(f"\napply -> Ready, one at a time, {n} platforms (after a warm-up one):")
     print(f"  kopf floor (status patch only)   {fmt(*floor_lat)}")
     print(f"  payplat run (offline engine)     {fmt(*payplat_lat)}")
-    print(f"\n{b} platforms applied at once -> all Ready: {burst_s:.1f} s "
-          f"(concurrency limit {args.max_concurrent or Settings().max_concurrent_operations})")
+    print(
+        f"\n{b} platforms applied at once -> all Ready: {burst_s:.1f} s "
+        f"(concurrency limit {args.max_concurrent or Settings().max_concurrent_operations})"
+    )
     print("\noperator RSS (process tree):")
     print(f"  idle                    {idle_rss / 1024:7.1f} MiB")
     print(f"  peak during {b:>3} burst  {peak_rss / 1024:7.1f} MiB")

@@ -31,4 +31,5 @@ if [[ " $* " == *" --engine pulumi "* || " $* " == *" --engine=pulumi "* ]]; the
 fi
 
 echo "[demo] payplat demo"
-PAYPLAT_TESTBIN_BIN="$bin" exec python3 -m payplat.cli demo "$@"
+# The demo's harness (payplat_dev) is imported from the checkout, never installed.
+PYTHONPATH="$PWD/operator${PYTHONPATH:+:$PYTHONPATH}" PAYPLAT_TESTBIN_BIN="$bin" exec python3 -m payplat.cli demo "$@"

@@ -32,8 +32,8 @@ python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ig
 # Types and lint first, so a regression fails in seconds rather than after the builds.
 # Both read their configuration from pyproject.toml (mypy: the packages payplat and
 # payplat_dev; ruff: the rule selection, over the whole tree).
-types_and_lint() { python3 -m mypy --strict && python3 -m ruff check --quiet; }
-timed "types and lint (mypy --strict, ruff check)" types_and_lint
+types_and_lint() { python3 -m mypy --strict && python3 -m ruff check --quiet && python3 -m ruff format --check --quiet; }
+timed "types and lint (mypy --strict, ruff check, ruff format --check)" types_and_lint
 
 echo "[test] control-plane binaries (cold build: about 6 minutes on 2 cores; cached afterwards)"
 timed "control-plane binaries" bash hack/testbin.sh >/dev/null

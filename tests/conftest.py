@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from payplat.localcluster import LocalCluster
+    from payplat_dev.localcluster import LocalCluster
 
 
 @pytest.fixture(scope="session")

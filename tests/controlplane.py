@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from payplat.localcluster import LocalCluster, find_bin_dir, missing_binaries
+from payplat_dev.localcluster import LocalCluster, find_bin_dir, missing_binaries
 
 
 def local_cluster(request: pytest.FixtureRequest) -> Iterator[LocalCluster]:

@@ -13,10 +13,11 @@ from typing import Any
 import kopf
 import pytest
 
-from payplat.changecontrol import APPROVE_ANNOTATION
+from payplat.controller.changecontrol import APPROVE_ANNOTATION
+from payplat.controller.handlers import delete, reconcile, requests
+from payplat.controller.handlersteps import RECONCILE_REQUEST_ANNOTATION
+from payplat.controller.operations import Runtime
 from payplat.engines.base import ResourceChange
-from payplat.handlers import RECONCILE_REQUEST_ANNOTATION, delete, reconcile, requests
-from payplat.operations import Runtime
 from tests.test_handlers import (  # noqa: F401 - pytest fixtures
     BIG,
     CPU_CAP,
@@ -34,10 +35,20 @@ from tests.test_handlers import (  # noqa: F401 - pytest fixtures
 STACK = "urn:pulumi:team-a_shop::payplat::"
 ADD = ResourceChange("create", STACK + "aws:ecs/service:Service::shop-new", "aws:ecs/service:Service")
 REMOVE = ResourceChange("delete", STACK + "aws:ecs/service:Service::shop-old", "aws:ecs/service:Service")
-SECRET = ResourceChange("replace", STACK + "aws:secretsmanager/secret:Secret::shop-db",
-                        "aws:secretsmanager/secret:Secret", ("name",), ("name",))
-MANAGED = [{"manager": "kubectl-annotate", "time": "2026-11-28T12:01:00Z",
-            "fieldsV1": {"f:metadata": {"f:annotations": {f"f:{APPROVE_ANNOTATION}": {}}}}}]
+SECRET = ResourceChange(
+    "replace",
+    STACK + "aws:secretsmanager/secret:Secret::shop-db",
+    "aws:secretsmanager/secret:Secret",
+    ("name",),
+    ("name",),
+)
+MANAGED = [
+    {
+        "manager": "kubectl-annotate",
+        "time": "2026-11-28T12:01:00Z",
+        "fieldsV1": {"f:metadata": {"f:annotations": {f"f:{APPROVE_ANNOTATION}": {}}}},
+    }
+]
 
 
 def approve(obj: dict, value: str) -> None:
@@ -45,8 +56,9 @@ def approve(obj: dict, value: str) -> None:
     obj["metadata"]["managedFields"] = MANAGED
 
 
-async def test_manual_waits_then_only_the_exact_hash_applies(runtime: Runtime, engine: FakeEngine,
-                                                             events: list) -> None:
+async def test_manual_waits_then_only_the_exact_hash_applies(
+    runtime: Runtime, engine: FakeEngine, events: list
+) -> None:
     engine.steps = (ADD,)
     obj = platform(changeControl={"policy": "Manual"})
     await call(reconcile, obj, runtime)
@@ -56,7 +68,7 @@ async def test_manual_waits_then_only_the_exact_hash_applies(runtime: Runtime, e
     assert status["phase"] == "AwaitingApproval" and cond(obj, "Ready") == ("False", "AwaitingApproval")
     assert f"kubectl annotate pp shop -n team-a {APPROVE_ANNOTATION}={plan}" in status["message"]
     assert status["pendingChange"]["configMap"] == f"shop-plan-{plan}"
-    (stored_uid, body), = runtime.plans.objects.values()  # type: ignore[attr-defined]
+    ((stored_uid, body),) = runtime.plans.objects.values()  # type: ignore[attr-defined]
     assert body["metadata"]["ownerReferences"][0]["uid"] == "uid-shop"
     assert status["planConfigMaps"] == [{"name": f"shop-plan-{plan}", "uid": stored_uid}]
     assert ("Normal", "AwaitingApproval") in [(kind, reason) for kind, reason, _ in events]
@@ -89,8 +101,9 @@ async def test_manual_waits_then_only_the_exact_hash_applies(runtime: Runtime, e
     assert status["history"][-1]["configMap"] == f"shop-plan-{plan}"
 
 
-async def test_auto_additive_applies_additions_and_waits_for_removals(runtime: Runtime, engine: FakeEngine,
-                                                                      events: list) -> None:
+async def test_auto_additive_applies_additions_and_waits_for_removals(
+    runtime: Runtime, engine: FakeEngine, events: list
+) -> None:
     engine.steps = (ADD,)
     obj = platform(changeControl={"policy": "AutoAdditive"})
     await call(reconcile, obj, runtime)
@@ -103,12 +116,14 @@ async def test_auto_additive_applies_additions_and_waits_for_removals(runtime: R
     assert engine.calls == [("up", "team-a_shop")]
     assert obj["status"]["phase"] == "AwaitingApproval"
     assert obj["status"]["pendingChange"]["replacedOrDeleted"] == [
-        {"op": "delete", "name": "shop-old", "type": "aws:ecs/service:Service"}]
+        {"op": "delete", "name": "shop-old", "type": "aws:ecs/service:Service"}
+    ]
 
 
 @pytest.mark.parametrize("allow", [[], ["databaseSecret"]])
-async def test_a_protected_replacement_waits_under_automatic_unless_allowed(runtime: Runtime, engine: FakeEngine,
-                                                                            events: list, allow: list) -> None:
+async def test_a_protected_replacement_waits_under_automatic_unless_allowed(
+    runtime: Runtime, engine: FakeEngine, events: list, allow: list
+) -> None:
     engine.steps = (SECRET,)
     obj = platform(changeControl={"allowProtected": allow})
     await call(reconcile, obj, runtime)
@@ -122,15 +137,17 @@ async def test_a_protected_replacement_waits_under_automatic_unless_allowed(runt
     assert "protected kind(s) databaseSecret" in obj["status"]["message"]
 
 
-async def test_automatic_with_every_kind_allowed_skips_the_preview(runtime: Runtime, engine: FakeEngine,
-                                                                   events: list) -> None:
+async def test_automatic_with_every_kind_allowed_skips_the_preview(
+    runtime: Runtime, engine: FakeEngine, events: list
+) -> None:
     obj = platform(changeControl={"allowProtected": ["kmsKey", "databaseSecret", "vpc", "loadBalancer"]})
     await call(reconcile, obj, runtime)
     assert engine.previews == [] and engine.calls == [("up", "team-a_shop")]
 
 
-async def test_a_policy_block_comes_before_any_preview_or_approval(runtime: Runtime, engine: FakeEngine,
-                                                                   events: list) -> None:
+async def test_a_policy_block_comes_before_any_preview_or_approval(
+    runtime: Runtime, engine: FakeEngine, events: list
+) -> None:
     obj = platform(services=BIG, changeControl={"policy": "Manual"})
     approve(obj, "0123456789abcdef")
     with pytest.raises(kopf.TemporaryError, match="policy violation"):
@@ -139,13 +156,15 @@ async def test_a_policy_block_comes_before_any_preview_or_approval(runtime: Runt
     assert cond(obj, "Stalled") == ("True", "PolicyViolation") and obj["status"]["phase"] == "Stalled"
 
 
-async def test_a_new_plan_deletes_superseded_plan_config_maps(runtime: Runtime, engine: FakeEngine,
-                                                              events: list) -> None:
+async def test_a_new_plan_deletes_superseded_plan_config_maps(
+    runtime: Runtime, engine: FakeEngine, events: list
+) -> None:
     obj = platform(changeControl={"policy": "Manual"})
     names = []
     for generation in range(1, 5):
-        engine.steps = (ResourceChange("create", f"{STACK}aws:ecs/service:Service::s{generation}",
-                                       "aws:ecs/service:Service"),)
+        engine.steps = (
+            ResourceChange("create", f"{STACK}aws:ecs/service:Service::s{generation}", "aws:ecs/service:Service"),
+        )
         obj["metadata"]["generation"] = generation
         await call(reconcile, obj, runtime)
         names.append(obj["status"]["pendingChange"]["configMap"])
@@ -153,13 +172,17 @@ async def test_a_new_plan_deletes_superseded_plan_config_maps(runtime: Runtime, 
     assert stored == sorted(names[-2:]) and [p["name"] for p in obj["status"]["planConfigMaps"]] == names[-2:]
 
 
-async def test_a_destroy_is_recorded_and_no_password_anywhere(runtime: Runtime, engine: FakeEngine,
-                                                              events: list) -> None:
+async def test_a_destroy_is_recorded_and_no_password_anywhere(
+    runtime: Runtime, engine: FakeEngine, events: list
+) -> None:
     from tests.test_handlers import PASSWORD
 
-    obj = platform(deletionPolicy="Delete", loadBalancer={"deletionProtection": False},
-                   database={"passwordSecretRef": {"name": "db"}},
-                   changeControl={"policy": "Manual"})
+    obj = platform(
+        deletionPolicy="Delete",
+        loadBalancer={"deletionProtection": False},
+        database={"passwordSecretRef": {"name": "db"}},
+        changeControl={"policy": "Manual"},
+    )
     engine.steps = (ADD,)
     await call(reconcile, obj, runtime)
     approve(obj, obj["status"]["pendingChange"]["planHash"])
@@ -170,8 +193,9 @@ async def test_a_destroy_is_recorded_and_no_password_anywhere(runtime: Runtime, 
     assert PASSWORD not in everything
 
 
-async def test_the_event_handler_leaves_spec_changes_to_the_update_handler(runtime: Runtime, engine: FakeEngine,
-                                                                         events: list) -> None:
+async def test_the_event_handler_leaves_spec_changes_to_the_update_handler(
+    runtime: Runtime, engine: FakeEngine, events: list
+) -> None:
     engine.steps = (ADD,)
     obj = platform(changeControl={"policy": "Manual"})
     await call(reconcile, obj, runtime)
@@ -181,8 +205,7 @@ async def test_the_event_handler_leaves_spec_changes_to_the_update_handler(runti
     assert engine.calls == [] and len(engine.previews) == 1
 
 
-async def test_a_reconcile_request_annotation_is_answered(runtime: Runtime, engine: FakeEngine,
-                                                          events: list) -> None:
+async def test_a_reconcile_request_annotation_is_answered(runtime: Runtime, engine: FakeEngine, events: list) -> None:
     obj = platform()
     await call(reconcile, obj, runtime)
     await call(requests, obj, runtime)  # nothing asked: nothing done
@@ -199,6 +222,7 @@ def _in_event_loop(test: Any) -> Any:
     @functools.wraps(test)
     def run(*args: Any, **kwargs: Any) -> Any:
         return asyncio.run(test(*args, **kwargs))
+
     return run
 
 

@@ -29,9 +29,9 @@ import re2
 import yaml
 from celpy import celtypes
 
-from payplat import crd
 from payplat.cli import main
-from payplat.spec import (
+from payplat.model import crd, crdrules, crdschema
+from payplat.model.limits import (
     FARGATE_MEMORY,
     MAX_IMAGE,
     MAX_SERVICE_NAME,
@@ -39,12 +39,11 @@ from payplat.spec import (
     MAX_TAG_VALUE,
     MAX_TAGS,
     MAX_URL_PATH,
-    SpecError,
-    parse_spec,
 )
+from payplat.model.parsing import SpecError, parse_spec
 
 if TYPE_CHECKING:
-    from payplat.localcluster import LocalCluster
+    from payplat_dev.localcluster import LocalCluster
 
 ROOT = Path(__file__).resolve().parent.parent
 INVALID = sorted((ROOT / "tests" / "data" / "invalid").glob("*.yaml"))
@@ -83,8 +82,9 @@ def all_rules() -> Iterator[tuple[str, dict[str, Any]]]:
 
 def test_committed_crd_equals_the_generated_one() -> None:
     policy = (ROOT / crd.POLICY_CRD_FILE).read_text()
-    assert policy == crd.render(crd.POLICY_KIND), \
+    assert policy == crd.render(crd.POLICY_KIND), (
         f"{crd.POLICY_CRD_FILE} is stale: regenerate it with `payplat crd --kind {crd.POLICY_KIND} > {crd.POLICY_CRD_FILE}`"
+    )
     committed = (ROOT / crd.CRD_FILE).read_text()
     assert committed == crd.render(), f"{crd.CRD_FILE} is stale: regenerate it with `payplat crd > {crd.CRD_FILE}`"
 
@@ -105,8 +105,12 @@ def test_names_scope_version_and_status_subresource() -> None:
     assert generated()["metadata"]["name"] == "paymentplatforms.payplat.io"
     assert spec["group"] == "payplat.io" and spec["scope"] == "Namespaced"
     assert spec["names"] == {
-        "kind": "PaymentPlatform", "listKind": "PaymentPlatformList", "plural": "paymentplatforms",
-        "singular": "paymentplatform", "shortNames": ["pp"], "categories": ["payplat"],
+        "kind": "PaymentPlatform",
+        "listKind": "PaymentPlatformList",
+        "plural": "paymentplatforms",
+        "singular": "paymentplatform",
+        "shortNames": ["pp"],
+        "categories": ["payplat"],
     }
     (version,) = spec["versions"]
     assert (version["name"], version["served"], version["storage"]) == ("v1alpha1", True, True)
@@ -129,9 +133,11 @@ def test_printer_columns() -> None:
 
 
 def test_every_field_has_a_description() -> None:
-    undescribed = [path for path, node in nodes(schema())
-                   if path not in ("", ".metadata") and not path.endswith(("[]", "{}"))
-                   and not node.get("description", "").strip()]
+    undescribed = [
+        path
+        for path, node in nodes(schema())
+        if path not in ("", ".metadata") and not path.endswith(("[]", "{}")) and not node.get("description", "").strip()
+    ]
     assert not undescribed, f"fields without a description (kubectl explain shows nothing): {undescribed}"
 
 
@@ -149,7 +155,7 @@ def test_schema_is_structural() -> None:
 
 
 def test_the_crd_sets_no_defaults() -> None:
-    """The model is the one place defaults are applied (see payplat.crd's docstring)."""
+    """The model is the one place defaults are applied (see payplat.model.crd's docstring)."""
     assert [path for path, node in nodes(schema()) if "default" in node] == []
 
 
@@ -163,8 +169,16 @@ def test_descriptions_state_the_model_defaults() -> None:
 def test_nullable_fields_are_the_optional_ones() -> None:
     spec = schema()["properties"]["spec"]
     nullable = sorted(path for path, node in nodes(spec) if node.get("nullable"))
-    assert nullable == [".assumeRoleArn", ".budget", ".database.passwordSecretRef", ".environmentSuffix", ".loadBalancer.accessLogs",
-                        ".loadBalancer.certificateArn", ".services[].command", ".services[].containerHealthCheck"]
+    assert nullable == [
+        ".assumeRoleArn",
+        ".budget",
+        ".database.passwordSecretRef",
+        ".environmentSuffix",
+        ".loadBalancer.accessLogs",
+        ".loadBalancer.certificateArn",
+        ".services[].command",
+        ".services[].containerHealthCheck",
+    ]
 
 
 def test_bounds_come_from_the_model() -> None:
@@ -182,9 +196,9 @@ def test_bounds_come_from_the_model() -> None:
 def test_every_field_validator_of_the_model_is_mirrored() -> None:
     """A new field validator in spec.py must get a CRD counterpart (or the API server
     would accept what the operator then refuses)."""
-    formats = crd._field_formats()
+    formats = crdrules._field_formats()
     missing = []
-    for model in crd.MODELS.values():
+    for model in crdschema.MODELS.values():
         for decorator in model.__pydantic_decorators__.field_validators.values():
             for field in decorator.info.fields:
                 if (model, field) not in formats:
@@ -218,9 +232,20 @@ def test_status_schema_keeps_unknown_fields_and_describes_conditions() -> None:
     conditions = status["properties"]["conditions"]
     assert conditions["x-kubernetes-list-map-keys"] == ["type"]
     assert set(conditions["items"]["properties"]) == {
-        "type", "status", "reason", "message", "lastTransitionTime", "observedGeneration"}
+        "type",
+        "status",
+        "reason",
+        "message",
+        "lastTransitionTime",
+        "observedGeneration",
+    }
     assert set(status["properties"]["lastUpdate"]["properties"]["changes"]["properties"]) == {
-        "create", "update", "delete", "replace", "same"}
+        "create",
+        "update",
+        "delete",
+        "replace",
+        "same",
+    }
 
 
 # --------------------------------------------------------------------------- CEL, evaluated
@@ -395,8 +420,9 @@ def test_invalid_manifest_is_refused_by_the_model_too(path: Path) -> None:
 
 
 def test_examples_pass_the_crd_rules() -> None:
-    platforms = [doc for path in EXAMPLES for doc in yaml.safe_load_all(path.read_text())
-                 if doc and doc.get("kind") == crd.KIND]
+    platforms = [
+        doc for path in EXAMPLES for doc in yaml.safe_load_all(path.read_text()) if doc and doc.get("kind") == crd.KIND
+    ]
     assert len(platforms) >= 2
     for doc in platforms:
         assert object_problems(doc) == [], doc["metadata"]["name"]
@@ -408,7 +434,9 @@ def test_immutable_fields_allow_unchanged_and_equal_to_default_updates() -> None
         assert object_problems(manifest("p", same), before) == []
     assert object_problems(manifest("p", {"region": "eu-west-1"}), manifest("p", {"region": "eu-west-1"})) == []
     changed = object_problems(manifest("p", {"region": "eu-west-1"}), manifest("p", {"region": "eu-west-2"}))
-    assert changed == [".spec.region: " + next(r["message"] for _, r in all_rules() if "spec.region is" in r["message"])]
+    assert changed == [
+        ".spec.region: " + next(r["message"] for _, r in all_rules() if "spec.region is" in r["message"])
+    ]
 
 
 # --------------------------------------------------------------------------- the model and the CRD agree
@@ -424,36 +452,109 @@ def _services(*services: dict[str, Any]) -> dict[str, Any]:
 
 DIGEST = "sha256:" + "a" * 64
 CORPUS: list[tuple[str, dict[str, Any]]] = [
-    *[(f"image {image[:40]}", _services(_service(image=image))) for image in (
-        "nginx:1.27", "redis:7", "nginx", "nginx:latest", "localhost:5000/app", "localhost:5000/app:1",
-        "registry.example.com:5000/team/api:v2", f"nginx@{DIGEST}", f"nginx:latest@{DIGEST}",
-        f"nginx:1.27@{DIGEST}", "Nginx:1", "nginx:-bad", "nginx:1.27 ", "", "a" * 460 + ":1",
-        "a" * (MAX_IMAGE - 2) + ":1")],
-    *[(f"cidr {cidr}", {"network": {"cidr": cidr}}) for cidr in (
-        "10.0.0.0/16", "10.20.0.0/24", "10.0.0.0/25", "10.0.0.0/15", "172.16.0.0/16", "172.32.0.0/16",
-        "192.168.0.0/16", "192.169.0.0/16", "127.0.0.0/16", "100.64.0.0/16", "10.0.0.1/24", "8.8.0.0/16",
-        "10.0.0.0", "fd00::/64", "010.0.0.0/16", "10.0.0.0/016", "not-a-cidr", "10.0.0.0/255.255.0.0")],
-    *[(f"user {user}", _services(_service(user=user))) for user in (
-        "65534", "101:101", "0", "0:0", "00", "1000:0", "abc", "1" * 22, "-1")],
-    *[(f"service name {name}", _services(_service(name=name))) for name in (
-        "api", "Api", "a" * MAX_SERVICE_NAME, "a" * (MAX_SERVICE_NAME + 1), "-api", "api-", "1api")],
-    *[(f"environment {key}", _services(_service(environment={key: "x"}))) for key in (
-        "LOG_LEVEL", "_X", "1BAD", "MY-VAR", "DB_PASSWORD", "api_key", "GITHUB_TOKEN", "PASSWORDLESS")],
-    *[(f"tags {sorted(tags)[:1]}", {"tags": tags}) for tags in (
-        {"team": "payments"}, {"aws:owner": "x"}, {"AWS:owner": "x"}, {"": "x"}, {"k" * MAX_TAG_KEY: "v"},
-        {"k" * (MAX_TAG_KEY + 1): "v"}, {"k": "v" * MAX_TAG_VALUE}, {"k": "v" * (MAX_TAG_VALUE + 1)},
-        {f"t{i}": "v" for i in range(MAX_TAGS)}, {f"t{i}": "v" for i in range(MAX_TAGS + 1)})],
-    *[(f"cpu {cpu} memory {memory}", _services(_service(cpu=cpu, memory=memory)))
-      for cpu in (*FARGATE_MEMORY, 300)
-      for memory in sorted({512, 1024, 2048, 3072, 4096, 8192, 16384, 30720, 31744, 2560})],
+    *[
+        (f"image {image[:40]}", _services(_service(image=image)))
+        for image in (
+            "nginx:1.27",
+            "redis:7",
+            "nginx",
+            "nginx:latest",
+            "localhost:5000/app",
+            "localhost:5000/app:1",
+            "registry.example.com:5000/team/api:v2",
+            f"nginx@{DIGEST}",
+            f"nginx:latest@{DIGEST}",
+            f"nginx:1.27@{DIGEST}",
+            "Nginx:1",
+            "nginx:-bad",
+            "nginx:1.27 ",
+            "",
+            "a" * 460 + ":1",
+            "a" * (MAX_IMAGE - 2) + ":1",
+        )
+    ],
+    *[
+        (f"cidr {cidr}", {"network": {"cidr": cidr}})
+        for cidr in (
+            "10.0.0.0/16",
+            "10.20.0.0/24",
+            "10.0.0.0/25",
+            "10.0.0.0/15",
+            "172.16.0.0/16",
+            "172.32.0.0/16",
+            "192.168.0.0/16",
+            "192.169.0.0/16",
+            "127.0.0.0/16",
+            "100.64.0.0/16",
+            "10.0.0.1/24",
+            "8.8.0.0/16",
+            "10.0.0.0",
+            "fd00::/64",
+            "010.0.0.0/16",
+            "10.0.0.0/016",
+            "not-a-cidr",
+            "10.0.0.0/255.255.0.0",
+        )
+    ],
+    *[
+        (f"user {user}", _services(_service(user=user)))
+        for user in ("65534", "101:101", "0", "0:0", "00", "1000:0", "abc", "1" * 22, "-1")
+    ],
+    *[
+        (f"service name {name}", _services(_service(name=name)))
+        for name in ("api", "Api", "a" * MAX_SERVICE_NAME, "a" * (MAX_SERVICE_NAME + 1), "-api", "api-", "1api")
+    ],
+    *[
+        (f"environment {key}", _services(_service(environment={key: "x"})))
+        for key in ("LOG_LEVEL", "_X", "1BAD", "MY-VAR", "DB_PASSWORD", "api_key", "GITHUB_TOKEN", "PASSWORDLESS")
+    ],
+    *[
+        (f"tags {sorted(tags)[:1]}", {"tags": tags})
+        for tags in (
+            {"team": "payments"},
+            {"aws:owner": "x"},
+            {"AWS:owner": "x"},
+            {"": "x"},
+            {"k" * MAX_TAG_KEY: "v"},
+            {"k" * (MAX_TAG_KEY + 1): "v"},
+            {"k": "v" * MAX_TAG_VALUE},
+            {"k": "v" * (MAX_TAG_VALUE + 1)},
+            {f"t{i}": "v" for i in range(MAX_TAGS)},
+            {f"t{i}": "v" for i in range(MAX_TAGS + 1)},
+        )
+    ],
+    *[
+        (f"cpu {cpu} memory {memory}", _services(_service(cpu=cpu, memory=memory)))
+        for cpu in (*FARGATE_MEMORY, 300)
+        for memory in sorted({512, 1024, 2048, 3072, 4096, 8192, 16384, 30720, 31744, 2560})
+    ],
     *[(f"cpu {cpu}, default memory", _services(_service(cpu=cpu))) for cpu in FARGATE_MEMORY],
-    *[(f"scaling {scaling} desired {desired}",
-       _services(_service(**({"scaling": scaling} if scaling is not None else {}),
-                          **({"desiredCount": desired} if desired is not None else {}))))
-      for scaling, desired in (
-          (None, None), (None, 1), (None, 6), (None, 7), ({"min": 5, "max": 2}, 3), ({"min": 2, "max": 4}, 9),
-          ({"min": 1, "max": 1}, 1), ({"min": 3}, None), ({"max": 1}, None), ({"max": 1}, 1), ({}, 2),
-          ({"min": 0}, None), ({"cpuTarget": 96}, None))],
+    *[
+        (
+            f"scaling {scaling} desired {desired}",
+            _services(
+                _service(
+                    **({"scaling": scaling} if scaling is not None else {}),
+                    **({"desiredCount": desired} if desired is not None else {}),
+                )
+            ),
+        )
+        for scaling, desired in (
+            (None, None),
+            (None, 1),
+            (None, 6),
+            (None, 7),
+            ({"min": 5, "max": 2}, 3),
+            ({"min": 2, "max": 4}, 9),
+            ({"min": 1, "max": 1}, 1),
+            ({"min": 3}, None),
+            ({"max": 1}, None),
+            ({"max": 1}, 1),
+            ({}, 2),
+            ({"min": 0}, None),
+            ({"cpuTarget": 96}, None),
+        )
+    ],
     ("two services", _services(_service(), _service(name="worker", public=False))),
     ("duplicate names", _services(_service(), _service(public=False))),
     ("no public service", _services(_service(public=False))),
@@ -468,16 +569,27 @@ CORPUS: list[tuple[str, dict[str, Any]]] = [
     ("secret and env", _services(_service(environment={"A": "x"}, secrets=[{"name": "A", "key": "host"}]))),
     ("secret key", _services(_service(secrets=[{"name": "A", "key": "pass"}]))),
     ("secret name", _services(_service(secrets=[{"name": "1A", "key": "host"}]))),
-    *[(f"region {region}", {"region": region}) for region in ("us-east-1", "us-gov-west-1", "eu-central-2", "mars", "US-EAST-1")],
+    *[
+        (f"region {region}", {"region": region})
+        for region in ("us-east-1", "us-gov-west-1", "eu-central-2", "mars", "US-EAST-1")
+    ],
     *[(f"retention {days}", {"logs": {"retentionDays": days}}) for days in (1, 365, 3653, 42, 0)],
-    *[(f"health check path {path[:10]}", _services(_service(healthCheckPath=path))) for path in (
-        "/", "/health", "health", "/a b", "/" + "a" * (MAX_URL_PATH - 1), "/" + "a" * MAX_URL_PATH)],
+    *[
+        (f"health check path {path[:10]}", _services(_service(healthCheckPath=path)))
+        for path in ("/", "/health", "health", "/a b", "/" + "a" * (MAX_URL_PATH - 1), "/" + "a" * MAX_URL_PATH)
+    ],
     *[(f"suffix {suffix}", {"environmentSuffix": suffix}) for suffix in ("prod", "a" * 20, "a" * 21, "Prod", None)],
-    *[(f"role {str(arn)[:30]}", {"assumeRoleArn": arn}) for arn in (
-        "arn:aws:iam::123456789012:role/payplat", "arn:aws:iam::123:role/x", None)],
-    *[(f"certificate {arn[:30]}", {"loadBalancer": {"certificateArn": arn}}) for arn in (
-        "arn:aws:acm:eu-west-1:123456789012:certificate/0b7f4a52-3e1c-4c8e-9a7d-2f6d1e5c8b90",
-        "arn:aws:acm:eu-west-1:123456789012:certificate/nope")],
+    *[
+        (f"role {str(arn)[:30]}", {"assumeRoleArn": arn})
+        for arn in ("arn:aws:iam::123456789012:role/payplat", "arn:aws:iam::123:role/x", None)
+    ],
+    *[
+        (f"certificate {arn[:30]}", {"loadBalancer": {"certificateArn": arn}})
+        for arn in (
+            "arn:aws:acm:eu-west-1:123456789012:certificate/0b7f4a52-3e1c-4c8e-9a7d-2f6d1e5c8b90",
+            "arn:aws:acm:eu-west-1:123456789012:certificate/nope",
+        )
+    ],
     ("password secret", {"database": {"passwordSecretRef": {"name": "payments-db"}}}),
     ("password secret name", {"database": {"passwordSecretRef": {"name": "Payments_DB"}}}),
     ("unknown field", {"network": {"cidrBlock": "10.0.0.0/16"}}),
@@ -518,13 +630,14 @@ def test_the_corpus_has_both_verdicts() -> None:
 
 
 def operator_statuses() -> list[dict[str, Any]]:
-    """The statuses a run of real transitions (payplat.status) writes, in order."""
+    """The statuses a run of real transitions (payplat.controller.status) writes, in order."""
     from datetime import datetime
 
+    from payplat.controller.status import next_status
+    from payplat.controller.statusevents import DriftCheckFailed, Failed, PolicyBlocked, Reviewed, Started
     from payplat.engines.base import Changes, DriftReport, OperationResult, PermanentEngineError, TransientEngineError
     from payplat.guardrails import PlatformRef, review
-    from payplat.plan import plan
-    from payplat.status import DriftCheckFailed, Failed, PolicyBlocked, Reviewed, Started, next_status
+    from payplat.program.plan import plan
 
     now = datetime(2026, 11, 28, tzinfo=UTC)
     spec = parse_spec({}, name="columns")
@@ -532,15 +645,30 @@ def operator_statuses() -> list[dict[str, Any]]:
     events: list[object] = [
         PolicyBlocked("policy violation: org.cpu-cap on ...", checked.status_policy(), checked.cost.summary(), 5.0),
         Started(operation="up", started=now),
-        Failed(operation="up", error=TransientEngineError("throttled", reason="Throttled"), started=now,
-               finished=now, retry_in=5.0),
+        Failed(
+            operation="up",
+            error=TransientEngineError("throttled", reason="Throttled"),
+            started=now,
+            finished=now,
+            retry_in=5.0,
+        ),
         DriftReport(drifted=True, changes=Changes(update=1), started=now, finished=now),
         DriftCheckFailed(error=TransientEngineError("refresh timed out"), checked=now),
-        Failed(operation="up", error=PermanentEngineError("access denied", reason="AccessDenied"), started=now,
-               finished=now),
+        Failed(
+            operation="up",
+            error=PermanentEngineError("access denied", reason="AccessDenied"),
+            started=now,
+            finished=now,
+        ),
         Reviewed(checked.status_policy(), checked.cost.summary()),
-        OperationResult(operation="up", engine="offline", started=now, finished=now,
-                        changes=Changes(create=42), outputs={"albUrl": "http://alb.example"}),
+        OperationResult(
+            operation="up",
+            engine="offline",
+            started=now,
+            finished=now,
+            changes=Changes(create=42),
+            outputs={"albUrl": "http://alb.example"},
+        ),
     ]
     statuses: list[dict[str, Any]] = []
     for event in events:
@@ -562,8 +690,9 @@ def test_statuses_written_by_the_operator_fit_the_status_schema() -> None:
 def test_the_api_server_agrees_with_the_model(cluster: LocalCluster, namespace: str) -> None:
     """Every corpus case through one server-side dry-run apply: CEL dialect, RE2 and cost for real."""
     docs = [manifest(f"c{index}", spec) for index, (_, spec) in enumerate(CORPUS)]
-    result = cluster.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", "-",
-                             input=yaml.safe_dump_all(docs), check=False)
+    result = cluster.kubectl(
+        "apply", "--dry-run=server", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(docs), check=False
+    )
     accepted = set(re.findall(r"paymentplatform\.payplat\.io/(\S+) created", result.stdout))
     assert accepted, result.stderr
     disagreements = []
@@ -578,7 +707,8 @@ def test_the_api_server_agrees_with_the_model(cluster: LocalCluster, namespace: 
 @pytest.mark.e2e
 @pytest.mark.parametrize("path", INVALID, ids=lambda p: p.stem)
 def test_the_api_server_refuses_each_invalid_manifest_with_its_message(
-        cluster: LocalCluster, namespace: str, path: Path) -> None:
+    cluster: LocalCluster, namespace: str, path: Path
+) -> None:
     expect, docs = invalid_case(path)
     *before, last = docs
     for doc in before:
@@ -599,8 +729,17 @@ def test_kubectl_explain_documents_the_services(cluster: LocalCluster) -> None:
 def test_the_api_server_stores_operator_statuses_and_prints_the_columns(cluster: LocalCluster, namespace: str) -> None:
     cluster.apply(manifest("columns", None), namespace=namespace)
     for status in operator_statuses():
-        cluster.kubectl("patch", "paymentplatform", "columns", "-n", namespace, "--subresource=status",
-                        "--type=merge", "-p", json.dumps({"status": status}))
+        cluster.kubectl(
+            "patch",
+            "paymentplatform",
+            "columns",
+            "-n",
+            namespace,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            json.dumps({"status": status}),
+        )
     stored = cluster.get_json("paymentplatform", "columns", namespace=namespace)["status"]
     assert stored["outputs"] == {"albUrl": "http://alb.example"} and stored["phase"] == "Ready"
     header, row = cluster.kubectl("get", "pp", "columns", "-n", namespace, "-o", "wide").stdout.splitlines()

@@ -19,7 +19,14 @@ from typing import Any
 import kopf
 import pytest
 
-from payplat import handlers
+from payplat.controller import handlerdrift
+from payplat.controller.conditions import condition
+from payplat.controller.handlerdrift import check_drift
+from payplat.controller.handlerreview import planned_resources, policy_changed
+from payplat.controller.handlers import configure, delete, reconcile
+from payplat.controller.handlersteps import CHECK_DRIFT_ANNOTATION, RECONCILE_REQUEST_ANNOTATION
+from payplat.controller.operations import Runtime
+from payplat.controller.settings import Settings
 from payplat.engines.base import (
     Audit,
     Changes,
@@ -36,20 +43,8 @@ from payplat.engines.base import (
     UnrecognisedEngineError,
 )
 from payplat.guardrails import parse_policy
-from payplat.handlers import (
-    CHECK_DRIFT_ANNOTATION,
-    RECONCILE_REQUEST_ANNOTATION,
-    check_drift,
-    configure,
-    delete,
-    planned_resources,
-    policy_changed,
-    reconcile,
-)
-from payplat.operations import Runtime
-from payplat.settings import Settings
-from payplat.spec import PlatformSpec, parse_spec
-from payplat.status import condition
+from payplat.model.parsing import parse_spec
+from payplat.model.spec import PlatformSpec
 
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 PASSWORD = "Sup3r-s3cret-pw"
@@ -88,14 +83,27 @@ class FakeEngine:
         finally:
             self.in_flight[ref.stack_name] -= 1
 
-    async def up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, *, audit: Audit | None = None,
-                 refresh: bool = False) -> OperationResult:
+    async def up(
+        self,
+        ref: StackRef,
+        spec: PlatformSpec,
+        secrets: StackSecrets,
+        *,
+        audit: Audit | None = None,
+        refresh: bool = False,
+    ) -> OperationResult:
         self.secrets.append(secrets)
         self.audits.append(audit)
         await self._run("up", ref)
-        return OperationResult(operation="up", engine=self.name, started=NOW, finished=NOW + timedelta(seconds=90),
-                               changes=self._changes(), outputs={"albDnsName": f"{ref.name}.fake.example"},
-                               update_id=str(len(self.audits)))
+        return OperationResult(
+            operation="up",
+            engine=self.name,
+            started=NOW,
+            finished=NOW + timedelta(seconds=90),
+            changes=self._changes(),
+            outputs={"albDnsName": f"{ref.name}.fake.example"},
+            update_id=str(len(self.audits)),
+        )
 
     def _changes(self) -> Changes:
         if not self.steps:
@@ -103,21 +111,27 @@ class FakeEngine:
         ops = [step.op for step in self.steps]
         return Changes(**{op: ops.count(op) for op in ("create", "update", "replace", "delete")})
 
-    async def preview(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, *,
-                      refresh: bool = False) -> Preview:
+    async def preview(
+        self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, *, refresh: bool = False
+    ) -> Preview:
         self.previews.append(ref.stack_name)
         return Preview(self._changes(), self.steps, NOW, NOW)
 
     async def destroy(self, ref: StackRef, spec: PlatformSpec, *, audit: Audit | None = None) -> OperationResult:
         self.audits.append(audit)
         await self._run("destroy", ref)
-        return OperationResult(operation="destroy", engine=self.name, started=NOW, finished=NOW,
-                               changes=Changes(delete=31))
+        return OperationResult(
+            operation="destroy", engine=self.name, started=NOW, finished=NOW, changes=Changes(delete=31)
+        )
 
     async def detect_drift(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> DriftReport:
         await self._run("drift", ref)
-        return DriftReport(drifted=self.drifted, changes=Changes(update=1 if self.drifted else 0),
-                           started=self.clock(), finished=self.clock())
+        return DriftReport(
+            drifted=self.drifted,
+            changes=Changes(update=1 if self.drifted else 0),
+            started=self.clock(),
+            finished=self.clock(),
+        )
 
     async def has_stack(self, ref: StackRef) -> bool:
         return any(op in ("up", "drift") for op, stack in self.calls if stack == ref.stack_name)
@@ -145,6 +159,7 @@ def events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
     def poster(kind: str) -> Any:
         def post(obj: Any, *, reason: str, message: str = "", **_: Any) -> None:
             posted.append((kind, reason, message))
+
         return post
 
     monkeypatch.setattr(kopf, "info", poster("Normal"))
@@ -182,19 +197,34 @@ def runtime(engine: FakeEngine, published: list[dict[str, Any]]) -> Runtime:
         obj = objects.get(name)
         return None if obj is None or obj.get("gone") else copy.deepcopy(obj)
 
-    settings = Settings(max_concurrent_operations=2, backoff_base_seconds=5, backoff_cap_seconds=300,
-                        leader_election=False, metrics_port=0)
-    runtime = Runtime(engine=engine, settings=settings, read_secret=read_secret, publish_status=publish_status,
-                      read_platform=read_platform, clock=Clock())
+    settings = Settings(
+        max_concurrent_operations=2,
+        backoff_base_seconds=5,
+        backoff_cap_seconds=300,
+        leader_election=False,
+        metrics_port=0,
+    )
+    runtime = Runtime(
+        engine=engine,
+        settings=settings,
+        read_secret=read_secret,
+        publish_status=publish_status,
+        read_platform=read_platform,
+        clock=Clock(),
+    )
     runtime.objects = objects  # type: ignore[attr-defined]
     engine.clock = runtime.clock
     return runtime
 
 
 def platform(name: str = "shop", generation: int = 1, **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "payplat.io/v1alpha1", "kind": "PaymentPlatform",
-            "metadata": {"name": name, "namespace": "team-a", "generation": generation, "uid": f"uid-{name}"},
-            "spec": spec, "status": {}}
+    return {
+        "apiVersion": "payplat.io/v1alpha1",
+        "kind": "PaymentPlatform",
+        "metadata": {"name": name, "namespace": "team-a", "generation": generation, "uid": f"uid-{name}"},
+        "spec": spec,
+        "status": {},
+    }
 
 
 def merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
@@ -214,9 +244,18 @@ async def call(handler: Any, obj: dict[str, Any], runtime: Runtime, retry: int =
     runtime.objects[obj["metadata"]["name"]] = obj  # type: ignore[attr-defined]
     patch = kopf.Patch()
     try:
-        await handler(name=obj["metadata"]["name"], namespace=obj["metadata"]["namespace"], spec=obj["spec"],
-                      meta=obj["metadata"], status=copy.deepcopy(obj["status"]), patch=patch, body=obj,
-                      retry=retry, memo=kopf.Memo(runtime=runtime), logger=logging.getLogger("test.handlers"))
+        await handler(
+            name=obj["metadata"]["name"],
+            namespace=obj["metadata"]["namespace"],
+            spec=obj["spec"],
+            meta=obj["metadata"],
+            status=copy.deepcopy(obj["status"]),
+            patch=patch,
+            body=obj,
+            retry=retry,
+            memo=kopf.Memo(runtime=runtime),
+            logger=logging.getLogger("test.handlers"),
+        )
     finally:
         merge(obj["status"], dict(patch).get("status", {}))
     return patch
@@ -231,8 +270,9 @@ def cond(obj: dict[str, Any], kind: str) -> tuple[str, str]:
 # --------------------------------------------------------------------------- create / resync
 
 
-async def test_create_runs_up_and_reports_ready(runtime: Runtime, engine: FakeEngine, events: list,
-                                                published: list) -> None:
+async def test_create_runs_up_and_reports_ready(
+    runtime: Runtime, engine: FakeEngine, events: list, published: list
+) -> None:
     obj = platform()
     await call(reconcile, obj, runtime)
     assert engine.calls == [("up", "team-a_shop")]
@@ -243,19 +283,28 @@ async def test_create_runs_up_and_reports_ready(runtime: Runtime, engine: FakeEn
     assert cond(obj, "Ready") == ("True", "Succeeded")
     assert cond(obj, "Reconciling") == ("False", "Succeeded")
     # The guardrails reviewed the plan first: the default spec serves HTTP without access logs.
-    assert [(kind, reason) for kind, reason, _ in events] == [("Normal", "PolicyFindings"), ("Normal", "UpStarted"),
-                                                              ("Normal", "UpSucceeded")]
+    assert [(kind, reason) for kind, reason, _ in events] == [
+        ("Normal", "PolicyFindings"),
+        ("Normal", "UpStarted"),
+        ("Normal", "UpSucceeded"),
+    ]
     assert re.match(r"1 medium, 1 low: alb-https on aws:lb/listener:Listener \S*http", events[0][2]), events[0]
-    assert status["cost"] == {"currency": "USD", "monthly": "130.99", "min": "130.99", "max": "249.43",
-                              "priceDate": "2025-01-01"}
+    assert status["cost"] == {
+        "currency": "USD",
+        "monthly": "130.99",
+        "min": "130.99",
+        "max": "249.43",
+        "priceDate": "2025-01-01",
+    }
     assert status["policy"]["blocked"] is False and status["policy"]["counts"]["medium"] == 1
     # While up ran, the API server already showed Reconciling (published before the engine call).
     assert published[0]["phase"] == "Reconciling"
     assert {c["type"]: c["status"] for c in published[0]["conditions"]}["Reconciling"] == "True"
 
 
-async def test_resync_and_restart_with_same_generation_cost_no_engine_call(runtime: Runtime, engine: FakeEngine,
-                                                                            events: list) -> None:
+async def test_resync_and_restart_with_same_generation_cost_no_engine_call(
+    runtime: Runtime, engine: FakeEngine, events: list
+) -> None:
     obj = platform()
     await call(reconcile, obj, runtime)
     ready_since = condition(obj["status"], "Ready")["lastTransitionTime"]
@@ -263,11 +312,18 @@ async def test_resync_and_restart_with_same_generation_cost_no_engine_call(runti
         await call(reconcile, obj, runtime)
     assert engine.calls == [("up", "team-a_shop")]
     assert condition(obj["status"], "Ready")["lastTransitionTime"] == ready_since
-    restarted = Runtime(engine=engine, settings=runtime.settings, read_secret=runtime.read_secret,
-                        publish_status=runtime.publish_status, read_platform=runtime.read_platform)
+    restarted = Runtime(
+        engine=engine,
+        settings=runtime.settings,
+        read_secret=runtime.read_secret,
+        publish_status=runtime.publish_status,
+        read_platform=runtime.read_platform,
+    )
     restarted.objects = runtime.objects  # type: ignore[attr-defined]
     await call(reconcile, obj, restarted)  # a new process still counts the platform in its gauge
-    assert restarted.metrics.registry.get_sample_value("payplat_platforms", {"condition": "Ready", "status": "True"}) == 1
+    assert (
+        restarted.metrics.registry.get_sample_value("payplat_platforms", {"condition": "Ready", "status": "True"}) == 1
+    )
     obj["metadata"]["generation"] = 2  # a spec change
     await call(reconcile, obj, runtime)
     assert engine.calls == [("up", "team-a_shop"), ("up", "team-a_shop")]
@@ -285,8 +341,9 @@ async def test_interrupted_operation_is_resumed(runtime: Runtime, engine: FakeEn
 
 
 @pytest.mark.parametrize(("retry", "delay"), [(0, 5), (1, 10), (3, 40), (6, 300), (50, 300)])
-async def test_transient_failure_retries_with_capped_backoff(runtime: Runtime, engine: FakeEngine, events: list,
-                                                             retry: int, delay: float) -> None:
+async def test_transient_failure_retries_with_capped_backoff(
+    runtime: Runtime, engine: FakeEngine, events: list, retry: int, delay: float
+) -> None:
     engine.errors["up"].append(TransientEngineError("Rate exceeded", reason="Throttling"))
     obj = platform()
     with pytest.raises(kopf.TemporaryError) as raised:
@@ -310,8 +367,11 @@ async def test_retry_after_transient_failure_reaches_ready(runtime: Runtime, eng
 
 
 async def test_permanent_failure_stalls_and_is_not_retried(runtime: Runtime, engine: FakeEngine, events: list) -> None:
-    engine.errors["up"].append(PermanentEngineError("not authorized to perform ec2:CreateVpc; grant it to the "
-                                                    "operator role", reason="AuthorizationFailed"))
+    engine.errors["up"].append(
+        PermanentEngineError(
+            "not authorized to perform ec2:CreateVpc; grant it to the operator role", reason="AuthorizationFailed"
+        )
+    )
     obj = platform()
     with pytest.raises(kopf.PermanentError):
         await call(reconcile, obj, runtime)
@@ -338,8 +398,9 @@ async def test_invalid_spec_stalls_without_engine_call(runtime: Runtime, engine:
     assert cond(obj, "Stalled") == ("False", "Succeeded")
 
 
-async def test_unexpected_engine_exception_is_a_reported_transient_failure(runtime: Runtime, engine: FakeEngine,
-                                                                           events: list) -> None:
+async def test_unexpected_engine_exception_is_a_reported_transient_failure(
+    runtime: Runtime, engine: FakeEngine, events: list
+) -> None:
     engine.errors["up"].append(KeyError("vpcId"))
     obj = platform()
     with pytest.raises(kopf.TemporaryError):
@@ -350,9 +411,9 @@ async def test_unexpected_engine_exception_is_a_reported_transient_failure(runti
 # --------------------------------------------------------------------------- secrets
 
 
-async def test_password_secret_is_passed_to_the_engine_and_never_shown(runtime: Runtime, engine: FakeEngine,
-                                                                       events: list, published: list,
-                                                                       caplog: pytest.LogCaptureFixture) -> None:
+async def test_password_secret_is_passed_to_the_engine_and_never_shown(
+    runtime: Runtime, engine: FakeEngine, events: list, published: list, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     engine.errors["up"].append(TransientEngineError(f"db rejected password {PASSWORD}", reason="DbError"))
     obj = platform(database={"passwordSecretRef": {"name": "db-pass"}})
@@ -366,8 +427,9 @@ async def test_password_secret_is_passed_to_the_engine_and_never_shown(runtime: 
     assert "db rejected password [secret]" in obj["status"]["message"]
 
 
-async def test_missing_password_secret_is_retried_with_a_clear_message(runtime: Runtime, engine: FakeEngine,
-                                                                       events: list) -> None:
+async def test_missing_password_secret_is_retried_with_a_clear_message(
+    runtime: Runtime, engine: FakeEngine, events: list
+) -> None:
     obj = platform(database={"passwordSecretRef": {"name": "missing"}})
     with pytest.raises(kopf.TemporaryError):
         await call(reconcile, obj, runtime)
@@ -410,10 +472,16 @@ async def test_delete_policy_destroys(runtime: Runtime, engine: FakeEngine, even
     assert ("Normal", "DestroySucceeded") in [(kind, reason) for kind, reason, _ in events]
 
 
-@pytest.mark.parametrize("error", [TransientEngineError("DependencyViolation", reason="DependencyViolation"),
-                                   PermanentEngineError("AccessDenied", reason="AuthorizationFailed")])
-async def test_failed_destroy_keeps_the_object_and_retries(runtime: Runtime, engine: FakeEngine, events: list,
-                                                           error: EngineError) -> None:
+@pytest.mark.parametrize(
+    "error",
+    [
+        TransientEngineError("DependencyViolation", reason="DependencyViolation"),
+        PermanentEngineError("AccessDenied", reason="AuthorizationFailed"),
+    ],
+)
+async def test_failed_destroy_keeps_the_object_and_retries(
+    runtime: Runtime, engine: FakeEngine, events: list, error: EngineError
+) -> None:
     engine.errors["destroy"].append(error)
     obj = await ready_platform(runtime, **DELETE)
     with pytest.raises(kopf.TemporaryError):  # never PermanentError: that would drop the finalizer
@@ -432,8 +500,9 @@ async def test_retain_forgets_without_touching_aws(runtime: Runtime, engine: Fak
     assert cond(obj, "Ready") == ("False", "Retained")
 
 
-async def test_suspended_delete_waits_instead_of_skipping_the_destroy(runtime: Runtime, engine: FakeEngine,
-                                                                      events: list) -> None:
+async def test_suspended_delete_waits_instead_of_skipping_the_destroy(
+    runtime: Runtime, engine: FakeEngine, events: list
+) -> None:
     obj = await ready_platform(runtime, **DELETE)
     obj["spec"]["suspend"] = True
     with pytest.raises(kopf.TemporaryError, match="suspend"):
@@ -450,8 +519,9 @@ async def test_invalid_spec_delete_waits_for_a_fix(runtime: Runtime, engine: Fak
     assert [op for op, _ in engine.calls] == ["up"]
 
 
-async def test_never_deployed_platform_is_deleted_without_a_destroy(runtime: Runtime, engine: FakeEngine,
-                                                                    events: list) -> None:
+async def test_never_deployed_platform_is_deleted_without_a_destroy(
+    runtime: Runtime, engine: FakeEngine, events: list
+) -> None:
     obj = platform(region="mars-1", **DELETE)
     with pytest.raises(kopf.PermanentError):
         await call(reconcile, obj, runtime)
@@ -530,13 +600,15 @@ async def test_remediation_failure_keeps_drifted(runtime: Runtime, engine: FakeE
 # --------------------------------------------------------------------------- concurrency
 
 
-async def test_global_limit_bounds_operations_in_flight(runtime: Runtime, engine: FakeEngine, events: list,
-                                                        published: list) -> None:
+async def test_global_limit_bounds_operations_in_flight(
+    runtime: Runtime, engine: FakeEngine, events: list, published: list
+) -> None:
     engine.pause = 5
     objects = [platform(f"shop-{index}") for index in range(8)]
     for obj in objects:  # plans are cached per spec: warm them, or planning (one at a time) staggers the ups
-        planned_resources(parse_spec(obj["spec"], name=obj["metadata"]["name"]), obj["metadata"]["name"],
-                          obj["metadata"]["namespace"])
+        planned_resources(
+            parse_spec(obj["spec"], name=obj["metadata"]["name"]), obj["metadata"]["name"], obj["metadata"]["namespace"]
+        )
     await asyncio.gather(*(call(reconcile, obj, runtime) for obj in objects))
     assert len(engine.calls) == 8
     assert engine.max_in_flight == runtime.settings.max_concurrent_operations == 2
@@ -546,8 +618,7 @@ async def test_global_limit_bounds_operations_in_flight(runtime: Runtime, engine
     assert "waiting for a free engine slot" in queued[0]["message"]
 
 
-async def test_timer_and_handler_never_overlap_on_one_stack(runtime: Runtime, engine: FakeEngine,
-                                                            events: list) -> None:
+async def test_timer_and_handler_never_overlap_on_one_stack(runtime: Runtime, engine: FakeEngine, events: list) -> None:
     obj = await ready_platform(runtime)
     engine.pause = 5
     runtime.clock.now = NOW + timedelta(hours=2)
@@ -586,7 +657,7 @@ async def test_operations_are_counted_in_metrics(runtime: Runtime, engine: FakeE
 
 def test_handlers_are_registered_with_explicit_ids() -> None:
     registry = kopf.OperatorRegistry()
-    handlers.register_drift_timer(30, registry=registry)
+    handlerdrift.register_drift_timer(30, registry=registry)
     ids = {handler.id for handler in registry._spawning.get_all_handlers()}
     assert ids == {"drift"}
     default = kopf.get_default_registry()
@@ -649,7 +720,8 @@ def suspension(obj: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("change", [spec_update, deletion, removal, suspension])
 async def test_drift_remediation_never_acts_on_an_object_that_changed_meanwhile(
-        runtime: Runtime, engine: FakeEngine, events: list, change: Any) -> None:
+    runtime: Runtime, engine: FakeEngine, events: list, change: Any
+) -> None:
     """The remediating ``up`` waits for the stack; by then a newer spec was applied (it
     would revert it), a delete started or finished (it would re-create everything), or
     the platform was suspended. It must not run."""
@@ -664,8 +736,9 @@ async def test_drift_remediation_never_acts_on_an_object_that_changed_meanwhile(
 
 
 @pytest.mark.parametrize("change", [spec_update, deletion, removal, suspension])
-async def test_no_engine_call_for_an_outdated_object(runtime: Runtime, engine: FakeEngine, events: list,
-                                                     change: Any) -> None:
+async def test_no_engine_call_for_an_outdated_object(
+    runtime: Runtime, engine: FakeEngine, events: list, change: Any
+) -> None:
     obj = platform(driftDetection={"mode": "Remediate"})
     runtime.objects[obj["metadata"]["name"]] = copy.deepcopy(obj)  # type: ignore[attr-defined]
     newest = copy.deepcopy(obj)
@@ -677,8 +750,18 @@ async def test_no_engine_call_for_an_outdated_object(runtime: Runtime, engine: F
 
     runtime.read_platform = newer
     patch = kopf.Patch()
-    await reconcile(name="shop", namespace="team-a", spec=obj["spec"], meta=obj["metadata"], status={}, patch=patch,
-                    body=obj, retry=0, memo=kopf.Memo(runtime=runtime), logger=logging.getLogger("test"))
+    await reconcile(
+        name="shop",
+        namespace="team-a",
+        spec=obj["spec"],
+        meta=obj["metadata"],
+        status={},
+        patch=patch,
+        body=obj,
+        retry=0,
+        memo=kopf.Memo(runtime=runtime),
+        logger=logging.getLogger("test"),
+    )
     runtime.read_platform = original
     assert engine.calls == []
     assert "phase" not in dict(patch).get("status", {})
@@ -705,8 +788,9 @@ async def test_destroy_still_runs_on_a_deleted_object(runtime: Runtime, engine: 
 
 
 @pytest.mark.parametrize("status", [{}, {"phase": "Pending"}, {"phase": "Stalled", "observedGeneration": 1}])
-async def test_a_deployed_platform_with_a_lost_status_is_destroyed(runtime: Runtime, engine: FakeEngine, events: list,
-                                                                   status: dict[str, Any]) -> None:
+async def test_a_deployed_platform_with_a_lost_status_is_destroyed(
+    runtime: Runtime, engine: FakeEngine, events: list, status: dict[str, Any]
+) -> None:
     """A lost status patch or an object restored from backup says nothing about AWS."""
     obj = await ready_platform(runtime, **DELETE)
     obj["status"] = copy.deepcopy(status)
@@ -729,8 +813,9 @@ async def test_a_failing_stack_lookup_blocks_the_delete(runtime: Runtime, engine
 # --------------------------------------------------------------------------- bounded retries, and asking for one
 
 
-async def test_an_unrecognised_error_stalls_after_bounded_attempts(runtime: Runtime, engine: FakeEngine,
-                                                                   events: list) -> None:
+async def test_an_unrecognised_error_stalls_after_bounded_attempts(
+    runtime: Runtime, engine: FakeEngine, events: list
+) -> None:
     limit = runtime.settings.max_unrecognised_attempts
     obj = platform()
     for attempt in range(limit):
@@ -751,8 +836,9 @@ async def test_an_engine_crash_counts_as_unrecognised(runtime: Runtime, engine: 
         await call(reconcile, platform(), runtime, retry=runtime.settings.max_unrecognised_attempts - 1)
 
 
-async def test_a_reconcile_request_retries_a_stalled_platform_once(runtime: Runtime, engine: FakeEngine,
-                                                                   events: list) -> None:
+async def test_a_reconcile_request_retries_a_stalled_platform_once(
+    runtime: Runtime, engine: FakeEngine, events: list
+) -> None:
     engine.errors["up"].append(PermanentEngineError("AccessDenied", reason="AuthFailed"))
     obj = platform()
     with pytest.raises(kopf.PermanentError):
@@ -771,11 +857,18 @@ async def test_a_reconcile_request_retries_a_stalled_platform_once(runtime: Runt
 # --------------------------------------------------------------------------- a live lock holder, in status
 
 
-async def test_a_live_lock_holder_is_shown_in_status_until_the_stack_is_free(runtime: Runtime, engine: FakeEngine,
-                                                                             events: list) -> None:
-    holder = {"who": "runner@ci-runner-7", "hostname": "ci-runner-7", "username": "runner", "pid": 4242,
-              "since": "2026-11-28T11:58:00Z", "lockFile": ".pulumi/locks/organization/payplat/team-a-shop/x.json",
-              "judgement": "not an operation this operator recorded"}
+async def test_a_live_lock_holder_is_shown_in_status_until_the_stack_is_free(
+    runtime: Runtime, engine: FakeEngine, events: list
+) -> None:
+    holder = {
+        "who": "runner@ci-runner-7",
+        "hostname": "ci-runner-7",
+        "username": "runner",
+        "pid": 4242,
+        "since": "2026-11-28T11:58:00Z",
+        "lockFile": ".pulumi/locks/organization/payplat/team-a-shop/x.json",
+        "judgement": "not an operation this operator recorded",
+    }
     engine.errors["up"].append(StackLockedError("stack team-a-shop is locked by runner@ci-runner-7", holder=holder))
     obj = platform()
     with pytest.raises(kopf.TemporaryError):
@@ -784,12 +877,25 @@ async def test_a_live_lock_holder_is_shown_in_status_until_the_stack_is_free(run
     assert obj["status"]["phase"] == "Failed"
     await call(reconcile, obj, runtime, retry=1)
     assert "stackLock" not in obj["status"]
+
+
 # --------------------------------------------------------------------------- guardrails
 
 
-CPU_CAP = {"metadata": {"name": "org", "generation": 1}, "spec": {"rules": [{
-    "name": "cpu-cap", "resourceTypes": ["aws:ecs/taskDefinition:TaskDefinition"],
-    "expression": "int(resource.inputs.cpu) <= 256", "severity": "critical", "message": "at most a quarter vCPU"}]}}
+CPU_CAP = {
+    "metadata": {"name": "org", "generation": 1},
+    "spec": {
+        "rules": [
+            {
+                "name": "cpu-cap",
+                "resourceTypes": ["aws:ecs/taskDefinition:TaskDefinition"],
+                "expression": "int(resource.inputs.cpu) <= 256",
+                "severity": "critical",
+                "message": "at most a quarter vCPU",
+            }
+        ]
+    },
+}
 BIG = [{"name": "api", "image": "docker.io/traefik/whoami:v1.10.3", "public": True, "cpu": 512, "memory": 1024}]
 
 
@@ -799,8 +905,9 @@ def with_policies(handler: Any, *bodies: dict[str, Any]) -> Any:
     return functools.partial(handler, policies=index)
 
 
-async def test_a_critical_finding_stalls_with_no_engine_call(runtime: Runtime, engine: FakeEngine,
-                                                             events: list) -> None:
+async def test_a_critical_finding_stalls_with_no_engine_call(
+    runtime: Runtime, engine: FakeEngine, events: list
+) -> None:
     obj = platform(services=BIG)
     with pytest.raises(kopf.TemporaryError, match=r"policy violation: org.cpu-cap"):
         await call(with_policies(reconcile, CPU_CAP), obj, runtime)
@@ -825,24 +932,26 @@ async def test_a_waiver_with_a_reason_lets_it_through(runtime: Runtime, engine: 
     assert ("Normal", "PolicyWaived", "org.cpu-cap waived: settlement batch, CAB-1234") in events
 
 
-async def test_a_policy_that_selects_another_platform_does_not_block(runtime: Runtime, engine: FakeEngine,
-                                                                     events: list) -> None:
+async def test_a_policy_that_selects_another_platform_does_not_block(
+    runtime: Runtime, engine: FakeEngine, events: list
+) -> None:
     scoped = {**CPU_CAP, "spec": {**CPU_CAP["spec"], "platformSelector": {"matchLabels": {"tier": "prod"}}}}
     obj = platform(services=BIG)
     await call(with_policies(reconcile, scoped), obj, runtime)
     assert engine.calls == [("up", "team-a_shop")] and obj["status"]["policy"]["policies"] == []
 
 
-async def test_remediation_is_blocked_by_a_critical_finding(runtime: Runtime, engine: FakeEngine,
-                                                            events: list) -> None:
+async def test_remediation_is_blocked_by_a_critical_finding(runtime: Runtime, engine: FakeEngine, events: list) -> None:
     obj = await ready_platform(runtime, services=BIG, driftDetection={"mode": "Remediate"})
     engine.drifted = True
     runtime.clock.now = NOW + timedelta(hours=2)
     await call(with_policies(check_drift, CPU_CAP), obj, runtime)
     assert [op for op, _ in engine.calls] == ["up", "drift"]
     assert cond(obj, "Drifted")[0] == "True" and obj["status"]["phase"] == "Ready"
-    assert any(reason == "PolicyViolation" and message.startswith("remediation blocked: policy violation: org.cpu-cap")
-               for _, reason, message in events)
+    assert any(
+        reason == "PolicyViolation" and message.startswith("remediation blocked: policy violation: org.cpu-cap")
+        for _, reason, message in events
+    )
 
 
 async def test_policy_status_reports_cel_that_does_not_compile(runtime: Runtime) -> None:
@@ -870,7 +979,8 @@ async def test_policy_status_reports_cel_that_does_not_compile(runtime: Runtime)
 
 
 async def test_a_ready_platform_without_cost_gets_it_on_resume_without_an_engine_call(
-        runtime: Runtime, engine: FakeEngine, events: list) -> None:
+    runtime: Runtime, engine: FakeEngine, events: list
+) -> None:
     """Made Ready by an operator before the guardrails: status.cost appears on the next resume."""
     obj = await ready_platform(runtime)
     del obj["status"]["cost"], obj["status"]["policy"]
@@ -885,6 +995,7 @@ def _in_event_loop(test: Any) -> Any:
     @functools.wraps(test)
     def run(*args: Any, **kwargs: Any) -> Any:
         return asyncio.run(test(*args, **kwargs))
+
     return run
 
 

@@ -15,7 +15,7 @@ import pytest
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from payplat.leadership import (
+from payplat.controller.leadership import (
     Action,
     LeaseElector,
     LeaseState,
@@ -34,23 +34,27 @@ def lease(holder: str | None, renewed_ago: float | None, duration: int = 15) -> 
     return LeaseState(holder=holder, renew_time=renew, duration_seconds=duration)
 
 
-@pytest.mark.parametrize(("state", "action"), [
-    (None, Action.CREATE),
-    (lease("me", 5), Action.RENEW),
-    (lease("me", 500), Action.RENEW),  # still ours on paper: renew it
-    (lease("other", 5), Action.WAIT),
-    (lease("other", 14.9), Action.WAIT),
-    (lease("other", 15), Action.ACQUIRE),  # expired
-    (lease(None, 1), Action.ACQUIRE),  # released
-    (lease("other", None), Action.ACQUIRE),  # never renewed
-])
+@pytest.mark.parametrize(
+    ("state", "action"),
+    [
+        (None, Action.CREATE),
+        (lease("me", 5), Action.RENEW),
+        (lease("me", 500), Action.RENEW),  # still ours on paper: renew it
+        (lease("other", 5), Action.WAIT),
+        (lease("other", 14.9), Action.WAIT),
+        (lease("other", 15), Action.ACQUIRE),  # expired
+        (lease(None, 1), Action.ACQUIRE),  # released
+        (lease("other", None), Action.ACQUIRE),  # never renewed
+    ],
+)
 def test_decide(state: LeaseState | None, action: Action) -> None:
     assert decide(state, "me", NOW) is action
 
 
 def test_lease_body_round_trip() -> None:
-    previous = LeaseState(holder="other", renew_time=NOW - timedelta(minutes=1), duration_seconds=15,
-                          transitions=2, resource_version="41")
+    previous = LeaseState(
+        holder="other", renew_time=NOW - timedelta(minutes=1), duration_seconds=15, transitions=2, resource_version="41"
+    )
     body = lease_body("payplat", "ops", Action.ACQUIRE, previous, "me", 15, NOW)
     assert body["metadata"]["resourceVersion"] == "41"
     assert body["spec"]["renewTime"] == "2026-11-28T12:00:00.000000Z"
@@ -80,21 +84,25 @@ class LeaseApi:
         if self.fail:
             raise ApiException(status=503, reason="Service Unavailable")
 
-    def read_namespaced_lease(self, name: str, namespace: str, _preload_content: bool = True,
-                              _request_timeout: float | None = None) -> Any:
+    def read_namespaced_lease(
+        self, name: str, namespace: str, _preload_content: bool = True, _request_timeout: float | None = None
+    ) -> Any:
         self._check(_request_timeout)
         if name not in self.leases:
             raise ApiException(status=404, reason="Not Found")
         return SimpleNamespace(data=json.dumps(self.leases[name]).encode())
 
-    def create_namespaced_lease(self, namespace: str, body: dict[str, Any], _request_timeout: float | None = None) -> None:
+    def create_namespaced_lease(
+        self, namespace: str, body: dict[str, Any], _request_timeout: float | None = None
+    ) -> None:
         self._check(_request_timeout)
         if body["metadata"]["name"] in self.leases:
             raise ApiException(status=409, reason="AlreadyExists")
         self._store(body)
 
-    def replace_namespaced_lease(self, name: str, namespace: str, body: dict[str, Any],
-                                 _request_timeout: float | None = None) -> None:
+    def replace_namespaced_lease(
+        self, name: str, namespace: str, body: dict[str, Any], _request_timeout: float | None = None
+    ) -> None:
         self._check(_request_timeout)
         if self.leases[name]["metadata"]["resourceVersion"] != body["metadata"].get("resourceVersion"):
             raise ApiException(status=409, reason="Conflict")
@@ -116,8 +124,10 @@ class Clock:
 
 
 def electors(api: LeaseApi, clock: Clock) -> tuple[LeaseElector, LeaseElector]:
-    return (LeaseElector("payplat", "ops", "a", 15, api=api, clock=clock),
-            LeaseElector("payplat", "ops", "b", 15, api=api, clock=clock))
+    return (
+        LeaseElector("payplat", "ops", "a", 15, api=api, clock=clock),
+        LeaseElector("payplat", "ops", "b", 15, api=api, clock=clock),
+    )
 
 
 def test_only_one_replica_holds_the_lease() -> None:
@@ -187,7 +197,9 @@ def test_the_holder_steps_down_before_any_standby_may_take_over(duration: int) -
     has already stepped down, with a third of the duration to spare."""
     for tenths in range(duration * 20):
         now = NOW + timedelta(seconds=tenths / 10)
-        standby_acts = decide(LeaseState(holder="a", renew_time=NOW, duration_seconds=duration), "b", now) is Action.ACQUIRE
+        standby_acts = (
+            decide(LeaseState(holder="a", renew_time=NOW, duration_seconds=duration), "b", now) is Action.ACQUIRE
+        )
         if standby_acts:
             assert must_step_down(NOW, now, duration)
     assert must_step_down(NOW, NOW + timedelta(seconds=renew_deadline(duration) + 0.001), duration)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from payplat.localpki import make_pki
+from payplat_dev.localpki import make_pki
 
 
 def _openssl(*args: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from payplat.metrics import Metrics
+from payplat.controller.metrics import Metrics
 
 
 def conditions(**values: str) -> list[dict[str, str]]:

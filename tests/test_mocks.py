@@ -1,4 +1,4 @@
-"""payplat.mocks answers like AWS: realistic formats, unique and stable ids."""
+"""payplat.program.mocks answers like AWS: realistic formats, unique and stable ids."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 import pytest
 from pulumi.runtime import MockCallArgs, MockResourceArgs
 
-from payplat.mocks import PlatformMocks
+from payplat.program.mocks import PlatformMocks
 
 
 def new(mocks: PlatformMocks, typ: str, resource_name: str, **inputs: object) -> tuple[str, dict]:  # type: ignore[type-arg]
@@ -62,7 +62,9 @@ def test_eips_expose_their_allocation_id_and_a_public_ip(mocks: PlatformMocks) -
 
 def test_load_balancers_get_an_arn_and_a_regional_dns_name(mocks: PlatformMocks) -> None:
     arn, outputs = new(mocks, "aws:lb/loadBalancer:LoadBalancer", "alb", name="prod-alb")
-    assert re.fullmatch(r"arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/prod-alb/[0-9a-f]{16}", arn)
+    assert re.fullmatch(
+        r"arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/prod-alb/[0-9a-f]{16}", arn
+    )
     assert re.fullmatch(r"prod-alb-\d+\.eu-west-1\.elb\.amazonaws\.com", outputs["dnsName"])
 
 
@@ -71,7 +73,10 @@ def test_named_resources_keep_their_name_and_get_an_arn(mocks: PlatformMocks) ->
     assert role_id == "prod-ecs-execution"
     assert role["arn"] == "arn:aws:iam::123456789012:role/prod-ecs-execution"
     group_id, group = new(mocks, "aws:cloudwatch/logGroup:LogGroup", "g", name="/payplat/prod/api")
-    assert group_id == "/payplat/prod/api" and group["arn"] == "arn:aws:logs:eu-west-1:123456789012:log-group:/payplat/prod/api"
+    assert (
+        group_id == "/payplat/prod/api"
+        and group["arn"] == "arn:aws:logs:eu-west-1:123456789012:log-group:/payplat/prod/api"
+    )
 
 
 def test_inputs_are_echoed_as_outputs(mocks: PlatformMocks) -> None:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from payplat.cli import main
-from payplat.plan import PLACEHOLDER_PASSWORD, plan, read_manifest
+from payplat.program.manifest import read_manifest
+from payplat.program.plan import PLACEHOLDER_PASSWORD, plan
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "platform.yaml"
@@ -48,7 +49,11 @@ def test_json_output_has_exactly_the_contract_shape(example_cli: dict[str, tuple
     document = json.loads(out)
     assert list(document) == ["apiVersion", "kind", "stack", "resources", "outputs", "policy", "cost"]
     assert document["policy"]["blocked"] is False and document["cost"]["monthly"] > 0
-    assert (document["apiVersion"], document["kind"], document["stack"]) == ("payplat.io/v1alpha1", "Plan", "payments_payments-prod")
+    assert (document["apiVersion"], document["kind"], document["stack"]) == (
+        "payplat.io/v1alpha1",
+        "Plan",
+        "payments_payments-prod",
+    )
     for resource in document["resources"]:
         assert list(resource) == ["urn", "type", "name", "id", "parent", "custom", "inputs", "dependsOn"]
         assert isinstance(resource["custom"], bool) and isinstance(resource["inputs"], dict)
@@ -84,7 +89,8 @@ def test_tree_output_nests_resources_under_their_components(example_cli: dict[st
 
 
 def test_table_output_lists_every_resource_and_the_outputs(
-    example_cli: dict[str, tuple[int, str, str]], example_json: dict  # type: ignore[type-arg]
+    example_cli: dict[str, tuple[int, str, str]],
+    example_json: dict,  # type: ignore[type-arg]
 ) -> None:
     code, out, _ = example_cli["table"]
     assert code == 0 and out.startswith("TYPE ")
@@ -108,7 +114,9 @@ def test_the_database_password_never_appears(example_cli: dict[str, tuple[int, s
 
 
 def test_secret_values_show_as_the_mask(example_json: dict) -> None:  # type: ignore[type-arg]
-    version = next(r for r in example_json["resources"] if r["type"] == "aws:secretsmanager/secretVersion:SecretVersion")
+    version = next(
+        r for r in example_json["resources"] if r["type"] == "aws:secretsmanager/secretVersion:SecretVersion"
+    )
     assert version["inputs"]["secretString"] == "[secret]"
 
 
@@ -127,16 +135,23 @@ def test_invalid_manifest_exits_2_with_one_message_per_problem() -> None:
     ("text", "expected"),
     [
         ("kind: [unclosed", "manifest: not valid YAML"),
-        ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n", "expected exactly one PaymentPlatform document, found 0"),
-        ("apiVersion: payplat.io/v1\nkind: PaymentPlatform\nmetadata: {name: x}\n", "apiVersion: 'payplat.io/v1' is not supported"),
+        (
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
+            "expected exactly one PaymentPlatform document, found 0",
+        ),
+        (
+            "apiVersion: payplat.io/v1\nkind: PaymentPlatform\nmetadata: {name: x}\n",
+            "apiVersion: 'payplat.io/v1' is not supported",
+        ),
         ("apiVersion: payplat.io/v1alpha1\nkind: PaymentPlatform\n", "metadata: required"),
-        ("apiVersion: payplat.io/v1alpha1\nkind: PaymentPlatform\nmetadata: {name: x}\nspec: {bogus: 1}\n", "spec.bogus: unknown field"),
+        (
+            "apiVersion: payplat.io/v1alpha1\nkind: PaymentPlatform\nmetadata: {name: x}\nspec: {bogus: 1}\n",
+            "spec.bogus: unknown field",
+        ),
         ("- a\n- b\n", "every YAML document must be an object"),
     ],
 )
-def test_bad_manifests_exit_2_with_a_clear_message(
-    monkeypatch: pytest.MonkeyPatch, text: str, expected: str
-) -> None:
+def test_bad_manifests_exit_2_with_a_clear_message(monkeypatch: pytest.MonkeyPatch, text: str, expected: str) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(text))
     code, out, err = cli("-")
     assert (code, out) == (2, "")
@@ -173,7 +188,7 @@ def test_plan_is_safe_from_several_threads_and_inside_an_event_loop(example_json
 def test_a_failing_program_raises_and_the_next_plan_still_works(example_json: dict) -> None:  # type: ignore[type-arg]
     import pulumi_aws as aws
 
-    from payplat.plan import plan_program
+    from payplat.program.plan import plan_program
 
     def broken_in_an_apply() -> None:
         vpc = aws.ec2.Vpc("v", cidr_block="10.0.0.0/16")
@@ -211,19 +226,26 @@ def test_a_critical_finding_exits_3_and_names_the_rule() -> None:
     document = json.loads(out)
     assert document["policy"]["blocked"] is True
     blocking = [f for f in document["policy"]["findings"] if f["severity"] == "critical"]
-    assert [(f["rule"], f["field"]) for f in blocking] == [("plain-credentials", "containerDefinitions[0].environment[0].value")]
+    assert [(f["rule"], f["field"]) for f in blocking] == [
+        ("plain-credentials", "containerDefinitions[0].environment[0].value")
+    ]
     assert err.startswith("error: blocked by critical rule plain-credentials: aws:ecs/taskDefinition:TaskDefinition ")
     assert "hunter2" not in err
 
 
 def test_a_waiver_annotation_lets_the_plan_pass(tmp_path: Path) -> None:
     waived = tmp_path / "waived.yaml"
-    waived.write_text(BLOCKED.read_text().replace(
-        "  namespace: payments\n",
-        "  namespace: payments\n  annotations:\n    payplat.io/waive-plain-credentials: fixture, not a real password\n"))
+    waived.write_text(
+        BLOCKED.read_text().replace(
+            "  namespace: payments\n",
+            "  namespace: payments\n  annotations:\n    payplat.io/waive-plain-credentials: fixture, not a real password\n",
+        )
+    )
     code, out, _ = cli(str(waived), "-o", "json")
     assert code == 0
-    assert json.loads(out)["policy"]["waivers"] == [{"rule": "plain-credentials", "reason": "fixture, not a real password"}]
+    assert json.loads(out)["policy"]["waivers"] == [
+        {"rule": "plain-credentials", "reason": "fixture, not a real password"}
+    ]
 
 
 def test_the_table_shows_findings_and_the_cost_breakdown(example_cli: dict[str, tuple[int, str, str]]) -> None:
@@ -241,8 +263,9 @@ def test_organisation_policies_from_a_file() -> None:
     assert code == 0
     document = json.loads(out)["policy"]
     assert document["policies"] == ["org-baseline"]
-    assert [(f["rule"], f["severity"]) for f in document["findings"] if f["source"] != "builtin"] == \
-        [("org-baseline.cost-center-tag", "high")]
+    assert [(f["rule"], f["severity"]) for f in document["findings"] if f["source"] != "builtin"] == [
+        ("org-baseline.cost-center-tag", "high")
+    ]
     assert cli(str(EXAMPLE), "-o", "json", "--policy", str(POLICY))[0] == 0
 
 

@@ -34,8 +34,7 @@ PASSWORD = "Fuzz-Secret-Pw-9d1c47"  # the Secret in every case; it must never be
 MAX_ERR = 10_000
 MAX_OUT = 200_000
 
-SECRET_DOC = ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: payments-db\n"
-              f"stringData:\n  password: {PASSWORD}\n")
+SECRET_DOC = f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: payments-db\nstringData:\n  password: {PASSWORD}\n"
 
 
 def dump(doc: Any) -> str:
@@ -63,50 +62,102 @@ def alias_bomb(rng: random.Random) -> str:
     lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels)]
     body = "\n".join("  " + line for line in lines)
-    return with_secret(f"apiVersion: payplat.io/v1alpha1\nkind: PaymentPlatform\nmetadata: {{name: bomb}}\nspec:\n"
-                       f"  tags: *a{levels - 1}\n  x:\n{body}\n" if rng.random() < 0.5 else
-                       f"apiVersion: payplat.io/v1alpha1\nkind: PaymentPlatform\nmetadata: {{name: bomb}}\n"
-                       f"x:\n{body}\nspec:\n  tags:\n    t: *a{levels - 1}\n")
+    return with_secret(
+        f"apiVersion: payplat.io/v1alpha1\nkind: PaymentPlatform\nmetadata: {{name: bomb}}\nspec:\n"
+        f"  tags: *a{levels - 1}\n  x:\n{body}\n"
+        if rng.random() < 0.5
+        else f"apiVersion: payplat.io/v1alpha1\nkind: PaymentPlatform\nmetadata: {{name: bomb}}\n"
+        f"x:\n{body}\nspec:\n  tags:\n    t: *a{levels - 1}\n"
+    )
 
 
 def huge_value(rng: random.Random) -> str:
     size = rng.choice([10_000, 300_000, 1_100_000, 5_000_000])
     value = rng.choice(string.ascii_letters) * size
     text = dump(EXAMPLE)
-    target = rng.choice(["region: eu-west-1", "name: payments-prod", "image: docker.io/hashicorp/http-echo:1.0.0",
-                         "team: payments", "LOG_LEVEL: info", "environmentSuffix: prod"])
+    target = rng.choice(
+        [
+            "region: eu-west-1",
+            "name: payments-prod",
+            "image: docker.io/hashicorp/http-echo:1.0.0",
+            "team: payments",
+            "LOG_LEVEL: info",
+            "environmentSuffix: prod",
+        ]
+    )
     key = target.split(":")[0]
     return with_secret(text.replace(target, f"{key}: {value}", 1))
 
 
 def yaml_tags(rng: random.Random) -> str:
-    tag = rng.choice(["!!binary aGVsbG8=", "!!set {a, b}", "!!omap [{a: 1}]", "!!timestamp 2026-01-01",
-                      "!!python/object:os.system {}", "!custom x", "!!float .inf", ".nan", "!!pairs [{a: 1}]",
-                      "!!str 8080", "!!int '0x1F'"])
+    tag = rng.choice(
+        [
+            "!!binary aGVsbG8=",
+            "!!set {a, b}",
+            "!!omap [{a: 1}]",
+            "!!timestamp 2026-01-01",
+            "!!python/object:os.system {}",
+            "!custom x",
+            "!!float .inf",
+            ".nan",
+            "!!pairs [{a: 1}]",
+            "!!str 8080",
+            "!!int '0x1F'",
+        ]
+    )
     field = rng.choice(["region", "environmentSuffix", "deletionPolicy"])
     return with_secret(dump(EXAMPLE).replace(f"{field}: {EXAMPLE['spec'][field]}", f"{field}: {tag}", 1))
 
 
 def syntax_error_near_secret(rng: random.Random) -> str:
-    broken = rng.choice([f"  password: {PASSWORD}\n    bad: [", f"  password: \"{PASSWORD}\n", f"\tpassword: {PASSWORD}\n",
-                         f"  password: {PASSWORD}: {PASSWORD}\n", f"  password: [{PASSWORD}\n", f"  password: *{PASSWORD}\n",
-                         f"  password: &{PASSWORD} {{\n", f"  password: @{PASSWORD}\n", f"  password: `{PASSWORD}`\n"])
+    broken = rng.choice(
+        [
+            f"  password: {PASSWORD}\n    bad: [",
+            f'  password: "{PASSWORD}\n',
+            f"\tpassword: {PASSWORD}\n",
+            f"  password: {PASSWORD}: {PASSWORD}\n",
+            f"  password: [{PASSWORD}\n",
+            f"  password: *{PASSWORD}\n",
+            f"  password: &{PASSWORD} {{\n",
+            f"  password: @{PASSWORD}\n",
+            f"  password: `{PASSWORD}`\n",
+        ]
+    )
     secret = SECRET_DOC.replace(f"  password: {PASSWORD}\n", broken)
     return secret + "---\n" + dump(EXAMPLE)
 
 
 TYPE_CONFUSION: list[tuple[tuple[Any, ...], Any]] = [
-    (("services", 0, "port"), "8080"), (("services", 0, "public"), "yes"), (("services", 0, "desiredCount"), True),
-    (("services", 0, "cpu"), 512.5), (("services", 0, "memory"), "1024"), (("network", "flowLogs"), "true"),
-    (("network", "availabilityZones"), 2.0), (("database", "port"), "5432"), (("logs", "retentionDays"), "365"),
-    (("services", 0, "scaling", "min"), False), (("driftDetection", "intervalMinutes"), 60.5),
-    (("region",), "eu-west-1\n"), (("region",), "eu-west-\u0661"), (("region",), "eu-west-１"),
-    (("environmentSuffix",), "prod\n"), (("services", 0, "name"), "api\u0131"), (("services", 0, "user"), "\u0661\u0660\u0661"),
-    (("region",), ["eu-west-1"]), (("services",), {"a": 1}), (("tags",), ["a"]), (("tags", "k"), 5),
-    (("database", "passwordSecretRef", "name"), "payments_db"), (("services", 0, "image"), "nginx:\u200b1.27"),
+    (("services", 0, "port"), "8080"),
+    (("services", 0, "public"), "yes"),
+    (("services", 0, "desiredCount"), True),
+    (("services", 0, "cpu"), 512.5),
+    (("services", 0, "memory"), "1024"),
+    (("network", "flowLogs"), "true"),
+    (("network", "availabilityZones"), 2.0),
+    (("database", "port"), "5432"),
+    (("logs", "retentionDays"), "365"),
+    (("services", 0, "scaling", "min"), False),
+    (("driftDetection", "intervalMinutes"), 60.5),
+    (("region",), "eu-west-1\n"),
+    (("region",), "eu-west-\u0661"),
+    (("region",), "eu-west-１"),
+    (("environmentSuffix",), "prod\n"),
+    (("services", 0, "name"), "api\u0131"),
+    (("services", 0, "user"), "\u0661\u0660\u0661"),
+    (("region",), ["eu-west-1"]),
+    (("services",), {"a": 1}),
+    (("tags",), ["a"]),
+    (("tags", "k"), 5),
+    (("database", "passwordSecretRef", "name"), "payments_db"),
+    (("services", 0, "image"), "nginx:\u200b1.27"),
     (("loadBalancer", "certificateArn"), "arn:aws:acm:eu-west-1:\u0661\u0662\u0663456789012:certificate/x"),
-    (("services", 0, "healthCheckPath"), "/\n"), (("region",), None), (("services", 0, "environment", "A"), 1),
-    (("services", 0, "port"), 2**70), (("services", 0, "port"), -1), (("network", "cidr"), "10.20.0.0/16\n"),
+    (("services", 0, "healthCheckPath"), "/\n"),
+    (("region",), None),
+    (("services", 0, "environment", "A"), 1),
+    (("services", 0, "port"), 2**70),
+    (("services", 0, "port"), -1),
+    (("network", "cidr"), "10.20.0.0/16\n"),
 ]
 
 
@@ -151,23 +202,38 @@ def random_yaml_of_example(rng: random.Random) -> str:
 
 
 def document_shapes(rng: random.Random) -> str:
-    return rng.choice([
-        "", "---\n---\n", "- a\n- b\n", "just a string\n", "42\n", "null\n",
-        with_secret(dump(EXAMPLE) + "---\n" + dump(EXAMPLE)),
-        "---\n".join([SECRET_DOC] * rng.randint(2, 400)),
-        with_secret(dump({**EXAMPLE, "kind": "PaymentPlatform", "apiVersion": "payplat.io/v2"})),
-        with_secret(dump({**EXAMPLE, "metadata": "payments"})),
-        with_secret(dump({**EXAMPLE, "metadata": {"name": "Payments_Prod"}})),
-        with_secret(dump({**EXAMPLE, "metadata": {"name": "a" * 64}})),
-        with_secret(dump({**EXAMPLE, "metadata": {"name": "payments", "namespace": 7}})),
-        with_secret(dump({**EXAMPLE, "spec": "nothing"})),
-        with_secret(dump(EXAMPLE) + "spec: {}\n"),  # a duplicate key
-    ])
+    return rng.choice(
+        [
+            "",
+            "---\n---\n",
+            "- a\n- b\n",
+            "just a string\n",
+            "42\n",
+            "null\n",
+            with_secret(dump(EXAMPLE) + "---\n" + dump(EXAMPLE)),
+            "---\n".join([SECRET_DOC] * rng.randint(2, 400)),
+            with_secret(dump({**EXAMPLE, "kind": "PaymentPlatform", "apiVersion": "payplat.io/v2"})),
+            with_secret(dump({**EXAMPLE, "metadata": "payments"})),
+            with_secret(dump({**EXAMPLE, "metadata": {"name": "Payments_Prod"}})),
+            with_secret(dump({**EXAMPLE, "metadata": {"name": "a" * 64}})),
+            with_secret(dump({**EXAMPLE, "metadata": {"name": "payments", "namespace": 7}})),
+            with_secret(dump({**EXAMPLE, "spec": "nothing"})),
+            with_secret(dump(EXAMPLE) + "spec: {}\n"),  # a duplicate key
+        ]
+    )
 
 
 ATTACKS: list[Callable[[random.Random], str]] = [
-    deep_nesting, alias_bomb, huge_value, yaml_tags, syntax_error_near_secret, type_confusion,
-    random_mutation, random_text, random_yaml_of_example, document_shapes,
+    deep_nesting,
+    alias_bomb,
+    huge_value,
+    yaml_tags,
+    syntax_error_near_secret,
+    type_confusion,
+    random_mutation,
+    random_text,
+    random_yaml_of_example,
+    document_shapes,
 ]
 
 
@@ -210,12 +276,49 @@ def _delete(doc: Any, path: tuple[Any, ...]) -> None:
 
 
 def _random_value(rng: random.Random) -> Any:
-    return rng.choice([
-        None, True, False, 0, -1, 1, 3, 65536, 2**63, 1.5, float(rng.randint(1, 9)), "", " ", "yes", "8080",
-        "a" * rng.randint(1, 300), "\u0661", "us-east-1\n", "-", "*", "10.0.0.0/8", "0.0.0.0/0", "/", "..",
-        [], {}, [1, "a"], {"a": {"b": {"c": None}}}, "arn:aws:iam::123456789012:role/x", "latest", "nginx",
-        "Delete", "Retain", "Remediate", "PerAZ", "Single", "None", "payments-db", PASSWORD[::-1],
-    ])
+    return rng.choice(
+        [
+            None,
+            True,
+            False,
+            0,
+            -1,
+            1,
+            3,
+            65536,
+            2**63,
+            1.5,
+            float(rng.randint(1, 9)),
+            "",
+            " ",
+            "yes",
+            "8080",
+            "a" * rng.randint(1, 300),
+            "\u0661",
+            "us-east-1\n",
+            "-",
+            "*",
+            "10.0.0.0/8",
+            "0.0.0.0/0",
+            "/",
+            "..",
+            [],
+            {},
+            [1, "a"],
+            {"a": {"b": {"c": None}}},
+            "arn:aws:iam::123456789012:role/x",
+            "latest",
+            "nginx",
+            "Delete",
+            "Retain",
+            "Remediate",
+            "PerAZ",
+            "Single",
+            "None",
+            "payments-db",
+            PASSWORD[::-1],
+        ]
+    )
 
 
 def plan_cli(text: str, path: Path) -> tuple[int, str, str]:

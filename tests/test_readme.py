@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from payplat.spec import PlatformSpec
+from payplat.model.spec import PlatformSpec
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()

@@ -7,14 +7,23 @@ import sys
 
 import pytest
 
+from payplat.controller.redaction import KNOWN_SECRETS, RedactingFilter, looks_secret_key, redact, redact_outputs
 from payplat.engines.base import SECRET_MASK
-from payplat.redaction import KNOWN_SECRETS, RedactingFilter, looks_secret_key, redact, redact_outputs
 
 
-@pytest.mark.parametrize(("key", "secret"), [
-    ("dbPassword", True), ("apiToken", True), ("privateKey", True), ("secretString", True),
-    ("dbSecretArn", False), ("secretName", False), ("albDnsName", False), ("kmsKeyId", False),
-])
+@pytest.mark.parametrize(
+    ("key", "secret"),
+    [
+        ("dbPassword", True),
+        ("apiToken", True),
+        ("privateKey", True),
+        ("secretString", True),
+        ("dbSecretArn", False),
+        ("secretName", False),
+        ("albDnsName", False),
+        ("kmsKeyId", False),
+    ],
+)
 def test_looks_secret_key(key: str, secret: bool) -> None:
     assert looks_secret_key(key) is secret
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from payplat import runner
-from payplat import settings as settings_module
-from payplat.settings import Settings
+from payplat.controller import runner
+from payplat.controller import settings as settings_module
+from payplat.controller.settings import Settings
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -53,12 +53,15 @@ def test_watch_scope(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings().lease_namespace_in_force() == "payplat-system"
 
 
-@pytest.mark.parametrize(("env", "field"), [
-    ({"PAYPLAT_ENGINE": "terraform"}, "engine"),
-    ({"PAYPLAT_MAX_CONCURRENT_OPERATIONS": "0"}, "max_concurrent_operations"),
-    ({"PAYPLAT_CLUSTER_WIDE": "true", "PAYPLAT_NAMESPACES": "a"}, "cluster_wide and namespaces"),
-    ({"PAYPLAT_BACKOFF_BASE_SECONDS": "600", "PAYPLAT_BACKOFF_CAP_SECONDS": "60"}, "backoff_base_seconds"),
-])
+@pytest.mark.parametrize(
+    ("env", "field"),
+    [
+        ({"PAYPLAT_ENGINE": "terraform"}, "engine"),
+        ({"PAYPLAT_MAX_CONCURRENT_OPERATIONS": "0"}, "max_concurrent_operations"),
+        ({"PAYPLAT_CLUSTER_WIDE": "true", "PAYPLAT_NAMESPACES": "a"}, "cluster_wide and namespaces"),
+        ({"PAYPLAT_BACKOFF_BASE_SECONDS": "600", "PAYPLAT_BACKOFF_CAP_SECONDS": "60"}, "backoff_base_seconds"),
+    ],
+)
 def test_bad_values_are_rejected(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], field: str) -> None:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -66,8 +69,9 @@ def test_bad_values_are_rejected(monkeypatch: pytest.MonkeyPatch, env: dict[str,
         Settings()
 
 
-def test_run_reports_bad_settings_without_traceback(monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_reports_bad_settings_without_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("PAYPLAT_ENGINE", "terraform")
     assert runner.command(parse()) == 2
     err = capsys.readouterr().err
@@ -80,15 +84,22 @@ def test_every_flag_names_a_setting() -> None:
     assert set(vars(namespace)) <= set(Settings.model_fields)
 
 
-@pytest.mark.parametrize(("env", "named"), [
-    ({}, ("PAYPLAT_BACKEND_URL", "PAYPLAT_SECRETS_PROVIDER")),
-    ({"PAYPLAT_BACKEND_URL": "file:///var/lib/payplat/backend"}, ("PAYPLAT_BACKEND_URL", "PAYPLAT_SECRETS_PROVIDER")),
-    ({"PAYPLAT_BACKEND_URL": "s3://payplat-state/pulumi"}, ("PAYPLAT_SECRETS_PROVIDER",)),
-    ({"PAYPLAT_BACKEND_URL": "s3://", "PAYPLAT_SECRETS_PROVIDER": "awskms://alias/k"}, ("PAYPLAT_BACKEND_URL",)),
-    ({"PAYPLAT_BACKEND_URL": "s3://b/p", "PAYPLAT_SECRETS_PROVIDER": "passphrase"}, ("PAYPLAT_SECRETS_PROVIDER",)),
-])
-def test_the_pulumi_engine_refuses_state_a_restart_would_lose(monkeypatch: pytest.MonkeyPatch,
-                                                              env: dict[str, str], named: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({}, ("PAYPLAT_BACKEND_URL", "PAYPLAT_SECRETS_PROVIDER")),
+        (
+            {"PAYPLAT_BACKEND_URL": "file:///var/lib/payplat/backend"},
+            ("PAYPLAT_BACKEND_URL", "PAYPLAT_SECRETS_PROVIDER"),
+        ),
+        ({"PAYPLAT_BACKEND_URL": "s3://payplat-state/pulumi"}, ("PAYPLAT_SECRETS_PROVIDER",)),
+        ({"PAYPLAT_BACKEND_URL": "s3://", "PAYPLAT_SECRETS_PROVIDER": "awskms://alias/k"}, ("PAYPLAT_BACKEND_URL",)),
+        ({"PAYPLAT_BACKEND_URL": "s3://b/p", "PAYPLAT_SECRETS_PROVIDER": "passphrase"}, ("PAYPLAT_SECRETS_PROVIDER",)),
+    ],
+)
+def test_the_pulumi_engine_refuses_state_a_restart_would_lose(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], named: tuple[str, ...]
+) -> None:
     monkeypatch.setenv("PAYPLAT_ENGINE", "pulumi")
     for key, value in env.items():
         monkeypatch.setenv(key, value)

@@ -9,14 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from payplat.identity import default_suffix
-from payplat.spec import (
-    FARGATE_MEMORY,
-    DeletionPolicy,
-    PlatformSpec,
-    SpecError,
-    parse_spec,
-)
+from payplat.model.identity import default_suffix
+from payplat.model.limits import FARGATE_MEMORY
+from payplat.model.parsing import SpecError, parse_spec
+from payplat.model.parts import DeletionPolicy
+from payplat.model.spec import PlatformSpec
 
 CASES = yaml.safe_load((Path(__file__).parent / "data" / "spec_invalid.yaml").read_text())
 
@@ -38,7 +35,10 @@ def test_default_services_get_database_credentials_through_secrets() -> None:
     spec = parse_spec({}, name="p")
     by_name = {s.name: s for s in spec.services}
     for name in ("payment-processor", "fraud-detector"):
-        assert {(r.name, r.key) for r in by_name[name].secrets} == {("DB_USERNAME", "username"), ("DB_PASSWORD", "password")}
+        assert {(r.name, r.key) for r in by_name[name].secrets} == {
+            ("DB_USERNAME", "username"),
+            ("DB_PASSWORD", "password"),
+        }
     assert by_name["api-gateway"].secrets == []
 
 
@@ -79,9 +79,13 @@ def test_non_object_spec_is_refused() -> None:
         parse_spec([], name="p")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("cpu,memory", [(cpu, mem) for cpu, mems in FARGATE_MEMORY.items() for mem in (mems[0], mems[-1])])
+@pytest.mark.parametrize(
+    "cpu,memory", [(cpu, mem) for cpu, mems in FARGATE_MEMORY.items() for mem in (mems[0], mems[-1])]
+)
 def test_every_fargate_pair_boundary_is_accepted(cpu: int, memory: int) -> None:
-    spec = parse_spec({"services": [{"name": "api", "image": "nginx:1.27", "public": True, "cpu": cpu, "memory": memory}]})
+    spec = parse_spec(
+        {"services": [{"name": "api", "image": "nginx:1.27", "public": True, "cpu": cpu, "memory": memory}]}
+    )
     assert (spec.services[0].cpu, spec.services[0].memory) == (cpu, memory)
 
 
@@ -112,13 +116,16 @@ def test_default_suffix_is_a_readable_label_with_a_hash(name: str, prefix: str) 
     parse_spec({"environmentSuffix": suffix})  # a derived suffix is itself valid
 
 
-@pytest.mark.parametrize(("one", "other"), [
-    (("ns", "shop.v2"), ("ns", "shop-v2")),          # the same label once dots become hyphens
-    (("ns", "1shop"), ("ns", "p1shop")),             # a digit-first name gains a "p"
-    (("team-a", "prod"), ("team-b", "prod")),        # same name, other namespace
-    (("a-b", "c"), ("a", "b-c")),                    # the old "<namespace>-<name>" ambiguity
-    (("ns", "payments-platform-europe-west-production-a"), ("ns", "payments-platform-europe-west-production-b")),
-])
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        (("ns", "shop.v2"), ("ns", "shop-v2")),  # the same label once dots become hyphens
+        (("ns", "1shop"), ("ns", "p1shop")),  # a digit-first name gains a "p"
+        (("team-a", "prod"), ("team-b", "prod")),  # same name, other namespace
+        (("a-b", "c"), ("a", "b-c")),  # the old "<namespace>-<name>" ambiguity
+        (("ns", "payments-platform-europe-west-production-a"), ("ns", "payments-platform-europe-west-production-b")),
+    ],
+)
 def test_default_suffix_differs_per_owner(one: tuple[str, str], other: tuple[str, str]) -> None:
     assert default_suffix(*one) != default_suffix(*other)
     for owner in (one, other):
@@ -132,22 +139,25 @@ def test_default_suffix_differs_per_owner(one: tuple[str, str], other: tuple[str
 WEB = {"name": "web", "image": "nginx:1.27"}
 
 
-@pytest.mark.parametrize(("spec", "field"), [
-    ({"region": "us-east-1\n"}, "spec.region"),  # Python's `$` took the newline; RE2's does not
-    ({"region": "us-east-\u0661"}, "spec.region"),  # an Arabic-Indic digit: \d is ASCII in RE2
-    ({"region": "us-east-\uff11"}, "spec.region"),  # a fullwidth digit
-    ({"environmentSuffix": "prod\n"}, "spec.environmentSuffix"),
-    ({"services": [{**WEB, "user": "\u0661\u0660\u0661"}]}, "spec.services[0].user"),
-    ({"assumeRoleArn": "arn:aws:iam::123456789012:role/r\u00e9le"}, "spec.assumeRoleArn"),  # \w is ASCII in RE2
-    ({"services": [{**WEB, "port": "8080"}]}, "spec.services[0].port"),  # no string for a number
-    ({"services": [{**WEB, "public": "yes"}]}, "spec.services[0].public"),  # no string for a boolean
-    ({"services": [{**WEB, "desiredCount": True}]}, "spec.services[0].desiredCount"),  # no boolean for a number
-    ({"services": [{**WEB, "cpu": 256.5}]}, "spec.services[0].cpu"),
-    ({"network": {"flowLogs": 1}}, "spec.network.flowLogs"),
-    ({"tags": {"team": 4711}}, "spec.tags.team"),  # an unquoted number is no string
-    ({"region": b"us-east-1"}, "spec"),  # YAML's !!binary: bytes have no JSON value
-    ({"logs": {"retentionDays": float("nan")}}, "spec"),
-])
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"region": "us-east-1\n"}, "spec.region"),  # Python's `$` took the newline; RE2's does not
+        ({"region": "us-east-\u0661"}, "spec.region"),  # an Arabic-Indic digit: \d is ASCII in RE2
+        ({"region": "us-east-\uff11"}, "spec.region"),  # a fullwidth digit
+        ({"environmentSuffix": "prod\n"}, "spec.environmentSuffix"),
+        ({"services": [{**WEB, "user": "\u0661\u0660\u0661"}]}, "spec.services[0].user"),
+        ({"assumeRoleArn": "arn:aws:iam::123456789012:role/r\u00e9le"}, "spec.assumeRoleArn"),  # \w is ASCII in RE2
+        ({"services": [{**WEB, "port": "8080"}]}, "spec.services[0].port"),  # no string for a number
+        ({"services": [{**WEB, "public": "yes"}]}, "spec.services[0].public"),  # no string for a boolean
+        ({"services": [{**WEB, "desiredCount": True}]}, "spec.services[0].desiredCount"),  # no boolean for a number
+        ({"services": [{**WEB, "cpu": 256.5}]}, "spec.services[0].cpu"),
+        ({"network": {"flowLogs": 1}}, "spec.network.flowLogs"),
+        ({"tags": {"team": 4711}}, "spec.tags.team"),  # an unquoted number is no string
+        ({"region": b"us-east-1"}, "spec"),  # YAML's !!binary: bytes have no JSON value
+        ({"logs": {"retentionDays": float("nan")}}, "spec"),
+    ],
+)
 def test_values_the_api_server_refuses_are_refused(spec: dict, field: str) -> None:
     with pytest.raises(SpecError) as caught:
         parse_spec(spec)

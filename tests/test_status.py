@@ -8,15 +8,9 @@ from typing import Any
 
 import pytest
 
-from payplat.engines.base import (
-    SECRET_MASK,
-    Changes,
-    DriftReport,
-    OperationResult,
-    PermanentEngineError,
-    TransientEngineError,
-)
-from payplat.status import (
+from payplat.controller.conditions import condition
+from payplat.controller.status import drift_check_due, is_settled, next_status, status_patch
+from payplat.controller.statusevents import (
     DriftCheckFailed,
     Failed,
     Forgotten,
@@ -26,11 +20,14 @@ from payplat.status import (
     RemediationFailed,
     Started,
     Suspended,
-    condition,
-    drift_check_due,
-    is_settled,
-    next_status,
-    status_patch,
+)
+from payplat.engines.base import (
+    SECRET_MASK,
+    Changes,
+    DriftReport,
+    OperationResult,
+    PermanentEngineError,
+    TransientEngineError,
 )
 
 T0 = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
@@ -38,8 +35,14 @@ T1 = T0 + timedelta(minutes=3)
 
 
 def up_result(**changes: int) -> OperationResult:
-    return OperationResult(operation="up", engine="offline", started=T0, finished=T1,
-                           changes=Changes(**changes), outputs={"albDnsName": "alb.example", "vpcId": "vpc-1"})
+    return OperationResult(
+        operation="up",
+        engine="offline",
+        started=T0,
+        finished=T1,
+        changes=Changes(**changes),
+        outputs={"albDnsName": "alb.example", "vpcId": "vpc-1"},
+    )
 
 
 def conditions_of(status: dict[str, Any]) -> dict[str, tuple[str, str]]:
@@ -47,29 +50,65 @@ def conditions_of(status: dict[str, Any]) -> dict[str, tuple[str, str]]:
 
 
 TABLE = [
-    pytest.param(Started("up", T0), "Reconciling",
-                 {"Ready": ("False", "Progressing"), "Reconciling": ("True", "Progressing"),
-                  "Stalled": ("False", "Progressing")}, id="up-started"),
-    pytest.param(Queued("up"), "Pending",
-                 {"Ready": ("False", "Queued"), "Reconciling": ("True", "Queued")}, id="queued"),
-    pytest.param(Started("destroy", T0), "Deleting",
-                 {"Ready": ("False", "Progressing"), "Reconciling": ("True", "Progressing")}, id="destroy-started"),
-    pytest.param(up_result(create=42), "Ready",
-                 {"Ready": ("True", "Succeeded"), "Reconciling": ("False", "Succeeded"),
-                  "Stalled": ("False", "Succeeded")}, id="up-succeeded"),
-    pytest.param(Failed("up", TransientEngineError("throttled", reason="Throttling"), T0, T1, retry_in=20), "Failed",
-                 {"Ready": ("False", "Throttling"), "Reconciling": ("True", "RetryScheduled"),
-                  "Stalled": ("False", "RetryScheduled")}, id="transient-failure"),
-    pytest.param(Failed("up", PermanentEngineError("AccessDenied on ec2:CreateVpc", reason="AuthFailed"), T0, T1),
-                 "Stalled",
-                 {"Ready": ("False", "AuthFailed"), "Reconciling": ("False", "Stalled"),
-                  "Stalled": ("True", "AuthFailed")}, id="permanent-failure"),
-    pytest.param(Failed("destroy", PermanentEngineError("denied", reason="AuthFailed"), T0, T1, retry_in=300),
-                 "Deleting", {"Stalled": ("True", "AuthFailed")}, id="destroy-permanent-failure"),
-    pytest.param(Invalid(("spec.region: 'mars-1' is not an AWS region name",)), "Stalled",
-                 {"Ready": ("False", "InvalidSpec"), "Stalled": ("True", "InvalidSpec")}, id="invalid-spec"),
-    pytest.param(Suspended(), "Suspended",
-                 {"Ready": ("Unknown", "Suspended"), "Reconciling": ("False", "Suspended")}, id="suspended"),
+    pytest.param(
+        Started("up", T0),
+        "Reconciling",
+        {
+            "Ready": ("False", "Progressing"),
+            "Reconciling": ("True", "Progressing"),
+            "Stalled": ("False", "Progressing"),
+        },
+        id="up-started",
+    ),
+    pytest.param(
+        Queued("up"), "Pending", {"Ready": ("False", "Queued"), "Reconciling": ("True", "Queued")}, id="queued"
+    ),
+    pytest.param(
+        Started("destroy", T0),
+        "Deleting",
+        {"Ready": ("False", "Progressing"), "Reconciling": ("True", "Progressing")},
+        id="destroy-started",
+    ),
+    pytest.param(
+        up_result(create=42),
+        "Ready",
+        {"Ready": ("True", "Succeeded"), "Reconciling": ("False", "Succeeded"), "Stalled": ("False", "Succeeded")},
+        id="up-succeeded",
+    ),
+    pytest.param(
+        Failed("up", TransientEngineError("throttled", reason="Throttling"), T0, T1, retry_in=20),
+        "Failed",
+        {
+            "Ready": ("False", "Throttling"),
+            "Reconciling": ("True", "RetryScheduled"),
+            "Stalled": ("False", "RetryScheduled"),
+        },
+        id="transient-failure",
+    ),
+    pytest.param(
+        Failed("up", PermanentEngineError("AccessDenied on ec2:CreateVpc", reason="AuthFailed"), T0, T1),
+        "Stalled",
+        {"Ready": ("False", "AuthFailed"), "Reconciling": ("False", "Stalled"), "Stalled": ("True", "AuthFailed")},
+        id="permanent-failure",
+    ),
+    pytest.param(
+        Failed("destroy", PermanentEngineError("denied", reason="AuthFailed"), T0, T1, retry_in=300),
+        "Deleting",
+        {"Stalled": ("True", "AuthFailed")},
+        id="destroy-permanent-failure",
+    ),
+    pytest.param(
+        Invalid(("spec.region: 'mars-1' is not an AWS region name",)),
+        "Stalled",
+        {"Ready": ("False", "InvalidSpec"), "Stalled": ("True", "InvalidSpec")},
+        id="invalid-spec",
+    ),
+    pytest.param(
+        Suspended(),
+        "Suspended",
+        {"Ready": ("Unknown", "Suspended"), "Reconciling": ("False", "Suspended")},
+        id="suspended",
+    ),
     pytest.param(Forgotten(), "Deleting", {"Ready": ("False", "Retained")}, id="retained"),
 ]
 
@@ -92,7 +131,9 @@ def test_success_records_outputs_last_update_and_engine() -> None:
     assert status["engine"] == "offline"
     assert status["outputs"] == {"albDnsName": "alb.example", "vpcId": "vpc-1"}
     assert status["lastUpdate"] == {
-        "operation": "up", "result": "Succeeded", "startTime": "2026-11-28T12:00:00Z",
+        "operation": "up",
+        "result": "Succeeded",
+        "startTime": "2026-11-28T12:00:00Z",
         "endTime": "2026-11-28T12:03:00Z",
         "changes": {"create": 5, "update": 0, "delete": 0, "replace": 0, "same": 1},
     }
@@ -128,10 +169,19 @@ def test_drift_report_and_failures_set_drifted() -> None:
 
 
 def test_secret_values_never_reach_status() -> None:
-    result = OperationResult(operation="up", engine="offline", started=T0, finished=T1,
-                             outputs={"dbPassword": "hunter2-hunter2", "dbSecretArn": "arn:aws:secretsmanager:x",
-                                      "nested": {"token": "abc123456"}, "note": "pw is s3cr3t-value"},
-                             message="used s3cr3t-value")
+    result = OperationResult(
+        operation="up",
+        engine="offline",
+        started=T0,
+        finished=T1,
+        outputs={
+            "dbPassword": "hunter2-hunter2",
+            "dbSecretArn": "arn:aws:secretsmanager:x",
+            "nested": {"token": "abc123456"},
+            "note": "pw is s3cr3t-value",
+        },
+        message="used s3cr3t-value",
+    )
     status = next_status({}, 1, result, T1, secrets=["s3cr3t-value"])
     assert status["outputs"]["dbPassword"] == SECRET_MASK
     assert status["outputs"]["nested"]["token"] == SECRET_MASK
@@ -142,35 +192,48 @@ def test_secret_values_never_reach_status() -> None:
     assert "s3cr3t-value" not in repr(failed) and "hunter2" not in repr(failed)
 
 
-@pytest.mark.parametrize(("status", "generation", "settled"), [
-    ({"observedGeneration": 4, "phase": "Ready"}, 4, True),
-    ({"observedGeneration": 4, "phase": "Stalled"}, 4, True),
-    ({"observedGeneration": 4, "phase": "Suspended"}, 4, True),
-    ({"observedGeneration": 3, "phase": "Ready"}, 4, False),
-    ({"observedGeneration": 4, "phase": "Failed"}, 4, False),
-    ({"observedGeneration": 4, "phase": "Reconciling"}, 4, False),  # interrupted: pick it up again
-    ({}, 1, False),
-])
+@pytest.mark.parametrize(
+    ("status", "generation", "settled"),
+    [
+        ({"observedGeneration": 4, "phase": "Ready"}, 4, True),
+        ({"observedGeneration": 4, "phase": "Stalled"}, 4, True),
+        ({"observedGeneration": 4, "phase": "Suspended"}, 4, True),
+        ({"observedGeneration": 3, "phase": "Ready"}, 4, False),
+        ({"observedGeneration": 4, "phase": "Failed"}, 4, False),
+        ({"observedGeneration": 4, "phase": "Reconciling"}, 4, False),  # interrupted: pick it up again
+        ({}, 1, False),
+    ],
+)
 def test_is_settled(status: dict[str, Any], generation: int, settled: bool) -> None:
     assert is_settled(status, generation) is settled
 
 
-@pytest.mark.parametrize(("status", "minutes_later", "due"), [
-    ({}, 0, True),
-    ({"lastUpdate": {"endTime": "2026-11-28T12:00:00Z"}}, 59, False),
-    ({"lastUpdate": {"endTime": "2026-11-28T12:00:00Z"}}, 60, True),
-    ({"lastUpdate": {"endTime": "2026-11-28T11:00:00Z"}, "lastDriftCheck": {"time": "2026-11-28T12:00:00Z"}}, 30, False),
-])
+@pytest.mark.parametrize(
+    ("status", "minutes_later", "due"),
+    [
+        ({}, 0, True),
+        ({"lastUpdate": {"endTime": "2026-11-28T12:00:00Z"}}, 59, False),
+        ({"lastUpdate": {"endTime": "2026-11-28T12:00:00Z"}}, 60, True),
+        (
+            {"lastUpdate": {"endTime": "2026-11-28T11:00:00Z"}, "lastDriftCheck": {"time": "2026-11-28T12:00:00Z"}},
+            30,
+            False,
+        ),
+    ],
+)
 def test_drift_check_due(status: dict[str, Any], minutes_later: int, due: bool) -> None:
     assert drift_check_due(status, 60, T0 + timedelta(minutes=minutes_later)) is due
 
 
-@pytest.mark.parametrize(("last_check", "requested", "due"), [
-    ({"time": "2026-11-28T12:00:00Z"}, "r1", True),  # a new request: now, whatever the interval
-    ({"time": "2026-11-28T12:00:00Z", "request": "r1"}, "r1", False),  # already answered
-    ({"time": "2026-11-28T12:00:00Z", "request": "r1"}, "r2", True),  # asked again
-    ({"time": "2026-11-28T12:00:00Z"}, None, False),
-])
+@pytest.mark.parametrize(
+    ("last_check", "requested", "due"),
+    [
+        ({"time": "2026-11-28T12:00:00Z"}, "r1", True),  # a new request: now, whatever the interval
+        ({"time": "2026-11-28T12:00:00Z", "request": "r1"}, "r1", False),  # already answered
+        ({"time": "2026-11-28T12:00:00Z", "request": "r1"}, "r2", True),  # asked again
+        ({"time": "2026-11-28T12:00:00Z"}, None, False),
+    ],
+)
 def test_a_requested_drift_check_is_due_once(last_check: dict[str, Any], requested: str | None, due: bool) -> None:
     status = {"lastDriftCheck": last_check}
     assert drift_check_due(status, 60, T0 + timedelta(minutes=1), requested) is due

@@ -1,6 +1,6 @@
 """Tenancy through the handlers: a platform is refused, before any engine call, a role its
 namespace may not assume and an environment suffix another platform holds; claims go with
-the stack. (The pure rules are in ``payplat.tenancy``; the real API server parts are in
+the stack. (The pure rules are in ``payplat.model.tenancy``; the real API server parts are in
 tests/e2e/test_tenancy.py.)"""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from typing import Any
 import kopf
 import pytest
 
-from payplat.claims import MemoryClaims, SuffixInUse, after_claim, after_release
-from payplat.handlers import delete, reconcile
-from payplat.identity import default_suffix
-from payplat.operations import Runtime
-from payplat.tenancy import (
+from payplat.controller.claims import MemoryClaims, SuffixInUse, after_claim, after_release
+from payplat.controller.handlers import delete, reconcile
+from payplat.controller.operations import Runtime
+from payplat.model.identity import default_suffix
+from payplat.model.tenancy import (
     AllowList,
     account_of,
     assume_role_session,
@@ -32,9 +32,13 @@ ROLE_B = "arn:aws:iam::444455556666:role/payplat-team-b"
 
 
 def platform(namespace: str, name: str, **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "payplat.io/v1alpha1", "kind": "PaymentPlatform",
-            "metadata": {"name": name, "namespace": namespace, "generation": 1, "uid": f"uid-{namespace}-{name}"},
-            "spec": spec, "status": {}}
+    return {
+        "apiVersion": "payplat.io/v1alpha1",
+        "kind": "PaymentPlatform",
+        "metadata": {"name": name, "namespace": namespace, "generation": 1, "uid": f"uid-{namespace}-{name}"},
+        "spec": spec,
+        "status": {},
+    }
 
 
 def allow(runtime: Runtime, data: dict[str, str]) -> None:
@@ -54,8 +58,10 @@ def test_the_allow_list_takes_role_arns_and_accounts_per_namespace() -> None:
     assert not allowlist.allows("team-a", ROLE_B)
     assert not allowlist.allows("team-c", ROLE_A)  # no key: nothing allowed
     message = role_refusal(allowlist, "team-b", ROLE_A, source="ConfigMap payplat-system/payplat-assume-roles")
-    assert message == (f"spec.assumeRoleArn: {ROLE_A} is not allowed for namespace team-b (allowed: {ROLE_B}); a "
-                       "platform administrator adds it to ConfigMap payplat-system/payplat-assume-roles")
+    assert message == (
+        f"spec.assumeRoleArn: {ROLE_A} is not allowed for namespace team-b (allowed: {ROLE_B}); a "
+        "platform administrator adds it to ConfigMap payplat-system/payplat-assume-roles"
+    )
     assert role_refusal(allowlist, "team-b", None, source="x") is None
 
 
@@ -96,7 +102,8 @@ def test_short_passwords_are_refused() -> None:
 
 
 async def test_a_role_outside_the_namespace_allow_list_is_refused_before_any_engine_call(
-        runtime: Runtime, engine: FakeEngine, events: list) -> None:
+    runtime: Runtime, engine: FakeEngine, events: list
+) -> None:
     allow(runtime, {"team-a": ROLE_A})
     obj = platform("team-b", "prod", assumeRoleArn=ROLE_A)
     with pytest.raises(kopf.TemporaryError):  # retried: an administrator may allow it later
@@ -111,9 +118,12 @@ async def test_a_role_outside_the_namespace_allow_list_is_refused_before_any_eng
 
 
 async def test_a_suffix_held_by_another_platform_is_refused_naming_the_owner(
-        runtime: Runtime, engine: FakeEngine, events: list) -> None:
-    first, second = platform("team-a", "prod", environmentSuffix="prod"), platform("team-b", "prod",
-                                                                                  environmentSuffix="prod")
+    runtime: Runtime, engine: FakeEngine, events: list
+) -> None:
+    first, second = (
+        platform("team-a", "prod", environmentSuffix="prod"),
+        platform("team-b", "prod", environmentSuffix="prod"),
+    )
     await call(reconcile, first, runtime)
     with pytest.raises(kopf.TemporaryError):
         await call(reconcile, second, runtime)
@@ -128,17 +138,21 @@ async def test_a_suffix_held_by_another_platform_is_refused_naming_the_owner(
     assert engine.calls[-1] == ("up", "team-b_prod")
 
 
-async def test_default_suffixes_of_same_named_platforms_do_not_conflict(runtime: Runtime, engine: FakeEngine,
-                                                                        events: list) -> None:
+async def test_default_suffixes_of_same_named_platforms_do_not_conflict(
+    runtime: Runtime, engine: FakeEngine, events: list
+) -> None:
     for namespace in ("t1", "t2"):
         await call(reconcile, platform(namespace, "dev"), runtime)
     assert engine.calls == [("up", "t1_dev"), ("up", "t2_dev")]
     assert isinstance(runtime.claims, MemoryClaims)
-    assert runtime.claims.data == {f"operator.us-east-1.{default_suffix(ns, 'dev')}": f"{ns}/dev" for ns in ("t1", "t2")}
+    assert runtime.claims.data == {
+        f"operator.us-east-1.{default_suffix(ns, 'dev')}": f"{ns}/dev" for ns in ("t1", "t2")
+    }
 
 
-async def test_moving_to_another_suffix_releases_the_old_claim_after_up(runtime: Runtime, engine: FakeEngine,
-                                                                        events: list) -> None:
+async def test_moving_to_another_suffix_releases_the_old_claim_after_up(
+    runtime: Runtime, engine: FakeEngine, events: list
+) -> None:
     obj = platform("team-a", "prod", environmentSuffix="old")
     await call(reconcile, obj, runtime)
     obj["spec"]["environmentSuffix"], obj["metadata"]["generation"] = "new", 2
@@ -146,10 +160,12 @@ async def test_moving_to_another_suffix_releases_the_old_claim_after_up(runtime:
     assert runtime.claims.data == {"operator.us-east-1.new": "team-a/prod"}  # type: ignore[attr-defined]
 
 
-async def test_delete_releases_the_claim_but_retain_keeps_it(runtime: Runtime, engine: FakeEngine,
-                                                             events: list) -> None:
-    deleted = platform("team-a", "gone", environmentSuffix="gone", deletionPolicy="Delete",
-                       loadBalancer={"deletionProtection": False})
+async def test_delete_releases_the_claim_but_retain_keeps_it(
+    runtime: Runtime, engine: FakeEngine, events: list
+) -> None:
+    deleted = platform(
+        "team-a", "gone", environmentSuffix="gone", deletionPolicy="Delete", loadBalancer={"deletionProtection": False}
+    )
     retained = platform("team-a", "kept", environmentSuffix="kept")
     for obj in (deleted, retained):
         await call(reconcile, obj, runtime)
@@ -164,20 +180,27 @@ async def test_claims_survive_a_restart(runtime: Runtime, engine: FakeEngine, ev
     """The claims live outside the process (a ConfigMap in-cluster): a new runtime with the
     same store still refuses the second claim."""
     await call(reconcile, platform("team-a", "prod", environmentSuffix="prod"), runtime)
-    restarted = Runtime(engine=engine, settings=runtime.settings, read_secret=runtime.read_secret,
-                        publish_status=runtime.publish_status, read_platform=runtime.read_platform,
-                        claims=runtime.claims)
+    restarted = Runtime(
+        engine=engine,
+        settings=runtime.settings,
+        read_secret=runtime.read_secret,
+        publish_status=runtime.publish_status,
+        read_platform=runtime.read_platform,
+        claims=runtime.claims,
+    )
     restarted.objects = runtime.objects  # type: ignore[attr-defined]
     with pytest.raises(kopf.TemporaryError):
         await call(reconcile, platform("team-b", "prod", environmentSuffix="prod"), restarted)
     assert engine.calls == [("up", "team-a_prod")]
 
 
-async def test_a_destroy_with_a_role_no_longer_allowed_waits(runtime: Runtime, engine: FakeEngine,
-                                                             events: list) -> None:
+async def test_a_destroy_with_a_role_no_longer_allowed_waits(
+    runtime: Runtime, engine: FakeEngine, events: list
+) -> None:
     allow(runtime, {"team-a": ROLE_A})
-    obj = platform("team-a", "prod", assumeRoleArn=ROLE_A, deletionPolicy="Delete",
-                   loadBalancer={"deletionProtection": False})
+    obj = platform(
+        "team-a", "prod", assumeRoleArn=ROLE_A, deletionPolicy="Delete", loadBalancer={"deletionProtection": False}
+    )
     await call(reconcile, obj, runtime)
     allow(runtime, {})
     with pytest.raises(kopf.TemporaryError):

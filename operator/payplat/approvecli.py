@@ -17,7 +17,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from payplat.changecontrol import APPROVE_ANNOTATION
+from payplat.controller.changecontrol import APPROVE_ANNOTATION
 
 __all__ = ["add_arguments", "command", "describe"]
 
@@ -26,16 +26,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", help="the PaymentPlatform")
     parser.add_argument("-n", "--namespace", default="default", help="its namespace (default: default)")
     parser.add_argument("--hash", dest="plan_hash", help="approve only if the pending plan has this hash")
-    parser.add_argument("--field-manager", default="payplat-approve",
-                        help="the name the API server records as the approver (default: payplat-approve)")
+    parser.add_argument(
+        "--field-manager",
+        default="payplat-approve",
+        help="the name the API server records as the approver (default: payplat-approve)",
+    )
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
 
 def describe(status: Mapping[str, Any]) -> str:
     """The pending change as a person reads it (pure: status in, text out)."""
     pending = status.get("pendingChange") or {}
-    lines = [f"plan {pending.get('planHash')}: " + (", ".join(
-        f"{count} to {op}" for op, count in (pending.get("changes") or {}).items() if count) or "no changes")]
+    lines = [
+        f"plan {pending.get('planHash')}: "
+        + (
+            ", ".join(f"{count} to {op}" for op, count in (pending.get("changes") or {}).items() if count)
+            or "no changes"
+        )
+    ]
     for item in pending.get("protected") or ():
         lines.append(f"  PROTECTED {item['kind']} {item['name']} would be {item['op']}d")
     for step in pending.get("replacedOrDeleted") or ():
@@ -49,7 +57,7 @@ def describe(status: Mapping[str, Any]) -> str:
 
 
 def command(args: argparse.Namespace) -> int:
-    from payplat import kube
+    from payplat.controller import kube
 
     obj = asyncio.run(kube.read_platform(args.namespace, args.name))
     if obj is None:
@@ -59,8 +67,10 @@ def command(args: argparse.Namespace) -> int:
     pending = status.get("pendingChange") or {}
     plan = pending.get("planHash")
     if status.get("phase") != "AwaitingApproval" or not plan:
-        print(f"{args.namespace}/{args.name} has no change awaiting approval (phase {status.get('phase')})",
-              file=sys.stderr)
+        print(
+            f"{args.namespace}/{args.name} has no change awaiting approval (phase {status.get('phase')})",
+            file=sys.stderr,
+        )
         return 1
     if args.plan_hash and args.plan_hash != plan:
         print(f"the pending plan is {plan}, not {args.plan_hash}: review it again", file=sys.stderr)

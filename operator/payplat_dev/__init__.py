@@ -6,4 +6,7 @@ on a machine without AWS: a stand-in for the ``pulumi-resource-aws`` provider pl
 (``payplat_dev.moto``), and the environment that ties them to the CLI built by
 ``hack/pulumi-cli.sh`` (``payplat_dev.realengine``). Tests, ``payplat demo --engine pulumi``
 and bench/ use it; tests/test_architecture.py keeps the runtime from depending on it.
+
+May import anything of payplat (it drives the CLI, the controller and the engines);
+nothing in payplat may import it.
 """

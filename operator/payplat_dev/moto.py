@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from payplat.localcluster import ManagedProcess, free_port
+from payplat_dev.processes import ManagedProcess, free_port
 
 __all__ = ["MotoServer", "start_moto"]
 
@@ -83,8 +83,11 @@ class MotoServer:
 
             # Any service by name: the stubs type boto3.client per literal service name.
             self._clients[service] = boto3.client(  # type: ignore[call-overload]
-                service, endpoint_url=self.endpoint, region_name=self.region,
-                aws_access_key_id="testing", aws_secret_access_key="testing",
+                service,
+                endpoint_url=self.endpoint,
+                region_name=self.region,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
                 config=Config(s3={"addressing_style": "path"}),
             )
         return self._clients[service]
@@ -106,11 +109,14 @@ def start_moto(log_path: Path, *, port: int | None = None) -> MotoServer:
     """moto's server on 127.0.0.1 (a free port unless given), ready to answer."""
     port = port or free_port()
     process = ManagedProcess.start(
-        "moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], log_path)
+        "moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], log_path
+    )
     deadline = time.monotonic() + _START_TIMEOUT
     while True:
         if not process.alive():
-            raise RuntimeError(f"moto server exited ({process.popen.returncode}); log {log_path}:\n{process.log_text()[-2000:]}")
+            raise RuntimeError(
+                f"moto server exited ({process.popen.returncode}); log {log_path}:\n{process.log_text()[-2000:]}"
+            )
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 pass
@@ -119,5 +125,7 @@ def start_moto(log_path: Path, *, port: int | None = None) -> MotoServer:
         except OSError:
             if time.monotonic() > deadline:
                 process.stop()
-                raise RuntimeError(f"moto server did not answer on 127.0.0.1:{port} within {_START_TIMEOUT:.0f}s; log {log_path}") from None
+                raise RuntimeError(
+                    f"moto server did not answer on 127.0.0.1:{port} within {_START_TIMEOUT:.0f}s; log {log_path}"
+                ) from None
             time.sleep(0.2)

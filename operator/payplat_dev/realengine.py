@@ -21,7 +21,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from payplat.localcluster import repo_root
+from payplat_dev.localcluster import repo_root
 from payplat_dev.moto import MotoServer
 from payplat_dev.standin.cloud import STANDIN_DIR_ENV, StandinCloud
 
@@ -34,7 +34,9 @@ PULUMI_CLI_VERSION = "v3.274.0"
 def _root() -> Path:
     root = repo_root()
     if root is None:
-        raise RuntimeError("the real-engine kit runs from a source checkout (hack/ holds the CLI build and the stand-in)")
+        raise RuntimeError(
+            "the real-engine kit runs from a source checkout (hack/ holds the CLI build and the stand-in)"
+        )
     return root
 
 
@@ -43,8 +45,9 @@ def cli_binary() -> Path:
     override = os.environ.get("PAYPLAT_PULUMI_CLI")
     if override:
         return Path(override)
-    out = subprocess.run(["bash", str(_root() / "hack" / "pulumi-cli.sh"), "--print"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["bash", str(_root() / "hack" / "pulumi-cli.sh"), "--print"], capture_output=True, text=True, check=True
+    )
     return Path(out.stdout.strip().splitlines()[-1])
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from payplat.localcluster import LocalCluster
+from payplat_dev.localcluster import LocalCluster
 from tests.controlplane import local_cluster
 
 # The e2e lane's operator fixtures, shared rather than copied.
@@ -24,8 +24,9 @@ ROOT = Path(__file__).parent.parent.parent
 @pytest.fixture(scope="session")
 def argocd_home() -> Path:
     """The folder with bin/argocd (and its other names), crds/ and hack/."""
-    out = subprocess.run(["bash", str(ROOT / "hack" / "argocd.sh"), "--print"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["bash", str(ROOT / "hack" / "argocd.sh"), "--print"], capture_output=True, text=True, check=True
+    )
     home = Path(out.stdout.strip().splitlines()[-1])
     if not os.access(home / "bin" / "argocd", os.X_OK):
         reason = f"Argo CD not built in {home}: run hack/argocd.sh"

@@ -28,7 +28,8 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from payplat.localcluster import LocalCluster, ManagedProcess, free_port, tail
+from payplat_dev.localcluster import LocalCluster
+from payplat_dev.processes import ManagedProcess, free_port, tail
 
 ROOT = Path(__file__).parent.parent.parent
 CM_PATCH = ROOT / "manifests" / "argocd" / "argocd-cm-patch.yaml"
@@ -80,9 +81,15 @@ class GitRepo:
 
 
 def _git(cwd: Path, *args: str) -> str:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cwd), "GIT_CONFIG_NOSYSTEM": "1",
-           "GIT_AUTHOR_NAME": "payplat tests", "GIT_AUTHOR_EMAIL": "tests@payplat.invalid",
-           "GIT_COMMITTER_NAME": "payplat tests", "GIT_COMMITTER_EMAIL": "tests@payplat.invalid"}
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(cwd),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "payplat tests",
+        "GIT_AUTHOR_EMAIL": "tests@payplat.invalid",
+        "GIT_COMMITTER_NAME": "payplat tests",
+        "GIT_COMMITTER_EMAIL": "tests@payplat.invalid",
+    }
     result = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"git {' '.join(args)} exited {result.returncode}: {result.stderr}")
@@ -132,15 +139,33 @@ class ArgoCD:
         cm["data"]["timeout.reconciliation"] = "180s"
         docs: list[dict[str, Any]] = [cm]
         for name in ("argocd-rbac-cm", "argocd-cmd-params-cm"):
-            docs.append({"apiVersion": "v1", "kind": "ConfigMap",
-                         "metadata": {"name": name, "namespace": self.namespace, "labels": labels}})
-        docs.append({"apiVersion": "v1", "kind": "Secret",
-                     "metadata": {"name": "argocd-secret", "namespace": self.namespace, "labels": labels},
-                     "stringData": {"server.secretkey": secrets.token_urlsafe(32)}})
-        docs.append({"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
-                     "metadata": {"name": "default", "namespace": self.namespace},
-                     "spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}],
-                              "clusterResourceWhitelist": [{"group": "*", "kind": "*"}]}})
+            docs.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": name, "namespace": self.namespace, "labels": labels},
+                }
+            )
+        docs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "argocd-secret", "namespace": self.namespace, "labels": labels},
+                "stringData": {"server.secretkey": secrets.token_urlsafe(32)},
+            }
+        )
+        docs.append(
+            {
+                "apiVersion": "argoproj.io/v1alpha1",
+                "kind": "AppProject",
+                "metadata": {"name": "default", "namespace": self.namespace},
+                "spec": {
+                    "sourceRepos": ["*"],
+                    "destinations": [{"server": "*", "namespace": "*"}],
+                    "clusterResourceWhitelist": [{"group": "*", "kind": "*"}],
+                },
+            }
+        )
         self.cluster.apply(docs)
 
     def _env(self, name: str, **extra: str) -> dict[str, str]:
@@ -148,10 +173,21 @@ class ArgoCD:
         (home / "tmp").mkdir(parents=True, exist_ok=True)
         # The repo-server runs git through git-verify-wrapper.sh and git-ask-pass.sh and
         # renders charts with helm: all on PATH, like in Argo CD's image.
-        path = [str(self.home / "hack"), str(self.home / "bin"), str(self.cluster.bin_dir), "/usr/local/bin",
-                "/usr/bin", "/bin"]
-        return {"PATH": os.pathsep.join(path), "HOME": str(home), "TMPDIR": str(home / "tmp"),
-                "ARGOCD_GPG_ENABLED": "false", **extra}
+        path = [
+            str(self.home / "hack"),
+            str(self.home / "bin"),
+            str(self.cluster.bin_dir),
+            "/usr/local/bin",
+            "/usr/bin",
+            "/bin",
+        ]
+        return {
+            "PATH": os.pathsep.join(path),
+            "HOME": str(home),
+            "TMPDIR": str(home / "tmp"),
+            "ARGOCD_GPG_ENABLED": "false",
+            **extra,
+        }
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str], port: int) -> ManagedProcess:
         proc = self.cluster.spawn(f"argocd-{name}", argv, env=env)
@@ -165,32 +201,82 @@ class ArgoCD:
 
     def _start_redis(self) -> int:
         port = free_port()
-        self._spawn("redis", ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-                              "--appendonly", "no", "--dir", str(self.workdir)], self._env("redis"), port)
+        self._spawn(
+            "redis",
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            self._env("redis"),
+            port,
+        )
         return port
 
     def _start_repo_server(self, redis: int) -> int:
         port = free_port()
-        self._spawn("repo-server", [
-            str(self.home / "bin" / "argocd-repo-server"), "--address", "127.0.0.1", "--port", str(port),
-            "--disable-tls", "--client-ca-path", "", "--redis", f"127.0.0.1:{redis}",
-            "--metrics-address", "127.0.0.1", "--metrics-port", str(free_port()),
-        ], self._env("repo-server"), port)
+        self._spawn(
+            "repo-server",
+            [
+                str(self.home / "bin" / "argocd-repo-server"),
+                "--address",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--disable-tls",
+                "--client-ca-path",
+                "",
+                "--redis",
+                f"127.0.0.1:{redis}",
+                "--metrics-address",
+                "127.0.0.1",
+                "--metrics-port",
+                str(free_port()),
+            ],
+            self._env("repo-server"),
+            port,
+        )
         return port
 
     def _start_controller(self, redis: int, repo_server: int) -> None:
         metrics = free_port()
         kubeconfig = str(self.cluster.kubeconfig)
-        self._spawn("application-controller", [
-            str(self.home / "bin" / "argocd-application-controller"), "--kubeconfig", kubeconfig,
-            "--namespace", self.namespace, "--redis", f"127.0.0.1:{redis}",
-            "--repo-server", f"127.0.0.1:{repo_server}", "--repo-server-plaintext",
-            "--metrics-port", str(metrics),
-            # Minutes: a test that passes must have been driven by the refresh annotation
-            # or by a watch event, never by the periodic resync.
-            "--app-resync", "180", "--app-resync-jitter", "0", "--self-heal-timeout-seconds", "2",
-            "--persist-resource-health",
-        ], self._env("application-controller", ARGOCD_FAKE_IN_CLUSTER="true", KUBECONFIG=kubeconfig), metrics)
+        self._spawn(
+            "application-controller",
+            [
+                str(self.home / "bin" / "argocd-application-controller"),
+                "--kubeconfig",
+                kubeconfig,
+                "--namespace",
+                self.namespace,
+                "--redis",
+                f"127.0.0.1:{redis}",
+                "--repo-server",
+                f"127.0.0.1:{repo_server}",
+                "--repo-server-plaintext",
+                "--metrics-port",
+                str(metrics),
+                # Minutes: a test that passes must have been driven by the refresh annotation
+                # or by a watch event, never by the periodic resync.
+                "--app-resync",
+                "180",
+                "--app-resync-jitter",
+                "0",
+                "--self-heal-timeout-seconds",
+                "2",
+                "--persist-resource-health",
+            ],
+            self._env("application-controller", ARGOCD_FAKE_IN_CLUSTER="true", KUBECONFIG=kubeconfig),
+            metrics,
+        )
 
     # ---- applications
 
@@ -201,8 +287,7 @@ class ArgoCD:
 
     def refresh(self, name: str) -> None:
         """What a Git webhook does after a push: ask for a refresh now."""
-        self.cluster.kubectl("annotate", "application", name, "-n", self.namespace, f"{REFRESH}=normal",
-                             "--overwrite")
+        self.cluster.kubectl("annotate", "application", name, "-n", self.namespace, f"{REFRESH}=normal", "--overwrite")
 
     def app(self, name: str) -> dict[str, Any]:
         return dict(self.cluster.get_json("application", name, namespace=self.namespace))
@@ -210,8 +295,14 @@ class ArgoCD:
     def logs(self) -> str:
         return ", ".join(str(p.log_path) for p in self.processes)
 
-    def wait(self, name: str, probe: Callable[[dict[str, Any]], T | None], what: str,
-             timeout: float = WAIT, alive: Callable[[], bool] | None = None) -> T:
+    def wait(
+        self,
+        name: str,
+        probe: Callable[[dict[str, Any]], T | None],
+        what: str,
+        timeout: float = WAIT,
+        alive: Callable[[], bool] | None = None,
+    ) -> T:
         """Poll Application ``name`` until ``probe(app)`` is truthy; fail with the last
         status seen and the log files otherwise."""
         deadline = time.monotonic() + timeout
@@ -224,26 +315,34 @@ class ArgoCD:
             dead = [p.name for p in self.processes if not p.alive()]
             if dead or (alive is not None and not alive()) or time.monotonic() > deadline:
                 status = json.dumps(app.get("status", {}), indent=1)[-4000:]
-                pytest.fail(f"waiting for {what} on Application {name}: "
-                            f"{'exited: ' + ', '.join(dead) if dead else 'timed out'}; status:\n{status}\n"
-                            f"logs: {self.logs()}", pytrace=False)
+                pytest.fail(
+                    f"waiting for {what} on Application {name}: "
+                    f"{'exited: ' + ', '.join(dead) if dead else 'timed out'}; status:\n{status}\n"
+                    f"logs: {self.logs()}",
+                    pytrace=False,
+                )
             time.sleep(0.25)
 
 
-def application(name: str, repo_url: str, path: str, namespace: str, *, prune: bool,
-                revision: str = "main") -> dict[str, Any]:
+def application(
+    name: str, repo_url: str, path: str, namespace: str, *, prune: bool, revision: str = "main"
+) -> dict[str, Any]:
     """An Application syncing ``path`` of ``repo_url`` into ``namespace`` automatically.
     Pruning uses background propagation: this control plane has no garbage collector to
     finish a foreground deletion (a real cluster does)."""
     return {
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application", "metadata": {"name": name},
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": name},
         "spec": {
             "project": "default",
             "source": {"repoURL": repo_url, "targetRevision": revision, "path": path},
             "destination": {"server": "https://kubernetes.default.svc", "namespace": namespace},
             # allowEmpty: a test removes every platform from Git on purpose.
-            "syncPolicy": {"automated": {"prune": prune, "selfHeal": True, "allowEmpty": prune},
-                           "syncOptions": ["PrunePropagationPolicy=background"]},
+            "syncPolicy": {
+                "automated": {"prune": prune, "selfHeal": True, "allowEmpty": prune},
+                "syncOptions": ["PrunePropagationPolicy=background"],
+            },
         },
     }
 

@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 import yaml
 
-from payplat.demo import missing_password_secrets
+from payplat.controller.handlersteps import FINALIZER
 from payplat.engines.fakecloud import FakeCloud
 from payplat.engines.faults import FAULT_TAG
-from payplat.handlers import FINALIZER
-from payplat.identity import stack_name
-from payplat.localcluster import LocalCluster
+from payplat.model.identity import stack_name
+from payplat_dev.demo import missing_password_secrets
+from payplat_dev.localcluster import LocalCluster
 from tests.e2e.support import RunOperator, condition, get_platform, platform
 
 from .gitops import ROOT, ArgoCD, GitRepo, application, health_of, resource, synced_at
@@ -52,17 +52,20 @@ def live_resources(state_dir: Path, namespace: str, name: str) -> int:
 
 def healthy_at(name: str, generation: int, cluster: LocalCluster, namespace: str) -> Any:
     """A probe: Argo CD shows ``name`` Healthy and the object is Ready for ``generation``."""
+
     def probe(app: dict[str, Any]) -> dict[str, Any] | None:
         shown = health_of(app, name)
         if not shown or shown["status"] != "Healthy":
             return None
         obj = get_platform(cluster, namespace, name)
         return app if obj and obj["metadata"]["generation"] == generation else None
+
     return probe
 
 
 def test_a_platform_from_git_syncs_turns_healthy_follows_a_push_and_suspends(
-        cluster: LocalCluster, namespace: str, run_operator: RunOperator, argocd: ArgoCD, tmp_path: Path) -> None:
+    cluster: LocalCluster, namespace: str, run_operator: RunOperator, argocd: ArgoCD, tmp_path: Path
+) -> None:
     repo = GitRepo.create(tmp_path, "platforms")
     repo.write("platforms/shop.yaml", [platform("shop")])
     first = repo.push("shop")
@@ -102,22 +105,32 @@ def test_a_platform_from_git_syncs_turns_healthy_follows_a_push_and_suspends(
     repo.write("platforms/shop.yaml", [platform("shop", {"tags": {"team": "checkout"}, "suspend": True})])
     third = repo.push("shop: suspend")
     argocd.refresh("shop")
-    app = argocd.wait("shop", lambda a: a if synced_at(a, third) and (health_of(a, "shop") or {}).get(
-        "status") == "Suspended" else None, "Suspended", alive=operator.process.alive)
+    app = argocd.wait(
+        "shop",
+        lambda a: a if synced_at(a, third) and (health_of(a, "shop") or {}).get("status") == "Suspended" else None,
+        "Suspended",
+        alive=operator.process.alive,
+    )
     assert health_of(app, "shop") == health(
-        "Suspended", "spec.suspend is true: the operator runs no engine operations for this platform")
+        "Suspended", "spec.suspend is true: the operator runs no engine operations for this platform"
+    )
 
 
 def test_a_platform_that_fails_for_good_is_degraded_with_the_operators_reason(
-        cluster: LocalCluster, namespace: str, run_operator: RunOperator, argocd: ArgoCD, tmp_path: Path) -> None:
+    cluster: LocalCluster, namespace: str, run_operator: RunOperator, argocd: ArgoCD, tmp_path: Path
+) -> None:
     repo = GitRepo.create(tmp_path, "platforms")
     repo.write("broken.yaml", [platform("broken", {"tags": {FAULT_TAG: "up-permanent"}})])
     revision = repo.push("broken")
     operator = run_operator()
     argocd.apply(application("broken", repo.url, ".", namespace, prune=True))
 
-    app = argocd.wait("broken", lambda a: a if synced_at(a, revision) and (health_of(a, "broken") or {}).get(
-        "status") == "Degraded" else None, "Degraded", alive=operator.process.alive)
+    app = argocd.wait(
+        "broken",
+        lambda a: a if synced_at(a, revision) and (health_of(a, "broken") or {}).get("status") == "Degraded" else None,
+        "Degraded",
+        alive=operator.process.alive,
+    )
 
     stalled = condition(get_platform(cluster, namespace, "broken"), "Stalled")
     assert stalled and stalled["status"] == "True" and "up failed" in stalled["message"]
@@ -126,7 +139,8 @@ def test_a_platform_that_fails_for_good_is_degraded_with_the_operators_reason(
 
 
 def test_an_invalid_manifest_in_git_fails_the_sync_with_the_api_servers_message(
-        cluster: LocalCluster, namespace: str, run_operator: RunOperator, argocd: ArgoCD, tmp_path: Path) -> None:
+    cluster: LocalCluster, namespace: str, run_operator: RunOperator, argocd: ArgoCD, tmp_path: Path
+) -> None:
     repo = GitRepo.create(tmp_path, "platforms")
     repo.write("good.yaml", [platform("good")])
     good = repo.push("good")
@@ -147,25 +161,31 @@ def test_an_invalid_manifest_in_git_fails_the_sync_with_the_api_servers_message(
         result = operation.get("syncResult", {})
         if result.get("revision") != bad or operation.get("phase") not in ("Running", "Failed", "Error"):
             return None
-        failed = [r for r in result.get("resources", []) if r.get("name") == "delete-with-protected-alb"
-                  and r.get("status") == "SyncFailed"]
+        failed = [
+            r
+            for r in result.get("resources", [])
+            if r.get("name") == "delete-with-protected-alb" and r.get("status") == "SyncFailed"
+        ]
         return {**operation, "failed": failed} if failed and expect in operation.get("message", "") else None
 
     operation = argocd.wait("mixed", refused, "the sync of the invalid revision to fail")
-    message = ('PaymentPlatform.payplat.io "delete-with-protected-alb" is invalid: '
-               f"spec.loadBalancer.deletionProtection: Invalid value: {expect}")
+    message = (
+        'PaymentPlatform.payplat.io "delete-with-protected-alb" is invalid: '
+        f"spec.loadBalancer.deletionProtection: Invalid value: {expect}"
+    )
     assert message in operation["message"], operation["message"]
     assert message in operation["failed"][0]["message"]
     app = argocd.app("mixed")
     assert app["status"]["sync"]["status"] == "OutOfSync" and app["status"]["sync"]["revision"] == bad
     assert get_platform(cluster, namespace, "delete-with-protected-alb") is None
     assert good != bad and health_of(app, "good") == health(
-        "Healthy", condition(get_platform(cluster, namespace, "good"), "Ready")["message"])
+        "Healthy", condition(get_platform(cluster, namespace, "good"), "Ready")["message"]
+    )
 
 
 def test_removing_platforms_from_git_deletes_them_through_the_finalizer(
-        cluster: LocalCluster, namespace: str, run_operator: RunOperator, state_dir: Path, argocd: ArgoCD,
-        tmp_path: Path) -> None:
+    cluster: LocalCluster, namespace: str, run_operator: RunOperator, state_dir: Path, argocd: ArgoCD, tmp_path: Path
+) -> None:
     repo = GitRepo.create(tmp_path, "platforms")
     specs = {
         # Delete: the first three destroys fail and are retried, so the deletion lasts.
@@ -198,8 +218,11 @@ def test_removing_platforms_from_git_deletes_them_through_the_finalizer(
             shown = health_of(a, name)
             if shown and (not seen[name] or seen[name][-1] != shown):
                 seen[name].append(shown)
-        gone = [n for n in ("gone-retained", "gone-slowly")
-                if resource(a, "PaymentPlatform", n) is None and get_platform(cluster, namespace, n) is None]
+        gone = [
+            n
+            for n in ("gone-retained", "gone-slowly")
+            if resource(a, "PaymentPlatform", n) is None and get_platform(cluster, namespace, n) is None
+        ]
         blocked = (health_of(a, "gone-blocked") or {}).get("status") == "Degraded"
         return len(gone) == 2 and blocked
 
@@ -224,17 +247,34 @@ def test_removing_platforms_from_git_deletes_them_through_the_finalizer(
     assert live_resources(state_dir, namespace, "gone-blocked") == created["gone-blocked"]
 
     # Fixing the cause (outside Git: the object is no longer in it) lets the delete finish.
-    cluster.kubectl("patch", "pp", "gone-blocked", "-n", namespace, "--type=json", "-p",
-                    json.dumps([{"op": "remove", "path": "/spec/tags/payplat.io~1offline-fail"}]))
-    app = argocd.wait("pruned", lambda a: a if resource(a, "PaymentPlatform", "gone-blocked") is None
-                      and get_platform(cluster, namespace, "gone-blocked") is None else None,
-                      "gone-blocked gone", alive=alive)
+    cluster.kubectl(
+        "patch",
+        "pp",
+        "gone-blocked",
+        "-n",
+        namespace,
+        "--type=json",
+        "-p",
+        json.dumps([{"op": "remove", "path": "/spec/tags/payplat.io~1offline-fail"}]),
+    )
+    app = argocd.wait(
+        "pruned",
+        lambda a: (
+            a
+            if resource(a, "PaymentPlatform", "gone-blocked") is None
+            and get_platform(cluster, namespace, "gone-blocked") is None
+            else None
+        ),
+        "gone-blocked gone",
+        alive=alive,
+    )
     assert live_resources(state_dir, namespace, "gone-blocked") == 0
     assert synced_at(app, empty) and app["status"].get("resources", []) == []
 
 
 def test_the_example_applications_install_the_chart_and_sync_the_example_platforms(
-        cluster: LocalCluster, run_operator: RunOperator, argocd: ArgoCD, tmp_path: Path) -> None:
+    cluster: LocalCluster, run_operator: RunOperator, argocd: ArgoCD, tmp_path: Path
+) -> None:
     """examples/argocd-application.yaml as shipped, but for its repoURL: this repository's
     chart and examples at the tag it names, in a local Git repository. No node runs the
     chart's Deployment here, so an operator process watching ``payments`` stands in for it."""
@@ -247,9 +287,13 @@ def test_the_example_applications_install_the_chart_and_sync_the_example_platfor
     revision = repo.push("release", tag=tags.pop())
     for doc in apps:
         doc["spec"]["source"]["repoURL"] = repo.url
-    platforms = {doc["metadata"]["name"]: doc for path in sorted((ROOT / "examples").glob("*.yaml"))
-                 if path.name != "argocd-application.yaml"
-                 for doc in yaml.safe_load_all(path.read_text()) if doc}
+    platforms = {
+        doc["metadata"]["name"]: doc
+        for path in sorted((ROOT / "examples").glob("*.yaml"))
+        if path.name != "argocd-application.yaml"
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc
+    }
     # The example's database password Secret is not in Git (the README says why): made up
     # the way the demo does it, consenting to the platforms that use it.
     cluster.kubectl("create", "namespace", "payments")
@@ -265,7 +309,11 @@ def test_the_example_applications_install_the_chart_and_sync_the_example_platfor
     assert {("Deployment", "payplat-system"), ("Role", "payments")} <= kinds, kinds
     assert all(r.get("status") == "Synced" for r in chart["status"]["resources"])
     for name in platforms:
-        app = argocd.wait("payment-platforms", healthy_at(name, 1, cluster, "payments"), f"{name} Healthy",
-                          alive=operator.process.alive)
+        app = argocd.wait(
+            "payment-platforms",
+            healthy_at(name, 1, cluster, "payments"),
+            f"{name} Healthy",
+            alive=operator.process.alive,
+        )
     assert synced_at(app, revision)
     assert app["status"]["health"]["status"] == "Healthy"

@@ -26,9 +26,21 @@ CASES = yaml.safe_load((DATA / "health_test.yaml").read_text())["tests"]
 
 def run_health(argocd_home: Path, obj_path: Path, cm_path: Path = CM_PATCH) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(argocd_home / "bin" / "argocd"), "admin", "settings", "resource-overrides", "health",
-         str(obj_path), "--argocd-cm-path", str(cm_path)],
-        capture_output=True, text=True, timeout=60, check=False)
+        [
+            str(argocd_home / "bin" / "argocd"),
+            "admin",
+            "settings",
+            "resource-overrides",
+            "health",
+            str(obj_path),
+            "--argocd-cm-path",
+            str(cm_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def argocd_health(argocd_home: Path, obj_path: Path) -> dict[str, str]:

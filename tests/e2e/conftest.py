@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from payplat.localcluster import LocalCluster, OperatorProcess, start_operator
+from payplat_dev.localcluster import LocalCluster
+from payplat_dev.operatorproc import OperatorProcess, start_operator
 
 from .support import ENGINES, CloudView, OfflineCloud, RunOperator, StandinCloudView
 
@@ -56,15 +57,21 @@ def cloud(engine: str, state_dir: Path, real_kit: object | None) -> CloudView:
 
 
 @pytest.fixture
-def run_operator(cluster: LocalCluster, namespace: str, state_dir: Path, engine: str,
-                 real_kit: object | None) -> Iterator[RunOperator]:
+def run_operator(
+    cluster: LocalCluster, namespace: str, state_dir: Path, engine: str, real_kit: object | None
+) -> Iterator[RunOperator]:
     """Start ``payplat run`` (the test's engine) watching the test's namespace; every
     operator started here is stopped when the test ends, pass or fail."""
     started: list[OperatorProcess] = []
     engine_env = real_kit.env() if real_kit is not None else {}  # type: ignore[attr-defined]
 
-    def run(*, env: dict[str, str] | None = None, kubeconfig: Path | None = None,
-            name: str = "operator", watch: str | None = None) -> OperatorProcess:
+    def run(
+        *,
+        env: dict[str, str] | None = None,
+        kubeconfig: Path | None = None,
+        name: str = "operator",
+        watch: str | None = None,
+    ) -> OperatorProcess:
         settings = {
             "PAYPLAT_NAMESPACES": watch or namespace,
             "PAYPLAT_LEASE_NAMESPACE": namespace,
@@ -74,8 +81,7 @@ def run_operator(cluster: LocalCluster, namespace: str, state_dir: Path, engine:
             **engine_env,
             **(env or {}),
         }
-        operator = start_operator(cluster, state_dir, kubeconfig=kubeconfig, env=settings,
-                                  name=f"{namespace}-{name}")
+        operator = start_operator(cluster, state_dir, kubeconfig=kubeconfig, env=settings, name=f"{namespace}-{name}")
         started.append(operator)
         return operator
 

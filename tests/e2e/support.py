@@ -12,7 +12,8 @@ from typing import Any, Protocol, TypeVar
 import pytest
 import yaml
 
-from payplat.localcluster import KubectlError, LocalCluster, OperatorProcess, start_operator
+from payplat_dev.localcluster import KubectlError, LocalCluster
+from payplat_dev.operatorproc import OperatorProcess, start_operator
 
 T = TypeVar("T")
 WAIT = 120.0  # a bound for "eventually", not a performance assertion
@@ -20,8 +21,9 @@ WAIT = 120.0  # a bound for "eventually", not a performance assertion
 RunOperator = Callable[..., OperatorProcess]
 
 
-def wait_for(probe: Callable[[], T | None], what: str, timeout: float = WAIT,
-             operator: OperatorProcess | None = None) -> T:
+def wait_for(
+    probe: Callable[[], T | None], what: str, timeout: float = WAIT, operator: OperatorProcess | None = None
+) -> T:
     """Poll ``probe`` until it returns something truthy; fail naming ``what`` (and the
     operator's log file) otherwise. A dead operator fails at once, with its log tail."""
     deadline = time.monotonic() + timeout
@@ -30,8 +32,10 @@ def wait_for(probe: Callable[[], T | None], what: str, timeout: float = WAIT,
         if value:
             return value
         if operator is not None and not operator.process.alive():
-            pytest.fail(f"operator exited ({operator.process.popen.returncode}) while waiting for {what}; "
-                        f"log {operator.process.log_path}:\n{_tail(operator.process.log_text())}")
+            pytest.fail(
+                f"operator exited ({operator.process.popen.returncode}) while waiting for {what}; "
+                f"log {operator.process.log_path}:\n{_tail(operator.process.log_text())}"
+            )
         if time.monotonic() > deadline:
             log = f"; operator log: {operator.process.log_path}" if operator else ""
             pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}{log}")
@@ -43,15 +47,20 @@ def _tail(text: str, lines: int = 30) -> str:
 
 
 def platform(name: str, spec: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"apiVersion": "payplat.io/v1alpha1", "kind": "PaymentPlatform",
-            "metadata": {"name": name}, "spec": spec or {}}
+    return {
+        "apiVersion": "payplat.io/v1alpha1",
+        "kind": "PaymentPlatform",
+        "metadata": {"name": name},
+        "spec": spec or {},
+    }
 
 
 def admission_refusal(cluster: LocalCluster, namespace: str, obj: dict[str, Any]) -> str | None:
     """The API server's refusal of creating ``obj`` (None: accepted). A server-side dry run,
     so each call reaches admission afresh (an apply of an unchanged object would not)."""
-    result = cluster.kubectl("create", "--dry-run=server", "-n", namespace, "-f", "-", input=yaml.safe_dump(obj),
-                             check=False)
+    result = cluster.kubectl(
+        "create", "--dry-run=server", "-n", namespace, "-f", "-", input=yaml.safe_dump(obj), check=False
+    )
     return result.stderr if result.returncode != 0 else None
 
 
@@ -77,9 +86,12 @@ def ready_for_generation(obj: dict[str, Any] | None) -> bool:
         return False
     ready = condition(obj, "Ready")
     generation = obj["metadata"]["generation"]
-    return bool(ready and ready["status"] == "True"
-                and obj.get("status", {}).get("observedGeneration") == generation
-                and ready.get("observedGeneration") == generation)
+    return bool(
+        ready
+        and ready["status"] == "True"
+        and obj.get("status", {}).get("observedGeneration") == generation
+        and ready.get("observedGeneration") == generation
+    )
 
 
 def wait_ready(cluster: LocalCluster, namespace: str, name: str, operator: OperatorProcess) -> dict[str, Any]:
@@ -101,7 +113,7 @@ ENGINES = ("offline", "pulumi")
 
 
 def stack_name(namespace: str, name: str) -> str:
-    from payplat.identity import stack_name as named
+    from payplat.model.identity import stack_name as named
 
     return named(namespace, name)
 
@@ -198,11 +210,19 @@ def load_yaml(path: Path) -> list[dict[str, Any]]:
 PROCESS_LOCAL = frozenset({"PAYPLAT_METRICS_PORT", "PAYPLAT_LIVENESS_ENDPOINT", "PAYPLAT_STATE_DIR"})
 
 
-def operator_as(cluster: LocalCluster, namespace: str, account: str, settings: dict[str, str],
-                state_dir: Path, name: str, **extra: str) -> OperatorProcess:
+def operator_as(
+    cluster: LocalCluster,
+    namespace: str,
+    account: str,
+    settings: dict[str, str],
+    state_dir: Path,
+    name: str,
+    **extra: str,
+) -> OperatorProcess:
     """``payplat run`` authenticated only by ``account``'s API-server-issued token, with an
     install's settings (its ConfigMap) as if it ran in a pod of ``namespace``."""
     kubeconfig = cluster.kubeconfig_for_token(cluster.create_token(namespace, account), name=name)
     env = {k: v for k, v in settings.items() if k not in PROCESS_LOCAL}
-    return start_operator(cluster, state_dir, kubeconfig=kubeconfig, name=name,
-                          env={**env, "POD_NAMESPACE": namespace, **extra})
+    return start_operator(
+        cluster, state_dir, kubeconfig=kubeconfig, name=name, env={**env, "POD_NAMESPACE": namespace, **extra}
+    )

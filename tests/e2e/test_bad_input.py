@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from payplat.identity import stack_name
-from payplat.localcluster import LocalCluster, repo_root
+from payplat.model.identity import stack_name
+from payplat_dev.localcluster import LocalCluster, repo_root
 
 from .support import RunOperator, get_platform, journal, platform, wait_ready
 
@@ -33,7 +33,8 @@ def invalid_case(path: Path) -> tuple[str, list[dict[str, Any]], dict[str, Any]]
 
 
 def test_every_invalid_manifest_is_refused_by_the_api_server_and_never_reaches_the_engine(
-        cluster: LocalCluster, namespace: str, run_operator: RunOperator, state_dir: Path) -> None:
+    cluster: LocalCluster, namespace: str, run_operator: RunOperator, state_dir: Path
+) -> None:
     assert len(INVALID) >= 10
     operator = run_operator()
     cases = [(path.stem, *invalid_case(path)) for path in INVALID]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from payplat.localcluster import LocalCluster
+from payplat_dev.localcluster import LocalCluster
 
 from .support import ENGINES, CloudView, RunOperator, log_records, platform, stack_name, wait_for, wait_ready
 
@@ -24,8 +24,8 @@ STANDIN_SLOW = {"PAYPLAT_STANDIN_SLOW": "ecs/service:Service:300"}
 
 @pytest.mark.parametrize("engine", ENGINES, indirect=True)
 def test_sigkill_mid_operation_then_restart_converges_without_creating_anything_twice(
-        cluster: LocalCluster, namespace: str, run_operator: RunOperator, cloud: CloudView,
-        engine: str, real_kit: Any) -> None:
+    cluster: LocalCluster, namespace: str, run_operator: RunOperator, cloud: CloudView, engine: str, real_kit: Any
+) -> None:
     if engine == "offline":
         slow = run_operator(env={"PAYPLAT_OFFLINE_STEP_DELAY": "0.2"})
     else:
@@ -35,8 +35,12 @@ def test_sigkill_mid_operation_then_restart_converges_without_creating_anything_
         wait_for(lambda: len(cloud.journal(namespace, "crashy")) >= 5, "the first up to be under way", operator=slow)
     else:
         stack = stack_name(namespace, "crashy")
-        wait_for(lambda: any("ecs/service:Service" in s["urn"] for s in real_kit.cloud.started(stack)),
-                 "the ECS service create to be in flight", timeout=180, operator=slow)
+        wait_for(
+            lambda: any("ecs/service:Service" in s["urn"] for s in real_kit.cloud.started(stack)),
+            "the ECS service create to be in flight",
+            timeout=180,
+            operator=slow,
+        )
         _quiet(lambda: len(cloud.journal(namespace, "crashy")))  # the other branches done and saved
 
     slow.process.kill()  # SIGKILL: no cleanup, the stack lock and a half-done up stay behind
@@ -57,7 +61,7 @@ def test_sigkill_mid_operation_then_restart_converges_without_creating_anything_
     creates = Counter(e["urn"] for e in entries if e["action"] == "create")
     assert [urn for urn, n in creates.items() if n > 1] == []
     assert not [e for e in entries if e["action"] == "delete"]  # nothing torn down and re-made either
-    assert entries[:len(half_done)] == half_done
+    assert entries[: len(half_done)] == half_done
     assert len(creates) > len(half_done)  # the restart finished the job the crash interrupted
     assert ready["status"]["observedGeneration"] == 1
     # The crash really left the stack locked by a dead process, and the restart said so.

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from payplat.localcluster import LocalCluster
+from payplat_dev.localcluster import LocalCluster
 
 from .support import ENGINES, CloudView, RunOperator, condition, get_platform, platform, wait_for, wait_ready
 
@@ -21,7 +21,8 @@ def live_resources(cloud: CloudView, namespace: str, name: str) -> int:
 
 
 def test_delete_policy_destroys_the_stack_before_the_object_goes(
-        cluster: LocalCluster, namespace: str, run_operator: RunOperator, cloud: CloudView) -> None:
+    cluster: LocalCluster, namespace: str, run_operator: RunOperator, cloud: CloudView
+) -> None:
     operator = run_operator()
     cluster.apply(platform("doomed", DELETABLE), namespace=namespace)
     obj = wait_ready(cluster, namespace, "doomed", operator)
@@ -37,7 +38,8 @@ def test_delete_policy_destroys_the_stack_before_the_object_goes(
 
 
 def test_retain_policy_lets_the_object_go_without_touching_the_cloud(
-        cluster: LocalCluster, namespace: str, run_operator: RunOperator, cloud: CloudView) -> None:
+    cluster: LocalCluster, namespace: str, run_operator: RunOperator, cloud: CloudView
+) -> None:
     operator = run_operator()
     cluster.apply(platform("kept", {"deletionPolicy": "Retain"}), namespace=namespace)
     wait_ready(cluster, namespace, "kept", operator)
@@ -51,7 +53,8 @@ def test_retain_policy_lets_the_object_go_without_touching_the_cloud(
 
 
 def test_a_failed_destroy_keeps_the_object_with_the_error_in_status_until_it_succeeds(
-        cluster: LocalCluster, namespace: str, run_operator: RunOperator, cloud: CloudView, engine: str) -> None:
+    cluster: LocalCluster, namespace: str, run_operator: RunOperator, cloud: CloudView, engine: str
+) -> None:
     operator = run_operator()
     breaking = cloud.break_destroy(namespace, "stuck")
     spec = {**DELETABLE, "tags": breaking}
@@ -59,8 +62,11 @@ def test_a_failed_destroy_keeps_the_object_with_the_error_in_status_until_it_suc
     wait_ready(cluster, namespace, "stuck", operator)
 
     cluster.kubectl("delete", "pp", "stuck", "-n", namespace, "--wait=false")
-    stuck = wait_for(lambda: _destroy_failed(get_platform(cluster, namespace, "stuck")),
-                     "the failed destroy to show in status", operator=operator)
+    stuck = wait_for(
+        lambda: _destroy_failed(get_platform(cluster, namespace, "stuck")),
+        "the failed destroy to show in status",
+        operator=operator,
+    )
 
     assert stuck["metadata"]["deletionTimestamp"] and stuck["metadata"]["finalizers"]
     message = json.dumps(stuck["status"])
@@ -73,10 +79,21 @@ def test_a_failed_destroy_keeps_the_object_with_the_error_in_status_until_it_suc
 
     # Fixing the cause lets the pending delete finish.
     cloud.fix_destroy(namespace, "stuck")
-    cluster.kubectl("patch", "pp", "stuck", "-n", namespace, "--type=json",
-                    "-p", json.dumps([{"op": "remove", "path": "/spec/tags/" + key.replace("/", "~1")} for key in breaking]))
-    wait_for(lambda: get_platform(cluster, namespace, "stuck") is None, "the object to go once destroy works",
-             operator=operator)
+    cluster.kubectl(
+        "patch",
+        "pp",
+        "stuck",
+        "-n",
+        namespace,
+        "--type=json",
+        "-p",
+        json.dumps([{"op": "remove", "path": "/spec/tags/" + key.replace("/", "~1")} for key in breaking]),
+    )
+    wait_for(
+        lambda: get_platform(cluster, namespace, "stuck") is None,
+        "the object to go once destroy works",
+        operator=operator,
+    )
     assert live_resources(cloud, namespace, "stuck") == 0
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import payplat
-from payplat.demo import DEMO_NAMESPACE, demo_documents
-from payplat.localcluster import find_bin_dir, missing_binaries, repo_root
+from payplat_dev.demo import DEMO_NAMESPACE, demo_documents
+from payplat_dev.localcluster import find_bin_dir, missing_binaries, repo_root
 
 pytestmark = pytest.mark.e2e
 
@@ -25,18 +25,32 @@ def test_payplat_demo_brings_every_example_to_ready_and_cleans_up(cluster: objec
 
     # The very code under test, whatever copy of the package the interpreter has installed.
     env = {**os.environ, "PYTHONPATH": str(Path(payplat.__file__).resolve().parents[1])}
-    run = subprocess.run([sys.executable, "-m", "payplat.cli", "demo", "--exit", "--timeout", "240"],
-                         capture_output=True, text=True, timeout=400, cwd=root, env=env, check=False)
+    run = subprocess.run(
+        [sys.executable, "-m", "payplat.cli", "demo", "--exit", "--timeout", "240"],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        cwd=root,
+        env=env,
+        check=False,
+    )
 
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     out = run.stdout
-    for step in ("starting etcd", "kube-apiserver is ready", "installing CRDs", "started the operator",
-                 "waiting for Ready", "stopping the operator and the control plane"):
+    for step in (
+        "starting etcd",
+        "kube-apiserver is ready",
+        "installing CRDs",
+        "started the operator",
+        "waiting for Ready",
+        "stopping the operator and the control plane",
+    ):
         assert step in out
-    table = out[out.index("NAMESPACE"):].splitlines()
-    rows = [line.split() for line in table[1:len(examples) + 1]]
+    table = out[out.index("NAMESPACE") :].splitlines()
+    rows = [line.split() for line in table[1 : len(examples) + 1]]
     assert sorted((r[0], r[1]) for r in rows) == sorted(
-        (d["metadata"].get("namespace", DEMO_NAMESPACE), d["metadata"]["name"]) for d in examples)
+        (d["metadata"].get("namespace", DEMO_NAMESPACE), d["metadata"]["name"]) for d in examples
+    )
     assert all(r[2] == "True" and r[3] == "Ready" for r in rows)
     assert "albDnsName" in out  # the status shown has the outputs
     workdir = next(line.split(": ", 1)[1] for line in out.splitlines() if "working folder" in line)

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from payplat.handlers import CHECK_DRIFT_ANNOTATION
-from payplat.localcluster import LocalCluster
+from payplat.controller.handlersteps import CHECK_DRIFT_ANNOTATION
+from payplat_dev.localcluster import LocalCluster
 
 from .support import ENGINES, CloudView, RunOperator, condition, get_platform, platform, wait_for, wait_ready
 
@@ -36,9 +36,12 @@ def vpc_dns_hostnames(cloud: CloudView, namespace: str, name: str) -> object:
 
 @pytest.mark.parametrize("engine", ENGINES, indirect=True)
 def test_a_requested_check_reports_drift_and_detect_mode_leaves_aws_alone(
-        cluster: LocalCluster, namespace: str, run_operator: RunOperator, cloud: CloudView) -> None:
+    cluster: LocalCluster, namespace: str, run_operator: RunOperator, cloud: CloudView
+) -> None:
     operator = run_operator(env=FAST_TICK)
-    cluster.apply(platform("watched", {"driftDetection": {"mode": "Detect", "intervalMinutes": 60}}), namespace=namespace)
+    cluster.apply(
+        platform("watched", {"driftDetection": {"mode": "Detect", "intervalMinutes": 60}}), namespace=namespace
+    )
     wait_ready(cluster, namespace, "watched", operator)
 
     token = ask_for_a_drift_check(cluster, namespace, "watched")
@@ -57,16 +60,24 @@ def test_a_requested_check_reports_drift_and_detect_mode_leaves_aws_alone(
 
 @pytest.mark.parametrize("engine", ENGINES, indirect=True)
 def test_remediate_mode_puts_aws_back(
-        cluster: LocalCluster, namespace: str, run_operator: RunOperator, cloud: CloudView) -> None:
+    cluster: LocalCluster, namespace: str, run_operator: RunOperator, cloud: CloudView
+) -> None:
     operator = run_operator(env=FAST_TICK)
-    cluster.apply(platform("healed", {"driftDetection": {"mode": "Remediate", "intervalMinutes": 60}}), namespace=namespace)
+    cluster.apply(
+        platform("healed", {"driftDetection": {"mode": "Remediate", "intervalMinutes": 60}}), namespace=namespace
+    )
     wait_ready(cluster, namespace, "healed", operator)
     cloud.drift(namespace, "healed", "healed-vpc", {"enableDnsHostnames": False})
 
     token = ask_for_a_drift_check(cluster, namespace, "healed")
-    healed = wait_for(lambda: (obj := answered(cluster, namespace, "healed", token))
-                      and (condition(obj, "Drifted") or {}).get("reason") == "Remediated" and obj,
-                      "drift found and remediated")
+    healed = wait_for(
+        lambda: (
+            (obj := answered(cluster, namespace, "healed", token))
+            and (condition(obj, "Drifted") or {}).get("reason") == "Remediated"
+            and obj
+        ),
+        "drift found and remediated",
+    )
 
     assert condition(healed, "Drifted")["status"] == "False"
     assert healed["status"]["phase"] == "Ready"

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from payplat.localcluster import LocalCluster
+from payplat_dev.localcluster import LocalCluster
 
 from .support import RunOperator, condition, get_platform, journal, platform, wait_for, wait_ready
 
@@ -28,11 +28,25 @@ SMALL = [{"name": "api", "image": IMAGE, "public": True, "cpu": 256, "memory": 5
 
 def cpu_cap(name: str, namespace: str, expression: str = "int(resource.inputs.cpu) <= 512") -> dict[str, Any]:
     """A policy for the test's namespace only (policies are cluster-scoped; tests share the API server)."""
-    return {"apiVersion": "payplat.io/v1alpha1", "kind": "PaymentPlatformPolicy", "metadata": {"name": name},
-            "spec": {"namespaces": [namespace], "platformSelector": {"matchLabels": {"payplat.io/e2e": "guardrails"}},
-                     "rules": [{"name": "cpu-cap", "resourceTypes": ["aws:ecs/taskDefinition:TaskDefinition"],
-                                "expression": expression, "severity": "critical",
-                                "message": "tasks may use at most half a vCPU", "fix": "lower spec.services[].cpu"}]}}
+    return {
+        "apiVersion": "payplat.io/v1alpha1",
+        "kind": "PaymentPlatformPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "namespaces": [namespace],
+            "platformSelector": {"matchLabels": {"payplat.io/e2e": "guardrails"}},
+            "rules": [
+                {
+                    "name": "cpu-cap",
+                    "resourceTypes": ["aws:ecs/taskDefinition:TaskDefinition"],
+                    "expression": expression,
+                    "severity": "critical",
+                    "message": "tasks may use at most half a vCPU",
+                    "fix": "lower spec.services[].cpu",
+                }
+            ],
+        },
+    }
 
 
 def labelled(name: str, services: list[dict[str, Any]]) -> dict[str, Any]:
@@ -55,13 +69,15 @@ def policy_name(cluster: LocalCluster, namespace: str) -> Any:
 
 
 def test_a_cel_policy_blocks_its_platform_only_until_waived_or_deleted(
-        cluster: LocalCluster, namespace: str, run_operator: RunOperator, state_dir: Path, policy_name: str) -> None:
+    cluster: LocalCluster, namespace: str, run_operator: RunOperator, state_dir: Path, policy_name: str
+) -> None:
     cluster.apply(cpu_cap(policy_name, namespace))
     operator = run_operator()
     cluster.apply([labelled("big", BIG), labelled("small", SMALL)], namespace=namespace)
 
-    blocked = wait_for(lambda: stalled_by_policy(cluster, namespace, "big"), "big Stalled/PolicyViolation",
-                       operator=operator)
+    blocked = wait_for(
+        lambda: stalled_by_policy(cluster, namespace, "big"), "big Stalled/PolicyViolation", operator=operator
+    )
     small = wait_ready(cluster, namespace, "small", operator)
     message = condition(blocked, "Stalled")["message"]  # type: ignore[index]
     assert re.search(rf"{policy_name}\.cpu-cap on aws:ecs/taskDefinition:TaskDefinition \S*big\S*-api-task", message)
@@ -73,20 +89,38 @@ def test_a_cel_policy_blocks_its_platform_only_until_waived_or_deleted(
     events = cluster.kubectl("get", "events", "-n", namespace, "-o", "json").stdout
     assert "PolicyViolation" in events and "UpStarted" not in _events_of(events, "big")
 
-    cluster.kubectl("annotate", "paymentplatform", "big", "-n", namespace,
-                    f"payplat.io/waive-{policy_name}.cpu-cap=settlement batch needs 1 vCPU (CAB-1234)")
+    cluster.kubectl(
+        "annotate",
+        "paymentplatform",
+        "big",
+        "-n",
+        namespace,
+        f"payplat.io/waive-{policy_name}.cpu-cap=settlement batch needs 1 vCPU (CAB-1234)",
+    )
     waived = wait_ready(cluster, namespace, "big", operator)
     assert waived["status"]["policy"]["waivers"] == [
-        {"rule": f"{policy_name}.cpu-cap", "reason": "settlement batch needs 1 vCPU (CAB-1234)"}]
+        {"rule": f"{policy_name}.cpu-cap", "reason": "settlement batch needs 1 vCPU (CAB-1234)"}
+    ]
     assert journal(state_dir, namespace, "big")
     assert "PolicyWaived" in _events_of(cluster.kubectl("get", "events", "-n", namespace, "-o", "json").stdout, "big")
 
     # Without the waiver, a new generation is blocked again; deleting the policy lets it converge.
     cluster.kubectl("annotate", "paymentplatform", "big", "-n", namespace, f"payplat.io/waive-{policy_name}.cpu-cap-")
-    cluster.kubectl("patch", "paymentplatform", "big", "-n", namespace, "--type=merge",
-                    "-p", json.dumps({"spec": {"services": [{**BIG[0], "memory": 3072}]}}))
-    wait_for(lambda: (obj := stalled_by_policy(cluster, namespace, "big")) and obj["status"]["observedGeneration"] == 2,
-             "big blocked again at generation 2", operator=operator)
+    cluster.kubectl(
+        "patch",
+        "paymentplatform",
+        "big",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"services": [{**BIG[0], "memory": 3072}]}}),
+    )
+    wait_for(
+        lambda: (obj := stalled_by_policy(cluster, namespace, "big")) and obj["status"]["observedGeneration"] == 2,
+        "big blocked again at generation 2",
+        operator=operator,
+    )
     cluster.kubectl("delete", "paymentplatformpolicy", policy_name)
     converged = wait_ready(cluster, namespace, "big", operator)
     assert converged["metadata"]["generation"] == 2 and converged["status"]["policy"]["policies"] == []
@@ -98,7 +132,8 @@ def test_a_cel_policy_blocks_its_platform_only_until_waived_or_deleted(
 
 
 def test_a_policy_that_does_not_compile_says_so_and_fails_closed(
-        cluster: LocalCluster, namespace: str, run_operator: RunOperator, state_dir: Path, policy_name: str) -> None:
+    cluster: LocalCluster, namespace: str, run_operator: RunOperator, state_dir: Path, policy_name: str
+) -> None:
     cluster.apply(cpu_cap(policy_name, namespace, expression="int(resource.inputs.cpu <= 512"))
     operator = run_operator()
 
@@ -110,19 +145,34 @@ def test_a_policy_that_does_not_compile_says_so_and_fails_closed(
     obj = wait_for(invalid, "the policy's Ready=False/InvalidPolicy", operator=operator)
     assert obj["status"]["problems"][0].startswith("spec.rules[0].expression: syntax error at line 1")
     cluster.apply(labelled("small", SMALL), namespace=namespace)
-    blocked = wait_for(lambda: stalled_by_policy(cluster, namespace, "small"), "small blocked by the broken rule",
-                       operator=operator)
+    blocked = wait_for(
+        lambda: stalled_by_policy(cluster, namespace, "small"), "small blocked by the broken rule", operator=operator
+    )
     assert "does not compile" in condition(blocked, "Stalled")["message"]  # type: ignore[index]
     assert journal(state_dir, namespace, "small") == []
     assert operator.process.alive()
 
     cluster.apply(cpu_cap(policy_name, namespace))  # fixed: accepted, and the platform converges
-    wait_for(lambda: (condition(json.loads(cluster.kubectl("get", "paymentplatformpolicy", policy_name, "-o",
-                                                           "json").stdout), "Ready") or {}).get("reason") == "Accepted",
-             "the fixed policy Accepted", operator=operator)
+    wait_for(
+        lambda: (
+            (
+                condition(
+                    json.loads(cluster.kubectl("get", "paymentplatformpolicy", policy_name, "-o", "json").stdout),
+                    "Ready",
+                )
+                or {}
+            ).get("reason")
+            == "Accepted"
+        ),
+        "the fixed policy Accepted",
+        operator=operator,
+    )
     wait_ready(cluster, namespace, "small", operator)
 
 
 def _events_of(events_json: str, name: str) -> str:
-    return " ".join(f"{e.get('reason')}:{e.get('message')}" for e in json.loads(events_json)["items"]
-                    if e.get("involvedObject", {}).get("name") == name)
+    return " ".join(
+        f"{e.get('reason')}:{e.get('message')}"
+        for e in json.loads(events_json)["items"]
+        if e.get("involvedObject", {}).get("name") == name
+    )

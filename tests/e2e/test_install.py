@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from payplat.localcluster import LocalCluster, OperatorProcess, find_bin_dir, start_operator
+from payplat_dev.localcluster import LocalCluster, find_bin_dir
+from payplat_dev.operatorproc import OperatorProcess, start_operator
 from tests.ship.rendering import CHART, MANIFESTS, ROOT, by_kind_name, require, run
 
 from .support import admission_refusal, log_records, wait_for, wait_ready
@@ -34,30 +35,39 @@ def _apply_dry_run_then_for_real(cluster: LocalCluster, manifest: str) -> None:
     namespaces = [doc for doc in yaml.safe_load_all(manifest) if doc and doc["kind"] == "Namespace"]
     if namespaces:
         cluster.apply(namespaces)
-    dry = cluster.kubectl("apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", "-",
-                          input=manifest)
+    dry = cluster.kubectl("apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", "-", input=manifest)
     assert "(server dry run)" in dry.stdout
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=manifest)
 
 
-def _operator_as(cluster: LocalCluster, namespace: str, account: str, settings: dict[str, str],
-                 state_dir: Path) -> OperatorProcess:
+def _operator_as(
+    cluster: LocalCluster, namespace: str, account: str, settings: dict[str, str], state_dir: Path
+) -> OperatorProcess:
     """``payplat run`` authenticated only by ``account``'s token, with the install's settings."""
     kubeconfig = cluster.kubeconfig_for_token(cluster.create_token(namespace, account), name=account)
     env = {k: v for k, v in settings.items() if k not in PROCESS_LOCAL}
-    return start_operator(cluster, state_dir, kubeconfig=kubeconfig, name=f"install-{namespace}",
-                          env={**env, "POD_NAMESPACE": namespace, "PAYPLAT_BACKOFF_BASE_SECONDS": "1"})
+    return start_operator(
+        cluster,
+        state_dir,
+        kubeconfig=kubeconfig,
+        name=f"install-{namespace}",
+        env={**env, "POD_NAMESPACE": namespace, "PAYPLAT_BACKOFF_BASE_SECONDS": "1"},
+    )
 
 
 def _assert_ready_without_forbidden(cluster: LocalCluster, namespace: str, operator: OperatorProcess) -> None:
     cluster.apply(EXAMPLE, namespace=namespace)
     try:
         wait_ready(cluster, namespace, EXAMPLE["metadata"]["name"], operator)
-        waited = cluster.kubectl("wait", "--for=condition=Ready", f"pp/{EXAMPLE['metadata']['name']}",
-                                 "-n", namespace, "--timeout=30s")
+        waited = cluster.kubectl(
+            "wait", "--for=condition=Ready", f"pp/{EXAMPLE['metadata']['name']}", "-n", namespace, "--timeout=30s"
+        )
         assert "condition met" in waited.stdout
-        problems = [r for r in log_records(operator)
-                    if "forbidden" in str(r).lower() or "not enough permissions" in str(r).lower()]
+        problems = [
+            r
+            for r in log_records(operator)
+            if "forbidden" in str(r).lower() or "not enough permissions" in str(r).lower()
+        ]
         assert problems == [], problems
     finally:
         operator.process.stop()
@@ -68,19 +78,30 @@ def _no_admission_policy_left_behind(cluster: LocalCluster) -> Iterator[None]:
     """The installs bind the assume-role policy cluster-wide (as they should); later tests
     in this session must not be judged by an install's empty allow-list."""
     yield
-    cluster.kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy",
-                    "-l", "app.kubernetes.io/part-of=payplat", "--ignore-not-found")
+    cluster.kubectl(
+        "delete",
+        "validatingadmissionpolicybinding,validatingadmissionpolicy",
+        "-l",
+        "app.kubernetes.io/part-of=payplat",
+        "--ignore-not-found",
+    )
 
 
 def _assert_admission_refuses_roles_not_allowed(cluster: LocalCluster, namespace: str) -> None:
     """The install's own policy and binding, as shipped, with its empty allow-list."""
-    foreign = {**EXAMPLE, "metadata": {"name": "foreign-role"},
-               "spec": {**EXAMPLE.get("spec", {}), "assumeRoleArn": "arn:aws:iam::444455556666:role/x"}}
+    foreign = {
+        **EXAMPLE,
+        "metadata": {"name": "foreign-role"},
+        "spec": {**EXAMPLE.get("spec", {}), "assumeRoleArn": "arn:aws:iam::444455556666:role/x"},
+    }
 
-    message = wait_for(lambda: admission_refusal(cluster, namespace, foreign),
-                       "the install's admission policy to be in force")
-    assert (f"is not allowed for namespace {namespace} (allowed: nothing); a platform administrator adds it to "
-            f"ConfigMap {namespace}/payplat-assume-roles") in message
+    message = wait_for(
+        lambda: admission_refusal(cluster, namespace, foreign), "the install's admission policy to be in force"
+    )
+    assert (
+        f"is not allowed for namespace {namespace} (allowed: nothing); a platform administrator adds it to "
+        f"ConfigMap {namespace}/payplat-assume-roles"
+    ) in message
 
 
 def _configmap(objects: dict[tuple[str, str, str], dict[str, Any]], namespace: str, name: str) -> dict[str, str]:
@@ -100,17 +121,25 @@ def test_kustomize_install_reaches_ready_with_its_rbac(cluster: LocalCluster, tm
     _assert_ready_without_forbidden(cluster, "payplat-system", operator)
 
 
-def test_helm_install_reaches_ready_with_the_chart_rbac(cluster: LocalCluster, namespace: str,
-                                                        tmp_path: Path) -> None:
+def test_helm_install_reaches_ready_with_the_chart_rbac(cluster: LocalCluster, namespace: str, tmp_path: Path) -> None:
     helm = require(find_bin_dir() / "helm", "run hack/testbin.sh")
     # Cluster-scoped names must not collide with the kustomize install in this cluster.
-    release = ["payplat", str(CHART), "--namespace", namespace, "--set", f"fullnameOverride=pp-{namespace}",
-               "--kubeconfig", str(cluster.kubeconfig)]
+    release = [
+        "payplat",
+        str(CHART),
+        "--namespace",
+        namespace,
+        "--set",
+        f"fullnameOverride=pp-{namespace}",
+        "--kubeconfig",
+        str(cluster.kubeconfig),
+    ]
     dry = run([str(helm), "install", *release, "--dry-run=server"])
     assert "kubectl get pp -A" in dry.stdout  # NOTES.txt
     run([str(helm), "install", *release])
-    manifest = run([str(helm), "get", "manifest", "payplat", "--namespace", namespace,
-                    "--kubeconfig", str(cluster.kubeconfig)]).stdout
+    manifest = run(
+        [str(helm), "get", "manifest", "payplat", "--namespace", namespace, "--kubeconfig", str(cluster.kubeconfig)]
+    ).stdout
     objects = by_kind_name(manifest)
     assert ("Role", namespace, f"pp-{namespace}") in objects
     live = cluster.get_json("role", f"pp-{namespace}", namespace=namespace)
@@ -120,17 +149,26 @@ def test_helm_install_reaches_ready_with_the_chart_rbac(cluster: LocalCluster, n
     _assert_ready_without_forbidden(cluster, namespace, operator)
 
 
-def test_chart_objects_pass_server_side_validation_in_every_variant(cluster: LocalCluster,
-                                                                      namespace: str) -> None:
+def test_chart_objects_pass_server_side_validation_in_every_variant(cluster: LocalCluster, namespace: str) -> None:
     """helm template output (what Argo CD applies) is accepted by the API server as is."""
     helm = require(find_bin_dir() / "helm", "run hack/testbin.sh")
-    for sets in ((), ("watchScope=cluster", f"secretNamespaces={{{namespace}}}"),
-                 ("engine=pulumi", "backendUrl=s3://b/p", "secretsProvider=awskms://alias/k")):
-        args = [str(helm), "template", "payplat", str(CHART), "--namespace", namespace,
-                "--set", f"fullnameOverride=dry-{namespace}"]
+    for sets in (
+        (),
+        ("watchScope=cluster", f"secretNamespaces={{{namespace}}}"),
+        ("engine=pulumi", "backendUrl=s3://b/p", "secretsProvider=awskms://alias/k"),
+    ):
+        args = [
+            str(helm),
+            "template",
+            "payplat",
+            str(CHART),
+            "--namespace",
+            namespace,
+            "--set",
+            f"fullnameOverride=dry-{namespace}",
+        ]
         for value in sets:
             args += ["--set", value]
         manifest = run(args).stdout
-        result = cluster.kubectl("apply", "--server-side", "--dry-run=server", "-f", "-", input=manifest,
-                                 check=False)
+        result = cluster.kubectl("apply", "--server-side", "--dry-run=server", "-f", "-", input=manifest, check=False)
         assert result.returncode == 0, (sets, result.stderr)

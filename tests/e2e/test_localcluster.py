@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from payplat.localcluster import LocalCluster, ManagedProcess
+from payplat_dev.localcluster import LocalCluster
+from payplat_dev.processes import ManagedProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +25,8 @@ def test_the_api_server_serves_core_apis_over_tls_with_the_admin_kubeconfig(clus
 
 
 def test_a_service_account_token_from_the_api_server_authenticates_with_no_rights(
-        cluster: LocalCluster, namespace: str) -> None:
+    cluster: LocalCluster, namespace: str
+) -> None:
     cluster.kubectl("create", "serviceaccount", "someone", "-n", namespace)
     kubeconfig = cluster.kubeconfig_for_token(cluster.create_token(namespace, "someone"), namespace)
 
@@ -42,8 +44,9 @@ def test_each_test_gets_its_own_namespace(cluster: LocalCluster, namespace: str)
 
 def test_a_managed_process_group_is_killed_with_its_children(tmp_path: Path) -> None:
     # A shell that starts a grandchild: stopping must take the whole group down.
-    proc = ManagedProcess.start("sleeper", ["bash", "-c", "sleep 300 & echo $! > child; wait"],
-                                tmp_path / "sleeper.log", cwd=tmp_path)
+    proc = ManagedProcess.start(
+        "sleeper", ["bash", "-c", "sleep 300 & echo $! > child; wait"], tmp_path / "sleeper.log", cwd=tmp_path
+    )
     child = _wait_for_pid(tmp_path / "child")
 
     proc.kill()
@@ -58,9 +61,9 @@ def test_children_die_with_a_harness_that_is_sigkilled(cluster: LocalCluster, tm
     bin_dir = cluster.bin_dir
     script = textwrap.dedent(f"""
         import pathlib, time
-        from payplat.localcluster import LocalCluster
+        from payplat_dev.localcluster import LocalCluster
         c = LocalCluster.start(bin_dir=pathlib.Path({str(bin_dir)!r}), crds=pathlib.Path('/nonexistent'))
-        pathlib.Path({str(tmp_path / 'pids')!r}).write_text(' '.join(str(p.pid) for p in c.processes))
+        pathlib.Path({str(tmp_path / "pids")!r}).write_text(' '.join(str(p.pid) for p in c.processes))
         time.sleep(300)
     """)
     harness = subprocess.Popen([sys.executable, "-c", script])

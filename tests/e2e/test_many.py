@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from payplat.localcluster import LocalCluster
+from payplat_dev.localcluster import LocalCluster
 
 from .support import RunOperator, journal, platform, ready_for_generation, wait_for
 
@@ -19,14 +19,17 @@ LIMIT = 3
 
 
 def test_fifty_platforms_reach_ready_within_the_concurrency_limit(
-        cluster: LocalCluster, namespace: str, run_operator: RunOperator, state_dir: Path) -> None:
-    operator = run_operator(env={"PAYPLAT_MAX_CONCURRENT_OPERATIONS": str(LIMIT),
-                                 "PAYPLAT_OFFLINE_STEP_DELAY": "0.005"})
+    cluster: LocalCluster, namespace: str, run_operator: RunOperator, state_dir: Path
+) -> None:
+    operator = run_operator(
+        env={"PAYPLAT_MAX_CONCURRENT_OPERATIONS": str(LIMIT), "PAYPLAT_OFFLINE_STEP_DELAY": "0.005"}
+    )
     names = [f"many-{i:02d}" for i in range(COUNT)]
 
     cluster.apply({"apiVersion": "v1", "kind": "List", "items": [platform(n) for n in names]}, namespace=namespace)
-    wait_for(lambda: _all_ready(cluster, namespace, names), f"all {COUNT} platforms Ready", timeout=600,
-             operator=operator)
+    wait_for(
+        lambda: _all_ready(cluster, namespace, names), f"all {COUNT} platforms Ready", timeout=600, operator=operator
+    )
 
     windows = [_cloud_window(state_dir, namespace, name) for name in names]
     assert all(windows)  # every platform's stack really was created
@@ -49,8 +52,9 @@ def _cloud_window(state_dir: Path, namespace: str, name: str) -> tuple[datetime,
 
 
 def _max_overlap(windows: list[tuple[datetime, datetime] | None]) -> int:
-    edges = sorted([(w[0], 1) for w in windows if w] + [(w[1], -1) for w in windows if w],
-                   key=lambda edge: (edge[0], edge[1]))  # an end before a start at the same instant
+    edges = sorted(
+        [(w[0], 1) for w in windows if w] + [(w[1], -1) for w in windows if w], key=lambda edge: (edge[0], edge[1])
+    )  # an end before a start at the same instant
     running = most = 0
     for _, step in edges:
         running += step

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from payplat.localcluster import LocalCluster
-from payplat.tenancy import SECRET_CONSENT_ANNOTATION
+from payplat.model.tenancy import SECRET_CONSENT_ANNOTATION
+from payplat_dev.localcluster import LocalCluster
 
 from .support import (
     CloudView,
@@ -39,17 +39,26 @@ TASK = "aws:ecs/taskDefinition:TaskDefinition"
 
 
 def test_an_image_change_replaces_the_task_definition_and_updates_the_service_in_place(
-        cluster: LocalCluster, namespace: str, run_operator: RunOperator, cloud: CloudView) -> None:
+    cluster: LocalCluster, namespace: str, run_operator: RunOperator, cloud: CloudView
+) -> None:
     operator = run_operator()
     cluster.apply(platform("swap", SMALL), namespace=namespace)
     wait_ready(cluster, namespace, "swap", operator)
     before = cloud.journal(namespace, "swap")
 
     new_image = WEB["image"].replace("1.27.5", "1.27.4")
-    cluster.kubectl("patch", "pp", "swap", "-n", namespace, "--type=merge",
-                    "-p", json.dumps({"spec": {"services": [{**WEB, "image": new_image}]}}))
+    cluster.kubectl(
+        "patch",
+        "pp",
+        "swap",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"services": [{**WEB, "image": new_image}]}}),
+    )
     after_obj = wait_ready(cluster, namespace, "swap", operator)
-    after = cloud.journal(namespace, "swap")[len(before):]
+    after = cloud.journal(namespace, "swap")[len(before) :]
 
     tasks = [e for e in after if e["type"] == TASK]
     assert [e["action"] for e in tasks] == ["create", "delete"]  # create-before-delete, as Pulumi replaces
@@ -60,14 +69,19 @@ def test_an_image_change_replaces_the_task_definition_and_updates_the_service_in
 
 
 def test_sigterm_mid_up_interrupts_the_cli_which_releases_its_lock_and_the_next_run_converges(
-        cluster: LocalCluster, namespace: str, run_operator: RunOperator, cloud: CloudView, real_kit: Any) -> None:
+    cluster: LocalCluster, namespace: str, run_operator: RunOperator, cloud: CloudView, real_kit: Any
+) -> None:
     # The VPC, which nearly everything depends on, takes 6 s: SIGTERM lands while it is the
     # only step in flight, so the cancelled run leaves most of the stack to the next one.
     slow = run_operator(env={"PAYPLAT_STANDIN_SLOW": "ec2/vpc:Vpc:6"})
     cluster.apply(platform("termed", SMALL), namespace=namespace)
     stack = stack_name(namespace, "termed")
-    wait_for(lambda: any("ec2/vpc:Vpc" in s["urn"] for s in real_kit.cloud.started(stack)),
-             "the VPC create to be in flight", timeout=180, operator=slow)
+    wait_for(
+        lambda: any("ec2/vpc:Vpc" in s["urn"] for s in real_kit.cloud.started(stack)),
+        "the VPC create to be in flight",
+        timeout=180,
+        operator=slow,
+    )
 
     os.kill(slow.process.pid, signal.SIGTERM)  # what the kubelet sends the container's PID 1
     slow.process.popen.wait(timeout=120)
@@ -86,12 +100,13 @@ def test_sigterm_mid_up_interrupts_the_cli_which_releases_its_lock_and_the_next_
     entries = cloud.journal(namespace, "termed")
     creates = Counter(e["urn"] for e in entries if e["action"] == "create")
     assert [urn for urn, n in creates.items() if n > 1] == []
-    assert entries[:len(interrupted)] == interrupted and len(entries) > len(interrupted)
+    assert entries[: len(interrupted)] == interrupted and len(entries) > len(interrupted)
     assert not any("broke the stale lock" in str(r.get("message")) for r in log_records(restarted))
 
 
 def test_a_throttled_call_is_retried_and_an_access_denied_one_stalls_until_the_spec_changes(
-        cluster: LocalCluster, namespace: str, run_operator: RunOperator, cloud: CloudView, real_kit: Any) -> None:
+    cluster: LocalCluster, namespace: str, run_operator: RunOperator, cloud: CloudView, real_kit: Any
+) -> None:
     from payplat_dev.standin.cloud import FAIL_TAG
 
     operator = run_operator()
@@ -104,22 +119,30 @@ def test_a_throttled_call_is_retried_and_an_access_denied_one_stalls_until_the_s
 
     denied = {**SMALL, "tags": {FAIL_TAG: "ecs/cluster:Cluster:AccessDeniedException"}}
     cluster.apply(platform("denied", denied), namespace=namespace)
-    stalled = wait_for(lambda: (obj := get_platform(cluster, namespace, "denied"))
-                       and (condition(obj, "Stalled") or {}).get("status") == "True" and obj,
-                       "the permanent failure to stall", operator=operator)
+    stalled = wait_for(
+        lambda: (
+            (obj := get_platform(cluster, namespace, "denied"))
+            and (condition(obj, "Stalled") or {}).get("status") == "True"
+            and obj
+        ),
+        "the permanent failure to stall",
+        operator=operator,
+    )
     assert condition(stalled, "Stalled")["reason"] == "AuthFailed"
     assert "AccessDeniedException" in condition(stalled, "Stalled")["message"]
     assert not [urn for urn in cloud.live(namespace, "denied") if "ecs/cluster:Cluster" in urn]
 
-    cluster.kubectl("patch", "pp", "denied", "-n", namespace, "--type=merge",
-                    "-p", json.dumps({"spec": {"tags": {FAIL_TAG: None}}}))
+    cluster.kubectl(
+        "patch", "pp", "denied", "-n", namespace, "--type=merge", "-p", json.dumps({"spec": {"tags": {FAIL_TAG: None}}})
+    )
     wait_ready(cluster, namespace, "denied", operator)
     creates = Counter(e["urn"] for e in cloud.journal(namespace, "denied") if e["action"] == "create")
     assert [urn for urn, n in creates.items() if n > 1] == []
 
 
 def test_four_platforms_converge_at_once_in_one_process_each_with_its_own_password(
-        cluster: LocalCluster, namespace: str, run_operator: RunOperator, cloud: CloudView, real_kit: Any) -> None:
+    cluster: LocalCluster, namespace: str, run_operator: RunOperator, cloud: CloudView, real_kit: Any
+) -> None:
     """Concurrent inline programs in one process: the SDK keeps its settings and config in
     contextvars per program; proven here by each stack's secret reaching only its own
     Secrets Manager version while four ups overlap."""
@@ -129,10 +152,18 @@ def test_four_platforms_converge_at_once_in_one_process_each_with_its_own_passwo
     docs: list[dict[str, Any]] = []
     for name in names:
         ref = {"name": f"{name}-db", "key": "password"}
-        docs.append({"apiVersion": "v1", "kind": "Secret",
-                     "metadata": {"name": ref["name"], "namespace": namespace,
-                                  "annotations": {SECRET_CONSENT_ANNOTATION: name}},
-                     "stringData": {"password": passwords[name]}})
+        docs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {
+                    "name": ref["name"],
+                    "namespace": namespace,
+                    "annotations": {SECRET_CONSENT_ANNOTATION: name},
+                },
+                "stringData": {"password": passwords[name]},
+            }
+        )
         docs.append(platform(name, {**SMALL, "database": {"passwordSecretRef": ref}}))
     cluster.apply(docs, namespace=namespace)
     for name in names:
@@ -141,7 +172,9 @@ def test_four_platforms_converge_at_once_in_one_process_each_with_its_own_passwo
     windows = []
     for name in names:
         stack = stack_name(namespace, name)
-        versions = [o for o in real_kit.cloud.objects(stack) if o["type"] == "aws:secretsmanager/secretVersion:SecretVersion"]
+        versions = [
+            o for o in real_kit.cloud.objects(stack) if o["type"] == "aws:secretsmanager/secretVersion:SecretVersion"
+        ]
         text = json.dumps(versions)
         assert passwords[name] in text and not [p for n, p in passwords.items() if n != name and p in text]
         times = sorted(e["time"] for e in cloud.journal(namespace, name))

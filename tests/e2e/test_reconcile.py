@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from payplat.localcluster import LocalCluster, OperatorProcess, repo_root
+from payplat_dev.localcluster import LocalCluster, repo_root
+from payplat_dev.operatorproc import OperatorProcess
 
 from .support import (
     ENGINES,
@@ -41,25 +42,32 @@ def realistic_example(namespace: str) -> tuple[dict, dict, str]:
     doc["metadata"]["namespace"] = namespace
     ref = doc["spec"]["database"]["passwordSecretRef"]
     password = "e2e-" + base64.b32encode(os.urandom(10)).decode().lower()
-    secret = {"apiVersion": "v1", "kind": "Secret",
-              "metadata": {"name": ref["name"], "namespace": namespace,
-                           "annotations": {"payplat.io/allowed-platforms": doc["metadata"]["name"]}},
-              "stringData": {ref["key"]: password}}
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": ref["name"],
+            "namespace": namespace,
+            "annotations": {"payplat.io/allowed-platforms": doc["metadata"]["name"]},
+        },
+        "stringData": {ref["key"]: password},
+    }
     return doc, secret, password
 
 
 @pytest.mark.parametrize("engine", ENGINES, indirect=True)
 def test_the_realistic_example_becomes_ready_with_outputs_printer_columns_and_kubectl_wait(
-        cluster: LocalCluster, namespace: str, run_operator: RunOperator, cloud: CloudView, engine: str,
-        real_kit: Any) -> None:
+    cluster: LocalCluster, namespace: str, run_operator: RunOperator, cloud: CloudView, engine: str, real_kit: Any
+) -> None:
     doc, secret, password = realistic_example(namespace)
     name = doc["metadata"]["name"]
     operator = run_operator()
 
     cluster.apply([secret, doc])
     obj = wait_ready(cluster, namespace, name, operator)
-    waited = cluster.kubectl("wait", "--for=condition=Ready", f"paymentplatform/{name}", "-n", namespace,
-                             "--timeout=30s")
+    waited = cluster.kubectl(
+        "wait", "--for=condition=Ready", f"paymentplatform/{name}", "-n", namespace, "--timeout=30s"
+    )
 
     assert "condition met" in waited.stdout
     status = obj["status"]
@@ -96,28 +104,33 @@ def test_the_realistic_example_becomes_ready_with_outputs_printer_columns_and_ku
         assert state and not [key for key, body in state.items() if password.encode() in body]
         checkpoint = next(body for key, body in state.items() if key.endswith(f"/{stack_name(namespace, name)}.json"))
         assert b'"secrets_providers"' in checkpoint and b"awskms://" in checkpoint
-        versions = [o for o in real_kit.cloud.objects(stack_name(namespace, name))
-                    if o["type"] == "aws:secretsmanager/secretVersion:SecretVersion"]
+        versions = [
+            o
+            for o in real_kit.cloud.objects(stack_name(namespace, name))
+            if o["type"] == "aws:secretsmanager/secretVersion:SecretVersion"
+        ]
         assert versions and password in json.dumps(versions)
 
 
 @pytest.mark.parametrize("engine", ENGINES, indirect=True)
 def test_a_spec_change_bumps_the_generation_and_the_operator_follows_it(
-        cluster: LocalCluster, namespace: str, run_operator: RunOperator, cloud: CloudView) -> None:
+    cluster: LocalCluster, namespace: str, run_operator: RunOperator, cloud: CloudView
+) -> None:
     operator = run_operator()
     cluster.apply(platform("gen", {"tags": {"team": "a"}}), namespace=namespace)
     first = wait_ready(cluster, namespace, "gen", operator)
     before = cloud.journal(namespace, "gen")
 
-    cluster.kubectl("patch", "pp", "gen", "-n", namespace, "--type=merge",
-                    "-p", json.dumps({"spec": {"tags": {"team": "b"}}}))
+    cluster.kubectl(
+        "patch", "pp", "gen", "-n", namespace, "--type=merge", "-p", json.dumps({"spec": {"tags": {"team": "b"}}})
+    )
     second = wait_ready(cluster, namespace, "gen", operator)
 
     assert first["metadata"]["generation"] == 1
     assert second["metadata"]["generation"] == 2
     assert second["status"]["observedGeneration"] == 2
     assert condition(second, "Ready")["observedGeneration"] == 2
-    after = cloud.journal(namespace, "gen")[len(before):]
+    after = cloud.journal(namespace, "gen")[len(before) :]
     assert after and {e["action"] for e in after} == {"update"}  # re-tagged in place, nothing recreated
     assert all(e["inputs"].get("tags", {}).get("team") == "b" for e in after if "tags" in e["inputs"])
     assert second["status"]["lastUpdate"]["changes"]["update"] == len(after)
@@ -127,7 +140,8 @@ RESYNC_SECONDS = 10  # the smallest the operator accepts
 
 
 def test_resync_and_restart_with_no_spec_change_cost_no_engine_operation(
-        cluster: LocalCluster, namespace: str, run_operator: RunOperator, state_dir: Path) -> None:
+    cluster: LocalCluster, namespace: str, run_operator: RunOperator, state_dir: Path
+) -> None:
     fast_resync = {"PAYPLAT_RESYNC_SECONDS": str(RESYNC_SECONDS)}
     operator = run_operator(env=fast_resync)
     cluster.apply(platform("steady"), namespace=namespace)
@@ -144,8 +158,7 @@ def test_resync_and_restart_with_no_spec_change_cost_no_engine_operation(
     operator.process.stop()
 
     restarted = run_operator(env=fast_resync, name="operator-restarted")
-    wait_for(lambda: _resumed(restarted, "steady"), "the restarted operator to resume the platform",
-             operator=restarted)
+    wait_for(lambda: _resumed(restarted, "steady"), "the restarted operator to resume the platform", operator=restarted)
 
     assert ups_before == ups_after_resync and sum(ups_before.values()) == 1
     assert _operations(restarted.metrics_text()) == {}
@@ -156,11 +169,13 @@ def test_resync_and_restart_with_no_spec_change_cost_no_engine_operation(
 
 
 def _resumed(operator: OperatorProcess, name: str) -> bool:
-    return any(r.get("message") == "Handler 'resume' succeeded." and r.get("object", {}).get("name") == name
-               for r in log_records(operator))
+    return any(
+        r.get("message") == "Handler 'resume' succeeded." and r.get("object", {}).get("name") == name
+        for r in log_records(operator)
+    )
 
 
 def _operations(metrics: str) -> dict[str, float]:
     """Engine operations by labels from the /metrics text, non-zero ones only."""
-    found = re.findall(r'^payplat_operations_total(\{[^}]*\}) (\S+)$', metrics, re.MULTILINE)
+    found = re.findall(r"^payplat_operations_total(\{[^}]*\}) (\S+)$", metrics, re.MULTILINE)
     return {labels: float(value) for labels, value in found if float(value) > 0}

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from payplat.localcluster import LocalCluster, OperatorProcess, repo_root
+from payplat_dev.localcluster import LocalCluster, repo_root
+from payplat_dev.operatorproc import OperatorProcess
 
 from .support import journal, log_records, operator_as, platform, wait_for, wait_ready
 
@@ -45,28 +46,40 @@ def _moved(doc: dict[str, Any], old: str, new: str) -> dict[str, Any]:
     return doc
 
 
-def replica(cluster: LocalCluster, namespace: str, account: str, settings: dict[str, str],
-            state_dir: Path, identity: str) -> OperatorProcess:
-    return operator_as(cluster, namespace, account, settings, state_dir, f"{namespace}-{identity}",
-                       PAYPLAT_IDENTITY=identity, PAYPLAT_LEASE_DURATION_SECONDS="5",
-                       PAYPLAT_BACKOFF_BASE_SECONDS="1")
+def replica(
+    cluster: LocalCluster, namespace: str, account: str, settings: dict[str, str], state_dir: Path, identity: str
+) -> OperatorProcess:
+    return operator_as(
+        cluster,
+        namespace,
+        account,
+        settings,
+        state_dir,
+        f"{namespace}-{identity}",
+        PAYPLAT_IDENTITY=identity,
+        PAYPLAT_LEASE_DURATION_SECONDS="5",
+        PAYPLAT_BACKOFF_BASE_SECONDS="1",
+    )
 
 
 def lease_holder(cluster: LocalCluster, namespace: str, lease: str) -> str | None:
-    got = cluster.kubectl("get", "lease", lease, "-n", namespace, "-o", "jsonpath={.spec.holderIdentity}",
-                          check=False)
+    got = cluster.kubectl("get", "lease", lease, "-n", namespace, "-o", "jsonpath={.spec.holderIdentity}", check=False)
     return got.stdout.strip() or None if got.returncode == 0 else None
 
 
 def test_the_lease_holder_works_with_the_manifests_rbac_and_the_second_replica_stays_passive(
-        cluster: LocalCluster, namespace: str, state_dir: Path) -> None:
+    cluster: LocalCluster, namespace: str, state_dir: Path
+) -> None:
     account, settings = install_rbac(cluster, namespace)
     lease = settings.get("PAYPLAT_LEASE_NAME", "payplat-operator")
     first = replica(cluster, namespace, account, settings, state_dir, "replica-a")
     second: OperatorProcess | None = None
     try:
-        wait_for(lambda: lease_holder(cluster, namespace, lease) == "replica-a", "replica-a to hold the Lease",
-                 operator=first)
+        wait_for(
+            lambda: lease_holder(cluster, namespace, lease) == "replica-a",
+            "replica-a to hold the Lease",
+            operator=first,
+        )
         second = replica(cluster, namespace, account, settings, state_dir, "replica-b")
         wait_for(lambda: _said(second, "stays passive"), "replica-b to report it is passive", operator=second)
 
@@ -83,8 +96,9 @@ def test_the_lease_holder_works_with_the_manifests_rbac_and_the_second_replica_s
         # The standby was really standing by: with the holder gone (SIGKILL, no release)
         # it takes the Lease over once it expires and handles the next change.
         first.process.kill()
-        cluster.kubectl("patch", "pp", "ha", "-n", namespace, "--type=merge",
-                        "-p", json.dumps({"spec": {"tags": {"owner": "b"}}}))
+        cluster.kubectl(
+            "patch", "pp", "ha", "-n", namespace, "--type=merge", "-p", json.dumps({"spec": {"tags": {"owner": "b"}}})
+        )
         wait_ready(cluster, namespace, "ha", second)
         assert lease_holder(cluster, namespace, lease) == "replica-b"
         assert _handled(second, "ha") and _forbidden(second) == []
@@ -95,8 +109,7 @@ def test_the_lease_holder_works_with_the_manifests_rbac_and_the_second_replica_s
                 proc.process.stop()
 
 
-def test_without_the_manifests_rbac_the_service_account_can_do_nothing(
-        cluster: LocalCluster, namespace: str) -> None:
+def test_without_the_manifests_rbac_the_service_account_can_do_nothing(cluster: LocalCluster, namespace: str) -> None:
     """The control for the test above: the token alone grants nothing, so it is the
     RBAC from manifests/ that made the replicas work."""
     cluster.kubectl("create", "serviceaccount", "payplat-operator", "-n", namespace)
@@ -110,10 +123,15 @@ def _said(operator: OperatorProcess, text: str) -> bool:
 
 
 def _handled(operator: OperatorProcess, name: str) -> bool:
-    return any(r.get("object", {}).get("name") == name and "Handler" in str(r.get("message", ""))
-               for r in log_records(operator))
+    return any(
+        r.get("object", {}).get("name") == name and "Handler" in str(r.get("message", ""))
+        for r in log_records(operator)
+    )
 
 
 def _forbidden(operator: OperatorProcess) -> list[dict[str, Any]]:
-    return [r for r in log_records(operator) if "forbidden" in json.dumps(r).lower()
-            or "not enough permissions" in json.dumps(r).lower()]
+    return [
+        r
+        for r in log_records(operator)
+        if "forbidden" in json.dumps(r).lower() or "not enough permissions" in json.dumps(r).lower()
+    ]

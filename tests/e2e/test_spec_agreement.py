@@ -22,8 +22,8 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from payplat.localcluster import LocalCluster
-from payplat.plan import ManifestError, read_manifest
+from payplat.program.manifest import ManifestError, read_manifest
+from payplat_dev.localcluster import LocalCluster
 
 pytestmark = pytest.mark.e2e
 
@@ -33,15 +33,88 @@ SEED = int(os.environ.get("PAYPLAT_AGREEMENT_SEED", "9"))
 CASES = 600
 
 HOSTILE: list[Any] = [
-    None, True, False, 0, -1, 1, 2, 3, 7, 24, 64, 256, 512, 1024, 2048, 65535, 65536, 2**31, 2**63 - 1, 1.5, 2.0,
-    "", " ", "a", "yes", "true", "8080", "1024", "0", "0:0", "1000:1000", "us-east-1", "us-east-1\n", "eu-west-\u0661",
-    "us-east-\uff11", "prod", "prod\n", "Prod", "a" * 63, "a" * 64, "a" * 300, "-a", "a-", "a.b", "a_b", "\u0131",
-    "nginx:1.27", "nginx", "nginx:latest", "docker.io/library/nginx@sha256:" + "a" * 64, "/", "/health", "/\n",
-    "10.0.0.0/16", "10.0.0.0/8", "10.0.0.0/255.255.0.0", "10.0.0.1/16", "0.0.0.0/0", "Delete", "Retain",
-    "Detect", "Remediate", "Off", "Single", "PerAZ", "None", "username", "password", "host", "DB_PASSWORD",
-    "arn:aws:iam::123456789012:role/deployer", "arn:aws:iam::\u0661\u0662\u0663456789012:role/x",
-    "arn:aws:iam::123456789012:role/r\u00e9le", "payments-db", "payments_db", "x" * 254,
-    [], {}, ["a"], {"a": "b"}, {"A": 1}, [{"name": "x"}],
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1,
+    2,
+    3,
+    7,
+    24,
+    64,
+    256,
+    512,
+    1024,
+    2048,
+    65535,
+    65536,
+    2**31,
+    2**63 - 1,
+    1.5,
+    2.0,
+    "",
+    " ",
+    "a",
+    "yes",
+    "true",
+    "8080",
+    "1024",
+    "0",
+    "0:0",
+    "1000:1000",
+    "us-east-1",
+    "us-east-1\n",
+    "eu-west-\u0661",
+    "us-east-\uff11",
+    "prod",
+    "prod\n",
+    "Prod",
+    "a" * 63,
+    "a" * 64,
+    "a" * 300,
+    "-a",
+    "a-",
+    "a.b",
+    "a_b",
+    "\u0131",
+    "nginx:1.27",
+    "nginx",
+    "nginx:latest",
+    "docker.io/library/nginx@sha256:" + "a" * 64,
+    "/",
+    "/health",
+    "/\n",
+    "10.0.0.0/16",
+    "10.0.0.0/8",
+    "10.0.0.0/255.255.0.0",
+    "10.0.0.1/16",
+    "0.0.0.0/0",
+    "Delete",
+    "Retain",
+    "Detect",
+    "Remediate",
+    "Off",
+    "Single",
+    "PerAZ",
+    "None",
+    "username",
+    "password",
+    "host",
+    "DB_PASSWORD",
+    "arn:aws:iam::123456789012:role/deployer",
+    "arn:aws:iam::\u0661\u0662\u0663456789012:role/x",
+    "arn:aws:iam::123456789012:role/r\u00e9le",
+    "payments-db",
+    "payments_db",
+    "x" * 254,
+    [],
+    {},
+    ["a"],
+    {"a": "b"},
+    {"A": 1},
+    [{"name": "x"}],
 ]
 
 
@@ -80,8 +153,20 @@ def _mutate(rng: random.Random, doc: dict[str, Any]) -> dict[str, Any]:
 
 def _name(rng: random.Random) -> str:
     alphabet = string.ascii_lowercase + string.digits + "-."
-    return rng.choice(["shop", "a", "payments-prod", "a" * 63, "a" * 64, "a.b", "a-b", "1a", "a" + "-" * 3 + "b",
-                       "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 80)))])
+    return rng.choice(
+        [
+            "shop",
+            "a",
+            "payments-prod",
+            "a" * 63,
+            "a" * 64,
+            "a.b",
+            "a-b",
+            "1a",
+            "a" + "-" * 3 + "b",
+            "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 80))),
+        ]
+    )
 
 
 def _case(rng: random.Random, index: int) -> dict[str, Any]:
@@ -106,8 +191,9 @@ def _cli_accepts(doc: dict[str, Any], namespace: str) -> tuple[bool, str]:
 def _server_accepts(api: client.CustomObjectsApi, doc: dict[str, Any], namespace: str) -> tuple[bool, str]:
     try:
         # Strict field validation, as `kubectl apply` asks for: an unknown field is an error, not pruned.
-        api.create_namespaced_custom_object("payplat.io", "v1alpha1", namespace, "paymentplatforms", doc,
-                                            dry_run="All", field_validation="Strict")
+        api.create_namespaced_custom_object(
+            "payplat.io", "v1alpha1", namespace, "paymentplatforms", doc, dry_run="All", field_validation="Strict"
+        )
     except ApiException as error:
         if error.status in (400, 422):
             return False, (json.loads(error.body or "{}").get("message") or "")[:300]
@@ -126,9 +212,11 @@ def test_the_cli_and_the_crd_accept_exactly_the_same_manifests(cluster: LocalClu
         server, server_why = _server_accepts(api, doc, namespace)
         verdicts[server] += 1
         if cli != server:
-            disagreements.append(f"case {index}: cli {'accepts' if cli else 'refuses'} ({cli_why}), API server "
-                                 f"{'accepts' if server else 'refuses'} ({server_why}): "
-                                 f"{json.dumps(doc.get('metadata'))} {json.dumps(doc.get('spec'))[:400]}")
+            disagreements.append(
+                f"case {index}: cli {'accepts' if cli else 'refuses'} ({cli_why}), API server "
+                f"{'accepts' if server else 'refuses'} ({server_why}): "
+                f"{json.dumps(doc.get('metadata'))} {json.dumps(doc.get('spec'))[:400]}"
+            )
     print(f"agreement seed {SEED}: {CASES} manifests, API server accepted {verdicts[True]}, refused {verdicts[False]}")
     assert verdicts[True] >= CASES // 10 and verdicts[False] >= CASES // 3  # both sides of the line were explored
     assert not disagreements, f"seed {SEED}: {len(disagreements)} disagreements:\n" + "\n".join(disagreements[:25])

@@ -21,8 +21,8 @@ import pytest
 import yaml
 
 from payplat.engines.fakecloud import FakeCloud
-from payplat.identity import stack_name
-from payplat.localcluster import LocalCluster
+from payplat.model.identity import stack_name
+from payplat_dev.localcluster import LocalCluster
 
 from .support import RunOperator, admission_refusal, condition, get_platform, platform, wait_for, wait_ready
 
@@ -33,17 +33,27 @@ ROLE_OK = "arn:aws:iam::111122223333:role/payplat-team"
 ROLE_OTHER = "arn:aws:iam::444455556666:role/payplat-other-team"
 DELETABLE = {"deletionPolicy": "Delete", "loadBalancer": {"deletionProtection": False}}
 #: One small service keeps each offline up quick.
-SMALL = {"services": [{"name": "web", "image": "docker.io/nginxinc/nginx-unprivileged:1.27.5-alpine",
-                       "public": True, "user": "101"}], "network": {"flowLogs": False}}
+SMALL = {
+    "services": [
+        {"name": "web", "image": "docker.io/nginxinc/nginx-unprivileged:1.27.5-alpine", "public": True, "user": "101"}
+    ],
+    "network": {"flowLogs": False},
+}
 
 
 #: Resource types whose names are unique in an account and region (others, like an ECS
 #: service or a role's inline policy, are named inside their own parent).
-ACCOUNT_WIDE = {"aws:ecs/cluster:Cluster": "name", "aws:lb/loadBalancer:LoadBalancer": "name",
-                "aws:lb/targetGroup:TargetGroup": "name", "aws:iam/role:Role": "name",
-                "aws:cloudwatch/logGroup:LogGroup": "name", "aws:kms/alias:Alias": "name",
-                "aws:secretsmanager/secret:Secret": "name", "aws:ecs/taskDefinition:TaskDefinition": "family",
-                "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace": "name"}
+ACCOUNT_WIDE = {
+    "aws:ecs/cluster:Cluster": "name",
+    "aws:lb/loadBalancer:LoadBalancer": "name",
+    "aws:lb/targetGroup:TargetGroup": "name",
+    "aws:iam/role:Role": "name",
+    "aws:cloudwatch/logGroup:LogGroup": "name",
+    "aws:kms/alias:Alias": "name",
+    "aws:secretsmanager/secret:Secret": "name",
+    "aws:ecs/taskDefinition:TaskDefinition": "family",
+    "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace": "name",
+}
 
 
 def _names(state_dir: Path, namespace: str, name: str) -> set[str]:
@@ -59,7 +69,8 @@ def _refused(cluster: LocalCluster, namespace: str, name: str, reason: str) -> d
 
 
 def test_teams_in_many_namespaces_never_share_a_stack_or_a_name(
-        cluster: LocalCluster, namespace: str, run_operator: RunOperator, state_dir: Path) -> None:
+    cluster: LocalCluster, namespace: str, run_operator: RunOperator, state_dir: Path
+) -> None:
     other = f"{namespace}-x"  # "<namespace>-x/c" and "<namespace>/x-c": one 0.1 stack, "<namespace>-x-c"
     cluster.kubectl("create", "namespace", other)
     operator = run_operator(watch=f"{namespace},{other}")
@@ -83,8 +94,11 @@ def test_teams_in_many_namespaces_never_share_a_stack_or_a_name(
     cluster.apply(platform("first", {**SMALL, "environmentSuffix": suffix}), namespace=namespace)
     wait_ready(cluster, namespace, "first", operator)
     cluster.apply(platform("second", {**SMALL, "environmentSuffix": suffix}), namespace=other)
-    refused = wait_for(lambda: _refused(cluster, other, "second", "EnvironmentSuffixInUse"),
-                       "the second claim of the suffix to be refused", operator=operator)
+    refused = wait_for(
+        lambda: _refused(cluster, other, "second", "EnvironmentSuffixInUse"),
+        "the second claim of the suffix to be refused",
+        operator=operator,
+    )
     assert f'spec.environmentSuffix "{suffix}" is used by {namespace}/first' in refused["status"]["message"]
     assert FakeCloud(state_dir, stack_name(other, "second")).entries() == []
     claims = cluster.get_json("configmap", "payplat-environment-claims", namespace=namespace)["data"]
@@ -93,11 +107,18 @@ def test_teams_in_many_namespaces_never_share_a_stack_or_a_name(
     # The claim survives a restart: a new operator still refuses (and never runs an engine).
     operator.process.kill()
     cluster.kubectl("annotate", "pp", "second", "-n", other, "payplat.io/poke=1")
-    cluster.kubectl("patch", "pp", "second", "-n", other, "--type=merge", "-p", json.dumps({"spec": {"tags": {"x": "y"}}}))
+    cluster.kubectl(
+        "patch", "pp", "second", "-n", other, "--type=merge", "-p", json.dumps({"spec": {"tags": {"x": "y"}}})
+    )
     restarted = run_operator(watch=f"{namespace},{other}", name="restarted")
-    wait_for(lambda: (obj := _refused(cluster, other, "second", "EnvironmentSuffixInUse"))
-             and obj["status"].get("observedGeneration") == obj["metadata"]["generation"],
-             "the restarted operator to refuse the claim again", operator=restarted)
+    wait_for(
+        lambda: (
+            (obj := _refused(cluster, other, "second", "EnvironmentSuffixInUse"))
+            and obj["status"].get("observedGeneration") == obj["metadata"]["generation"]
+        ),
+        "the restarted operator to refuse the claim again",
+        operator=restarted,
+    )
     assert FakeCloud(state_dir, stack_name(other, "second")).entries() == []
 
     # Deleting one of the old colliding pair leaves the other's state and resources alone.
@@ -109,25 +130,46 @@ def test_teams_in_many_namespaces_never_share_a_stack_or_a_name(
 
 
 def test_roles_and_secrets_need_the_administrators_and_the_owners_consent(
-        cluster: LocalCluster, namespace: str, run_operator: RunOperator, state_dir: Path) -> None:
+    cluster: LocalCluster, namespace: str, run_operator: RunOperator, state_dir: Path
+) -> None:
     operator = run_operator()
-    cluster.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "payplat-assume-roles"},
-                   "data": {namespace: ROLE_OK}}, namespace=namespace)
+    cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "payplat-assume-roles"},
+            "data": {namespace: ROLE_OK},
+        },
+        namespace=namespace,
+    )
 
     # Admission bypassed (no policy bound here): the operator refuses the role itself.
     cluster.apply(platform("foreign", {**SMALL, "assumeRoleArn": ROLE_OTHER}), namespace=namespace)
-    refused = wait_for(lambda: _refused(cluster, namespace, "foreign", "RoleNotAllowed"),
-                       "the foreign role to be refused", operator=operator)
+    refused = wait_for(
+        lambda: _refused(cluster, namespace, "foreign", "RoleNotAllowed"),
+        "the foreign role to be refused",
+        operator=operator,
+    )
     assert f"spec.assumeRoleArn: {ROLE_OTHER} is not allowed for namespace {namespace}" in refused["status"]["message"]
     assert FakeCloud(state_dir, stack_name(namespace, "foreign")).entries() == []
 
     # A Secret that does not name the platform is never read; consent lets it through.
     password = "a-long-enough-password-42"
-    cluster.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"},
-                   "data": {"password": base64.b64encode(password.encode()).decode()}}, namespace=namespace)
+    cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "db"},
+            "data": {"password": base64.b64encode(password.encode()).decode()},
+        },
+        namespace=namespace,
+    )
     cluster.apply(platform("shop", {**SMALL, "database": {"passwordSecretRef": {"name": "db"}}}), namespace=namespace)
-    waiting = wait_for(lambda: _refused(cluster, namespace, "shop", "SecretConsentMissing"),
-                       "the Secret without consent to be refused", operator=operator)
+    waiting = wait_for(
+        lambda: _refused(cluster, namespace, "shop", "SecretConsentMissing"),
+        "the Secret without consent to be refused",
+        operator=operator,
+    )
     assert f"Secret {namespace}/db does not consent to {namespace}/shop" in waiting["status"]["message"]
     cluster.kubectl("annotate", "secret", "db", "-n", namespace, "payplat.io/allowed-platforms=shop")
     obj = wait_ready(cluster, namespace, "shop", operator)
@@ -137,21 +179,34 @@ def test_roles_and_secrets_need_the_administrators_and_the_owners_consent(
 def test_the_shipped_admission_policy_refuses_a_foreign_role(cluster: LocalCluster, namespace: str) -> None:
     """manifests/admission's policy, bound to this namespace only (a cluster-wide binding
     would judge every other test's platforms too) with this namespace's allow-list."""
-    policy, binding = [doc for doc in yaml.safe_load_all((ROOT / "manifests" / "admission" /
-                                                         "assume-roles-policy.yaml").read_text()) if doc]
+    policy, binding = [
+        doc
+        for doc in yaml.safe_load_all((ROOT / "manifests" / "admission" / "assume-roles-policy.yaml").read_text())
+        if doc
+    ]
     name = f"payplat-e2e-{namespace}"
     policy["metadata"]["name"] = name
     binding["metadata"]["name"] = name
     binding["spec"]["policyName"] = name
     binding["spec"]["paramRef"]["namespace"] = namespace
-    binding["spec"]["matchResources"] = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}
-    cluster.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "payplat-assume-roles"},
-                   "data": {namespace: f"{ROLE_OK}, 999988887777"}}, namespace=namespace)
+    binding["spec"]["matchResources"] = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+    }
+    cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "payplat-assume-roles"},
+            "data": {namespace: f"{ROLE_OK}, 999988887777"},
+        },
+        namespace=namespace,
+    )
     cluster.apply([policy, binding])
     try:
         foreign = platform("foreign", {"assumeRoleArn": ROLE_OTHER})
-        message = wait_for(lambda: admission_refusal(cluster, namespace, foreign),
-                           "the policy to be in force")  # policies load asynchronously
+        message = wait_for(
+            lambda: admission_refusal(cluster, namespace, foreign), "the policy to be in force"
+        )  # policies load asynchronously
         assert f"spec.assumeRoleArn: {ROLE_OTHER} is not allowed for namespace {namespace}" in message
         assert f"{ROLE_OK}, 999988887777" in message and f"ConfigMap {namespace}/payplat-assume-roles" in message
         for allowed in (ROLE_OK, "arn:aws:iam::999988887777:role/any"):

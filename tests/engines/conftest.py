@@ -9,7 +9,7 @@ import pytest
 
 from payplat.engines.base import StackRef
 from payplat.engines.offline import OfflineEngine
-from payplat.spec import PlatformSpec
+from payplat.model.spec import PlatformSpec
 
 from .helpers import small_spec
 

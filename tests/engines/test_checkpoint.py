@@ -8,7 +8,13 @@ from payplat.engines.fakecloud import CloudObject
 
 
 def res(name: str, custom: bool = True, **inputs: object) -> dict:
-    return {"urn": f"urn:pulumi:s::payplat::aws:x/y:Y::{name}", "type": "aws:x/y:Y", "custom": custom, "id": f"id-{name}", "inputs": dict(inputs)}
+    return {
+        "urn": f"urn:pulumi:s::payplat::aws:x/y:Y::{name}",
+        "type": "aws:x/y:Y",
+        "custom": custom,
+        "id": f"id-{name}",
+        "inputs": dict(inputs),
+    }
 
 
 def urn(name: str) -> str:
@@ -20,8 +26,11 @@ def test_steps_create_update_same_delete() -> None:
     desired = [res("a", v=1), res("b", v=2), res("e", v=1)]
     steps = plan_steps(desired, stored)
     assert [(s.op, s.urn) for s in steps] == [
-        ("same", urn("a")), ("update", urn("b")), ("create", urn("e")),
-        ("delete", urn("d")), ("delete", urn("c")),  # deletes in reverse dependency order, last
+        ("same", urn("a")),
+        ("update", urn("b")),
+        ("create", urn("e")),
+        ("delete", urn("d")),
+        ("delete", urn("c")),  # deletes in reverse dependency order, last
     ]
     assert count(steps) == Changes(create=1, update=1, delete=2, same=1)
 
@@ -33,7 +42,10 @@ def test_a_changed_secret_updates_only_resources_that_take_it() -> None:
 
 
 def test_refresh_adopts_an_interrupted_create_the_cloud_performed() -> None:
-    cloud = {urn("a"): CloudObject(urn("a"), "aws:x/y:Y", "id-a", {"v": 1}), urn("b"): CloudObject(urn("b"), "aws:x/y:Y", "real-b", {"v": 1})}
+    cloud = {
+        urn("a"): CloudObject(urn("a"), "aws:x/y:Y", "id-a", {"v": 1}),
+        urn("b"): CloudObject(urn("b"), "aws:x/y:Y", "real-b", {"v": 1}),
+    }
     resources, notes = refresh([res("a", v=1)], [{"resource": res("b", v=1), "type": "creating"}], cloud)
     assert [r["urn"] for r in resources] == [urn("a"), urn("b")]
     assert resources[1]["id"] == "real-b"

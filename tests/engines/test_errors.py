@@ -25,22 +25,57 @@ LOCKED = (
 @pytest.mark.parametrize(
     ("stdout", "kind", "reason"),
     [
-        ("aws:ec2/vpc:Vpc creating failed: operation error EC2: CreateVpc, api error UnauthorizedOperation: You are not authorized", PermanentEngineError, "AuthFailed"),
-        ("error: AccessDenied: User: arn:aws:sts::1:assumed-role/x is not authorized to perform: kms:CreateKey", PermanentEngineError, "AuthFailed"),
-        ("error: ExpiredToken: The security token included in the request is expired", PermanentEngineError, "AuthFailed"),
-        ("error: InvalidClientTokenId: The security token included in the request is invalid", PermanentEngineError, "AuthFailed"),
+        (
+            "aws:ec2/vpc:Vpc creating failed: operation error EC2: CreateVpc, api error UnauthorizedOperation: You are not authorized",
+            PermanentEngineError,
+            "AuthFailed",
+        ),
+        (
+            "error: AccessDenied: User: arn:aws:sts::1:assumed-role/x is not authorized to perform: kms:CreateKey",
+            PermanentEngineError,
+            "AuthFailed",
+        ),
+        (
+            "error: ExpiredToken: The security token included in the request is expired",
+            PermanentEngineError,
+            "AuthFailed",
+        ),
+        (
+            "error: InvalidClientTokenId: The security token included in the request is invalid",
+            PermanentEngineError,
+            "AuthFailed",
+        ),
         ("error: Throttling: Rate exceeded", TransientEngineError, "Throttled"),
         ("error: RequestLimitExceeded: Request limit exceeded.", TransientEngineError, "Throttled"),
         ("error: dial tcp: lookup ec2.us-east-1.amazonaws.com: i/o timeout", TransientEngineError, "NetworkError"),
         ("error: read tcp 10.0.0.1:443: connection reset by peer", TransientEngineError, "NetworkError"),
-        ("error: creating ECS Task Definition: ClientException: ... ValidationError: bad cpu", PermanentEngineError, "InvalidConfiguration"),
-        ("error: InvalidParameterValue: CIDR block 10.0.0.0/8 is malformed", PermanentEngineError, "InvalidConfiguration"),
-        ("error: VpcLimitExceeded: The maximum number of VPCs has been reached.", PermanentEngineError, "QuotaExceeded"),
+        (
+            "error: creating ECS Task Definition: ClientException: ... ValidationError: bad cpu",
+            PermanentEngineError,
+            "InvalidConfiguration",
+        ),
+        (
+            "error: InvalidParameterValue: CIDR block 10.0.0.0/8 is malformed",
+            PermanentEngineError,
+            "InvalidConfiguration",
+        ),
+        (
+            "error: VpcLimitExceeded: The maximum number of VPCs has been reached.",
+            PermanentEngineError,
+            "QuotaExceeded",
+        ),
         ("error: something nobody has seen before", UnrecognisedEngineError, "EngineError"),
         # AWS's verdict on a value is not a network timeout, whatever words it uses
-        ("error: creating ELBv2 Target Group: ValidationError: Health check timeout must be smaller than the interval",
-         PermanentEngineError, "InvalidConfiguration"),
-        ("error: an unhandled error occurred: python inline source runtime error: KeyError 'x'", PermanentEngineError, "ProgramError"),
+        (
+            "error: creating ELBv2 Target Group: ValidationError: Health check timeout must be smaller than the interval",
+            PermanentEngineError,
+            "InvalidConfiguration",
+        ),
+        (
+            "error: an unhandled error occurred: python inline source runtime error: KeyError 'x'",
+            PermanentEngineError,
+            "ProgramError",
+        ),
     ],
 )
 def test_error_table(stdout: str, kind: type, reason: str) -> None:
@@ -99,6 +134,9 @@ def test_the_cli_lock_message_names_the_holder_for_status() -> None:
     error = classify(cli_error(LOCKED), operation="up")
     assert isinstance(error, StackLockedError)
     assert error.holder is not None
-    assert (error.holder["who"], error.holder["pid"], error.holder["since"]) == ("root@payplat-operator-0", 81,
-                                                                                 "2026-11-28T12:00:00Z")
+    assert (error.holder["who"], error.holder["pid"], error.holder["since"]) == (
+        "root@payplat-operator-0",
+        81,
+        "2026-11-28T12:00:00Z",
+    )
     assert error.holder["lockFile"] == ".pulumi/locks/organization/payplat/ns-a/1.json"

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from payplat.engines import locks
+from payplat.engines import locks, lockstore
 from payplat.engines.base import StackLockedError
 from payplat.engines.locks import LocalProcess, LockInfo, judge
 
@@ -39,19 +39,29 @@ def test_reads_the_lock_file_the_pulumi_cli_writes() -> None:
     # Go's json.Marshal of diy.lockContent: RFC 3339 with nanoseconds and a zone.
     raw = b'{"pid":81,"username":"root","hostname":"payplat-operator-7d9f-x2","timestamp":"2026-11-28T12:00:00.123456789Z"}'
     info = locks.parse_lock(raw)
-    assert info == LockInfo(81, "root", "payplat-operator-7d9f-x2", datetime(2026, 11, 28, 12, 0, 0, 123456, tzinfo=UTC))
+    assert info == LockInfo(
+        81, "root", "payplat-operator-7d9f-x2", datetime(2026, 11, 28, 12, 0, 0, 123456, tzinfo=UTC)
+    )
     assert locks.parse_lock(info.to_json()) == info
     assert set(json.loads(info.to_json())) == {"pid", "username", "hostname", "timestamp"}
 
 
 def test_lock_key_follows_the_diy_layout() -> None:
-    assert locks.lock_prefix("payplat", "ns-shop") == ".pulumi/locks/organization/payplat/ns-shop/"
+    assert lockstore.lock_prefix("payplat", "ns-shop") == ".pulumi/locks/organization/payplat/ns-shop/"
 
 
 # --------------------------------------------------------------------------- decision (pure)
 
-HERE = locks.Identity(hostname="op-0", pid=7, boot_id="boot-1", machine_id="machine-1", pod_name="op-0",
-                      pod_namespace="payplat-system", pod_uid="uid-op-0", cluster="cluster-1")
+HERE = locks.Identity(
+    hostname="op-0",
+    pid=7,
+    boot_id="boot-1",
+    machine_id="machine-1",
+    pod_name="op-0",
+    pod_namespace="payplat-system",
+    pod_uid="uid-op-0",
+    cluster="cluster-1",
+)
 DEAD = LocalProcess(alive=False)
 RUNS = LocalProcess(alive=True, started=T0 - timedelta(minutes=5))
 REUSED = LocalProcess(alive=True, started=T0 + timedelta(minutes=3))  # the pid now names a newer process
@@ -78,7 +88,14 @@ OTHER_POD = {"hostname": "op-1", "pod_name": "op-1", "pod_uid": "uid-op-1", "boo
         (lock(pid=42), record(), None, DEAD, None, False),  # the lock's pid: unknown, so alive
         (lock(pid=42), record(), RUNS, DEAD, None, False),  # the CLI outlived the operator: alive
         (lock(pid=42), record(), REUSED, DEAD, None, True),  # pid reused by a newer process
-        (lock(pid=42), record(), DEAD, LocalProcess(alive=True, started=T0 - timedelta(minutes=10)), None, False),  # the recording operator still runs
+        (
+            lock(pid=42),
+            record(),
+            DEAD,
+            LocalProcess(alive=True, started=T0 - timedelta(minutes=10)),
+            None,
+            False,
+        ),  # the recording operator still runs
         (lock(pid=42), record(), DEAD, RUNS, None, True),  # its pid now names another process
         (lock(pid=41), record(), DEAD, None, None, True),  # offline engine: lock pid is the operator's
         (lock(pid=42), record(boot_id=None), DEAD, DEAD, None, False),  # no boot id: cannot prove
@@ -92,10 +109,17 @@ OTHER_POD = {"hostname": "op-1", "pod_name": "op-1", "pod_uid": "uid-op-1", "boo
         (lock(host="op-1"), record(**OTHER_POD, cluster=None), None, None, True, False),  # no cluster recorded
     ],
 )
-def test_judge(held: LockInfo, rec: locks.OperationRecord | None, lock_process: LocalProcess | None,
-               owner_process: LocalProcess | None, pod_gone: bool | None, stale: bool) -> None:
-    verdict = judge(held, record=rec, here=HERE, lock_process=lock_process, owner_process=owner_process,
-                    pod_gone=pod_gone)
+def test_judge(
+    held: LockInfo,
+    rec: locks.OperationRecord | None,
+    lock_process: LocalProcess | None,
+    owner_process: LocalProcess | None,
+    pod_gone: bool | None,
+    stale: bool,
+) -> None:
+    verdict = judge(
+        held, record=rec, here=HERE, lock_process=lock_process, owner_process=owner_process, pod_gone=pod_gone
+    )
     assert verdict.stale is stale
     assert verdict.why
 
@@ -124,36 +148,36 @@ def test_local_process_facts_for_a_live_and_a_dead_pid() -> None:
 # --------------------------------------------------------------------------- breaking locks
 
 
-def write(bucket: locks.StateBucket, key_id: str, info: LockInfo, stack: str = "ns-a") -> str:
-    key = f"{locks.lock_prefix('payplat', stack)}{key_id}.json"
+def write(bucket: lockstore.StateBucket, key_id: str, info: LockInfo, stack: str = "ns-a") -> str:
+    key = f"{lockstore.lock_prefix('payplat', stack)}{key_id}.json"
     bucket.write(key, info.to_json())
     return key
 
 
-def crashed_here(bucket: locks.StateBucket, stack: str = "ns-a", pid: int | None = None) -> tuple[str, str]:
+def crashed_here(bucket: lockstore.StateBucket, stack: str = "ns-a", pid: int | None = None) -> tuple[str, str]:
     """What an operator of this host killed mid-operation leaves: its record and its lock."""
     pid = pid or dead_pid()
     owner = replace(locks.this_identity(), pid=pid, process_start=None)
     now = datetime.now(UTC)
-    record_key = f"{locks.record_prefix('payplat', stack)}crashed.json"
+    record_key = f"{lockstore.record_prefix('payplat', stack)}crashed.json"
     bucket.write(record_key, locks.OperationRecord(owner, "up", now - timedelta(seconds=1)).to_json())
     return write(bucket, "crashed", lock(host=owner.hostname, pid=pid, at=now), stack=stack), record_key
 
 
 def test_a_lock_of_our_own_dead_local_process_is_broken_with_its_record(tmp_path) -> None:
-    bucket = locks.FileBucket(tmp_path)
+    bucket = lockstore.FileBucket(tmp_path)
     key, record_key = crashed_here(bucket)
-    broken = locks.break_stale_locks(bucket, "payplat", "ns-a")
+    broken = lockstore.break_stale_locks(bucket, "payplat", "ns-a")
     assert [info.pid for info, _ in broken] and not (tmp_path / key).exists()
     assert not (tmp_path / record_key).exists()
 
 
 def test_a_dead_local_holder_without_our_record_is_never_broken(tmp_path) -> None:
     """A person's ``pulumi refresh`` on the operator's host that crashed: not ours to judge."""
-    bucket = locks.FileBucket(tmp_path)
+    bucket = lockstore.FileBucket(tmp_path)
     key = write(bucket, "a", lock(host=socket.gethostname(), pid=dead_pid(), at=datetime.now(UTC)))
     with pytest.raises(StackLockedError) as caught:
-        locks.break_stale_locks(bucket, "payplat", "ns-a")
+        lockstore.break_stale_locks(bucket, "payplat", "ns-a")
     assert (tmp_path / key).exists()
     holder = caught.value.holder
     assert holder is not None and holder["hostname"] == socket.gethostname() and holder["lockFile"] == key
@@ -161,10 +185,10 @@ def test_a_dead_local_holder_without_our_record_is_never_broken(tmp_path) -> Non
 
 
 def test_a_live_holder_keeps_its_lock_and_is_named(tmp_path) -> None:
-    bucket = locks.FileBucket(tmp_path)
+    bucket = lockstore.FileBucket(tmp_path)
     key = write(bucket, "a", locks.this_holder())
     with pytest.raises(StackLockedError) as caught:
-        locks.break_stale_locks(bucket, "payplat", "ns-a")
+        lockstore.break_stale_locks(bucket, "payplat", "ns-a")
     assert f"pid {os.getpid()}" in caught.value.message and caught.value.reason == "StackLocked"
     assert (tmp_path / key).exists()
 
@@ -172,7 +196,7 @@ def test_a_live_holder_keeps_its_lock_and_is_named(tmp_path) -> None:
 def test_a_foreign_lock_is_never_broken_even_when_a_pod_of_that_name_is_gone(tmp_path) -> None:
     """The old rule (a 404 for a pod named like the lock's hostname means gone) broke the
     locks of CI runners, people and other clusters: without our record, nothing is asked."""
-    bucket = locks.FileBucket(tmp_path)
+    bucket = lockstore.FileBucket(tmp_path)
     asked: list[locks.Identity] = []
 
     def gone(owner: locks.Identity) -> bool:
@@ -182,61 +206,66 @@ def test_a_foreign_lock_is_never_broken_even_when_a_pod_of_that_name_is_gone(tmp
     for host in ("payplat-operator-old", "ci-runner-7", "laptop.corp"):
         key = write(bucket, host, lock(host=host, pid=7, at=datetime.now(UTC)))
         with pytest.raises(StackLockedError) as caught:
-            locks.break_stale_locks(bucket, "payplat", "ns-a", pod_probe=gone)
+            lockstore.break_stale_locks(bucket, "payplat", "ns-a", pod_probe=gone)
         assert (tmp_path / key).exists() and caught.value.holder["who"] == f"payplat@{host}"
         bucket.delete(key)
     assert asked == []
 
 
 def test_a_recorded_pod_of_this_cluster_is_broken_only_when_the_api_server_says_gone(tmp_path) -> None:
-    bucket = locks.FileBucket(tmp_path)
+    bucket = lockstore.FileBucket(tmp_path)
     here = replace(HERE, hostname="op-0")
     owner = replace(HERE, **OTHER_POD)  # type: ignore[arg-type]
     now = datetime.now(UTC)
-    bucket.write(f"{locks.record_prefix('payplat', 'ns-a')}r.json",
-                 locks.OperationRecord(owner, "up", now - timedelta(seconds=3)).to_json())
+    bucket.write(
+        f"{lockstore.record_prefix('payplat', 'ns-a')}r.json",
+        locks.OperationRecord(owner, "up", now - timedelta(seconds=3)).to_json(),
+    )
     key = write(bucket, "a", lock(host="op-1", pid=7, at=now))
     for answer in (None, False):
         with pytest.raises(StackLockedError):
-            locks.break_stale_locks(bucket, "payplat", "ns-a", here=here, pod_probe=lambda _owner, a=answer: a)
+            lockstore.break_stale_locks(bucket, "payplat", "ns-a", here=here, pod_probe=lambda _owner, a=answer: a)
     assert (tmp_path / key).exists()
-    locks.break_stale_locks(bucket, "payplat", "ns-a", here=here, pod_probe=lambda _owner: True)
+    lockstore.break_stale_locks(bucket, "payplat", "ns-a", here=here, pod_probe=lambda _owner: True)
     assert not (tmp_path / key).exists()
 
 
 def test_acquire_writes_our_lock_and_a_second_acquire_is_refused(tmp_path) -> None:
-    bucket = locks.FileBucket(tmp_path)
-    key, broken = locks.acquire(bucket, "payplat", "ns-a")
+    bucket = lockstore.FileBucket(tmp_path)
+    key, broken = lockstore.acquire(bucket, "payplat", "ns-a")
     assert broken == []
     assert locks.parse_lock(bucket.read(key)).pid == os.getpid()
     with pytest.raises(StackLockedError):
-        locks.acquire(bucket, "payplat", "ns-a")
-    assert bucket.list(locks.lock_prefix("payplat", "ns-a")) == [key]  # the loser removed its own
+        lockstore.acquire(bucket, "payplat", "ns-a")
+    assert bucket.list(lockstore.lock_prefix("payplat", "ns-a")) == [key]  # the loser removed its own
     bucket.delete(key)
-    assert bucket.list(locks.lock_prefix("payplat", "ns-a")) == []
+    assert bucket.list(lockstore.lock_prefix("payplat", "ns-a")) == []
 
 
 def test_locks_of_other_stacks_are_ignored(tmp_path) -> None:
-    bucket = locks.FileBucket(tmp_path)
+    bucket = lockstore.FileBucket(tmp_path)
     write(bucket, "a", locks.this_holder(), stack="ns-other")
-    assert locks.break_stale_locks(bucket, "payplat", "ns-a") == []
+    assert lockstore.break_stale_locks(bucket, "payplat", "ns-a") == []
 
 
 def test_bucket_for_backend_urls(tmp_path) -> None:
-    assert isinstance(locks.bucket_for(f"file://{tmp_path}"), locks.FileBucket)
+    assert isinstance(lockstore.bucket_for(f"file://{tmp_path}"), lockstore.FileBucket)
     with pytest.raises(ValueError, match="file:// or s3://"):
-        locks.bucket_for("https://api.pulumi.com")
+        lockstore.bucket_for("https://api.pulumi.com")
 
 
 @mock_aws
 def test_s3_backend_locks() -> None:
     client = boto3.client("s3", region_name="us-east-1")
     client.create_bucket(Bucket="state")
-    bucket = locks.bucket_for("s3://state/payplat?region=us-east-1", s3_client=client)
+    bucket = lockstore.bucket_for("s3://state/payplat?region=us-east-1", s3_client=client)
     key, record_key = crashed_here(bucket)
-    assert {item["Key"] for item in client.list_objects_v2(Bucket="state")["Contents"]} == {f"payplat/{key}", f"payplat/{record_key}"}
-    assert list(locks.read_locks(bucket, "payplat", "ns-a")) == [key]
-    locks.break_stale_locks(bucket, "payplat", "ns-a")
+    assert {item["Key"] for item in client.list_objects_v2(Bucket="state")["Contents"]} == {
+        f"payplat/{key}",
+        f"payplat/{record_key}",
+    }
+    assert list(lockstore.read_locks(bucket, "payplat", "ns-a")) == [key]
+    lockstore.break_stale_locks(bucket, "payplat", "ns-a")
     assert client.list_objects_v2(Bucket="state").get("KeyCount") == 0
 
 
@@ -244,22 +273,22 @@ def test_s3_backend_follows_the_urls_path_style_and_the_standard_endpoint_variab
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    path = locks.bucket_for("s3://state/payplat?region=us-east-1&s3ForcePathStyle=true")
-    virtual = locks.bucket_for("s3://state/payplat?region=us-east-1")
+    path = lockstore.bucket_for("s3://state/payplat?region=us-east-1&s3ForcePathStyle=true")
+    virtual = lockstore.bucket_for("s3://state/payplat?region=us-east-1")
     assert path.client.meta.endpoint_url == "http://127.0.0.1:9"  # what the CLI's Go SDK uses too
     assert path.client.meta.config.s3 == {"addressing_style": "path"}
     assert (virtual.client.meta.config.s3 or {}).get("addressing_style") != "path"
 
 
 def test_file_backend_folder(tmp_path) -> None:
-    assert locks.file_backend_folder(f"file://{tmp_path}/backend") == tmp_path / "backend"
-    assert locks.file_backend_folder("s3://state/payplat") is None
+    assert lockstore.file_backend_folder(f"file://{tmp_path}/backend") == tmp_path / "backend"
+    assert lockstore.file_backend_folder("s3://state/payplat") is None
 
 
 @mock_aws
 def test_a_lock_released_between_list_and_read_counts_as_gone() -> None:
     client = boto3.client("s3", region_name="us-east-1")
     client.create_bucket(Bucket="state")
-    bucket = locks.bucket_for("s3://state/payplat?region=us-east-1", s3_client=client)
+    bucket = lockstore.bucket_for("s3://state/payplat?region=us-east-1", s3_client=client)
     with pytest.raises(FileNotFoundError):
         bucket.read(".pulumi/locks/organization/payplat/ns-a/gone.json")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from payplat.engines import create_engine, locks
+from payplat.engines import create_engine, locks, lockstore
 from payplat.engines.base import (
     Changes,
     PermanentEngineError,
@@ -55,12 +55,14 @@ def dead_pid() -> int:
 
 def leave_stale_lock(state_dir: Path, pid: int) -> str:
     """What an operator of this host killed mid-operation leaves: its operation record and its lock."""
-    bucket = locks.FileBucket(state_dir)
+    bucket = lockstore.FileBucket(state_dir)
     now = datetime.now(UTC)
     owner = replace(locks.this_identity(), pid=pid, process_start=None)
-    bucket.write(f"{locks.record_prefix('payplat', 'ns_shop')}crashed.json",
-                 locks.OperationRecord(owner, "up", now - timedelta(seconds=1)).to_json())
-    key = f"{locks.lock_prefix('payplat', 'ns_shop')}crashed.json"
+    bucket.write(
+        f"{lockstore.record_prefix('payplat', 'ns_shop')}crashed.json",
+        locks.OperationRecord(owner, "up", now - timedelta(seconds=1)).to_json(),
+    )
+    key = f"{lockstore.lock_prefix('payplat', 'ns_shop')}crashed.json"
     info = locks.LockInfo(pid=pid, username="payplat", hostname=socket.gethostname(), timestamp=now)
     bucket.write(key, info.to_json())
     return key
@@ -94,7 +96,7 @@ def test_create_noop_update_delete(engine: OfflineEngine, ref: StackRef, spec, t
     assert state["latest"]["pending_operations"] == []
     assert len(state["latest"]["resources"]) == total
     assert max(creates_per_urn(tmp_path).values()) == 1
-    assert locks.read_locks(locks.FileBucket(tmp_path), "payplat", "ns_shop") == {}  # released
+    assert lockstore.read_locks(lockstore.FileBucket(tmp_path), "payplat", "ns_shop") == {}  # released
 
 
 def test_destroy_deletes_in_reverse_order_and_removes_state(engine, ref, spec, tmp_path: Path) -> None:
@@ -131,26 +133,40 @@ def test_a_lock_held_by_a_live_process_refuses_the_operation(engine, ref, spec, 
 
 
 def test_a_lock_of_another_operator_pod_is_broken_only_when_this_cluster_says_its_pod_is_gone(
-        tmp_path: Path, ref, spec) -> None:
-    bucket = locks.FileBucket(tmp_path)
+    tmp_path: Path, ref, spec
+) -> None:
+    bucket = lockstore.FileBucket(tmp_path)
     now = datetime.now(UTC)
-    old = locks.Identity(hostname="payplat-operator-old", pid=1, pod_name="payplat-operator-old",
-                         pod_namespace="payplat-system", pod_uid="uid-old", cluster="cluster-1")
-    bucket.write(f"{locks.record_prefix('payplat', 'ns_shop')}old.json",
-                 locks.OperationRecord(old, "up", now - timedelta(seconds=5)).to_json())
-    key = f"{locks.lock_prefix('payplat', 'ns_shop')}other.json"
+    old = locks.Identity(
+        hostname="payplat-operator-old",
+        pid=1,
+        pod_name="payplat-operator-old",
+        pod_namespace="payplat-system",
+        pod_uid="uid-old",
+        cluster="cluster-1",
+    )
+    bucket.write(
+        f"{lockstore.record_prefix('payplat', 'ns_shop')}old.json",
+        locks.OperationRecord(old, "up", now - timedelta(seconds=5)).to_json(),
+    )
+    key = f"{lockstore.lock_prefix('payplat', 'ns_shop')}other.json"
     bucket.write(key, locks.LockInfo(pid=1, username="payplat", hostname=old.hostname, timestamp=now).to_json())
     here = replace(locks.this_identity(), cluster="cluster-1")
     unknown = create_engine("offline", state_dir=tmp_path, pod_probe=lambda owner: None, identity=here)
     with pytest.raises(StackLockedError):
         run(unknown.up(ref, spec, NONE))
-    elsewhere = create_engine("offline", state_dir=tmp_path, pod_probe=lambda owner: True,
-                              identity=replace(here, cluster="cluster-2"))
+    elsewhere = create_engine(
+        "offline", state_dir=tmp_path, pod_probe=lambda owner: True, identity=replace(here, cluster="cluster-2")
+    )
     with pytest.raises(StackLockedError):  # another cluster's API server cannot vouch for that pod
         run(elsewhere.up(ref, spec, NONE))
-    gone = create_engine("offline", state_dir=tmp_path, pod_probe=lambda owner: owner.pod_uid == "uid-old", identity=here)
+    gone = create_engine(
+        "offline", state_dir=tmp_path, pod_probe=lambda owner: owner.pod_uid == "uid-old", identity=here
+    )
     assert run(gone.up(ref, spec, NONE)).changes.create > 40
-    assert not bucket.list(locks.record_prefix("payplat", "ns_shop"))  # the proof went with the lock; ours with the run
+    assert not bucket.list(
+        lockstore.record_prefix("payplat", "ns_shop")
+    )  # the proof went with the lock; ours with the run
 
 
 class Crash(BaseException):
@@ -200,13 +216,16 @@ def test_sigkill_mid_operation_then_recovery_creates_nothing_twice(ref, spec, tm
         "import asyncio, sys; from pathlib import Path\n"
         "from payplat.engines.offline import OfflineEngine\n"
         "from payplat.engines.base import StackRef, StackSecrets\n"
-        "from payplat.spec import parse_spec\n"
+        "from payplat.model.parsing import parse_spec\n"
         f"spec = parse_spec({{'services': [{WEB!r}], 'network': {{'flowLogs': False}}}}, name='shop')\n"
         "engine = OfflineEngine(Path(sys.argv[1]), step_delay=0.05)\n"
         "asyncio.run(engine.up(StackRef('ns', 'shop'), spec, StackSecrets()))\n"
     )
     root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root / "operator"), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(root / "operator"), os.environ.get("PYTHONPATH")])),
+    }
     child = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], cwd=root, env=env)  # this checkout's code
     journal = FakeCloud(tmp_path, "ns_shop")
     try:
@@ -218,7 +237,7 @@ def test_sigkill_mid_operation_then_recovery_creates_nothing_twice(ref, spec, tm
         child.wait()
     done = len(journal.entries())
     assert done >= 10, "the child never got going"
-    assert locks.read_locks(locks.FileBucket(tmp_path), "payplat", "ns_shop"), "a killed holder leaves its lock"
+    assert lockstore.read_locks(lockstore.FileBucket(tmp_path), "payplat", "ns_shop"), "a killed holder leaves its lock"
 
     result = run(OfflineEngine(tmp_path).up(ref, spec, NONE))
     assert set(creates_per_urn(tmp_path).values()) == {1}
@@ -241,7 +260,7 @@ def test_close_stops_after_the_current_step_and_the_next_run_continues(ref, spec
 
     run(scenario())
     assert checkpoint(tmp_path)["checkpoint"]["latest"]["pending_operations"] == []
-    assert locks.read_locks(locks.FileBucket(tmp_path), "payplat", "ns_shop") == {}
+    assert lockstore.read_locks(lockstore.FileBucket(tmp_path), "payplat", "ns_shop") == {}
     result = run(OfflineEngine(tmp_path).up(ref, spec, NONE))
     assert result.changes.create > 0 and result.changes.same > 0
     assert set(creates_per_urn(tmp_path).values()) == {1}
@@ -253,8 +272,11 @@ def test_close_stops_after_the_current_step_and_the_next_run_continues(ref, spec
 def files_holding(root: Path, secret: str) -> list[str]:
     """Every file under ``root`` whose bytes contain ``secret`` (plain, or JSON-escaped)."""
     needles = {secret.encode(), json.dumps(secret)[1:-1].encode()}
-    return sorted(str(path.relative_to(root)) for path in root.rglob("*")
-                  if path.is_file() and any(needle in path.read_bytes() for needle in needles))
+    return sorted(
+        str(path.relative_to(root))
+        for path in root.rglob("*")
+        if path.is_file() and any(needle in path.read_bytes() for needle in needles)
+    )
 
 
 def test_password_generated_once_reused_and_never_shown(
@@ -396,7 +418,7 @@ def test_stacks_named_before_0_2_migrate_to_their_owners_at_start_up(tmp_path: P
 
 def test_a_legacy_stack_without_a_platform_in_it_is_left_alone(tmp_path: Path) -> None:
     engine = OfflineEngine(tmp_path)
-    bucket = locks.FileBucket(tmp_path)
+    bucket = lockstore.FileBucket(tmp_path)
     bucket.write(".pulumi/stacks/payplat/x-y.json", b'{"checkpoint": {"latest": {"resources": []}}}')
     assert run(engine.migrate_stacks()) == []
     assert bucket.read(".pulumi/stacks/payplat/x-y.json")

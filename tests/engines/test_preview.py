@@ -15,7 +15,7 @@ from payplat.engines.base import Audit, Changes, StackRef, StackSecrets
 from payplat.engines.fakecloud import FakeCloud, simulate_drift
 from payplat.engines.offline import OfflineEngine
 from payplat.engines.pulumi import steps_from
-from payplat.stackkeys import PROJECT
+from payplat.program.stackkeys import PROJECT
 
 from .helpers import WEB, small_spec
 
@@ -26,8 +26,9 @@ def run(coroutine):
     return asyncio.run(coroutine)
 
 
-def test_a_preview_applies_nothing_and_predicts_the_up_exactly(engine: OfflineEngine, ref: StackRef,
-                                                               tmp_path: Path) -> None:
+def test_a_preview_applies_nothing_and_predicts_the_up_exactly(
+    engine: OfflineEngine, ref: StackRef, tmp_path: Path
+) -> None:
     spec = small_spec()
     first = run(engine.preview(ref, spec, NONE))
     assert first.changes.create > 20 and FakeCloud(tmp_path, ref.stack_name).entries() == []
@@ -44,8 +45,9 @@ def test_a_preview_applies_nothing_and_predicts_the_up_exactly(engine: OfflineEn
     assert run(engine.up(ref, renamed, NONE)).changes == predicted.changes
 
 
-def test_refresh_before_update_previews_against_what_the_cloud_has(engine: OfflineEngine, ref: StackRef,
-                                                                   tmp_path: Path) -> None:
+def test_refresh_before_update_previews_against_what_the_cloud_has(
+    engine: OfflineEngine, ref: StackRef, tmp_path: Path
+) -> None:
     spec = small_spec()
     run(engine.up(ref, spec, NONE))
     vpc = next(urn for urn in FakeCloud(tmp_path, ref.stack_name).objects() if "aws:ec2/vpc:Vpc" in urn)
@@ -56,22 +58,29 @@ def test_refresh_before_update_previews_against_what_the_cloud_has(engine: Offli
     assert run(engine.up(ref, spec, NONE, refresh=True)).changes == refreshed.changes
 
 
-def test_up_and_destroy_are_recorded_in_the_backend_history(engine: OfflineEngine, ref: StackRef,
-                                                            tmp_path: Path) -> None:
+def test_up_and_destroy_are_recorded_in_the_backend_history(
+    engine: OfflineEngine, ref: StackRef, tmp_path: Path
+) -> None:
     spec = small_spec(services=[WEB])
     up = run(engine.up(ref, spec, NONE, audit=Audit(1, "0123456789abcdef", "kubectl-annotate:0123456789abcdef")))
     gone = run(engine.destroy(ref, spec, audit=Audit(1)))
     records = history.read(engine.bucket, PROJECT, ref.stack_name)
     assert [(r["kind"], r["version"], r["message"]) for r in records] == [
         ("update", 1, "payplat generation=1 plan=0123456789abcdef approved-by=kubectl-annotate:0123456789abcdef"),
-        ("destroy", 2, "payplat generation=1")]
+        ("destroy", 2, "payplat generation=1"),
+    ]
     assert (up.update_id, gone.update_id) == ("1", "2")
     assert records[0]["resourceChanges"] == {"create": up.changes.create}
 
 
 def event(op: str, name: str, type_: str, diffs=(), keys=()) -> SimpleNamespace:
-    metadata = SimpleNamespace(op=SimpleNamespace(value=op), urn=f"urn:pulumi:s::payplat::{type_}::{name}",
-                               type=type_, diffs=list(diffs), keys=list(keys))
+    metadata = SimpleNamespace(
+        op=SimpleNamespace(value=op),
+        urn=f"urn:pulumi:s::payplat::{type_}::{name}",
+        type=type_,
+        diffs=list(diffs),
+        keys=list(keys),
+    )
     return SimpleNamespace(resource_pre_event=SimpleNamespace(metadata=metadata))
 
 
@@ -88,14 +97,22 @@ def test_the_pulumi_engine_reads_steps_from_engine_events() -> None:
     ]
     steps = steps_from(events)
     assert [(s.op, s.name, s.keys) for s in steps] == [
-        ("replace", "lb", ("name",)), ("update", "cluster", ()), ("create", "api", ()), ("delete", "old", ())]
+        ("replace", "lb", ("name",)),
+        ("update", "cluster", ()),
+        ("create", "api", ()),
+        ("delete", "old", ()),
+    ]
     assert steps[1].diffs == ("tags",)
 
 
 def test_history_versions_follow_the_highest_recorded(tmp_path: Path) -> None:
-    from payplat.engines.locks import FileBucket
+    from payplat.engines.lockstore import FileBucket
 
     bucket = FileBucket(tmp_path)
     now = datetime(2026, 12, 2, tzinfo=UTC)
-    assert [history.append(bucket, PROJECT, "s", kind="update", message="m", started=now, finished=now,
-                           changes=Changes(update=1)) for _ in range(3)] == [1, 2, 3]
+    assert [
+        history.append(
+            bucket, PROJECT, "s", kind="update", message="m", started=now, finished=now, changes=Changes(update=1)
+        )
+        for _ in range(3)
+    ] == [1, 2, 3]

@@ -23,7 +23,7 @@ from pulumi.automation._cmd import CommandResult
 from pulumi.automation._stack import DestroyResult, PreviewResult, RefreshResult, UpdateSummary, UpResult
 from pulumi.automation.errors import CommandError, StackNotFoundError, create_command_error
 
-from payplat.engines import locks
+from payplat.engines import locks, lockstore
 from payplat.engines.base import (
     SECRET_MASK,
     Changes,
@@ -36,7 +36,7 @@ from payplat.engines.base import (
 )
 from payplat.engines.passwords import CONFIG_KEY
 from payplat.engines.pulumi import PulumiEngine
-from payplat.stackkeys import PASSWORD_OUTPUT
+from payplat.program.stackkeys import PASSWORD_OUTPUT
 
 from .helpers import small_spec
 
@@ -45,8 +45,16 @@ ROLE = "arn:aws:iam::210987654321:role/payplat-deployer"
 
 def summary(changes: dict[str, int]) -> UpdateSummary:
     now = datetime.now(UTC)
-    return UpdateSummary(kind="update", start_time=now, message="", environment={}, config={},
-                         result="succeeded", end_time=now, resource_changes=changes)
+    return UpdateSummary(
+        kind="update",
+        start_time=now,
+        message="",
+        environment={},
+        config={},
+        result="succeeded",
+        end_time=now,
+        resource_changes=changes,
+    )
 
 
 def cli_error(text: str) -> CommandError:
@@ -61,7 +69,9 @@ class World:
     pending: list[dict[str, Any]] = field(default_factory=list)
     calls: list[tuple[Any, ...]] = field(default_factory=list)
     selected: list[dict[str, Any]] = field(default_factory=list)
-    output_lines: list[str] = field(default_factory=lambda: ["Updating (ns_shop)", "+ aws:ec2/vpc:Vpc shop-vpc created"])
+    output_lines: list[str] = field(
+        default_factory=lambda: ["Updating (ns_shop)", "+ aws:ec2/vpc:Vpc shop-vpc created"]
+    )
     fail: BaseException | None = None
     block: threading.Event | None = None
     refresh_changes: dict[str, int] = field(default_factory=dict)
@@ -139,8 +149,11 @@ class FakeStack:
         if self.world.during_up is not None:
             self.world.during_up()
         password = self.world.config[CONFIG_KEY].value
-        outputs = {"vpcId": OutputValue("vpc-0abc", False), "dbPassword": OutputValue("leaked?", True),
-                   PASSWORD_OUTPUT: OutputValue(password, True)}
+        outputs = {
+            "vpcId": OutputValue("vpc-0abc", False),
+            "dbPassword": OutputValue("leaked?", True),
+            PASSWORD_OUTPUT: OutputValue(password, True),
+        }
         self.world.outputs = outputs
         return UpResult(stdout="", stderr="", summary=summary({"create": 3, "same": 2}), outputs=outputs)
 
@@ -222,8 +235,11 @@ def test_up_selects_the_stack_with_the_inline_program_and_backend(make_engine, w
 
 
 def test_production_backend_and_kms_secrets_provider(make_engine, world: World) -> None:
-    engine = make_engine(backend_url="s3://state/payplat", secrets_provider="awskms://alias/payplat",
-                         bucket=locks.FileBucket(Path("/nonexistent")))
+    engine = make_engine(
+        backend_url="s3://state/payplat",
+        secrets_provider="awskms://alias/payplat",
+        bucket=lockstore.FileBucket(Path("/nonexistent")),
+    )
     run(engine.up(REF, small_spec(), StackSecrets()))
     opts = world.selected[0]["opts"]
     assert opts.project_settings.backend.url == "s3://state/payplat"
@@ -297,12 +313,14 @@ def test_engine_output_is_streamed_line_by_line_without_secrets(make_engine, wor
 
 def write_lock(tmp_path: Path, host: str, pid: int, owner: locks.Identity | None = None) -> Path:
     """A CLI's lock file; with ``owner``, the operation record an operator wrote before it."""
-    bucket = locks.FileBucket(tmp_path / "backend")
+    bucket = lockstore.FileBucket(tmp_path / "backend")
     now = datetime.now(UTC)
     if owner is not None:
-        bucket.write(f"{locks.record_prefix('payplat', 'ns_shop')}r.json",
-                     locks.OperationRecord(owner, "up", now - timedelta(seconds=2)).to_json())
-    key = f"{locks.lock_prefix('payplat', 'ns_shop')}x.json"
+        bucket.write(
+            f"{lockstore.record_prefix('payplat', 'ns_shop')}r.json",
+            locks.OperationRecord(owner, "up", now - timedelta(seconds=2)).to_json(),
+        )
+    key = f"{lockstore.lock_prefix('payplat', 'ns_shop')}x.json"
     bucket.write(key, locks.LockInfo(pid, "root", host, now).to_json())
     return tmp_path / "backend" / key
 
@@ -313,7 +331,9 @@ def dead_pid() -> int:
     return child.pid
 
 
-def test_stale_lock_broken_then_pending_creates_cleared_before_up(make_engine, world: World, tmp_path: Path, caplog) -> None:
+def test_stale_lock_broken_then_pending_creates_cleared_before_up(
+    make_engine, world: World, tmp_path: Path, caplog
+) -> None:
     # The operator (pid A) died; so did the CLI it ran (pid B, the lock's holder).
     crashed = replace(locks.this_identity(), pid=dead_pid(), process_start=None)
     lock_file = write_lock(tmp_path, socket.gethostname(), dead_pid(), owner=crashed)
@@ -338,8 +358,14 @@ def test_pending_operations_a_refresh_cannot_clear_are_dropped_by_import(make_en
 
 
 def test_a_live_holder_on_another_pod_blocks_the_operation(make_engine, world: World, tmp_path: Path) -> None:
-    other = locks.Identity(hostname="payplat-operator-other", pid=1, pod_name="payplat-operator-other",
-                           pod_namespace="payplat-system", pod_uid="uid-other", cluster="c1")
+    other = locks.Identity(
+        hostname="payplat-operator-other",
+        pid=1,
+        pod_name="payplat-operator-other",
+        pod_namespace="payplat-system",
+        pod_uid="uid-other",
+        cluster="c1",
+    )
     lock_file = write_lock(tmp_path, "payplat-operator-other", 12, owner=other)
     here = replace(locks.this_identity(), cluster="c1")
     with pytest.raises(StackLockedError, match="payplat-operator-other") as caught:
@@ -360,12 +386,12 @@ def test_a_lock_the_operator_did_not_record_is_never_broken(make_engine, world: 
 
 
 def test_the_operation_record_lives_exactly_as_long_as_the_operation(make_engine, world: World, tmp_path: Path) -> None:
-    bucket = locks.FileBucket(tmp_path / "backend")
+    bucket = lockstore.FileBucket(tmp_path / "backend")
     seen: list[locks.OperationRecord] = []
-    world.during_up = lambda: seen.extend(locks.read_records(bucket, "payplat", "ns_shop").values())
+    world.during_up = lambda: seen.extend(lockstore.read_records(bucket, "payplat", "ns_shop").values())
     run(make_engine().up(REF, small_spec(), StackSecrets()))
     assert len(seen) == 1 and seen[0].owner.pid == os.getpid() and seen[0].operation == "up"
-    assert bucket.list(locks.record_prefix("payplat", "ns_shop")) == []
+    assert bucket.list(lockstore.record_prefix("payplat", "ns_shop")) == []
 
 
 # --------------------------------------------------------------------------- errors
@@ -374,10 +400,18 @@ def test_the_operation_record_lives_exactly_as_long_as_the_operation(make_engine
 @pytest.mark.parametrize(
     ("raised", "kind", "reason"),
     [
-        (cli_error("error: operation error EC2: CreateVpc, api error UnauthorizedOperation"), PermanentEngineError, "AuthFailed"),
+        (
+            cli_error("error: operation error EC2: CreateVpc, api error UnauthorizedOperation"),
+            PermanentEngineError,
+            "AuthFailed",
+        ),
         (cli_error("error: ExpiredToken: token expired"), PermanentEngineError, "AuthFailed"),
         (cli_error("error: Throttling: Rate exceeded"), TransientEngineError, "Throttled"),
-        (create_command_error(CommandResult("", "error: the stack is currently locked by 1 lock(s).", 255)), StackLockedError, "StackLocked"),
+        (
+            create_command_error(CommandResult("", "error: the stack is currently locked by 1 lock(s).", 255)),
+            StackLockedError,
+            "StackLocked",
+        ),
         (cli_error("error: a brand new failure"), UnrecognisedEngineError, "EngineError"),
     ],
 )
@@ -454,11 +488,12 @@ def test_close_interrupts_the_running_cli_and_refuses_new_work(make_engine, worl
 # --------------------------------------------------------------------------- stacks named before 0.2
 
 
-def test_stacks_named_before_0_2_are_renamed_to_their_owner_with_the_cli(make_engine, world: World,
-                                                                         tmp_path: Path) -> None:
+def test_stacks_named_before_0_2_are_renamed_to_their_owner_with_the_cli(
+    make_engine, world: World, tmp_path: Path
+) -> None:
     """``pulumi stack rename`` on each legacy stack whose state names its platform; the
     workspace (with Pulumi.<stack>.yaml) moves along."""
-    bucket = locks.FileBucket(tmp_path / "backend")
+    bucket = lockstore.FileBucket(tmp_path / "backend")
     for name in ("a-b-c", "ns_kept", "empty-one"):
         bucket.write(f".pulumi/stacks/payplat/{name}.json", b"{}")
     (tmp_path / "workspaces" / "a-b-c").mkdir(parents=True)
@@ -468,16 +503,25 @@ def test_stacks_named_before_0_2_are_renamed_to_their_owner_with_the_cli(make_en
     class Legacy(FakeStack):
         def export_stack(self) -> Deployment:
             root = roots[self.name]
-            resources = [{"type": "payplat:index:PaymentPlatform", "urn": f"urn:pulumi:{self.name}::payplat::"
-                          f"payplat:index:PaymentPlatform::{root}"}] if root else []
+            resources = (
+                [
+                    {
+                        "type": "payplat:index:PaymentPlatform",
+                        "urn": f"urn:pulumi:{self.name}::payplat::payplat:index:PaymentPlatform::{root}",
+                    }
+                ]
+                if root
+                else []
+            )
             return Deployment(version=3, deployment={"resources": resources})
 
         def rename(self, stack_name: str, **kwargs: Any) -> None:
             inspect.signature(Stack.rename).bind(self, stack_name, **kwargs)
             renames.append((self.name, stack_name))
 
-    engine = PulumiEngine(tmp_path, select_stack=lambda **s: Legacy(world, s["stack_name"]), bucket=bucket,
-                          command=FakeCommand(world))
+    engine = PulumiEngine(
+        tmp_path, select_stack=lambda **s: Legacy(world, s["stack_name"]), bucket=bucket, command=FakeCommand(world)
+    )
     assert run(engine.migrate_stacks()) == [("a-b-c", "a-b_c")]
     assert renames == [("a-b-c", "a-b_c")]  # the new-style and the empty stacks are left alone
     assert (tmp_path / "workspaces" / "a-b_c").is_dir() and not (tmp_path / "workspaces" / "a-b-c").exists()
@@ -486,8 +530,17 @@ def test_stacks_named_before_0_2_are_renamed_to_their_owner_with_the_cli(make_en
 def test_stack_settings_come_back_from_the_states_secrets_provider() -> None:
     from payplat.engines.pulumi import settings_from_state
 
-    kms = {"secrets_providers": {"type": "cloud", "state": {"url": "awskms://alias/p?region=eu-west-1", "encryptedkey": "AQID"}}}
+    kms = {
+        "secrets_providers": {
+            "type": "cloud",
+            "state": {"url": "awskms://alias/p?region=eu-west-1", "encryptedkey": "AQID"},
+        }
+    }
     assert settings_from_state(kms) == ("awskms://alias/p?region=eu-west-1", "AQID", None)
-    assert settings_from_state({"secrets_providers": {"type": "passphrase", "state": {"salt": "v1:abc"}}}) == (None, None, "v1:abc")
+    assert settings_from_state({"secrets_providers": {"type": "passphrase", "state": {"salt": "v1:abc"}}}) == (
+        None,
+        None,
+        "v1:abc",
+    )
     assert settings_from_state({}) is None
     assert settings_from_state({"secrets_providers": {"type": "service", "state": {}}}) is None

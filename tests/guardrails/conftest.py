@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from payplat.plan import Manifest, Plan, plan, read_manifest
+from payplat.program.manifest import Manifest, read_manifest
+from payplat.program.plan import Plan, plan
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -14,37 +14,48 @@ def compiled(expression: str) -> CompiledRule:
     return result
 
 
-TASK = {"resource": {"type": "aws:ecs/taskDefinition:TaskDefinition", "name": "t", "inputs": {"cpu": "2048"}},
-        "platform": {"name": "p", "namespace": "team-a", "labels": {"tier": "prod"}, "region": "eu-west-1"}}
+TASK = {
+    "resource": {"type": "aws:ecs/taskDefinition:TaskDefinition", "name": "t", "inputs": {"cpu": "2048"}},
+    "platform": {"name": "p", "namespace": "team-a", "labels": {"tier": "prod"}, "region": "eu-west-1"},
+}
 
 
-@pytest.mark.parametrize(("expression", "passed"), [
-    ("int(resource.inputs.cpu) <= 1024", False),
-    ("int(resource.inputs.cpu) <= 4096", True),
-    ("platform.labels.tier == 'prod' && platform.region.startsWith('eu-')", True),
-    ("!has(resource.inputs.memory) || int(resource.inputs.memory) < 100", True),
-])
+@pytest.mark.parametrize(
+    ("expression", "passed"),
+    [
+        ("int(resource.inputs.cpu) <= 1024", False),
+        ("int(resource.inputs.cpu) <= 4096", True),
+        ("platform.labels.tier == 'prod' && platform.region.startsWith('eu-')", True),
+        ("!has(resource.inputs.memory) || int(resource.inputs.memory) < 100", True),
+    ],
+)
 def test_rules_evaluate_over_resource_and_platform(expression: str, passed: bool) -> None:
     verdict = evaluate(compiled(expression), TASK)
     assert (verdict.passed, verdict.error) == (passed, None) and verdict.cost > 0
 
 
-@pytest.mark.parametrize(("expression", "error"), [
-    ("resource.inputs.memory == '1'", "memory"),  # no such key: an error, not a silent pass
-    ("1 + 1", "not a bool"),
-    ("1 / 0 == 1", "divide by zero"),
-])
+@pytest.mark.parametrize(
+    ("expression", "error"),
+    [
+        ("resource.inputs.memory == '1'", "memory"),  # no such key: an error, not a silent pass
+        ("1 + 1", "not a bool"),
+        ("1 / 0 == 1", "divide by zero"),
+    ],
+)
 def test_evaluation_errors_come_back_as_the_verdict(expression: str, error: str) -> None:
     verdict = evaluate(compiled(expression), TASK)
     assert not verdict.passed and verdict.error is not None and error in verdict.error
 
 
-@pytest.mark.parametrize(("expression", "error"), [
-    ("resource.type ===", "syntax error at line 1, column 17"),
-    ("resource.name == 'x", "syntax error at line 1"),
-    ("", "empty"),
-    ("true && " * 600 + "true", "at most 4096"),
-])
+@pytest.mark.parametrize(
+    ("expression", "error"),
+    [
+        ("resource.type ===", "syntax error at line 1, column 17"),
+        ("resource.name == 'x", "syntax error at line 1"),
+        ("", "empty"),
+        ("true && " * 600 + "true", "at most 4096"),
+    ],
+)
 def test_bad_cel_is_refused_with_a_message(expression: str, error: str) -> None:
     result = compile_rule(expression)
     assert isinstance(result, str) and error in result

@@ -7,20 +7,48 @@ from __future__ import annotations
 import pytest
 
 from payplat.guardrails.cost import estimate, price_table
-from payplat.plan import Manifest, Plan
+from payplat.program.manifest import Manifest
+from payplat.program.plan import Plan
 
 HOURS = 730
 #: Published on-demand prices (USD) as the table must hold them, per region.
 PUBLISHED = {
-    "us-east-1": {"fargateVcpuHour": 0.04048, "fargateGbHour": 0.004445, "natGatewayHour": 0.045, "albHour": 0.0225,
-                  "albLcuHour": 0.008, "publicIpv4Hour": 0.005, "kmsKeyMonth": 1.0, "secretMonth": 0.40,
-                  "logsIngestGb": 0.50, "logsStorageGbMonth": 0.03},
-    "us-west-2": {"fargateVcpuHour": 0.04048, "fargateGbHour": 0.004445, "natGatewayHour": 0.045, "albHour": 0.0225,
-                  "albLcuHour": 0.008, "publicIpv4Hour": 0.005, "kmsKeyMonth": 1.0, "secretMonth": 0.40,
-                  "logsIngestGb": 0.50, "logsStorageGbMonth": 0.03},
-    "eu-west-1": {"fargateVcpuHour": 0.04048, "fargateGbHour": 0.004445, "natGatewayHour": 0.048, "albHour": 0.0252,
-                  "albLcuHour": 0.008, "publicIpv4Hour": 0.005, "kmsKeyMonth": 1.0, "secretMonth": 0.40,
-                  "logsIngestGb": 0.57, "logsStorageGbMonth": 0.03},
+    "us-east-1": {
+        "fargateVcpuHour": 0.04048,
+        "fargateGbHour": 0.004445,
+        "natGatewayHour": 0.045,
+        "albHour": 0.0225,
+        "albLcuHour": 0.008,
+        "publicIpv4Hour": 0.005,
+        "kmsKeyMonth": 1.0,
+        "secretMonth": 0.40,
+        "logsIngestGb": 0.50,
+        "logsStorageGbMonth": 0.03,
+    },
+    "us-west-2": {
+        "fargateVcpuHour": 0.04048,
+        "fargateGbHour": 0.004445,
+        "natGatewayHour": 0.045,
+        "albHour": 0.0225,
+        "albLcuHour": 0.008,
+        "publicIpv4Hour": 0.005,
+        "kmsKeyMonth": 1.0,
+        "secretMonth": 0.40,
+        "logsIngestGb": 0.50,
+        "logsStorageGbMonth": 0.03,
+    },
+    "eu-west-1": {
+        "fargateVcpuHour": 0.04048,
+        "fargateGbHour": 0.004445,
+        "natGatewayHour": 0.048,
+        "albHour": 0.0252,
+        "albLcuHour": 0.008,
+        "publicIpv4Hour": 0.005,
+        "kmsKeyMonth": 1.0,
+        "secretMonth": 0.40,
+        "logsIngestGb": 0.57,
+        "logsStorageGbMonth": 0.03,
+    },
 }
 
 
@@ -30,8 +58,12 @@ def test_the_table_holds_the_published_prices_with_source_and_date(region: str) 
     assert table is not None and dict(table.prices) == PUBLISHED[region]
     assert table.date == "2025-01-01" and table.currency == "USD" and table.hours == HOURS
     assert set(table.sources) == set(table.prices) and all("aws.amazon.com" in s for s in table.sources.values())
-    assert dict(table.assumptions) == {"albLcus": 1, "logsGbPerTaskMonth": 1, "flowLogsGbPerMonth": 5,
-                                       "logsStorageMonthsCap": 12}
+    assert dict(table.assumptions) == {
+        "albLcus": 1,
+        "logsGbPerTaskMonth": 1,
+        "flowLogsGbPerMonth": 5,
+        "logsStorageMonthsCap": 12,
+    }
 
 
 def fargate(vcpu: float, gb: float, prices: dict[str, float]) -> float:
@@ -43,8 +75,13 @@ def test_the_minimal_example_costs_what_the_published_prices_say(minimal: tuple[
     in two public subnets, one key, one secret, 365-day logs."""
     p = PUBLISHED["us-east-1"]
     task = fargate(0.25, 0.5, p)
-    fixed = (HOURS * p["natGatewayHour"] + HOURS * (p["albHour"] + p["albLcuHour"])
-             + 3 * HOURS * p["publicIpv4Hour"] + p["kmsKeyMonth"] + p["secretMonth"])
+    fixed = (
+        HOURS * p["natGatewayHour"]
+        + HOURS * (p["albHour"] + p["albLcuHour"])
+        + 3 * HOURS * p["publicIpv4Hour"]
+        + p["kmsKeyMonth"]
+        + p["secretMonth"]
+    )
 
     def logs(tasks: int) -> float:
         ingest = tasks * 1 + 5
@@ -64,8 +101,13 @@ def test_the_production_example_costs_what_the_published_prices_say(example: tup
     subnets, flow logs."""
     p = PUBLISHED["eu-west-1"]
     half, one = fargate(0.5, 1, p), fargate(1, 2, p)
-    fixed = (3 * HOURS * p["natGatewayHour"] + HOURS * (p["albHour"] + p["albLcuHour"])
-             + 6 * HOURS * p["publicIpv4Hour"] + p["kmsKeyMonth"] + p["secretMonth"])
+    fixed = (
+        3 * HOURS * p["natGatewayHour"]
+        + HOURS * (p["albHour"] + p["albLcuHour"])
+        + 6 * HOURS * p["publicIpv4Hour"]
+        + p["kmsKeyMonth"]
+        + p["secretMonth"]
+    )
 
     def logs(tasks: int) -> float:
         ingest = tasks + 5
@@ -86,4 +128,10 @@ def test_a_region_without_prices_says_so(minimal: tuple[Manifest, Plan]) -> None
 
 def test_status_summary_is_strings_for_the_printer_column(minimal: tuple[Manifest, Plan]) -> None:
     summary = estimate(minimal[1].resources, "us-east-1").summary()
-    assert summary == {"currency": "USD", "monthly": "130.99", "min": "130.99", "max": "249.43", "priceDate": "2025-01-01"}
+    assert summary == {
+        "currency": "USD",
+        "monthly": "130.99",
+        "min": "130.99",
+        "max": "249.43",
+        "priceDate": "2025-01-01",
+    }

@@ -7,18 +7,28 @@ from typing import Any
 
 from payplat.guardrails.findings import Severity
 from payplat.guardrails.orgpolicy import PlatformRef, evaluate_org_policies, parse_policy
-from payplat.plan import Manifest, Plan
+from payplat.program.manifest import Manifest
+from payplat.program.plan import Plan
 
 PROD = PlatformRef(name="payments-prod", namespace="payments", labels={"tier": "prod"}, region="eu-west-1")
 DEV = PlatformRef(name="sandbox", namespace="dev", labels={"tier": "dev"}, region="eu-west-1")
-CPU_CAP = {"name": "cpu-cap", "resourceTypes": ["aws:ecs/taskDefinition:TaskDefinition"],
-           "expression": "int(resource.inputs.cpu) <= 512", "severity": "critical",
-           "message": "tasks may use at most half a vCPU", "fix": "lower spec.services[].cpu"}
+CPU_CAP = {
+    "name": "cpu-cap",
+    "resourceTypes": ["aws:ecs/taskDefinition:TaskDefinition"],
+    "expression": "int(resource.inputs.cpu) <= 512",
+    "severity": "critical",
+    "message": "tasks may use at most half a vCPU",
+    "fix": "lower spec.services[].cpu",
+}
 
 
 def policy(name: str = "org", **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "payplat.io/v1alpha1", "kind": "PaymentPlatformPolicy",
-            "metadata": {"name": name, "generation": 3}, "spec": {"rules": [CPU_CAP], **spec}}
+    return {
+        "apiVersion": "payplat.io/v1alpha1",
+        "kind": "PaymentPlatformPolicy",
+        "metadata": {"name": name, "generation": 3},
+        "spec": {"rules": [CPU_CAP], **spec},
+    }
 
 
 def test_a_rule_finds_each_violating_resource(example: tuple[Manifest, Plan]) -> None:
@@ -27,15 +37,17 @@ def test_a_rule_finds_each_violating_resource(example: tuple[Manifest, Plan]) ->
     found = evaluate_org_policies([parsed], example[1].resources, PROD)
     task = next(r for r in example[1].resources if r.name.endswith("payment-processor-task"))  # the 1-vCPU one
     assert [(f.rule, f.severity, f.resource, f.source) for f in found] == [
-        ("org.cpu-cap", Severity.CRITICAL, f"{task.type} {task.name}", "PaymentPlatformPolicy/org")]
+        ("org.cpu-cap", Severity.CRITICAL, f"{task.type} {task.name}", "PaymentPlatformPolicy/org")
+    ]
     assert found[0].message == CPU_CAP["message"] and found[0].fix == CPU_CAP["fix"]
 
 
 def test_selectors_choose_the_platforms() -> None:
     by_label = parse_policy(policy(platformSelector={"matchLabels": {"tier": "prod"}}))
     assert by_label.selects(PROD) and not by_label.selects(DEV)
-    by_expression = parse_policy(policy(platformSelector={"matchExpressions": [
-        {"key": "tier", "operator": "NotIn", "values": ["prod"]}]}))
+    by_expression = parse_policy(
+        policy(platformSelector={"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["prod"]}]})
+    )
     assert by_expression.selects(DEV) and not by_expression.selects(PROD)
     exists = parse_policy(policy(platformSelector={"matchExpressions": [{"key": "team", "operator": "Exists"}]}))
     assert not exists.selects(PROD)
@@ -59,8 +71,12 @@ def test_evaluation_errors_fail_closed_unless_ignored(example: tuple[Manifest, P
     erroring = {**CPU_CAP, "resourceTypes": ["aws:kms/key:Key"], "expression": "resource.inputs.nope == 1"}
     found = evaluate_org_policies([parse_policy(policy(rules=[erroring]))], example[1].resources, PROD)
     assert len(found) == 1 and "could not be evaluated" in found[0].message
-    assert evaluate_org_policies([parse_policy(policy(rules=[erroring], failurePolicy="Ignore"))],
-                                 example[1].resources, PROD) == []
+    assert (
+        evaluate_org_policies(
+            [parse_policy(policy(rules=[erroring], failurePolicy="Ignore"))], example[1].resources, PROD
+        )
+        == []
+    )
 
 
 def test_an_invalid_object_is_problems_not_an_exception(example: tuple[Manifest, Plan]) -> None:
@@ -76,8 +92,10 @@ def test_an_invalid_object_is_problems_not_an_exception(example: tuple[Manifest,
 
 def test_non_waivable_rules_name_their_source() -> None:
     parsed = parse_policy(policy(rules=[{**CPU_CAP, "waivable": False}], nonWaivable=["plain-credentials"]))
-    assert parsed.non_waivable() == {"org.cpu-cap": "PaymentPlatformPolicy/org",
-                                     "plain-credentials": "PaymentPlatformPolicy/org"}
+    assert parsed.non_waivable() == {
+        "org.cpu-cap": "PaymentPlatformPolicy/org",
+        "plain-credentials": "PaymentPlatformPolicy/org",
+    }
 
 
 def test_the_whole_review_is_bounded(example: tuple[Manifest, Plan]) -> None:

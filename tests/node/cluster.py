@@ -47,8 +47,9 @@ from typing import Any
 
 import yaml
 
-from payplat.localcluster import ClusterStartError, ManagedProcess, find_bin_dir, tail
-from payplat.localpki import Pki, issue_cert, make_pki
+from payplat_dev.localcluster import ClusterStartError, find_bin_dir
+from payplat_dev.localpki import Pki, issue_cert, make_pki
+from payplat_dev.processes import ManagedProcess, tail
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_NAME = "payplat-node"
@@ -57,13 +58,37 @@ KUBERNETES_SERVICE_IP = "10.0.0.1"
 POD_CIDR = "10.244.0.0/24"
 API_PORT = 6443
 # Global (not per-namespace) settings kubelet 1.37 sets at every start (setupKernelTunables).
-KERNEL_SETTINGS = ("vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic",
-                   "kernel/panic_on_oops", "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes")
+KERNEL_SETTINGS = (
+    "vm/overcommit_memory",
+    "vm/panic_on_oom",
+    "kernel/panic",
+    "kernel/panic_on_oops",
+    "kernel/keys/root_maxkeys",
+    "kernel/keys/root_maxbytes",
+)
 # Written by the kubelet or CNI at fixed paths: a tmpfs each, inside the mount namespace.
-PRIVATE_PATHS = ("/var/log/pods", "/var/log/containers", "/var/lib/cni", "/run/netns",
-                 "/run/containerd", "/var/lib/kubelet", "/run/nodeinfo", "/etc/cni/net.d")
-NODE_BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
-                 "kubelet", "containerd", "containerd-shim-runc-v2", "ctr", "kubectl", "helm")
+PRIVATE_PATHS = (
+    "/var/log/pods",
+    "/var/log/containers",
+    "/var/lib/cni",
+    "/run/netns",
+    "/run/containerd",
+    "/var/lib/kubelet",
+    "/run/nodeinfo",
+    "/etc/cni/net.d",
+)
+NODE_BINARIES = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubelet",
+    "containerd",
+    "containerd-shim-runc-v2",
+    "ctr",
+    "kubectl",
+    "helm",
+)
 HOST_TOOLS = ("unshare", "nsenter", "ip", "iptables", "runc", "openssl")
 CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap")
 CNI_BIN_DIRS = ("/usr/lib/cni", "/opt/cni/bin")
@@ -79,9 +104,11 @@ class NodeUnavailable(RuntimeError):
 
 # --------------------------------------------------------------------------- preflight
 
+
 def images_dir() -> Path:
-    out = subprocess.run(["bash", str(ROOT / "hack" / "image.sh"), "--print"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["bash", str(ROOT / "hack" / "image.sh"), "--print"], capture_output=True, text=True, check=True
+    )
     return Path(out.stdout.strip().splitlines()[-1])
 
 
@@ -105,13 +132,19 @@ def cgroup_mounts() -> list[Path]:
 
 def missing_capabilities(bin_dir: Path, images: Path, names: Sequence[str] = IMAGES) -> list[str]:
     """What this machine lacks for a node, each with the step that provides it."""
-    missing = [f"{name} (hack/node.sh, hack/testbin.sh)" for name in NODE_BINARIES
-               if not os.access(bin_dir / name, os.X_OK)]
-    missing += [f"{tool} (apt-get install util-linux iproute2 iptables runc openssl)"
-                for tool in HOST_TOOLS if shutil.which(tool) is None]
+    missing = [
+        f"{name} (hack/node.sh, hack/testbin.sh)" for name in NODE_BINARIES if not os.access(bin_dir / name, os.X_OK)
+    ]
+    missing += [
+        f"{tool} (apt-get install util-linux iproute2 iptables runc openssl)"
+        for tool in HOST_TOOLS
+        if shutil.which(tool) is None
+    ]
     if cni_bin_dir() is None:
-        missing.append(f"CNI plugins {', '.join(CNI_PLUGINS)} in {' or '.join(CNI_BIN_DIRS)} "
-                       "(apt-get install containernetworking-plugins)")
+        missing.append(
+            f"CNI plugins {', '.join(CNI_PLUGINS)} in {' or '.join(CNI_BIN_DIRS)} "
+            "(apt-get install containernetworking-plugins)"
+        )
     for archive in (f"{name}.oci.tar" for name in names):
         if not (images / archive).is_file():
             missing.append(f"{images / archive} (hack/image.sh)")
@@ -123,6 +156,7 @@ def missing_capabilities(bin_dir: Path, images: Path, names: Sequence[str] = IMA
 
 
 # --------------------------------------------------------------------------- host snapshot
+
 
 @dataclass(frozen=True)
 class HostState:
@@ -143,20 +177,22 @@ class HostState:
         return cls(
             kernel={k: read_kernel(k) for k in KERNEL_SETTINGS},
             links=frozenset(line.split(":")[1].strip().split("@")[0] for line in links.splitlines()),
-            mounts=frozenset(" ".join(m.split()[4:5] + m.split()[m.split().index("-") + 1:][:1])
-                             for m in mounts),
-            cgroups=frozenset(str(p / d.name) for p in cgroup_mounts()
-                              for d in p.iterdir() if d.is_dir()),
+            mounts=frozenset(" ".join(m.split()[4:5] + m.split()[m.split().index("-") + 1 :][:1]) for m in mounts),
+            cgroups=frozenset(str(p / d.name) for p in cgroup_mounts() for d in p.iterdir() if d.is_dir()),
             # Counters change on their own; the rules are what must be equal.
-            iptables="\n".join(line for line in rules.splitlines()
-                               if line and not line.startswith("#") and not line.startswith(":")),
+            iptables="\n".join(
+                line for line in rules.splitlines() if line and not line.startswith("#") and not line.startswith(":")
+            ),
             paths=frozenset(p for p in PRIVATE_PATHS if Path(p).exists()),
         )
 
     def differences(self, other: HostState) -> list[str]:
         """Human-readable differences from ``other`` (empty: nothing left behind)."""
-        diffs = [f"kernel {k}: {self.kernel[k]} -> {other.kernel[k]}"
-                 for k in KERNEL_SETTINGS if self.kernel[k] != other.kernel[k]]
+        diffs = [
+            f"kernel {k}: {self.kernel[k]} -> {other.kernel[k]}"
+            for k in KERNEL_SETTINGS
+            if self.kernel[k] != other.kernel[k]
+        ]
         for what in ("links", "mounts", "cgroups", "paths"):
             before, after = getattr(self, what), getattr(other, what)
             diffs += [f"{what}: new {x}" for x in sorted(after - before)]
@@ -175,6 +211,7 @@ def write_kernel(key: str, value: str) -> None:
 
 
 # --------------------------------------------------------------------------- the node
+
 
 @dataclass(eq=False)
 class NodeCluster:
@@ -209,8 +246,9 @@ class NodeCluster:
     # ---- lifecycle
 
     @classmethod
-    def start(cls, say: Callable[[str], None] = lambda _m: None,
-              images: Sequence[str] = ("pause", "operator")) -> NodeCluster:
+    def start(
+        cls, say: Callable[[str], None] = lambda _m: None, images: Sequence[str] = ("pause", "operator")
+    ) -> NodeCluster:
         """Start the whole cluster and wait until the node is Ready with ``images`` (of
         hack/image.sh) imported into containerd.
 
@@ -224,9 +262,16 @@ class NodeCluster:
         subnet = _free_subnet()
         host_ip, node_ip = (str(ip) for ip in list(subnet.hosts())[:2])
         workdir = Path(tempfile.mkdtemp(prefix=f"pp-node-{ident}-", dir="/tmp"))
-        node = cls(workdir=workdir, bin_dir=bin_dir, images=images_path, node_ip=node_ip,
-                   host_ip=host_ip, veth=f"ppn{ident}", cgroup_name=f"payplat-node-{ident}",
-                   kernel_before={k: read_kernel(k) for k in KERNEL_SETTINGS})
+        node = cls(
+            workdir=workdir,
+            bin_dir=bin_dir,
+            images=images_path,
+            node_ip=node_ip,
+            host_ip=host_ip,
+            veth=f"ppn{ident}",
+            cgroup_name=f"payplat-node-{ident}",
+            kernel_before={k: read_kernel(k) for k in KERNEL_SETTINGS},
+        )
         started = time.monotonic()
         try:
             node._make_cgroups()
@@ -316,8 +361,7 @@ class NodeCluster:
         for path in self.cgroup_dirs:
             if not path.is_dir():
                 continue
-            for sub in sorted((p for p in path.rglob("*") if p.is_dir()),
-                              key=lambda p: len(p.parts), reverse=True):
+            for sub in sorted((p for p in path.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
                 with contextlib.suppress(OSError):
                     sub.rmdir()
             with contextlib.suppress(OSError):
@@ -325,8 +369,9 @@ class NodeCluster:
 
     # ---- processes
 
-    def _spawn(self, name: str, argv: Sequence[str], *, in_namespace: bool = True,
-               env: dict[str, str] | None = None) -> ManagedProcess:
+    def _spawn(
+        self, name: str, argv: Sequence[str], *, in_namespace: bool = True, env: dict[str, str] | None = None
+    ) -> ManagedProcess:
         """Start ``argv`` in the node's cgroup (and namespaces), output to logs/<name>.log."""
         if in_namespace:
             assert self.holder is not None
@@ -346,37 +391,49 @@ class NodeCluster:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         path = f"{self.bin_dir}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
         with open(log_path, "ab") as log:
-            popen = subprocess.Popen(list(argv), stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True,
-                                     preexec_fn=enter, env={**os.environ, "PATH": path, **(env or {})})  # noqa: PLW1509 - writes a cgroup file, calls prctl
+            popen = subprocess.Popen(
+                list(argv),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=enter,  # noqa: PLW1509 - writes a cgroup file, calls prctl
+                env={**os.environ, "PATH": path, **(env or {})},
+            )
         proc = ManagedProcess(name=name, popen=popen, log_path=log_path)
         if in_namespace:
             self.processes.append(proc)
         return proc
 
-    def run_in_namespace(self, *argv: str, check: bool = True, input: str | None = None,
-                         timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def run_in_namespace(
+        self, *argv: str, check: bool = True, input: str | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         assert self.holder is not None
         result = subprocess.run(
             ["nsenter", f"--target={self.holder.pid}", "--mount", "--net", "--", *argv],
-            capture_output=True, text=True, input=input, timeout=timeout, check=False,
-            env={**os.environ, "PATH": f"{self.bin_dir}:{os.environ.get('PATH', '')}"})
+            capture_output=True,
+            text=True,
+            input=input,
+            timeout=timeout,
+            check=False,
+            env={**os.environ, "PATH": f"{self.bin_dir}:{os.environ.get('PATH', '')}"},
+        )
         if check and result.returncode != 0:
             raise ClusterStartError(f"{' '.join(argv)} exited {result.returncode}: {result.stderr.strip()}")
         return result
 
-    def _wait(self, proc: ManagedProcess, probe: Callable[[], bool], what: str,
-              timeout: float = 120) -> None:
+    def _wait(self, proc: ManagedProcess, probe: Callable[[], bool], what: str, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not proc.alive():
-                raise ClusterStartError(f"{proc.name} exited with {proc.popen.returncode} before "
-                                        f"{what}; log: {proc.log_path}\n{tail(proc.log_text())}")
+                raise ClusterStartError(
+                    f"{proc.name} exited with {proc.popen.returncode} before "
+                    f"{what}; log: {proc.log_path}\n{tail(proc.log_text())}"
+                )
             if probe():
                 return
             time.sleep(0.3)
-        raise ClusterStartError(f"{what}: not within {timeout:.0f}s; log: {proc.log_path}\n"
-                                f"{tail(proc.log_text())}")
+        raise ClusterStartError(f"{what}: not within {timeout:.0f}s; log: {proc.log_path}\n{tail(proc.log_text())}")
 
     # ---- namespace and network
 
@@ -387,16 +444,20 @@ class NodeCluster:
             for directory in reversed(missing):
                 directory.mkdir()
                 self.created_dirs.append(directory)
-        script = "; ".join([
-            "set -e",
-            *[f"mount -t tmpfs -o mode=0755 payplat-node {p}" for p in PRIVATE_PATHS],
-            "ip link set lo up",
-            "sysctl -q -w net.ipv4.ip_forward=1",  # this namespace's own setting
-            "exec sleep infinity",
-        ])
-        self.holder = self._spawn("namespace", ["unshare", "--mount", "--net", "--propagation",
-                                                "private", "--", "sh", "-c", script],
-                                  in_namespace=False)
+        script = "; ".join(
+            [
+                "set -e",
+                *[f"mount -t tmpfs -o mode=0755 payplat-node {p}" for p in PRIVATE_PATHS],
+                "ip link set lo up",
+                "sysctl -q -w net.ipv4.ip_forward=1",  # this namespace's own setting
+                "exec sleep infinity",
+            ]
+        )
+        self.holder = self._spawn(
+            "namespace",
+            ["unshare", "--mount", "--net", "--propagation", "private", "--", "sh", "-c", script],
+            in_namespace=False,
+        )
         deadline = time.monotonic() + 20
         while not self._namespace_ready():
             if not self.holder.alive() or time.monotonic() > deadline:
@@ -415,10 +476,40 @@ class NodeCluster:
         # does not forward for this subnet).
         ns("ip", "route", "add", "default", "via", self.host_ip)
         # The one Service pods use (no kube-proxy): the API server's ClusterIP.
-        ns("iptables", "-t", "nat", "-A", "PREROUTING", "-d", f"{KUBERNETES_SERVICE_IP}/32", "-p",
-           "tcp", "--dport", "443", "-j", "DNAT", "--to-destination", f"{self.node_ip}:{API_PORT}")
-        ns("iptables", "-t", "nat", "-A", "OUTPUT", "-d", f"{KUBERNETES_SERVICE_IP}/32", "-p",
-           "tcp", "--dport", "443", "-j", "DNAT", "--to-destination", f"{self.node_ip}:{API_PORT}")
+        ns(
+            "iptables",
+            "-t",
+            "nat",
+            "-A",
+            "PREROUTING",
+            "-d",
+            f"{KUBERNETES_SERVICE_IP}/32",
+            "-p",
+            "tcp",
+            "--dport",
+            "443",
+            "-j",
+            "DNAT",
+            "--to-destination",
+            f"{self.node_ip}:{API_PORT}",
+        )
+        ns(
+            "iptables",
+            "-t",
+            "nat",
+            "-A",
+            "OUTPUT",
+            "-d",
+            f"{KUBERNETES_SERVICE_IP}/32",
+            "-p",
+            "tcp",
+            "--dport",
+            "443",
+            "-j",
+            "DNAT",
+            "--to-destination",
+            f"{self.node_ip}:{API_PORT}",
+        )
 
     def _namespace_ready(self) -> bool:
         assert self.holder is not None
@@ -435,39 +526,71 @@ class NodeCluster:
     # ---- certificates and kubeconfigs
 
     def _make_pki(self) -> None:
-        pki = make_pki(self.workdir / "pki", serving_sans=(
-            f"IP:{self.node_ip}", f"IP:{KUBERNETES_SERVICE_IP}", "DNS:kubernetes",
-            "DNS:kubernetes.default", "DNS:kubernetes.default.svc",
-            "DNS:kubernetes.default.svc.cluster.local"))
+        pki = make_pki(
+            self.workdir / "pki",
+            serving_sans=(
+                f"IP:{self.node_ip}",
+                f"IP:{KUBERNETES_SERVICE_IP}",
+                "DNS:kubernetes",
+                "DNS:kubernetes.default",
+                "DNS:kubernetes.default.svc",
+                "DNS:kubernetes.default.svc.cluster.local",
+            ),
+        )
         self.pki = pki
         client = ["extendedKeyUsage=clientAuth", "keyUsage=critical,digitalSignature,keyEncipherment"]
-        for name, subject in (("kubelet", f"/O=system:nodes/CN=system:node:{NODE_NAME}"),
-                              ("controller-manager", "/CN=system:kube-controller-manager"),
-                              ("scheduler", "/CN=system:kube-scheduler"),
-                              ("apiserver-kubelet-client", "/O=system:masters/CN=kube-apiserver-kubelet-client")):
-            issue_cert(pki, self.workdir / "pki" / f"{name}.crt", self.workdir / "pki" / f"{name}.key",
-                       subject=subject, extensions=client)
+        for name, subject in (
+            ("kubelet", f"/O=system:nodes/CN=system:node:{NODE_NAME}"),
+            ("controller-manager", "/CN=system:kube-controller-manager"),
+            ("scheduler", "/CN=system:kube-scheduler"),
+            ("apiserver-kubelet-client", "/O=system:masters/CN=kube-apiserver-kubelet-client"),
+        ):
+            issue_cert(
+                pki,
+                self.workdir / "pki" / f"{name}.crt",
+                self.workdir / "pki" / f"{name}.key",
+                subject=subject,
+                extensions=client,
+            )
             self._kubeconfig(self.workdir / f"{name}.kubeconfig", "https://127.0.0.1:6443", name)
-        issue_cert(pki, self.workdir / "pki" / "kubelet-serving.crt",
-                   self.workdir / "pki" / "kubelet-serving.key",
-                   subject=f"/O=system:nodes/CN=system:node:{NODE_NAME}",
-                   extensions=[f"subjectAltName=IP:{self.node_ip},DNS:{NODE_NAME}",
-                               "extendedKeyUsage=serverAuth",
-                               "keyUsage=critical,digitalSignature,keyEncipherment"])
+        issue_cert(
+            pki,
+            self.workdir / "pki" / "kubelet-serving.crt",
+            self.workdir / "pki" / "kubelet-serving.key",
+            subject=f"/O=system:nodes/CN=system:node:{NODE_NAME}",
+            extensions=[
+                f"subjectAltName=IP:{self.node_ip},DNS:{NODE_NAME}",
+                "extendedKeyUsage=serverAuth",
+                "keyUsage=critical,digitalSignature,keyEncipherment",
+            ],
+        )
         self._kubeconfig(self.kubeconfig, self.server, "admin")
 
     def _kubeconfig(self, path: Path, server: str, cert: str) -> None:
         assert self.pki is not None
         pki_dir = self.workdir / "pki"
-        path.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config",
-            "clusters": [{"name": "node", "cluster": {"server": server,
-                                                       "certificate-authority": str(self.pki.ca_cert)}}],
-            "users": [{"name": "user", "user": {"client-certificate": str(pki_dir / f"{cert}.crt"),
-                                                "client-key": str(pki_dir / f"{cert}.key")}}],
-            "contexts": [{"name": "node", "context": {"cluster": "node", "user": "user"}}],
-            "current-context": "node",
-        }))
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [
+                        {"name": "node", "cluster": {"server": server, "certificate-authority": str(self.pki.ca_cert)}}
+                    ],
+                    "users": [
+                        {
+                            "name": "user",
+                            "user": {
+                                "client-certificate": str(pki_dir / f"{cert}.crt"),
+                                "client-key": str(pki_dir / f"{cert}.key"),
+                            },
+                        }
+                    ],
+                    "contexts": [{"name": "node", "context": {"cluster": "node", "user": "user"}}],
+                    "current-context": "node",
+                }
+            )
+        )
         path.chmod(0o600)
 
     # ---- control plane
@@ -476,46 +599,85 @@ class NodeCluster:
         assert self.pki is not None
         pki, bins, wd = self.pki, self.bin_dir, self.workdir
         say("etcd, kube-apiserver, kube-controller-manager, kube-scheduler")
-        etcd = self._spawn("etcd", [
-            str(bins / "etcd"), "--name=node", f"--data-dir={wd / 'etcd'}",
-            "--listen-client-urls=http://127.0.0.1:2379", "--advertise-client-urls=http://127.0.0.1:2379",
-            "--listen-peer-urls=http://127.0.0.1:2380", "--unsafe-no-fsync", "--log-level=warn"])
+        etcd = self._spawn(
+            "etcd",
+            [
+                str(bins / "etcd"),
+                "--name=node",
+                f"--data-dir={wd / 'etcd'}",
+                "--listen-client-urls=http://127.0.0.1:2379",
+                "--advertise-client-urls=http://127.0.0.1:2379",
+                "--listen-peer-urls=http://127.0.0.1:2380",
+                "--unsafe-no-fsync",
+                "--log-level=warn",
+            ],
+        )
         self._wait(etcd, lambda: self._curl("http://127.0.0.1:2379/health"), "etcd /health")
-        apiserver = self._spawn("kube-apiserver", [
-            str(bins / "kube-apiserver"), "--etcd-servers=http://127.0.0.1:2379",
-            "--bind-address=0.0.0.0", f"--advertise-address={self.node_ip}", f"--secure-port={API_PORT}",
-            f"--cert-dir={wd / 'apiserver-certs'}",
-            f"--tls-cert-file={pki.serving_cert}", f"--tls-private-key-file={pki.serving_key}",
-            f"--client-ca-file={pki.ca_cert}",
-            f"--kubelet-client-certificate={wd / 'pki' / 'apiserver-kubelet-client.crt'}",
-            f"--kubelet-client-key={wd / 'pki' / 'apiserver-kubelet-client.key'}",
-            f"--kubelet-certificate-authority={pki.ca_cert}",
-            "--kubelet-preferred-address-types=InternalIP",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-account-key-file={pki.service_account_key}",
-            f"--service-account-signing-key-file={pki.service_account_key}",
-            f"--service-cluster-ip-range={CLUSTER_IP_RANGE}",
-            "--authorization-mode=Node,RBAC", "--allow-privileged=true", "--v=1"])
-        self._wait(apiserver, lambda: self.kubectl("get", "--raw=/readyz", check=False).returncode == 0,
-                   "kube-apiserver /readyz")
-        self._spawn("kube-controller-manager", [
-            str(bins / "kube-controller-manager"),
-            f"--kubeconfig={wd / 'controller-manager.kubeconfig'}",
-            f"--authentication-kubeconfig={wd / 'controller-manager.kubeconfig'}",
-            f"--authorization-kubeconfig={wd / 'controller-manager.kubeconfig'}",
-            f"--service-account-private-key-file={pki.service_account_key}",
-            f"--root-ca-file={pki.ca_cert}", "--use-service-account-credentials=true",
-            f"--cluster-signing-cert-file={pki.ca_cert}", f"--cluster-signing-key-file={pki.ca_key}",
-            "--leader-elect=false", "--bind-address=127.0.0.1", "--v=1"])
-        self._spawn("kube-scheduler", [
-            str(bins / "kube-scheduler"), f"--kubeconfig={wd / 'scheduler.kubeconfig'}",
-            f"--authentication-kubeconfig={wd / 'scheduler.kubeconfig'}",
-            f"--authorization-kubeconfig={wd / 'scheduler.kubeconfig'}",
-            "--leader-elect=false", "--bind-address=127.0.0.1", "--v=1"])
+        apiserver = self._spawn(
+            "kube-apiserver",
+            [
+                str(bins / "kube-apiserver"),
+                "--etcd-servers=http://127.0.0.1:2379",
+                "--bind-address=0.0.0.0",
+                f"--advertise-address={self.node_ip}",
+                f"--secure-port={API_PORT}",
+                f"--cert-dir={wd / 'apiserver-certs'}",
+                f"--tls-cert-file={pki.serving_cert}",
+                f"--tls-private-key-file={pki.serving_key}",
+                f"--client-ca-file={pki.ca_cert}",
+                f"--kubelet-client-certificate={wd / 'pki' / 'apiserver-kubelet-client.crt'}",
+                f"--kubelet-client-key={wd / 'pki' / 'apiserver-kubelet-client.key'}",
+                f"--kubelet-certificate-authority={pki.ca_cert}",
+                "--kubelet-preferred-address-types=InternalIP",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={pki.service_account_key}",
+                f"--service-account-signing-key-file={pki.service_account_key}",
+                f"--service-cluster-ip-range={CLUSTER_IP_RANGE}",
+                "--authorization-mode=Node,RBAC",
+                "--allow-privileged=true",
+                "--v=1",
+            ],
+        )
+        self._wait(
+            apiserver,
+            lambda: self.kubectl("get", "--raw=/readyz", check=False).returncode == 0,
+            "kube-apiserver /readyz",
+        )
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(bins / "kube-controller-manager"),
+                f"--kubeconfig={wd / 'controller-manager.kubeconfig'}",
+                f"--authentication-kubeconfig={wd / 'controller-manager.kubeconfig'}",
+                f"--authorization-kubeconfig={wd / 'controller-manager.kubeconfig'}",
+                f"--service-account-private-key-file={pki.service_account_key}",
+                f"--root-ca-file={pki.ca_cert}",
+                "--use-service-account-credentials=true",
+                f"--cluster-signing-cert-file={pki.ca_cert}",
+                f"--cluster-signing-key-file={pki.ca_key}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                "--v=1",
+            ],
+        )
+        self._spawn(
+            "kube-scheduler",
+            [
+                str(bins / "kube-scheduler"),
+                f"--kubeconfig={wd / 'scheduler.kubeconfig'}",
+                f"--authentication-kubeconfig={wd / 'scheduler.kubeconfig'}",
+                f"--authorization-kubeconfig={wd / 'scheduler.kubeconfig'}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                "--v=1",
+            ],
+        )
 
     def _curl(self, url: str) -> bool:
-        probe = ("import sys,urllib.request\ntry:\n urllib.request.urlopen(sys.argv[1], timeout=2)\n"
-                 "except Exception:\n sys.exit(1)")
+        probe = (
+            "import sys,urllib.request\ntry:\n urllib.request.urlopen(sys.argv[1], timeout=2)\n"
+            "except Exception:\n sys.exit(1)"
+        )
         return self.run_in_namespace("python3", "-c", probe, url, check=False).returncode == 0
 
     # ---- containerd and images
@@ -525,20 +687,35 @@ class NodeCluster:
         wd = self.workdir
         cni = cni_bin_dir()
         (wd / "cni").mkdir(exist_ok=True)
-        (wd / "cni" / "10-payplat.conflist").write_text(json.dumps({
-            "cniVersion": "1.0.0", "name": "payplat",
-            "plugins": [
-                {"type": "bridge", "bridge": "cni0", "isGateway": True, "ipMasq": True,
-                 "hairpinMode": True,
-                 "ipam": {"type": "host-local", "ranges": [[{"subnet": POD_CIDR}]],
-                          "routes": [{"dst": "0.0.0.0/0"}], "dataDir": str(wd / "cni-ipam")}},
-                {"type": "portmap", "capabilities": {"portMappings": True}},
-            ],
-        }, indent=2))
+        (wd / "cni" / "10-payplat.conflist").write_text(
+            json.dumps(
+                {
+                    "cniVersion": "1.0.0",
+                    "name": "payplat",
+                    "plugins": [
+                        {
+                            "type": "bridge",
+                            "bridge": "cni0",
+                            "isGateway": True,
+                            "ipMasq": True,
+                            "hairpinMode": True,
+                            "ipam": {
+                                "type": "host-local",
+                                "ranges": [[{"subnet": POD_CIDR}]],
+                                "routes": [{"dst": "0.0.0.0/0"}],
+                                "dataDir": str(wd / "cni-ipam"),
+                            },
+                        },
+                        {"type": "portmap", "capabilities": {"portMappings": True}},
+                    ],
+                },
+                indent=2,
+            )
+        )
         pause = (self.images / "pause.ref").read_text().strip()
         (wd / "containerd.toml").write_text(f"""\
 version = 3
-root = "{wd / 'containerd' / 'root'}"
+root = "{wd / "containerd" / "root"}"
 state = "/run/containerd"
 [grpc]
   address = "{self.containerd_socket}"
@@ -554,31 +731,34 @@ state = "/run/containerd"
     [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
-        BinaryName = "{shutil.which('runc')}"
+        BinaryName = "{shutil.which("runc")}"
         SystemdCgroup = false
   [plugins."io.containerd.cri.v1.runtime".cni]
     bin_dirs = ["{cni}"]
-    conf_dir = "{wd / 'cni'}"
+    conf_dir = "{wd / "cni"}"
 """)
-        containerd = self._spawn("containerd", [str(self.bin_dir / "containerd"),
-                                                f"--config={wd / 'containerd.toml'}"])
-        self._wait(containerd, lambda: self.ctr("version", check=False).returncode == 0,
-                   "containerd answering")
+        containerd = self._spawn("containerd", [str(self.bin_dir / "containerd"), f"--config={wd / 'containerd.toml'}"])
+        self._wait(containerd, lambda: self.ctr("version", check=False).returncode == 0, "containerd answering")
 
     @property
     def containerd_socket(self) -> Path:
         return self.workdir / "containerd.sock"
 
     def ctr(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return self.run_in_namespace(str(self.bin_dir / "ctr"), f"--address={self.containerd_socket}",
-                                     "--namespace=k8s.io", *args, check=check, timeout=timeout)
+        return self.run_in_namespace(
+            str(self.bin_dir / "ctr"),
+            f"--address={self.containerd_socket}",
+            "--namespace=k8s.io",
+            *args,
+            check=check,
+            timeout=timeout,
+        )
 
     def _import_images(self, names: Sequence[str], say: Callable[[str], None]) -> None:
         for name in names:
             ref = (self.images / f"{name}.ref").read_text().strip()
             started = time.monotonic()
-            self.ctr("images", "import",
-                     str(self.images / f"{name}.oci.tar"))
+            self.ctr("images", "import", str(self.images / f"{name}.oci.tar"))
             say(f"imported {ref} into containerd ({time.monotonic() - started:.0f}s)")
 
     @property
@@ -592,70 +772,119 @@ state = "/run/containerd"
         wd = self.workdir
         assert self.pki is not None
         config = {
-            "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
-            "address": self.node_ip, "port": 10250, "readOnlyPort": 0,
-            "healthzBindAddress": "127.0.0.1", "healthzPort": 10248,
-            "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True},
-                               "x509": {"clientCAFile": str(self.pki.ca_cert)}},
+            "apiVersion": "kubelet.config.k8s.io/v1beta1",
+            "kind": "KubeletConfiguration",
+            "address": self.node_ip,
+            "port": 10250,
+            "readOnlyPort": 0,
+            "healthzBindAddress": "127.0.0.1",
+            "healthzPort": 10248,
+            "authentication": {
+                "anonymous": {"enabled": False},
+                "webhook": {"enabled": True},
+                "x509": {"clientCAFile": str(self.pki.ca_cert)},
+            },
             "authorization": {"mode": "Webhook"},
             "tlsCertFile": str(wd / "pki" / "kubelet-serving.crt"),
             "tlsPrivateKeyFile": str(wd / "pki" / "kubelet-serving.key"),
             "containerRuntimeEndpoint": f"unix://{self.containerd_socket}",
             # This VM: cgroup v1 through a tmpfs (hybrid), no systemd, no CAP_SYS_RESOURCE.
-            "cgroupDriver": "cgroupfs", "failCgroupV1": False, "failSwapOn": False,
-            "oomScoreAdj": 0, "cgroupRoot": f"/{self.cgroup_name}",
-            "cgroupsPerQOS": True, "enforceNodeAllocatable": ["pods"],
-            "podCIDR": POD_CIDR, "resolvConf": "",
-            "clusterDomain": "cluster.local", "clusterDNS": [],
-            "imageGCHighThresholdPercent": 100, "imageGCLowThresholdPercent": 99,
+            "cgroupDriver": "cgroupfs",
+            "failCgroupV1": False,
+            "failSwapOn": False,
+            "oomScoreAdj": 0,
+            "cgroupRoot": f"/{self.cgroup_name}",
+            "cgroupsPerQOS": True,
+            "enforceNodeAllocatable": ["pods"],
+            "podCIDR": POD_CIDR,
+            "resolvConf": "",
+            "clusterDomain": "cluster.local",
+            "clusterDNS": [],
+            "imageGCHighThresholdPercent": 100,
+            "imageGCLowThresholdPercent": 99,
             # A shared CI disk must not make the only node evict the pods under test.
-            "evictionHard": {"memory.available": "50Mi", "nodefs.available": "1%",
-                             "imagefs.available": "1%", "nodefs.inodesFree": "1%"},
-            "serializeImagePulls": False, "registerNode": True,
+            "evictionHard": {
+                "memory.available": "50Mi",
+                "nodefs.available": "1%",
+                "imagefs.available": "1%",
+                "nodefs.inodesFree": "1%",
+            },
+            "serializeImagePulls": False,
+            "registerNode": True,
         }
         (wd / "kubelet.yaml").write_text(yaml.safe_dump(config))
-        kubelet = self._spawn("kubelet", [
-            str(self.bin_dir / "kubelet"), f"--config={wd / 'kubelet.yaml'}",
-            f"--kubeconfig={wd / 'kubelet.kubeconfig'}", f"--root-dir={wd / 'kubelet'}",
-            f"--hostname-override={NODE_NAME}", f"--node-ip={self.node_ip}", "--v=1"])
-        self._wait(kubelet, lambda: self.kubectl("get", "node", NODE_NAME, check=False).returncode == 0,
-                   "node registered", timeout=120)
+        kubelet = self._spawn(
+            "kubelet",
+            [
+                str(self.bin_dir / "kubelet"),
+                f"--config={wd / 'kubelet.yaml'}",
+                f"--kubeconfig={wd / 'kubelet.kubeconfig'}",
+                f"--root-dir={wd / 'kubelet'}",
+                f"--hostname-override={NODE_NAME}",
+                f"--node-ip={self.node_ip}",
+                "--v=1",
+            ],
+        )
+        self._wait(
+            kubelet,
+            lambda: self.kubectl("get", "node", NODE_NAME, check=False).returncode == 0,
+            "node registered",
+            timeout=120,
+        )
 
     def _wait_node_ready(self, say: Callable[[str], None]) -> None:
         kubelet = next(p for p in self.processes if p.name == "kubelet")
 
         def ready() -> bool:
-            out = self.kubectl("get", "node", NODE_NAME, "-o",
-                               "jsonpath={.status.conditions[?(@.type=='Ready')].status}", check=False)
+            out = self.kubectl(
+                "get", "node", NODE_NAME, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}", check=False
+            )
             return out.stdout.strip() == "True"
+
         self._wait(kubelet, ready, "node Ready", timeout=180)
         # The ServiceAccount controller makes "default" in every namespace; pods need it.
         deadline = time.monotonic() + 60
         while self.kubectl("get", "serviceaccount", "default", "-n", "default", check=False).returncode:
             if time.monotonic() > deadline:
-                raise ClusterStartError("no default ServiceAccount after 60s: kube-controller-manager "
-                                        f"log:\n{tail(self.processes[2].log_text())}")
+                raise ClusterStartError(
+                    "no default ServiceAccount after 60s: kube-controller-manager "
+                    f"log:\n{tail(self.processes[2].log_text())}"
+                )
             time.sleep(0.5)
         say(f"node {NODE_NAME} Ready")
 
     # ---- clients
 
-    def kubectl(self, *args: str, check: bool = True, input: str | None = None,
-                timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, check: bool = True, input: str | None = None, timeout: float = 180
+    ) -> subprocess.CompletedProcess[str]:
         """The real kubectl as cluster admin, from the host over the veth."""
-        result = subprocess.run([str(self.bin_dir / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args],
-                                capture_output=True, text=True, input=input, timeout=timeout, check=False)
+        result = subprocess.run(
+            [str(self.bin_dir / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args],
+            capture_output=True,
+            text=True,
+            input=input,
+            timeout=timeout,
+            check=False,
+        )
         if check and result.returncode != 0:
-            raise ClusterStartError(f"kubectl {' '.join(args)} exited {result.returncode}: "
-                                    f"{result.stderr.strip()}")
+            raise ClusterStartError(f"kubectl {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}")
         return result
 
     def helm(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([str(self.bin_dir / "helm"), f"--kubeconfig={self.kubeconfig}", *args],
-                                capture_output=True, text=True, timeout=timeout, check=False,
-                                env={**os.environ, "HELM_CACHE_HOME": str(self.workdir / "helm"),
-                                     "HELM_CONFIG_HOME": str(self.workdir / "helm"),
-                                     "HELM_DATA_HOME": str(self.workdir / "helm")})
+        result = subprocess.run(
+            [str(self.bin_dir / "helm"), f"--kubeconfig={self.kubeconfig}", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env={
+                **os.environ,
+                "HELM_CACHE_HOME": str(self.workdir / "helm"),
+                "HELM_CONFIG_HOME": str(self.workdir / "helm"),
+                "HELM_DATA_HOME": str(self.workdir / "helm"),
+            },
+        )
         if check and result.returncode != 0:
             raise ClusterStartError(f"helm {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}")
         return result
@@ -669,6 +898,7 @@ state = "/run/containerd"
 
 # --------------------------------------------------------------------------- helpers
 
+
 def _ip(*args: str) -> None:
     result = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -677,10 +907,15 @@ def _ip(*args: str) -> None:
 
 def _free_subnet() -> ipaddress.IPv4Network:
     """A /30 in 10.213.0.0/16 that no host interface or route uses."""
-    used = subprocess.run(["ip", "-o", "-4", "route", "show", "table", "all"],
-                          capture_output=True, text=True, check=False).stdout
-    taken = [ipaddress.ip_network(word, strict=False) for line in used.splitlines()
-             for word in line.split()[:1] if word[0].isdigit()]
+    used = subprocess.run(
+        ["ip", "-o", "-4", "route", "show", "table", "all"], capture_output=True, text=True, check=False
+    ).stdout
+    taken = [
+        ipaddress.ip_network(word, strict=False)
+        for line in used.splitlines()
+        for word in line.split()[:1]
+        if word[0].isdigit()
+    ]
     for _ in range(100):
         candidate = ipaddress.ip_network(f"10.213.{random.randrange(256)}.{4 * random.randrange(64)}/30")
         if not any(candidate.overlaps(net) for net in taken):

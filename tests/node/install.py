@@ -28,43 +28,70 @@ def kustomize_overlay(node: NodeCluster, directory: Path) -> Path:
     """An overlay on the repo's ``manifests/`` that only swaps in the local image."""
     repo, tag = node.operator_image.rsplit(":", 1)
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "kustomization.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-        "resources": [os.path.relpath(ROOT / "manifests", directory)],
-        "images": [{"name": UPSTREAM_IMAGE, "newName": repo, "newTag": tag}],
-        "patches": [{"target": {"kind": "Deployment", "name": DEPLOYMENT},
-                     "patch": yaml.safe_dump([{"op": "replace", "value": "IfNotPresent",
-                                               "path": "/spec/template/spec/containers/0/imagePullPolicy"}])}],
-    }))
+    (directory / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [os.path.relpath(ROOT / "manifests", directory)],
+                "images": [{"name": UPSTREAM_IMAGE, "newName": repo, "newTag": tag}],
+                "patches": [
+                    {
+                        "target": {"kind": "Deployment", "name": DEPLOYMENT},
+                        "patch": yaml.safe_dump(
+                            [
+                                {
+                                    "op": "replace",
+                                    "value": "IfNotPresent",
+                                    "path": "/spec/template/spec/containers/0/imagePullPolicy",
+                                }
+                            ]
+                        ),
+                    }
+                ],
+            }
+        )
+    )
     return directory
 
 
 def install_with_kustomize(node: NodeCluster, directory: Path, timeout: int = 240) -> None:
     """``kubectl apply -k`` then ``kubectl rollout status`` (raises if it does not finish)."""
     node.kubectl("apply", "-k", str(kustomize_overlay(node, directory)))
-    node.kubectl("rollout", "status", f"deployment/{DEPLOYMENT}", "-n", NAMESPACE,
-                 f"--timeout={timeout}s", timeout=timeout + 30)
+    node.kubectl(
+        "rollout", "status", f"deployment/{DEPLOYMENT}", "-n", NAMESPACE, f"--timeout={timeout}s", timeout=timeout + 30
+    )
 
 
 def helm_install_args(node: NodeCluster, release: str, namespace: str) -> list[str]:
     """``helm install`` of the chart with the local image; its own names (fullnameOverride)
     so it can sit next to the kustomize install (cluster-scoped RBAC names would clash)."""
     repo, tag = node.operator_image.rsplit(":", 1)
-    return ["install", release, str(CHART), "-n", namespace, "--create-namespace",
-            "--set", f"fullnameOverride={release}-operator",
-            "--set", f"image.repository={repo}", "--set", f"image.tag={tag}",
-            "--set", "image.pullPolicy=IfNotPresent"]
+    return [
+        "install",
+        release,
+        str(CHART),
+        "-n",
+        namespace,
+        "--create-namespace",
+        "--set",
+        f"fullnameOverride={release}-operator",
+        "--set",
+        f"image.repository={repo}",
+        "--set",
+        f"image.tag={tag}",
+        "--set",
+        "image.pullPolicy=IfNotPresent",
+    ]
 
 
 def operator_pods(node: NodeCluster, namespace: str = NAMESPACE) -> list[dict[str, Any]]:
-    pods = node.get_json("pods", "-n", namespace, "-l",
-                         "app.kubernetes.io/name=payment-platform-operator")["items"]
+    pods = node.get_json("pods", "-n", namespace, "-l", "app.kubernetes.io/name=payment-platform-operator")["items"]
     return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
 
 
 def lease_holder(node: NodeCluster, namespace: str = NAMESPACE, name: str = DEPLOYMENT) -> str | None:
-    out = node.kubectl("get", "lease", name, "-n", namespace, "-o",
-                       "jsonpath={.spec.holderIdentity}", check=False)
+    out = node.kubectl("get", "lease", name, "-n", namespace, "-o", "jsonpath={.spec.holderIdentity}", check=False)
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 

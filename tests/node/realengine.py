@@ -59,18 +59,27 @@ def image_ref(node: NodeCluster, name: str) -> str:
 def moto_pod(image: str) -> dict[str, Any]:
     """moto's server as a pod that passes Pod Security ``restricted``."""
     return {
-        "apiVersion": "v1", "kind": "Pod",
+        "apiVersion": "v1",
+        "kind": "Pod",
         "metadata": {"name": "moto", "namespace": NAMESPACE, "labels": {"app": "moto"}},
         "spec": {
-            "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534,
-                                "seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [{
-                "name": "moto", "image": image, "imagePullPolicy": "IfNotPresent",
-                "args": ["-H", "0.0.0.0", "-p", str(MOTO_PORT)],
-                "ports": [{"containerPort": MOTO_PORT, "name": "http"}],
-                "readinessProbe": {"httpGet": {"path": "/moto-api/", "port": MOTO_PORT}, "periodSeconds": 2},
-                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
-            }],
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": 65534,
+                "runAsGroup": 65534,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [
+                {
+                    "name": "moto",
+                    "image": image,
+                    "imagePullPolicy": "IfNotPresent",
+                    "args": ["-H", "0.0.0.0", "-p", str(MOTO_PORT)],
+                    "ports": [{"containerPort": MOTO_PORT, "name": "http"}],
+                    "readinessProbe": {"httpGet": {"path": "/moto-api/", "port": MOTO_PORT}, "periodSeconds": 2},
+                    "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                }
+            ],
         },
     }
 
@@ -96,8 +105,19 @@ else:
 
 def _in_node(node: NodeCluster, moto_ip: str, what: str) -> Any:
     """``payplat_dev.moto`` against the moto pod, from the node's network namespace."""
-    out = node.run_in_namespace("env", f"PYTHONPATH={ROOT / 'operator'}:{ROOT}", sys.executable, "-c", _IN_NODE,
-                                moto_ip, what, BUCKET, PREFIX, KMS_ALIAS, timeout=120)
+    out = node.run_in_namespace(
+        "env",
+        f"PYTHONPATH={ROOT / 'operator'}:{ROOT}",
+        sys.executable,
+        "-c",
+        _IN_NODE,
+        moto_ip,
+        what,
+        BUCKET,
+        PREFIX,
+        KMS_ALIAS,
+        timeout=120,
+    )
     return json.loads(out.stdout)
 
 
@@ -123,13 +143,21 @@ def helm_values(node: NodeCluster, moto_ip: str, aws: dict[str, str]) -> dict[st
         # replica taking over would see an empty account (hand-over is shown offline).
         "replicaCount": 1,
         "image": {"repository": repo, "tag": tag, "pullPolicy": "IfNotPresent"},
-        "engine": "pulumi", "backendUrl": aws["backend"], "secretsProvider": aws["secrets"],
+        "engine": "pulumi",
+        "backendUrl": aws["backend"],
+        "secretsProvider": aws["secrets"],
         "extraEnv": [{"name": k, "value": v} for k, v in sorted(sdk_env.items())],
         "extraEnvFrom": [{"secretRef": {"name": "aws-credentials"}}],
         # moto listens on 5000, which the default policy (443/6443) would refuse on a
         # policy-enforcing CNI: the rule a user of such an endpoint adds.
-        "networkPolicy": {"extraEgress": [{"to": [{"podSelector": {"matchLabels": {"app": "moto"}}}],
-                                           "ports": [{"protocol": "TCP", "port": MOTO_PORT}]}]},
+        "networkPolicy": {
+            "extraEgress": [
+                {
+                    "to": [{"podSelector": {"matchLabels": {"app": "moto"}}}],
+                    "ports": [{"protocol": "TCP", "port": MOTO_PORT}],
+                }
+            ]
+        },
     }
 
 
@@ -139,31 +167,41 @@ def install(node: NodeCluster, workdir: Path) -> str:
     node.kubectl("create", "namespace", NAMESPACE)
     moto_ip = start_moto(node)
     aws = prepare_aws_side(node, moto_ip)
-    node.kubectl("create", "secret", "generic", "aws-credentials", "-n", NAMESPACE,
-                 *[f"--from-literal={k}=testing" for k in CREDENTIALS])
+    node.kubectl(
+        "create",
+        "secret",
+        "generic",
+        "aws-credentials",
+        "-n",
+        NAMESPACE,
+        *[f"--from-literal={k}=testing" for k in CREDENTIALS],
+    )
     values = workdir / "values.yaml"
     values.write_text(yaml.safe_dump(helm_values(node, moto_ip, aws)))
-    node.helm("install", RELEASE, str(CHART), "-n", NAMESPACE, "-f", str(values), "--wait", "--timeout=5m",
-              timeout=360)
+    node.helm("install", RELEASE, str(CHART), "-n", NAMESPACE, "-f", str(values), "--wait", "--timeout=5m", timeout=360)
     # helm's --wait counts a Deployment ready at replicas - maxUnavailable (0 here).
-    node.kubectl("rollout", "status", f"deployment/{RELEASE}-operator", "-n", NAMESPACE, "--timeout=240s",
-                 timeout=270)
+    node.kubectl("rollout", "status", f"deployment/{RELEASE}-operator", "-n", NAMESPACE, "--timeout=240s", timeout=270)
     return moto_ip
 
 
 def uninstall(node: NodeCluster) -> None:
     """Best effort: platforms' finalizers dropped if the operator could not finish them."""
     for name in node.kubectl("get", "paymentplatforms", "-n", NAMESPACE, "-o", "name", check=False).stdout.split():
-        node.kubectl("patch", "-n", NAMESPACE, name, "--type=merge", "-p", '{"metadata":{"finalizers":null}}',
-                     check=False)
+        node.kubectl(
+            "patch", "-n", NAMESPACE, name, "--type=merge", "-p", '{"metadata":{"finalizers":null}}', check=False
+        )
     node.helm("uninstall", RELEASE, "-n", NAMESPACE, "--wait", check=False)
     node.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
 
 
 def operator_pod(node: NodeCluster) -> dict[str, Any]:
-    pods = [p for p in node.get_json("pods", "-n", NAMESPACE, "-l",
-                                     "app.kubernetes.io/name=payment-platform-operator")["items"]
-            if not p["metadata"].get("deletionTimestamp")]
+    pods = [
+        p
+        for p in node.get_json("pods", "-n", NAMESPACE, "-l", "app.kubernetes.io/name=payment-platform-operator")[
+            "items"
+        ]
+        if not p["metadata"].get("deletionTimestamp")
+    ]
     assert len(pods) == 1, [p["metadata"]["name"] for p in pods]
     return pods[0]
 
@@ -181,8 +219,9 @@ print(json.dumps({'journal': lines(os.path.join(root, 'journal', stack + '.jsonl
 
 def standin_cloud(node: NodeCluster, pod: str, stack: str) -> dict[str, Any]:
     """What the stand-in provider, run by the CLI inside ``pod``, did to its account."""
-    out = node.kubectl("exec", "-n", NAMESPACE, pod, "-c", "operator", "--", "python", "-c", _READ_CLOUD,
-                       STANDIN_CLOUD, stack).stdout
+    out = node.kubectl(
+        "exec", "-n", NAMESPACE, pod, "-c", "operator", "--", "python", "-c", _READ_CLOUD, STANDIN_CLOUD, stack
+    ).stdout
     return json.loads(out)  # type: ignore[no-any-return]
 
 

@@ -15,26 +15,36 @@ from tests.node.conftest import start_node
 from tests.node.install import wait_for
 
 POD = {
-    "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe", "namespace": "default"},
-    "spec": {"containers": [{"name": "pause", "image": "", "imagePullPolicy": "IfNotPresent",
-                             "ports": [{"containerPort": 8080, "hostPort": 18080}],
-                             "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}]}],
-             "volumes": [{"name": "scratch", "emptyDir": {}}]},
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "probe", "namespace": "default"},
+    "spec": {
+        "containers": [
+            {
+                "name": "pause",
+                "image": "",
+                "imagePullPolicy": "IfNotPresent",
+                "ports": [{"containerPort": 8080, "hostPort": 18080}],
+                "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}],
+            }
+        ],
+        "volumes": [{"name": "scratch", "emptyDir": {}}],
+    },
 }
 
 
 def _processes_in(cgroup_dirs: list[Path]) -> set[tuple[int, str]]:
     """(pid, start time) of every process in the node's cgroups: a pid alone may be reused
     by another process on a busy machine once ours is gone."""
-    pids = {int(p) for d in cgroup_dirs if d.exists() for f in d.rglob("cgroup.procs")
-            for p in f.read_text().split()}
+    pids = {int(p) for d in cgroup_dirs if d.exists() for f in d.rglob("cgroup.procs") for p in f.read_text().split()}
     return {(pid, start) for pid in pids if (start := _start_time(pid))}
 
 
 def wait_for_gone(processes: set[tuple[int, str]], timeout: float) -> list[tuple[int, str]]:
     deadline = time.monotonic() + timeout
-    while (left := [(pid, start) for pid, start in processes if _start_time(pid) == start]) \
-            and time.monotonic() < deadline:
+    while (
+        left := [(pid, start) for pid, start in processes if _start_time(pid) == start]
+    ) and time.monotonic() < deadline:
         time.sleep(0.5)
     return left
 
@@ -52,11 +62,21 @@ def test_teardown_restores_the_host() -> None:
     try:
         # What the kubelet rewrote (empty only if the host already had its values).
         changed = {k: read_kernel(k) for k in KERNEL_SETTINGS if read_kernel(k) != before.kernel[k]}
-        pod = {**POD, "spec": {**POD["spec"], "containers": [
-            {**POD["spec"]["containers"][0], "image": (node.images / "pause.ref").read_text().strip()}]}}
+        pod = {
+            **POD,
+            "spec": {
+                **POD["spec"],
+                "containers": [
+                    {**POD["spec"]["containers"][0], "image": (node.images / "pause.ref").read_text().strip()}
+                ],
+            },
+        }
         node.kubectl("apply", "-f", "-", input=yaml.safe_dump(pod))
-        wait_for("the probe pod Running", lambda: node.kubectl(
-            "get", "pod", "probe", "-o", "jsonpath={.status.phase}").stdout == "Running", 120)
+        wait_for(
+            "the probe pod Running",
+            lambda: node.kubectl("get", "pod", "probe", "-o", "jsonpath={.status.phase}").stdout == "Running",
+            120,
+        )
         during = HostState.capture()
         processes = _processes_in(node.cgroup_dirs)
         workdir, cgroups = node.workdir, node.cgroup_dirs

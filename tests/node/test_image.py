@@ -30,8 +30,9 @@ def _podman(*args: str) -> subprocess.CompletedProcess[str]:
 
 def _run(*argv: str, image: str = "operator") -> str:
     """A command in the image as the image runs: its user, read-only, no network."""
-    return _podman("run", "--rm", "--network=none", "--read-only", "--entrypoint", argv[0],
-                   _ref(image), *argv[1:]).stdout
+    return _podman(
+        "run", "--rm", "--network=none", "--read-only", "--entrypoint", argv[0], _ref(image), *argv[1:]
+    ).stdout
 
 
 def test_image_metadata_says_who_runs_it_and_what_starts() -> None:
@@ -77,14 +78,23 @@ def test_only_the_test_build_carries_the_stand_in_provider_and_says_so() -> None
     """operator-standin is the same Dockerfile with PULUMI_FROM holding the stand-in as
     pulumi-resource-aws; the no-registry build has no AWS plugin, and the label tells them
     apart (a production build says "release")."""
+
     def label(name: str) -> str:
         config = json.loads(_podman("image", "inspect", _ref(name)).stdout)[0]["Config"]
         return str(config["Labels"]["io.payplat.pulumi-aws.source"])
+
     assert label("operator-standin") == "standin"
     assert label("operator") in {"none", "given"}
-    assert _run("sh", "-c", "test -e /opt/pulumi/bin/pulumi-resource-aws && echo yes || echo no").strip() == "no" \
+    assert (
+        _run("sh", "-c", "test -e /opt/pulumi/bin/pulumi-resource-aws && echo yes || echo no").strip() == "no"
         or label("operator") == "given"
+    )
     # The stand-in's launcher finds its package next to it and runs on the image's venv.
-    found = _run("python", "-c", "import sys; sys.path.insert(0, '/opt/pulumi/standin'); "
-                 "import payplat_dev.standin.provider as p; print(p.__file__)", image="operator-standin")
+    found = _run(
+        "python",
+        "-c",
+        "import sys; sys.path.insert(0, '/opt/pulumi/standin'); "
+        "import payplat_dev.standin.provider as p; print(p.__file__)",
+        image="operator-standin",
+    )
     assert found.strip() == "/opt/pulumi/standin/payplat_dev/standin/provider.py"

@@ -57,15 +57,31 @@ def test_pod_runs_as_10001_with_only_its_volumes_writable(installed: NodeCluster
     pod = operator_pods(installed)[0]["metadata"]["name"]
     ids = _exec(installed, pod, "import os; print(os.getuid(), os.getgid(), os.getgroups())").stdout
     assert ids.split()[:2] == ["10001", "10001"], ids
-    probe = ("import sys\n"
-             "for path in sys.argv[1:]:\n"
-             "    try:\n"
-             "        open(path + '/.w', 'w').write('x'); print(path, 'writable')\n"
-             "    except OSError as e:\n"
-             "        print(path, 'denied', e.errno)\n")
-    out = installed.kubectl("exec", "-n", NAMESPACE, pod, "--", PY, "-c", probe, "/", "/opt/venv",
-                            "/home/payplat", "/etc", "/tmp", "/home/payplat/.pulumi",
-                            "/var/lib/payplat").stdout
+    probe = (
+        "import sys\n"
+        "for path in sys.argv[1:]:\n"
+        "    try:\n"
+        "        open(path + '/.w', 'w').write('x'); print(path, 'writable')\n"
+        "    except OSError as e:\n"
+        "        print(path, 'denied', e.errno)\n"
+    )
+    out = installed.kubectl(
+        "exec",
+        "-n",
+        NAMESPACE,
+        pod,
+        "--",
+        PY,
+        "-c",
+        probe,
+        "/",
+        "/opt/venv",
+        "/home/payplat",
+        "/etc",
+        "/tmp",
+        "/home/payplat/.pulumi",
+        "/var/lib/payplat",
+    ).stdout
     result = dict(line.split(" ", 1) for line in out.splitlines())
     for path in ("/tmp", "/home/payplat/.pulumi", "/var/lib/payplat"):
         assert result[path] == "writable", out
@@ -100,27 +116,36 @@ def test_deleting_the_leader_pod_hands_the_lease_to_the_other_replica(installed:
     installed.kubectl("cordon", NODE_NAME)
     try:
         installed.kubectl("delete", "pod", "-n", NAMESPACE, leader, "--wait=false")
-        new_holder = wait_for("the standby to take the Lease", lambda: (
-            (h := lease_holder(installed)) and h != holder and h), 90)
+        new_holder = wait_for(
+            "the standby to take the Lease", lambda: (h := lease_holder(installed)) and h != holder and h, 90
+        )
         assert pod_of_identity(new_holder, operator_pods(installed)) == standby, new_holder
     finally:
         installed.kubectl("uncordon", NODE_NAME)
     # The new leader serves platforms: a change of spec is reconciled to Ready again.
-    installed.kubectl("annotate", "-n", NAMESPACE, "paymentplatform", "payments",
-                      "payplat.io/check-drift=now", "--overwrite")
-    installed.kubectl("rollout", "status", f"deployment/{DEPLOYMENT}", "-n", NAMESPACE, "--timeout=180s",
-                      timeout=210)
+    installed.kubectl(
+        "annotate", "-n", NAMESPACE, "paymentplatform", "payments", "payplat.io/check-drift=now", "--overwrite"
+    )
+    installed.kubectl("rollout", "status", f"deployment/{DEPLOYMENT}", "-n", NAMESPACE, "--timeout=180s", timeout=210)
     assert wait_for("payments still Ready", lambda: platform_ready(installed, "payments"), 120, 2)
 
 
 GHOST = {
-    "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ghost-holder", "namespace": NAMESPACE},
-    "spec": {"terminationGracePeriodSeconds": 0,
-             "securityContext": {"runAsNonRoot": True, "runAsUser": 65535,
-                                 "seccompProfile": {"type": "RuntimeDefault"}},
-             "containers": [{"name": "pause", "image": "", "imagePullPolicy": "IfNotPresent",
-                             "securityContext": {"allowPrivilegeEscalation": False,
-                                                 "capabilities": {"drop": ["ALL"]}}}]},
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "ghost-holder", "namespace": NAMESPACE},
+    "spec": {
+        "terminationGracePeriodSeconds": 0,
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 65535, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [
+            {
+                "name": "pause",
+                "image": "",
+                "imagePullPolicy": "IfNotPresent",
+                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+            }
+        ],
+    },
 }
 
 LOCK_WRITER = """
@@ -156,11 +181,23 @@ def _leader(node: NodeCluster) -> str:
 
 
 def _set_tag_and_wait_ready(node: NodeCluster, value: str) -> None:
-    node.kubectl("patch", "-n", NAMESPACE, "paymentplatform", "payments", "--type=merge",
-                 "-p", json.dumps({"spec": {"tags": {"lock-check": value}}}))
+    node.kubectl(
+        "patch",
+        "-n",
+        NAMESPACE,
+        "paymentplatform",
+        "payments",
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"tags": {"lock-check": value}}}),
+    )
     generation = node.get_json("paymentplatform", "payments", "-n", NAMESPACE)["metadata"]["generation"]
-    wait_for(f"payments Ready at generation {generation}", lambda: (
-        (o := platform_ready(node, "payments")) and o["status"].get("observedGeneration") == generation), 180, 2)
+    wait_for(
+        f"payments Ready at generation {generation}",
+        lambda: (o := platform_ready(node, "payments")) and o["status"].get("observedGeneration") == generation,
+        180,
+        2,
+    )
 
 
 def _exists_in_pod(node: NodeCluster, pod: str, path: str) -> bool:
@@ -180,32 +217,67 @@ def test_a_stack_lock_of_another_pod_is_broken_only_once_that_pod_is_gone(instal
     _set_tag_and_wait_ready(installed, "before")
     ghost_uid = installed.get_json("pod", "ghost-holder", "-n", NAMESPACE)["metadata"]["uid"]
     cluster = installed.get_json("lease", DEPLOYMENT, "-n", NAMESPACE)["metadata"]["uid"]
-    lock = installed.kubectl("exec", "-n", NAMESPACE, leader, "-c", "operator", "--", PY, "-c", LOCK_WRITER,
-                             "ghost-holder", NAMESPACE, ghost_uid, cluster).stdout.strip()
-    installed.kubectl("patch", "-n", NAMESPACE, "paymentplatform", "payments", "--type=merge",
-                      "-p", '{"spec":{"tags":{"lock-check":"held"}}}')
+    lock = installed.kubectl(
+        "exec",
+        "-n",
+        NAMESPACE,
+        leader,
+        "-c",
+        "operator",
+        "--",
+        PY,
+        "-c",
+        LOCK_WRITER,
+        "ghost-holder",
+        NAMESPACE,
+        ghost_uid,
+        cluster,
+    ).stdout.strip()
+    installed.kubectl(
+        "patch",
+        "-n",
+        NAMESPACE,
+        "paymentplatform",
+        "payments",
+        "--type=merge",
+        "-p",
+        '{"spec":{"tags":{"lock-check":"held"}}}',
+    )
     generation = installed.get_json("paymentplatform", "payments", "-n", NAMESPACE)["metadata"]["generation"]
     # The operator tries (and retries) the up: the lock of a live pod stays.
-    wait_for("the operator to meet the lock", lambda: "ghost-holder" in installed.kubectl(
-        "logs", "-n", NAMESPACE, leader, "-c", "operator").stdout, 60)
+    wait_for(
+        "the operator to meet the lock",
+        lambda: "ghost-holder" in installed.kubectl("logs", "-n", NAMESPACE, leader, "-c", "operator").stdout,
+        60,
+    )
     time.sleep(5)
     assert _exists_in_pod(installed, leader, lock)
     obj = installed.get_json("paymentplatform", "payments", "-n", NAMESPACE)
     assert obj["status"].get("observedGeneration") != generation or not platform_ready(installed, "payments")
     # The API server says the holder is gone: the next attempt breaks the lock and applies.
     installed.kubectl("delete", "pod", "-n", NAMESPACE, "ghost-holder", "--wait=true", "--timeout=60s")
-    wait_for("payments Ready at the new generation", lambda: (
-        (o := platform_ready(installed, "payments")) and o["status"].get("observedGeneration") == generation), 180, 2)
+    wait_for(
+        "payments Ready at the new generation",
+        lambda: (o := platform_ready(installed, "payments")) and o["status"].get("observedGeneration") == generation,
+        180,
+        2,
+    )
     assert not _exists_in_pod(installed, leader, lock)
 
 
 def test_drain_stops_at_the_pod_disruption_budget(installed: NodeCluster) -> None:
-    installed.kubectl("rollout", "status", f"deployment/{DEPLOYMENT}", "-n", NAMESPACE, "--timeout=180s",
-                      timeout=210)
+    installed.kubectl("rollout", "status", f"deployment/{DEPLOYMENT}", "-n", NAMESPACE, "--timeout=180s", timeout=210)
     try:
-        drain = installed.kubectl("drain", NODE_NAME, "--ignore-daemonsets", "--delete-emptydir-data",
-                                  "--pod-selector=app.kubernetes.io/name=payment-platform-operator",
-                                  "--timeout=40s", check=False, timeout=120)
+        drain = installed.kubectl(
+            "drain",
+            NODE_NAME,
+            "--ignore-daemonsets",
+            "--delete-emptydir-data",
+            "--pod-selector=app.kubernetes.io/name=payment-platform-operator",
+            "--timeout=40s",
+            check=False,
+            timeout=120,
+        )
         # One pod may go (minAvailable: 1); its replacement cannot schedule on the cordoned
         # only node, so the second eviction is refused and the drain gives up.
         assert drain.returncode != 0, drain.stdout
@@ -214,8 +286,7 @@ def test_drain_stops_at_the_pod_disruption_budget(installed: NodeCluster) -> Non
         assert len(running) >= 1
     finally:
         installed.kubectl("uncordon", NODE_NAME)
-    installed.kubectl("rollout", "status", f"deployment/{DEPLOYMENT}", "-n", NAMESPACE, "--timeout=180s",
-                      timeout=210)
+    installed.kubectl("rollout", "status", f"deployment/{DEPLOYMENT}", "-n", NAMESPACE, "--timeout=180s", timeout=210)
 
 
 def test_helm_install_rolls_out_the_same_image(node: NodeCluster, installed: NodeCluster) -> None:
@@ -230,9 +301,11 @@ def test_helm_install_rolls_out_the_same_image(node: NodeCluster, installed: Nod
         assert len(pods) == 2 and all(p["status"]["containerStatuses"][0]["ready"] for p in pods)
         spec = pods[0]["spec"]
         assert spec["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
-        assert json.loads(node.kubectl("get", "pod", "-n", namespace, pods[0]["metadata"]["name"],
-                                       "-o", "json").stdout)["spec"]["securityContext"]["runAsUser"] == 10001
+        assert (
+            json.loads(node.kubectl("get", "pod", "-n", namespace, pods[0]["metadata"]["name"], "-o", "json").stdout)[
+                "spec"
+            ]["securityContext"]["runAsUser"]
+            == 10001
+        )
     finally:
         node.helm("uninstall", release, "-n", namespace, "--wait", check=False)
-
-

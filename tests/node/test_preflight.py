@@ -17,7 +17,9 @@ def test_every_missing_binary_and_image_is_named_with_its_build_step(tmp_path: P
     assert f"{tmp_path / 'images' / 'operator.oci.tar'} (hack/image.sh)" in text
 
 
-def test_a_machine_without_the_binaries_gets_an_error_not_a_skip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_machine_without_the_binaries_gets_an_error_not_a_skip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PAYPLAT_TESTBIN_BIN", str(tmp_path))
     with pytest.raises(NodeUnavailable, match=r"the node lane needs: .*kubelet"):
         NodeCluster.start()
@@ -25,12 +27,18 @@ def test_a_machine_without_the_binaries_gets_an_error_not_a_skip(tmp_path: Path,
 
 def test_host_differences_name_what_was_left_behind() -> None:
     before = HostState.capture()
-    after = HostState(kernel={**before.kernel, "kernel/panic": "10"}, links=before.links | {"ppnx"},
-                      mounts=before.mounts, cgroups=before.cgroups - set(list(before.cgroups)[:1]),
-                      iptables=before.iptables + "\n-A X", paths=before.paths)
+    after = HostState(
+        kernel={**before.kernel, "kernel/panic": "10"},
+        links=before.links | {"ppnx"},
+        mounts=before.mounts,
+        cgroups=before.cgroups - set(list(before.cgroups)[:1]),
+        iptables=before.iptables + "\n-A X",
+        paths=before.paths,
+    )
     diffs = after.differences(before)
-    assert f"kernel kernel/panic: 10 -> {before.kernel['kernel/panic']}" in diffs or \
-        before.kernel["kernel/panic"] == "10"
+    assert (
+        f"kernel kernel/panic: 10 -> {before.kernel['kernel/panic']}" in diffs or before.kernel["kernel/panic"] == "10"
+    )
     assert "links: gone ppnx" in diffs
     assert "iptables rules changed" in diffs
     assert before.differences(before) == []

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from payplat.identity import stack_name
+from payplat.model.identity import stack_name
 from payplat_dev.realengine import PULUMI_CLI_VERSION
 from tests.node import realengine
 from tests.node.cluster import NodeCluster
@@ -53,13 +53,15 @@ def test_the_operator_pod_runs_the_pulumi_engine_hardened(node: NodeCluster, mot
     assert settings["PAYPLAT_ENGINE"] == "pulumi" and settings["PAYPLAT_BACKEND_URL"].startswith("s3://")
     # The credentials came from the Secret: neither the ConfigMap nor the pod spec has them.
     assert "testing" not in json.dumps(settings) and "AWS_SECRET_ACCESS_KEY" not in json.dumps(container["env"])
-    version = node.kubectl("exec", "-n", NAMESPACE, pod["metadata"]["name"], "-c", "operator", "--",
-                           "pulumi", "version").stdout.strip()
+    version = node.kubectl(
+        "exec", "-n", NAMESPACE, pod["metadata"]["name"], "-c", "operator", "--", "pulumi", "version"
+    ).stdout.strip()
     assert version == PULUMI_CLI_VERSION, version  # the CLI hack/pulumi-cli.sh built, as the tests run it
 
 
 def test_a_platform_goes_ready_through_the_real_engine_in_the_pod_and_its_delete_removes_the_stack(
-        node: NodeCluster, moto_ip: str) -> None:
+    node: NodeCluster, moto_ip: str
+) -> None:
     # examples/minimal.yaml, set to be destroyed with the resource (the default is Retain,
     # which leaves AWS and the stack untouched, with the load balancer protected).
     doc = yaml.safe_load((ROOT / "examples" / "minimal.yaml").read_text())

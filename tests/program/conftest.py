@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from payplat.plan import Manifest, Plan, plan, read_manifest
-from payplat.spec import PlatformSpec, parse_spec
+from payplat.model.parsing import parse_spec
+from payplat.model.spec import PlatformSpec
+from payplat.program.manifest import Manifest, read_manifest
+from payplat.program.plan import Plan, plan
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from payplat.plan import Plan, PlannedResource
+from payplat.program.plan import Plan, PlannedResource
 
 ECS_SERVICE = "aws:ecs/service:Service"
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"

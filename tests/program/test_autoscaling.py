@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from payplat.plan import Plan
-from payplat.spec import PlatformSpec
+from payplat.model.spec import PlatformSpec
+from payplat.program.plan import Plan
 
 from .queries import ecs_service, sibling
 
@@ -18,7 +18,10 @@ def test_each_service_has_a_scalable_target_on_its_desired_count(case: tuple[Pla
         assert target.inputs["serviceNamespace"] == "ecs"
         assert target.inputs["scalableDimension"] == "ecs:service:DesiredCount"
         assert target.inputs["resourceId"] == f"service/{plan.outputs['clusterName']}/{service.name}"
-        assert (target.inputs["minCapacity"], target.inputs["maxCapacity"]) == (service.scaling.min, service.scaling.max)
+        assert (target.inputs["minCapacity"], target.inputs["maxCapacity"]) == (
+            service.scaling.min,
+            service.scaling.max,
+        )
 
 
 def test_each_service_tracks_cpu_and_memory_with_target_tracking_policies(case: tuple[PlatformSpec, Plan]) -> None:

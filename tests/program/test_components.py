@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from payplat.plan import UNKNOWN_MASK, Plan
+from payplat.model.spec import PlatformSpec
+from payplat.program.plan import UNKNOWN_MASK, Plan
+from payplat.program.stackkeys import INTERNAL_OUTPUTS
 from payplat.program.tagging import operator_tags
-from payplat.spec import PlatformSpec
-from payplat.stackkeys import INTERNAL_OUTPUTS
 
 STACK = "pulumi:pulumi:Stack"
 TOP = "payplat:index:PaymentPlatform"
@@ -48,9 +48,14 @@ def test_components_use_payplat_type_tokens(case: tuple[PlatformSpec, Plan]) -> 
     _, plan = case
     components = {r.type for r in plan.resources if not r.custom and r.type != STACK}
     assert components == {
-        "payplat:index:PaymentPlatform", "payplat:index:Encryption", "payplat:index:Network",
-        "payplat:index:DatabaseSecret", "payplat:index:ExecutionRole", "payplat:index:LoadBalancer",
-        "payplat:index:Cluster", "payplat:index:FargateService",
+        "payplat:index:PaymentPlatform",
+        "payplat:index:Encryption",
+        "payplat:index:Network",
+        "payplat:index:DatabaseSecret",
+        "payplat:index:ExecutionRole",
+        "payplat:index:LoadBalancer",
+        "payplat:index:Cluster",
+        "payplat:index:FargateService",
     }
 
 

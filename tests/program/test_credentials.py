@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from payplat.identity import default_suffix
-from payplat.mocks import PlatformMocks
-from payplat.plan import PLACEHOLDER_PASSWORD, Plan, plan_program
-from payplat.program import make_program
-from payplat.spec import SECRET_KEYS, PlatformSpec
+from payplat.model.identity import default_suffix
+from payplat.model.limits import SECRET_KEYS
+from payplat.model.spec import PlatformSpec
+from payplat.program.build import make_program
+from payplat.program.mocks import PlatformMocks
+from payplat.program.plan import PLACEHOLDER_PASSWORD, Plan, plan_program
 
 from .queries import KMS_KEY, SECRET, SECRET_VERSION, container, ecs_service, one
 
@@ -75,7 +76,12 @@ def test_secret_document_carries_every_database_key_and_the_configured_password(
                 seen.update(json.loads(value["value"] if isinstance(value, dict) else value))
             return super().new_resource(args)
 
-    plan_program(make_program(default_spec, namespace="default", name="payments"), region="us-east-1", stack="s", mocks=Recording())
+    plan_program(
+        make_program(default_spec, namespace="default", name="payments"),
+        region="us-east-1",
+        stack="s",
+        mocks=Recording(),
+    )
     assert set(seen) == set(SECRET_KEYS)
     assert seen["password"] == PLACEHOLDER_PASSWORD
     assert seen["username"] == default_spec.database.username

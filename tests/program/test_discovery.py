@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from payplat.plan import Plan
-from payplat.spec import PlatformSpec
+from payplat.model.spec import PlatformSpec
+from payplat.program.plan import Plan
 
 from .queries import ecs_service, one
 
@@ -37,4 +37,6 @@ def test_each_service_registers_multivalue_a_records_with_ttl_10(case: tuple[Pla
 def test_outputs_name_each_service_by_its_discovery_name(case: tuple[PlatformSpec, Plan]) -> None:
     spec, plan = case
     for service in spec.services:
-        assert plan.outputs["services"][service.name]["discoveryName"] == f"{service.name}.{plan.outputs['namespaceName']}"
+        assert (
+            plan.outputs["services"][service.name]["discoveryName"] == f"{service.name}.{plan.outputs['namespaceName']}"
+        )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from payplat.plan import Plan
-from payplat.spec import PlatformSpec
+from payplat.model.spec import PlatformSpec
+from payplat.program.plan import Plan
 
 from .queries import KMS_KEY, LOG_GROUP, one, statements
 
@@ -21,8 +21,16 @@ def test_kms_key_policy_lets_the_account_root_administer_the_key(case: tuple[Pla
 
 def test_kms_key_policy_lets_cloudwatch_logs_of_this_account_and_region_use_it(case: tuple[PlatformSpec, Plan]) -> None:
     spec, plan = case
-    (logs,) = [s for s in statements(one(plan, KMS_KEY)) if s["Principal"] == {"Service": f"logs.{spec.region}.amazonaws.com"}]
-    assert set(logs["Action"]) == {"kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"}
+    (logs,) = [
+        s for s in statements(one(plan, KMS_KEY)) if s["Principal"] == {"Service": f"logs.{spec.region}.amazonaws.com"}
+    ]
+    assert set(logs["Action"]) == {
+        "kms:Encrypt*",
+        "kms:Decrypt*",
+        "kms:ReEncrypt*",
+        "kms:GenerateDataKey*",
+        "kms:Describe*",
+    }
     assert logs["Condition"] == {
         "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{spec.region}:123456789012:*"}
     }

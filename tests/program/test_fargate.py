@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from payplat.plan import Plan
-from payplat.spec import FARGATE_MEMORY, PlatformSpec
+from payplat.model.limits import FARGATE_MEMORY
+from payplat.model.spec import PlatformSpec
+from payplat.program.plan import Plan
 
 from .queries import LOG_GROUP, container, ecs_service, one, task_definition
 

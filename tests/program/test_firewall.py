@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from payplat.plan import Plan, plan
-from payplat.spec import PlatformSpec, parse_spec
+from payplat.model.parsing import parse_spec
+from payplat.model.spec import PlatformSpec
+from payplat.program.plan import Plan, plan
 
 from .queries import EGRESS, INGRESS, LOAD_BALANCER, SECURITY_GROUP, ecs_service, one
 
@@ -46,10 +47,17 @@ def test_public_task_security_groups_accept_only_the_load_balancer_on_the_contai
 ) -> None:
     spec, plan = case
     for service in spec.public_services():
-        rules = [r.inputs for r in plan.of_type(INGRESS) if r.inputs["securityGroupId"] == _task_group(plan, service.name)]
+        rules = [
+            r.inputs for r in plan.of_type(INGRESS) if r.inputs["securityGroupId"] == _task_group(plan, service.name)
+        ]
         assert rules == [
-            {**rules[0], "fromPort": service.port, "toPort": service.port, "ipProtocol": "tcp",
-             "referencedSecurityGroupId": _alb_group(plan)}
+            {
+                **rules[0],
+                "fromPort": service.port,
+                "toPort": service.port,
+                "ipProtocol": "tcp",
+                "referencedSecurityGroupId": _alb_group(plan),
+            }
         ]
         assert "cidrIpv4" not in rules[0]
 
@@ -59,7 +67,9 @@ def test_private_task_security_groups_accept_only_platform_peers_on_their_port(c
     private = [s for s in spec.services if not s.public]
     assert private
     for service in private:
-        rules = [r.inputs for r in plan.of_type(INGRESS) if r.inputs["securityGroupId"] == _task_group(plan, service.name)]
+        rules = [
+            r.inputs for r in plan.of_type(INGRESS) if r.inputs["securityGroupId"] == _task_group(plan, service.name)
+        ]
         assert len(rules) == 1
         assert (rules[0]["fromPort"], rules[0]["toPort"]) == (service.port, service.port)
         assert rules[0]["referencedSecurityGroupId"] == _peers_group(plan)
@@ -83,7 +93,9 @@ def test_peers_reach_private_ports_and_the_database_only_inside_the_vpc(case: tu
 def test_tasks_egress_only_https(case: tuple[PlatformSpec, Plan]) -> None:
     spec, plan = case
     for service in spec.services:
-        rules = [r.inputs for r in plan.of_type(EGRESS) if r.inputs["securityGroupId"] == _task_group(plan, service.name)]
+        rules = [
+            r.inputs for r in plan.of_type(EGRESS) if r.inputs["securityGroupId"] == _task_group(plan, service.name)
+        ]
         assert [(r["fromPort"], r["toPort"], r["cidrIpv4"]) for r in rules] == [(443, 443, "0.0.0.0/0")]
 
 

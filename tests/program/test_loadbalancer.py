@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from payplat.plan import Plan, plan
-from payplat.spec import PlatformSpec, parse_spec
+from payplat.model.parsing import parse_spec
+from payplat.model.spec import PlatformSpec
+from payplat.program.plan import Plan, plan
 
 from .queries import LISTENER, LISTENER_RULE, LOAD_BALANCER, TARGET_GROUP, ecs_service, one, sibling
 
@@ -20,8 +21,12 @@ def two_public() -> tuple[PlatformSpec, Plan]:
             "loadBalancer": {"deletionProtection": False},
             "services": [
                 {"name": "web", "image": "docker.io/nginxinc/nginx-unprivileged:1.27.5-alpine", "public": True},
-                {"name": "admin-console-long-name1", "image": "docker.io/traefik/whoami:v1.10.3", "public": True,
-                 "healthCheckPath": "/health"},
+                {
+                    "name": "admin-console-long-name1",
+                    "image": "docker.io/traefik/whoami:v1.10.3",
+                    "public": True,
+                    "healthCheckPath": "/health",
+                },
             ],
         },
         name="a-platform-with-quite-a-long-name",
@@ -41,7 +46,9 @@ def test_load_balancer_drops_invalid_header_fields(case: tuple[PlatformSpec, Pla
     assert one(plan, LOAD_BALANCER).inputs["dropInvalidHeaderFields"] is True
 
 
-def test_deletion_protection_follows_the_spec(case: tuple[PlatformSpec, Plan], two_public: tuple[PlatformSpec, Plan]) -> None:
+def test_deletion_protection_follows_the_spec(
+    case: tuple[PlatformSpec, Plan], two_public: tuple[PlatformSpec, Plan]
+) -> None:
     for spec, result in (case, two_public):
         assert one(result, LOAD_BALANCER).inputs["enableDeletionProtection"] is spec.load_balancer.deletion_protection
 
@@ -50,7 +57,11 @@ def test_with_a_certificate_https_uses_the_tls13_policy_and_http_only_redirects(
     listeners = {r.inputs["port"]: r.inputs for r in example_plan.of_type(LISTENER)}
     assert set(listeners) == {80, 443}
     https = listeners[443]
-    assert https["protocol"] == "HTTPS" and https["sslPolicy"] == TLS13 and https["certificateArn"].startswith("arn:aws:acm:")
+    assert (
+        https["protocol"] == "HTTPS"
+        and https["sslPolicy"] == TLS13
+        and https["certificateArn"].startswith("arn:aws:acm:")
+    )
     (redirect,) = listeners[80]["defaultActions"]
     assert redirect["type"] == "redirect"
     assert redirect["redirect"] == {"port": "443", "protocol": "HTTPS", "statusCode": "HTTP_301"}
@@ -116,8 +127,8 @@ def test_load_balancer_and_target_group_names_fit_in_32_characters(two_public: t
 
 
 def test_access_logs_go_to_the_named_bucket_when_asked(default_plan: Plan) -> None:
-    from payplat.plan import plan
-    from payplat.spec import parse_spec
+    from payplat.model.parsing import parse_spec
+    from payplat.program.plan import plan
 
     spec = parse_spec({"loadBalancer": {"accessLogs": {"bucket": "payments-alb-logs", "prefix": "prod/alb"}}}, name="p")
     alb = one(plan(spec, name="p", stack="ns-p"), LOAD_BALANCER).inputs

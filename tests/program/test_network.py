@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from payplat.plan import Plan, plan
-from payplat.spec import PlatformSpec, parse_spec
+from payplat.model.parsing import parse_spec
+from payplat.model.spec import PlatformSpec
+from payplat.program.plan import Plan, plan
 
 from .queries import LOG_GROUP, ROLE, ROLE_POLICY, one, statements
 

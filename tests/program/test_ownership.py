@@ -16,12 +16,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from payplat.claims import MemoryClaims, SuffixInUse
-from payplat.identity import MAX_STACK_NAME, stack_name
-from payplat.plan import Plan, plan
+from payplat.controller.claims import MemoryClaims, SuffixInUse
+from payplat.model.identity import MAX_STACK_NAME, stack_name
+from payplat.model.limits import AWS_LABEL, MAX_SERVICE_NAME, MAX_SUFFIX, RESERVED_SERVICE_NAMES
+from payplat.model.parsing import parse_spec
+from payplat.model.spec import PlatformSpec
+from payplat.model.tenancy import claim_key
 from payplat.program.naming import PlatformNames
-from payplat.spec import AWS_LABEL, MAX_SERVICE_NAME, MAX_SUFFIX, RESERVED_SERVICE_NAMES, PlatformSpec, parse_spec
-from payplat.tenancy import claim_key
+from payplat.program.plan import Plan, plan
 
 #: Which input of which resource type is an AWS name, and the PlatformNames.all kind it belongs to.
 NAMED = {
@@ -68,15 +70,23 @@ def test_reserved_service_names_are_exactly_the_ones_the_program_needs(default_p
     for resource in default_plan.resources:
         name = resource.urn.rsplit("::", 1)[1]
         if name.startswith(f"{top}-{service}"):
-            service_tails.add((resource.type, name[len(f"{top}-{service}"):]))
+            service_tails.add((resource.type, name[len(f"{top}-{service}") :]))
         elif name.startswith(f"{top}-") and "payplat:index:FargateService" not in resource.urn:
-            platform_names.add((resource.type, name[len(top) + 1:]))
-    clashes = {own[: -len(tail)] for kind, tail in service_tails for own_kind, own in platform_names
-               if own_kind == kind and tail and own.endswith(tail) and AWS_LABEL.match(own[: -len(tail)])}
+            platform_names.add((resource.type, name[len(top) + 1 :]))
+    clashes = {
+        own[: -len(tail)]
+        for kind, tail in service_tails
+        for own_kind, own in platform_names
+        if own_kind == kind and tail and own.endswith(tail) and AWS_LABEL.match(own[: -len(tail)])
+    }
     names = PlatformNames("s")
     own = names.platform_level()
-    candidates = {part for found in own.values() for name in found for part in (name.rsplit("/", 1)[-1],
-                  name.removeprefix("payplat-s-"))}
+    candidates = {
+        part
+        for found in own.values()
+        for name in found
+        for part in (name.rsplit("/", 1)[-1], name.removeprefix("payplat-s-"))
+    }
     for candidate in filter(AWS_LABEL.match, candidates):  # a service whose AWS name would be a platform-level one
         if any(found & own[kind] for kind, found in names.service_level(candidate, public=True).items()):
             clashes.add(candidate)
@@ -90,12 +100,14 @@ def test_the_provider_receives_a_typed_assumed_role_that_names_the_tenant() -> N
     role = "arn:aws:iam::111122223333:role/payplat-team-a"
     result = plan(parse_spec({"assumeRoleArn": role}, name="prod"), name="prod", namespace="team-a")
     (provider,) = result.of_type("pulumi:providers:aws")
-    assert json.loads(provider.inputs["assumeRoles"]) == [{
-        "roleArn": role,
-        "sessionName": "payplat-team-a",
-        "externalId": "payplat:team-a",
-        "tags": {"payplat-namespace": "team-a", "payplat-platform": "prod"},
-    }]
+    assert json.loads(provider.inputs["assumeRoles"]) == [
+        {
+            "roleArn": role,
+            "sessionName": "payplat-team-a",
+            "externalId": "payplat:team-a",
+            "tags": {"payplat-namespace": "team-a", "payplat-platform": "prod"},
+        }
+    ]
     without = plan(parse_spec({}, name="prod"), name="prod", namespace="team-a").of_type("pulumi:providers:aws")[0]
     assert "assumeRoles" not in without.inputs
 
@@ -121,8 +133,9 @@ _owner = st.tuples(_dns_label, _k8s_name, _suffix, st.lists(_service, min_size=1
 
 
 def _spec(suffix: str | None, services: list[str]) -> PlatformSpec:
-    raw: dict[str, object] = {"services": [{"name": s, "image": "nginx:1.27", "public": i == 0}
-                                           for i, s in enumerate(services)]}
+    raw: dict[str, object] = {
+        "services": [{"name": s, "image": "nginx:1.27", "public": i == 0} for i, s in enumerate(services)]
+    }
     if suffix is not None:
         raw["environmentSuffix"] = suffix
     return parse_spec(raw)

@@ -7,12 +7,18 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from payplat.plan import PLACEHOLDER_PASSWORD, UNKNOWN_MASK, Plan, plan
-from payplat.spec import FARGATE_MEMORY, SECRET_KEYS, PlatformSpec, parse_spec
+from payplat.model.limits import FARGATE_MEMORY, SECRET_KEYS
+from payplat.model.parsing import parse_spec
+from payplat.model.spec import PlatformSpec
+from payplat.program.plan import PLACEHOLDER_PASSWORD, UNKNOWN_MASK, Plan, plan
 
 from .queries import EGRESS, INGRESS, SECRET, SECRET_VERSION, container, ecs_service, one, task_definition
 
-IMAGES = ("docker.io/traefik/whoami:v1.10.3", "docker.io/hashicorp/http-echo:1.0.0", "ghcr.io/example/app@sha256:" + "a" * 64)
+IMAGES = (
+    "docker.io/traefik/whoami:v1.10.3",
+    "docker.io/hashicorp/http-echo:1.0.0",
+    "ghcr.io/example/app@sha256:" + "a" * 64,
+)
 
 
 @st.composite
@@ -34,8 +40,12 @@ def services(draw: st.DrawFn) -> list[dict]:  # type: ignore[type-arg]
                 "memory": draw(st.sampled_from(FARGATE_MEMORY[cpu])),
                 "public": index == public_index or draw(st.booleans()),
                 "desiredCount": draw(st.integers(low, high)),
-                "scaling": {"min": low, "max": high, "cpuTarget": draw(st.integers(10, 95)),
-                            "memoryTarget": draw(st.integers(10, 95))},
+                "scaling": {
+                    "min": low,
+                    "max": high,
+                    "cpuTarget": draw(st.integers(10, 95)),
+                    "memoryTarget": draw(st.integers(10, 95)),
+                },
                 "secrets": [{"name": f"DB_{key.upper()}", "key": key} for key in secret_keys],
                 "healthCheckPath": draw(st.sampled_from(["/", "/health", "/ready"])),
             }
@@ -57,7 +67,9 @@ def specs(draw: st.DrawFn) -> PlatformSpec:
             },
             "services": draw(services()),
             "loadBalancer": {"certificateArn": draw(st.sampled_from([None, certificate]))},
-            "tags": draw(st.dictionaries(st.from_regex(r"[a-z]{1,8}", fullmatch=True), st.text(max_size=8), max_size=2)),
+            "tags": draw(
+                st.dictionaries(st.from_regex(r"[a-z]{1,8}", fullmatch=True), st.text(max_size=8), max_size=2)
+            ),
         },
         name="prop",
     )

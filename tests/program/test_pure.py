@@ -6,11 +6,12 @@ import ipaddress
 
 import pytest
 
+from payplat.model.parsing import parse_spec
+from payplat.model.spec import ServiceSpec
 from payplat.program.containers import container_definition, secret_value_from
 from payplat.program.naming import bounded, subnet_cidrs
 from payplat.program.platform import listener_priorities
 from payplat.program.policies import execution_secret_policy, kms_key_policy, partition_of
-from payplat.spec import ServiceSpec, parse_spec
 
 
 def test_bounded_keeps_short_names_unchanged() -> None:
@@ -50,8 +51,12 @@ def test_secret_value_from_keeps_the_trailing_colons() -> None:
 
 def test_container_definition_keeps_credentials_out_of_the_environment() -> None:
     service = ServiceSpec.model_validate(
-        {"name": "api", "image": "nginx:1.27", "environment": {"MODE": "live"},
-         "secrets": [{"name": "DB_PASSWORD", "key": "password"}]}
+        {
+            "name": "api",
+            "image": "nginx:1.27",
+            "environment": {"MODE": "live"},
+            "secrets": [{"name": "DB_PASSWORD", "key": "password"}],
+        }
     )
     definition = container_definition(service, secret_arn="arn:s", log_group="/g", region="eu-west-1")
     assert definition["environment"] == [{"name": "MODE", "value": "live"}]
@@ -79,10 +84,17 @@ def test_partition_of_reads_the_arn() -> None:
 
 def test_listener_priorities_are_stable_when_services_are_added() -> None:
     image = "docker.io/traefik/whoami:v1.10.3"
-    before = parse_spec({"services": [{"name": "a", "image": image, "public": True}, {"name": "b", "image": image, "public": True}]})
+    before = parse_spec(
+        {"services": [{"name": "a", "image": image, "public": True}, {"name": "b", "image": image, "public": True}]}
+    )
     after = parse_spec(
-        {"services": [{"name": "a", "image": image, "public": True}, {"name": "b", "image": image, "public": True},
-                      {"name": "c", "image": image, "public": True}]}
+        {
+            "services": [
+                {"name": "a", "image": image, "public": True},
+                {"name": "b", "image": image, "public": True},
+                {"name": "c", "image": image, "public": True},
+            ]
+        }
     )
     assert listener_priorities(before) == {"a": 50000, "b": 101}
     assert listener_priorities(after) == {"a": 50000, "b": 101, "c": 102}
@@ -94,7 +106,7 @@ def test_every_pulumi_aws_module_the_program_uses_is_loaded_up_front() -> None:
     import re
     from pathlib import Path
 
-    from payplat.program import AWS_MODULES
+    from payplat.program.build import AWS_MODULES
 
     sources = (Path(__file__).parents[2] / "operator" / "payplat" / "program").glob("*.py")
     used = {m for path in sources for m in re.findall(r"\baws\.([a-z0-9]+)\.", path.read_text())}
@@ -110,7 +122,7 @@ def test_programs_in_threads_see_complete_aws_modules_once_loaded() -> None:
 
     code = """
 import threading, pulumi_aws as aws
-from payplat.program import load_aws_modules
+from payplat.program.build import load_aws_modules
 load_aws_modules()
 errors = []
 def touch():
@@ -124,6 +136,12 @@ threads = [threading.Thread(target=touch) for _ in range(8)]
 print(len(errors))
 """
     operator_dir = str(Path(__file__).parents[2] / "operator")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                         env={"PYTHONPATH": operator_dir, "PATH": "/usr/bin:/bin"}, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": operator_dir, "PATH": "/usr/bin:/bin"},
+        check=True,
+    )
     assert out.stdout.strip() == "0", out.stderr

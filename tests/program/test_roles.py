@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from payplat.plan import Plan, PlannedResource
-from payplat.spec import PlatformSpec
+from payplat.model.spec import PlatformSpec
+from payplat.program.plan import Plan, PlannedResource
 
 from .queries import ROLE, ROLE_POLICY, SECRET, as_list, document, ecs_service, one, statements, task_definition
 
@@ -93,7 +93,11 @@ def test_every_aws_name_carries_the_prefix_the_operator_policy_scopes_on(case: t
     _, plan = case
     for role in plan.of_type(ROLE):
         assert role.inputs["path"] == "/payplat/" and role.inputs["name"].startswith("payplat-")
-    for kind in ("aws:ecs/cluster:Cluster", "aws:lb/loadBalancer:LoadBalancer", "aws:lb/targetGroup:TargetGroup",
-                 "aws:ec2/securityGroup:SecurityGroup"):
+    for kind in (
+        "aws:ecs/cluster:Cluster",
+        "aws:lb/loadBalancer:LoadBalancer",
+        "aws:lb/targetGroup:TargetGroup",
+        "aws:ec2/securityGroup:SecurityGroup",
+    ):
         for resource in plan.of_type(kind):
             assert resource.inputs["name"].startswith("payplat-"), (kind, resource.inputs["name"])

@@ -27,6 +27,9 @@ def kit(moto_server: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 @pytest.fixture
 def real_engine(kit: object, tmp_path: Path) -> PulumiEngine:
-    return PulumiEngine(tmp_path / "state", backend_url=kit.backend_url,  # type: ignore[attr-defined]
-                        secrets_provider=kit.secrets_provider,  # type: ignore[attr-defined]
-                        log=logging.getLogger("payplat.engine.real"))
+    return PulumiEngine(
+        tmp_path / "state",
+        backend_url=kit.backend_url,  # type: ignore[attr-defined]
+        secrets_provider=kit.secrets_provider,  # type: ignore[attr-defined]
+        log=logging.getLogger("payplat.engine.real"),
+    )

@@ -36,10 +36,13 @@ def test_up_noop_update_replace_drift_and_destroy(real_engine: PulumiEngine, kit
     assert retagged.changes.update > 10 and retagged.changes.create == retagged.changes.replace == 0
 
     image = WEB["image"].replace("1.27.5", "1.27.4")
-    swapped = asyncio.run(real_engine.up(ref, small_spec(tags={"team": "b"}, services=[{**WEB, "image": image}]), secrets))
+    swapped = asyncio.run(
+        real_engine.up(ref, small_spec(tags={"team": "b"}, services=[{**WEB, "image": image}]), secrets)
+    )
     assert swapped.changes.replace == 1
     assert Counter(e["type"] for e in cloud.journal(stack)[-3:] if e["action"] != "update") == {
-        "aws:ecs/taskDefinition:TaskDefinition": 2}
+        "aws:ecs/taskDefinition:TaskDefinition": 2
+    }
 
     spec = small_spec(tags={"team": "b"}, services=[{**WEB, "image": image}])
     assert not asyncio.run(real_engine.detect_drift(ref, spec, secrets)).drifted
@@ -62,8 +65,9 @@ def test_the_default_configuration_file_backend_and_passphrase_runs(kit: Any, tm
     assert (tmp_path / "state" / "backend" / ".pulumi" / "stacks" / "payplat" / f"{ref.stack_name}.json").is_file()
 
 
-def test_a_lost_workspace_keeps_the_kms_secrets_provider_and_the_password(real_engine: PulumiEngine, kit: Any,
-                                                                         tmp_path: Path) -> None:
+def test_a_lost_workspace_keeps_the_kms_secrets_provider_and_the_password(
+    real_engine: PulumiEngine, kit: Any, tmp_path: Path
+) -> None:
     """A pod restart empties ``<state_dir>/workspaces`` (an emptyDir): the stack settings
     file that names the ``awskms://`` provider and its encrypted data key is gone, and the
     CLI then asks for a passphrase. The engine restores them from the stack's state."""
@@ -76,6 +80,8 @@ def test_a_lost_workspace_keeps_the_kms_secrets_provider_and_the_password(real_e
 
     again = asyncio.run(real_engine.up(ref, small_spec(), StackSecrets()))
     assert again.changes.total == 0  # same password read back from the backend: nothing rotated
-    assert [o for o in kit.cloud.objects(ref.stack_name) if o["type"].endswith("secretVersion:SecretVersion")] == versions
+    assert [
+        o for o in kit.cloud.objects(ref.stack_name) if o["type"].endswith("secretVersion:SecretVersion")
+    ] == versions
     settings = (tmp_path / "state" / "workspaces" / ref.stack_name / f"Pulumi.{ref.stack_name}.yaml").read_text()
     assert f"secretsprovider: {kit.secrets_provider}" in settings

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from pulumi import automation as auto
 
-from payplat.engines import locks
+from payplat.engines import locks, lockstore
 from payplat.engines.base import (
     EngineError,
     PermanentEngineError,
@@ -29,7 +29,7 @@ from payplat.engines.base import (
 )
 from payplat.engines.errors import classify
 from payplat.engines.pulumi import PulumiEngine
-from payplat.stackkeys import PROJECT
+from payplat.program.stackkeys import PROJECT
 from payplat_dev.standin.cloud import FAIL_TAG
 from tests.engines.helpers import small_spec
 
@@ -42,20 +42,24 @@ def up_error(engine: PulumiEngine, ref: StackRef, **spec: Any) -> EngineError:
     return raised.value
 
 
-@pytest.mark.parametrize(("code", "kind", "reason"), [
-    ("ThrottlingException", TransientEngineError, "Throttled"),
-    ("RequestLimitExceeded", TransientEngineError, "Throttled"),
-    ("ServiceUnavailableException", TransientEngineError, "NetworkError"),
-    ("InternalFailure", TransientEngineError, "NetworkError"),
-    ("AccessDeniedException", PermanentEngineError, "AuthFailed"),
-    ("UnauthorizedOperation", PermanentEngineError, "AuthFailed"),
-    ("ExpiredTokenException", PermanentEngineError, "AuthFailed"),
-    ("LimitExceededException", PermanentEngineError, "QuotaExceeded"),
-    ("InvalidParameterException", PermanentEngineError, "InvalidConfiguration"),
-    ("ResourceAlreadyExistsException", PermanentEngineError, "InvalidConfiguration"),
-])
+@pytest.mark.parametrize(
+    ("code", "kind", "reason"),
+    [
+        ("ThrottlingException", TransientEngineError, "Throttled"),
+        ("RequestLimitExceeded", TransientEngineError, "Throttled"),
+        ("ServiceUnavailableException", TransientEngineError, "NetworkError"),
+        ("InternalFailure", TransientEngineError, "NetworkError"),
+        ("AccessDeniedException", PermanentEngineError, "AuthFailed"),
+        ("UnauthorizedOperation", PermanentEngineError, "AuthFailed"),
+        ("ExpiredTokenException", PermanentEngineError, "AuthFailed"),
+        ("LimitExceededException", PermanentEngineError, "QuotaExceeded"),
+        ("InvalidParameterException", PermanentEngineError, "InvalidConfiguration"),
+        ("ResourceAlreadyExistsException", PermanentEngineError, "InvalidConfiguration"),
+    ],
+)
 def test_a_provider_error_through_the_cli_is_classified_by_its_aws_code(
-        real_engine: PulumiEngine, code: str, kind: type, reason: str) -> None:
+    real_engine: PulumiEngine, code: str, kind: type, reason: str
+) -> None:
     error = up_error(real_engine, StackRef("errs", code.lower()), tags={FAIL_TAG: f"ecs/cluster:Cluster:{code}"})
     assert type(error) is kind, error.message
     assert error.reason == reason, error.message
@@ -67,8 +71,8 @@ def test_a_lock_held_by_a_live_holder_is_the_clis_locked_text(real_engine: Pulum
     itself meets the lock and says so in its words."""
     ref = StackRef("errs", "locked")
     asyncio.run(real_engine.up(ref, small_spec(), SECRETS))
-    bucket = locks.bucket_for(kit.backend_url)
-    key = f"{locks.lock_prefix(PROJECT, ref.stack_name)}live-holder.json"
+    bucket = lockstore.bucket_for(kit.backend_url)
+    key = f"{lockstore.lock_prefix(PROJECT, ref.stack_name)}live-holder.json"
     holder = locks.LockInfo(pid=os.getpid(), username="someone", hostname="ci-runner-7", timestamp=datetime.now(UTC))
     bucket.write(key, holder.to_json())
     stack = _bare_stack(kit, ref, work=real_engine.state_dir / "workspaces" / ref.stack_name)
@@ -81,11 +85,12 @@ def test_a_lock_held_by_a_live_holder_is_the_clis_locked_text(real_engine: Pulum
     # And through the engine: the foreign holder is kept, and named.
     with pytest.raises(StackLockedError, match="ci-runner-7"):
         asyncio.run(real_engine.up(ref, small_spec(), SECRETS))
-    assert bucket.list(locks.lock_prefix(PROJECT, ref.stack_name)) == [key]
+    assert bucket.list(lockstore.lock_prefix(PROJECT, ref.stack_name)) == [key]
 
 
-def test_an_unreachable_backend_is_a_network_error_to_retry(kit: Any, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unreachable_backend_is_a_network_error_to_retry(
+    kit: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         dead = sock.getsockname()[1]  # nothing listens here once closed
@@ -127,17 +132,22 @@ def test_a_missing_stack_is_stack_not_found(kit: Any) -> None:
 def _bare_stack(kit: Any, ref: StackRef, program: Any = None, work: Path | None = None) -> Any:
     """The stack through the bare Automation API (in the engine's workspace if given: it
     holds the stack's settings file naming the KMS key)."""
-    from payplat.program import make_program
+    from payplat.program.build import make_program
 
     work = work or Path(kit.workdir) / "bare" / ref.stack_name
     work.mkdir(parents=True, exist_ok=True)
     stack = auto.create_or_select_stack(
-        stack_name=ref.stack_name, project_name=PROJECT,
+        stack_name=ref.stack_name,
+        project_name=PROJECT,
         program=program or make_program(small_spec(), namespace=ref.namespace, name=ref.name),
         opts=auto.LocalWorkspaceOptions(
-            work_dir=str(work), secrets_provider=kit.secrets_provider,
-            project_settings=auto.ProjectSettings(name=PROJECT, runtime="python",
-                                                  backend=auto.ProjectBackend(url=kit.backend_url))))
+            work_dir=str(work),
+            secrets_provider=kit.secrets_provider,
+            project_settings=auto.ProjectSettings(
+                name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=kit.backend_url)
+            ),
+        ),
+    )
     stack.set_config("aws:region", auto.ConfigValue("us-east-1"))
     stack.set_config("payplat:dbPassword", auto.ConfigValue(SECRETS.db_password or "", secret=True))
     return stack

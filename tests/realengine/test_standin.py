@@ -41,8 +41,12 @@ def provider(tmp_path: Path) -> StandinProvider:
 
 
 def create(provider: StandinProvider, inputs: dict[str, Any], *, preview: bool = False, urn: str = URN) -> Any:
-    return provider.Create(provider_pb2.CreateRequest(urn=urn, type=TYPE, name=urn.rsplit("::", 1)[-1],
-                                                      properties=struct(inputs), preview=preview), Context())
+    return provider.Create(
+        provider_pb2.CreateRequest(
+            urn=urn, type=TYPE, name=urn.rsplit("::", 1)[-1], properties=struct(inputs), preview=preview
+        ),
+        Context(),
+    )
 
 
 def test_a_force_new_field_asks_for_a_replacement_and_tags_update_in_place() -> None:
@@ -100,8 +104,12 @@ def test_a_fault_tag_fails_with_the_aws_sdk_error_text_then_lets_go(provider: St
 def test_a_fault_limited_to_deletes_lets_the_create_through(provider: StandinProvider) -> None:
     inputs = {"name": "payplat-shop", "tags": {FAIL_TAG: "delete@Cluster:AccessDeniedException"}}
     created = create(provider, inputs)
-    with pytest.raises(Aborted, match=r"AccessDeniedException: User: .* is not authorized to perform: ECS:CreateCluster"):
-        provider.Delete(provider_pb2.DeleteRequest(id=created.id, urn=URN, type=TYPE, properties=struct(inputs)), Context())
+    with pytest.raises(
+        Aborted, match=r"AccessDeniedException: User: .* is not authorized to perform: ECS:CreateCluster"
+    ):
+        provider.Delete(
+            provider_pb2.DeleteRequest(id=created.id, urn=URN, type=TYPE, properties=struct(inputs)), Context()
+        )
 
 
 def test_tag_grammar_errors_name_the_tag_and_the_form() -> None:
@@ -115,9 +123,15 @@ def test_tag_grammar_errors_name_the_tag_and_the_form() -> None:
 
 def test_secret_inputs_never_reach_the_journal(provider: StandinProvider, tmp_path: Path) -> None:
     urn = "urn:pulumi:ns-shop::payplat::aws:secretsmanager/secretVersion:SecretVersion::shop-db"
-    provider.Create(provider_pb2.CreateRequest(urn=urn, type="aws:secretsmanager/secretVersion:SecretVersion",
-                                               name="shop-db", properties=struct({"secretId": "arn:x", "secretString": "hunter2-pw"})),
-                    Context())
+    provider.Create(
+        provider_pb2.CreateRequest(
+            urn=urn,
+            type="aws:secretsmanager/secretVersion:SecretVersion",
+            name="shop-db",
+            properties=struct({"secretId": "arn:x", "secretString": "hunter2-pw"}),
+        ),
+        Context(),
+    )
     assert "hunter2-pw" not in (tmp_path / "journal" / "ns-shop.jsonl").read_text()
     assert stack_of(urn) == "ns-shop"
 

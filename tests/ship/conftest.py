@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from payplat.localcluster import find_bin_dir
+from payplat_dev.localcluster import find_bin_dir
 from tests.ship.rendering import CHART, CHART_VARIANTS, KUSTOMIZE_VARIANTS, NAMESPACE, require, run
 
 
@@ -34,6 +34,7 @@ def render_chart(helm: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
         for value in sets:
             args += ["--set", value]
         return run(args, check=check)
+
     return render
 
 

@@ -23,10 +23,13 @@ CHART_VARIANTS: dict[str, tuple[str, ...]] = {
     "default": (),
     "namespaces": ("watchNamespaces={payments,payments-eu}",),
     "cluster": ("watchScope=cluster", "secretNamespaces={payments}"),
-    "aws": ("engine=pulumi", "backendUrl=s3://payplat-state/pulumi",
-            "secretsProvider=awskms://alias/payplat-pulumi?region=eu-west-1",
-            "serviceAccount.irsaRoleArn=arn:aws:iam::111122223333:role/payplat-operator",
-            "image.digest=sha256:" + "a" * 64),
+    "aws": (
+        "engine=pulumi",
+        "backendUrl=s3://payplat-state/pulumi",
+        "secretsProvider=awskms://alias/payplat-pulumi?region=eu-west-1",
+        "serviceAccount.irsaRoleArn=arn:aws:iam::111122223333:role/payplat-operator",
+        "image.digest=sha256:" + "a" * 64,
+    ),
 }
 #: Kustomize entry points: name -> folder.
 KUSTOMIZE_VARIANTS = {"default": MANIFESTS, "cluster": MANIFESTS / "overlays" / "cluster-wide"}

@@ -9,7 +9,10 @@ import yaml
 
 from tests.ship.rendering import CHART, NAMESPACE, ROOT, run
 
-APPS = {doc["metadata"]["name"]: doc for doc in yaml.safe_load_all((ROOT / "examples" / "argocd-application.yaml").read_text())}
+APPS = {
+    doc["metadata"]["name"]: doc
+    for doc in yaml.safe_load_all((ROOT / "examples" / "argocd-application.yaml").read_text())
+}
 
 
 def test_operator_application_values_pass_the_chart_schema(helm: Path, tmp_path: Path) -> None:
@@ -17,8 +20,9 @@ def test_operator_application_values_pass_the_chart_schema(helm: Path, tmp_path:
     assert ROOT / source["path"] == CHART
     values = tmp_path / "values.yaml"
     values.write_text(yaml.safe_dump(source["helm"]["valuesObject"]))
-    rendered = run([str(helm), "template", source["helm"]["releaseName"], str(CHART), "--namespace", NAMESPACE,
-                    "-f", str(values)]).stdout
+    rendered = run(
+        [str(helm), "template", source["helm"]["releaseName"], str(CHART), "--namespace", NAMESPACE, "-f", str(values)]
+    ).stdout
     assert "namespace: payments" in rendered  # the Role for the watched namespace
 
 

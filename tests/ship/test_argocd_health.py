@@ -14,7 +14,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from payplat.handlers import FINALIZER
+from payplat.controller.handlersteps import FINALIZER
 
 ROOT = Path(__file__).parent.parent.parent
 HEALTH_LUA = (ROOT / "manifests" / "argocd" / "health.lua").read_text()
@@ -99,8 +99,13 @@ _generation = st.integers(min_value=1, max_value=4)
 def _platforms(draw: st.DrawFn) -> dict[str, Any]:
     generation = draw(_generation)
     conditions = [
-        {"type": kind, "status": draw(_condition_status), "reason": "R", "message": draw(st.sampled_from(["", "m"])),
-         **({"observedGeneration": draw(_generation)} if draw(st.booleans()) else {})}
+        {
+            "type": kind,
+            "status": draw(_condition_status),
+            "reason": "R",
+            "message": draw(st.sampled_from(["", "m"])),
+            **({"observedGeneration": draw(_generation)} if draw(st.booleans()) else {}),
+        }
         for kind in draw(st.lists(st.sampled_from(["Ready", "Reconciling", "Stalled", "Drifted"]), unique=True))
     ]
     status: dict[str, Any] = {"conditions": conditions}
@@ -109,8 +114,11 @@ def _platforms(draw: st.DrawFn) -> dict[str, Any]:
     metadata: dict[str, Any] = {"name": "p", "namespace": "n", "generation": generation}
     if draw(st.booleans()):
         metadata["deletionTimestamp"] = "2026-11-21T09:00:00Z"
-    return {"metadata": metadata, "spec": {"suspend": draw(st.booleans())},
-            **({"status": status} if draw(st.booleans()) else {})}
+    return {
+        "metadata": metadata,
+        "spec": {"suspend": draw(st.booleans())},
+        **({"status": status} if draw(st.booleans()) else {}),
+    }
 
 
 @given(_platforms())

@@ -22,8 +22,9 @@ SCRIPT = ROOT / "hack" / "checkov.sh"
 
 
 @pytest.fixture(scope="module")
-def checkov_report(tmp_path_factory: pytest.TempPathFactory, kustomize_renders: dict[str, str],
-                   chart_renders: dict[str, str]) -> list[dict[str, Any]]:
+def checkov_report(
+    tmp_path_factory: pytest.TempPathFactory, kustomize_renders: dict[str, str], chart_renders: dict[str, str]
+) -> list[dict[str, Any]]:
     executable = Path(run(["bash", str(SCRIPT), "--print"]).stdout.strip())
     if os.environ.get("CI"):
         run(["bash", str(SCRIPT), "--version"])  # installs it when missing
@@ -37,8 +38,10 @@ def checkov_report(tmp_path_factory: pytest.TempPathFactory, kustomize_renders: 
         (scan / "rendered" / f"kustomize-{name}.yaml").write_text(text)
     for name, text in chart_renders.items():
         (scan / "rendered" / f"chart-{name}.yaml").write_text(text)
-    result = run(["bash", str(SCRIPT), "--framework", "kubernetes", "dockerfile", "--output", "json",
-                  "--directory", str(scan)], check=False)
+    result = run(
+        ["bash", str(SCRIPT), "--framework", "kubernetes", "dockerfile", "--output", "json", "--directory", str(scan)],
+        check=False,
+    )
     assert result.returncode in (0, 1), result.stderr
     report = json.loads(result.stdout)
     return report if isinstance(report, list) else [report]
@@ -51,14 +54,24 @@ def _checks(report: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 def test_every_target_was_scanned(checkov_report: list[dict[str, Any]]) -> None:
     assert {framework["check_type"] for framework in checkov_report} == {"kubernetes", "dockerfile"}
     files = {check["file_path"] for check in _checks(checkov_report, "passed_checks")}
-    for expected in ("Dockerfile", "kustomize-default.yaml", "kustomize-cluster.yaml", "chart-default.yaml",
-                     "chart-cluster.yaml", "chart-aws.yaml", "deployment.yaml", "clusterrole.yaml"):
+    for expected in (
+        "Dockerfile",
+        "kustomize-default.yaml",
+        "kustomize-cluster.yaml",
+        "chart-default.yaml",
+        "chart-cluster.yaml",
+        "chart-aws.yaml",
+        "deployment.yaml",
+        "clusterrole.yaml",
+    ):
         assert any(path.endswith(expected) for path in files), expected
 
 
 def test_no_failed_checks(checkov_report: list[dict[str, Any]]) -> None:
-    failed = [f"{c['check_id']} {c['check_name']} ({c['file_path']}: {c['resource']})"
-              for c in _checks(checkov_report, "failed_checks")]
+    failed = [
+        f"{c['check_id']} {c['check_name']} ({c['file_path']}: {c['resource']})"
+        for c in _checks(checkov_report, "failed_checks")
+    ]
     assert failed == []
 
 

@@ -13,8 +13,10 @@ import yaml
 from tests.ship.rendering import MANIFESTS, ROOT
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-PINS = dict(re.fullmatch(r"([A-Za-z0-9_.-]+)==(\S+)", dep).groups()  # type: ignore[misc]
-            for dep in PYPROJECT["project"]["dependencies"])
+PINS = dict(
+    re.fullmatch(r"([A-Za-z0-9_.-]+)==(\S+)", dep).groups()  # type: ignore[misc]
+    for dep in PYPROJECT["project"]["dependencies"]
+)
 
 
 @dataclass
@@ -58,8 +60,11 @@ FINAL = STAGES[-1]
 
 
 def _cli_script_version() -> str:
-    match = re.search(r"^PULUMI_CLI_VERSION=\$\{PULUMI_CLI_VERSION:-v(\d+\.\d+\.\d+)\}$",
-                      (ROOT / "hack" / "pulumi-cli.sh").read_text(), re.MULTILINE)
+    match = re.search(
+        r"^PULUMI_CLI_VERSION=\$\{PULUMI_CLI_VERSION:-v(\d+\.\d+\.\d+)\}$",
+        (ROOT / "hack" / "pulumi-cli.sh").read_text(),
+        re.MULTILINE,
+    )
     assert match, "hack/pulumi-cli.sh pins no PULUMI_CLI_VERSION"
     return match[1]
 
@@ -88,7 +93,7 @@ def test_pulumi_pins_agree_with_pyproject_and_the_cli_the_tests_run() -> None:
     # A build without build arguments labels its plugin as the release one; only the
     # test build (hack/image.sh, operator-standin) says "standin".
     assert FINAL.args()["PULUMI_AWS_SOURCE"] == "release"
-    assert "io.payplat.pulumi-aws.source=\"${PULUMI_AWS_SOURCE}\"" in " ".join(FINAL.all("LABEL"))
+    assert 'io.payplat.pulumi-aws.source="${PULUMI_AWS_SOURCE}"' in " ".join(FINAL.all("LABEL"))
 
 
 def test_one_pinned_slim_python_base_matching_requires_python() -> None:

@@ -8,24 +8,48 @@ from typing import Any
 
 import pytest
 
-from payplat.settings import Settings
+from payplat.controller.settings import Settings
 from tests.ship.rendering import CHART_VARIANTS, KUSTOMIZE_VARIANTS, NAMESPACE, by_kind_name, documents
 
 #: Every verb any rule may grant: the operator reads, watches and patches; it deletes only
 #: the plan ConfigMaps it created (by name with a UID precondition, ``kube.ConfigMapPlans``).
 ALLOWED_VERBS = {"get", "list", "watch", "patch", "update", "create", "delete"}
-#: What payplat/handlers.py's docstring says the operator calls, resource -> verbs.
-USED = {"paymentplatforms": {"get", "list", "watch", "patch"}, "paymentplatforms/status": {"get", "patch"},
-        "events": {"create"}, "secrets": {"get"}, "leases": {"get", "create", "update"}, "pods": {"get"},
-        "customresourcedefinitions": {"list", "watch"}, "namespaces": {"list", "watch"},
-        "configmaps": {"get", "create", "update", "delete"},
-        "paymentplatformpolicies": {"get", "list", "watch"}, "paymentplatformpolicies/status": {"patch"}}
+#: What payplat/controller/handlers.py's docstring says the operator calls, resource -> verbs.
+USED = {
+    "paymentplatforms": {"get", "list", "watch", "patch"},
+    "paymentplatforms/status": {"get", "patch"},
+    "events": {"create"},
+    "secrets": {"get"},
+    "leases": {"get", "create", "update"},
+    "pods": {"get"},
+    "customresourcedefinitions": {"list", "watch"},
+    "namespaces": {"list", "watch"},
+    "configmaps": {"get", "create", "update", "delete"},
+    "paymentplatformpolicies": {"get", "list", "watch"},
+    "paymentplatformpolicies/status": {"patch"},
+}
 #: Kinds whose contents must be the same from kustomize and from the chart.
-SHARED_KINDS = ("ServiceAccount", "ConfigMap", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding",
-                "Deployment", "PodDisruptionBudget", "NetworkPolicy", "ValidatingAdmissionPolicy",
-                "ValidatingAdmissionPolicyBinding")
-CLUSTER_KINDS = {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding",
-                 "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+SHARED_KINDS = (
+    "ServiceAccount",
+    "ConfigMap",
+    "Role",
+    "RoleBinding",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Deployment",
+    "PodDisruptionBudget",
+    "NetworkPolicy",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+)
+CLUSTER_KINDS = {
+    "Namespace",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+}
 
 
 def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
@@ -48,13 +72,17 @@ def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("variant", ["default", "cluster"])
-def test_kustomize_and_chart_install_the_same_operator(variant: str, kustomize_renders: dict[str, str],
-                                                       chart_renders: dict[str, str]) -> None:
+def test_kustomize_and_chart_install_the_same_operator(
+    variant: str, kustomize_renders: dict[str, str], chart_renders: dict[str, str]
+) -> None:
     kustomized = {k: v for k, v in by_kind_name(kustomize_renders[variant]).items() if k[0] in SHARED_KINDS}
     # The chart's cluster variant also binds the secret reader in a namespace; kustomize
     # leaves that RoleBinding to the installer (documented in the component).
-    charted = {k: v for k, v in by_kind_name(chart_renders[variant]).items()
-               if k[0] in SHARED_KINDS and k[1:] != ("payments", "payplat-secret-reader")}
+    charted = {
+        k: v
+        for k, v in by_kind_name(chart_renders[variant]).items()
+        if k[0] in SHARED_KINDS and k[1:] != ("payments", "payplat-secret-reader")
+    }
     assert sorted(kustomized) == sorted(charted)
     for key, obj in kustomized.items():
         assert _comparable(obj) == _comparable(charted[key]), key
@@ -63,19 +91,28 @@ def test_kustomize_and_chart_install_the_same_operator(variant: str, kustomize_r
 def test_kustomize_adds_the_namespace_and_the_crd(kustomize_renders: dict[str, str]) -> None:
     kinds = [doc["kind"] for doc in documents(kustomize_renders["default"])]
     assert kinds.count("Namespace") == 1 and kinds.count("CustomResourceDefinition") == 2
-    assert all(doc["metadata"].get("namespace") == NAMESPACE for doc in documents(kustomize_renders["default"])
-               if doc["kind"] not in CLUSTER_KINDS)
-    assert all("namespace" not in doc["metadata"] for doc in documents(kustomize_renders["default"])
-               if doc["kind"] in CLUSTER_KINDS - {"Namespace"})
+    assert all(
+        doc["metadata"].get("namespace") == NAMESPACE
+        for doc in documents(kustomize_renders["default"])
+        if doc["kind"] not in CLUSTER_KINDS
+    )
+    assert all(
+        "namespace" not in doc["metadata"]
+        for doc in documents(kustomize_renders["default"])
+        if doc["kind"] in CLUSTER_KINDS - {"Namespace"}
+    )
 
 
 def _all_renders(kustomize_renders: dict[str, str], chart_renders: dict[str, str]) -> dict[str, str]:
-    return {**{f"kustomize/{k}": v for k, v in kustomize_renders.items()},
-            **{f"chart/{k}": v for k, v in chart_renders.items()}}
+    return {
+        **{f"kustomize/{k}": v for k, v in kustomize_renders.items()},
+        **{f"chart/{k}": v for k, v in chart_renders.items()},
+    }
 
 
-def test_rbac_has_no_wildcards_and_only_operator_verbs(kustomize_renders: dict[str, str],
-                                                       chart_renders: dict[str, str]) -> None:
+def test_rbac_has_no_wildcards_and_only_operator_verbs(
+    kustomize_renders: dict[str, str], chart_renders: dict[str, str]
+) -> None:
     for source, text in _all_renders(kustomize_renders, chart_renders).items():
         for doc in documents(text):
             if doc["kind"] in {"Role", "ClusterRole"}:
@@ -89,19 +126,24 @@ def test_rbac_has_no_wildcards_and_only_operator_verbs(kustomize_renders: dict[s
                 assert doc["roleRef"]["name"] not in {"cluster-admin", "admin", "edit"}, source
 
 
-def test_secrets_are_never_readable_cluster_wide(kustomize_renders: dict[str, str],
-                                                 chart_renders: dict[str, str]) -> None:
+def test_secrets_are_never_readable_cluster_wide(
+    kustomize_renders: dict[str, str], chart_renders: dict[str, str]
+) -> None:
     for source, text in _all_renders(kustomize_renders, chart_renders).items():
         objects = by_kind_name(text)
-        secret_cluster_roles = {name for (kind, _, name), doc in objects.items() if kind == "ClusterRole"
-                                and any("secrets" in rule["resources"] for rule in doc["rules"])}
+        secret_cluster_roles = {
+            name
+            for (kind, _, name), doc in objects.items()
+            if kind == "ClusterRole" and any("secrets" in rule["resources"] for rule in doc["rules"])
+        }
         for (kind, _, _), doc in objects.items():
             if kind == "ClusterRoleBinding":
                 assert doc["roleRef"]["name"] not in secret_cluster_roles, source
 
 
-def test_lease_rule_names_the_configured_lease(kustomize_renders: dict[str, str],
-                                               chart_renders: dict[str, str]) -> None:
+def test_lease_rule_names_the_configured_lease(
+    kustomize_renders: dict[str, str], chart_renders: dict[str, str]
+) -> None:
     for source, text in _all_renders(kustomize_renders, chart_renders).items():
         objects = by_kind_name(text)
         lease = objects[("ConfigMap", NAMESPACE, "payplat-operator")]["data"]["PAYPLAT_LEASE_NAME"]
@@ -110,10 +152,12 @@ def test_lease_rule_names_the_configured_lease(kustomize_renders: dict[str, str]
         assert named and all(rule["resourceNames"] == [lease] for rule in named), source
 
 
-@pytest.mark.parametrize("source", [f"kustomize/{k}" for k in KUSTOMIZE_VARIANTS] + [f"chart/{k}" for k in CHART_VARIANTS])
-def test_configmap_holds_settings_payplat_run_accepts(source: str, kustomize_renders: dict[str, str],
-                                                      chart_renders: dict[str, str],
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "source", [f"kustomize/{k}" for k in KUSTOMIZE_VARIANTS] + [f"chart/{k}" for k in CHART_VARIANTS]
+)
+def test_configmap_holds_settings_payplat_run_accepts(
+    source: str, kustomize_renders: dict[str, str], chart_renders: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     text = _all_renders(kustomize_renders, chart_renders)[source]
     data = by_kind_name(text)[("ConfigMap", NAMESPACE, "payplat-operator")]["data"]
     fields = {f"PAYPLAT_{name.upper()}" for name in Settings.model_fields}
@@ -154,33 +198,50 @@ def test_pod_is_hardened(source: str, kustomize_renders: dict[str, str], chart_r
     assert env["PULUMI_HOME"] in {m["mountPath"] for m in container["volumeMounts"]}
 
 
-def test_configmap_rules_name_the_tenancy_configmaps(kustomize_renders: dict[str, str],
-                                                     chart_renders: dict[str, str]) -> None:
+def test_configmap_rules_name_the_tenancy_configmaps(
+    kustomize_renders: dict[str, str], chart_renders: dict[str, str]
+) -> None:
     """The operator may create ConfigMaps in its own namespace (the claims, once) but read
     or change only the two tenancy ones, by name; in the watched namespaces it may create
     plan ConfigMaps and delete (by UID) its own, never read or change a tenant's."""
     for source, text in _all_renders(kustomize_renders, chart_renders).items():
         objects = by_kind_name(text)
         settings = objects[("ConfigMap", NAMESPACE, "payplat-operator")]["data"]
-        rules = [rule for (kind, _, _), doc in objects.items() if kind in {"Role", "ClusterRole"}
-                 for rule in doc["rules"] if "configmaps" in rule["resources"]]
+        rules = [
+            rule
+            for (kind, _, _), doc in objects.items()
+            if kind in {"Role", "ClusterRole"}
+            for rule in doc["rules"]
+            if "configmaps" in rule["resources"]
+        ]
         by_verbs = {tuple(sorted(rule["verbs"])): rule.get("resourceNames") for rule in rules}
-        assert by_verbs == {("create",): None, ("create", "delete"): None,
-                            ("get", "update"): [settings["PAYPLAT_CLAIMS_CONFIGMAP"]],
-                            ("get",): [settings["PAYPLAT_ASSUME_ROLE_ALLOWLIST"]]}, source
-        assert all(kind == "Role" or all(set(rule["verbs"]) <= {"create", "delete"} for rule in doc["rules"]
-                                         if "configmaps" in rule["resources"])
-                   for (kind, _, _), doc in objects.items()
-                   if any("configmaps" in rule["resources"] for rule in doc.get("rules", []))), source
+        assert by_verbs == {
+            ("create",): None,
+            ("create", "delete"): None,
+            ("get", "update"): [settings["PAYPLAT_CLAIMS_CONFIGMAP"]],
+            ("get",): [settings["PAYPLAT_ASSUME_ROLE_ALLOWLIST"]],
+        }, source
+        assert all(
+            kind == "Role"
+            or all(
+                set(rule["verbs"]) <= {"create", "delete"} for rule in doc["rules"] if "configmaps" in rule["resources"]
+            )
+            for (kind, _, _), doc in objects.items()
+            if any("configmaps" in rule["resources"] for rule in doc.get("rules", []))
+        ), source
 
 
-def test_the_admission_policy_reads_the_operators_allow_list(kustomize_renders: dict[str, str],
-                                                             chart_renders: dict[str, str]) -> None:
+def test_the_admission_policy_reads_the_operators_allow_list(
+    kustomize_renders: dict[str, str], chart_renders: dict[str, str]
+) -> None:
     for source, text in _all_renders(kustomize_renders, chart_renders).items():
         objects = by_kind_name(text)
         settings = objects[("ConfigMap", NAMESPACE, "payplat-operator")]["data"]
         (binding,) = [doc for (kind, _, _), doc in objects.items() if kind == "ValidatingAdmissionPolicyBinding"]
-        assert binding["spec"]["paramRef"] == {"name": settings["PAYPLAT_ASSUME_ROLE_ALLOWLIST"],
-                                               "namespace": NAMESPACE, "parameterNotFoundAction": "Deny"}, source
+        assert binding["spec"]["paramRef"] == {
+            "name": settings["PAYPLAT_ASSUME_ROLE_ALLOWLIST"],
+            "namespace": NAMESPACE,
+            "parameterNotFoundAction": "Deny",
+        }, source
         assert binding["spec"]["validationActions"] == ["Deny"]
         assert ("ConfigMap", NAMESPACE, settings["PAYPLAT_ASSUME_ROLE_ALLOWLIST"]) in objects, source

@@ -24,6 +24,9 @@ on the real engine as well (``tests/e2e`` parametrized with ``engine=pulumi``,
 SIGTERM and SIGKILL mid-``up`` with the CLI's real lock files and pending operations, the
 error table on the CLI's real texts, concurrent stacks in one process. Where the two
 disagree, the real engine is the reference; no scenario exists only on the offline one.
+
+May import payplat.model and payplat.program (the stack keys, mocks and plan the offline
+engine runs; the real engine loads ``program.build`` only when it runs); never the controller.
 """
 
 from __future__ import annotations
@@ -59,7 +62,11 @@ def create_engine(
         from payplat.engines.pulumi import PulumiEngine
 
         return PulumiEngine(
-            state_dir, backend_url=backend_url, secrets_provider=secrets_provider, pod_probe=pod_probe,
-            identity=identity, log=log
+            state_dir,
+            backend_url=backend_url,
+            secrets_provider=secrets_provider,
+            pod_probe=pod_probe,
+            identity=identity,
+            log=log,
         )
     raise ValueError(f"engine {kind!r} is not one of: offline, pulumi")

@@ -2,7 +2,7 @@
 
 The handlers only ever talk to ``Engine``; ``engines.pulumi`` (Automation API, real AWS)
 and ``engines.offline`` (the same program under mocks, local state) implement it. Results
-are plain frozen dataclasses so ``payplat.status`` can turn them into conditions without
+are plain frozen dataclasses so ``payplat.controller.status`` can turn them into conditions without
 touching any I/O. Outputs in a result never contain secret values: engines replace them
 with ``SECRET_MASK`` before returning.
 """
@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from payplat.identity import owner, stack_name
-from payplat.spec import PlatformSpec
-from payplat.stackkeys import INTERNAL_OUTPUTS, SECRET_MASK
+from payplat.model.identity import owner, stack_name
+from payplat.model.spec import PlatformSpec
+from payplat.program.stackkeys import INTERNAL_OUTPUTS, SECRET_MASK
 
 __all__ = [
     "SECRET_MASK",
@@ -84,8 +84,13 @@ class Changes:
         return self.create + self.update + self.delete + self.replace
 
     def as_dict(self) -> dict[str, int]:
-        return {"create": self.create, "update": self.update, "delete": self.delete,
-                "replace": self.replace, "same": self.same}
+        return {
+            "create": self.create,
+            "update": self.update,
+            "delete": self.delete,
+            "replace": self.replace,
+            "same": self.same,
+        }
 
 
 @dataclass(frozen=True)
@@ -211,13 +216,21 @@ class Engine(Protocol):
 
     name: str
 
-    async def up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, *, audit: Audit | None = None,
-                 refresh: bool = False) -> OperationResult:
+    async def up(
+        self,
+        ref: StackRef,
+        spec: PlatformSpec,
+        secrets: StackSecrets,
+        *,
+        audit: Audit | None = None,
+        refresh: bool = False,
+    ) -> OperationResult:
         """Apply ``spec``; ``audit`` goes into the backend's record of the update,
         ``refresh`` reads AWS first (as the preview it follows did)."""
 
-    async def preview(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, *,
-                      refresh: bool = False) -> Preview:
+    async def preview(
+        self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, *, refresh: bool = False
+    ) -> Preview:
         """What ``up`` would change now, resource by resource; changes nothing in AWS."""
 
     async def destroy(self, ref: StackRef, spec: PlatformSpec, *, audit: Audit | None = None) -> OperationResult: ...

@@ -19,7 +19,8 @@ from typing import Any, Literal
 from payplat.engines.base import SECRET_MASK, Changes
 from payplat.engines.fakecloud import CloudObject
 from payplat.engines.forcenew import replace_keys
-from payplat.engines.locks import DIY_ORG, StateBucket
+from payplat.engines.locks import DIY_ORG
+from payplat.engines.lockstore import StateBucket
 
 __all__ = [
     "Step",
@@ -74,7 +75,9 @@ def load(bucket: StateBucket, project: str, stack: str) -> dict[str, Any] | None
 
 def save(bucket: StateBucket, project: str, stack: str, checkpoint: dict[str, Any]) -> None:
     checkpoint["checkpoint"]["latest"]["manifest"]["time"] = datetime.now(UTC).isoformat()
-    bucket.write(checkpoint_key(project, stack), json.dumps(checkpoint, sort_keys=True).encode())  # no indent: the C encoder
+    bucket.write(
+        checkpoint_key(project, stack), json.dumps(checkpoint, sort_keys=True).encode()
+    )  # no indent: the C encoder
 
 
 def is_cloud_backed(resource: Mapping[str, Any]) -> bool:
@@ -82,7 +85,9 @@ def is_cloud_backed(resource: Mapping[str, Any]) -> bool:
     return bool(resource.get("custom")) and not str(resource.get("type", "")).startswith("pulumi:")
 
 
-def plan_steps(desired: Iterable[Resource], current: Iterable[Resource], *, secrets_changed: bool = False) -> list[Step]:
+def plan_steps(
+    desired: Iterable[Resource], current: Iterable[Resource], *, secrets_changed: bool = False
+) -> list[Step]:
     """Creates and updates in program (dependency) order, then deletes in reverse state order.
 
     A resource is updated when its inputs differ from the stored ones, or when a secret it
@@ -139,7 +144,14 @@ def refresh(
             notes.append(f"{resource['urn']}: deleted outside Pulumi; dropped from state")
         elif actual.inputs != resource.get("inputs") or actual.id != resource.get("id"):
             notes.append(f"{resource['urn']}: changed outside Pulumi; state updated from the cloud")
-            refreshed.append({**resource, "id": actual.id, "inputs": actual.inputs, "outputs": {**resource.get("outputs", {}), **actual.inputs}})
+            refreshed.append(
+                {
+                    **resource,
+                    "id": actual.id,
+                    "inputs": actual.inputs,
+                    "outputs": {**resource.get("outputs", {}), **actual.inputs},
+                }
+            )
         else:
             refreshed.append(resource)
     known = {resource["urn"] for resource in refreshed}
@@ -154,7 +166,9 @@ def refresh(
             notes.append(f"{urn}: interrupted while creating and absent from the cloud; pending create dropped")
         else:
             notes.append(f"{urn}: interrupted while creating but present in the cloud; adopted as {actual.id}")
-            refreshed.append({**resource, "id": actual.id, "inputs": actual.inputs, "outputs": {**actual.inputs, "id": actual.id}})
+            refreshed.append(
+                {**resource, "id": actual.id, "inputs": actual.inputs, "outputs": {**actual.inputs, "id": actual.id}}
+            )
             known.add(urn)
     return refreshed, notes
 

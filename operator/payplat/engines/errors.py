@@ -40,34 +40,82 @@ def _rule(pattern: str, reason: str, permanent: bool, advice: str) -> Rule:
 
 
 RULES: tuple[Rule, ...] = (
-    _rule(r"the stack is currently locked by|\[409\] Conflict: Another update is currently in progress",
-          "StackLocked", False, "another operation holds the stack's lock; retrying"),
-    _rule(r"ExpiredToken|RequestExpired|token included in the request is expired",
-          "AuthFailed", True, "the AWS credentials have expired; renew the operator's credentials"),
-    _rule(r"InvalidClientTokenId|UnrecognizedClientException|SignatureDoesNotMatch|no valid credential sources|NoCredentialProviders",
-          "AuthFailed", True, "AWS does not accept the operator's credentials; check its IAM role / IRSA setup"),
-    _rule(r"AccessDenied|UnauthorizedOperation|not authorized to perform|AuthorizationError",
-          "AuthFailed", True, "the operator's AWS identity lacks a permission; grant it (or fix spec.assumeRoleArn)"),
-    _rule(r"Throttl|RequestLimitExceeded|TooManyRequests|Rate exceeded|SlowDown",
-          "Throttled", False, "AWS is throttling requests; retrying with backoff"),
+    _rule(
+        r"the stack is currently locked by|\[409\] Conflict: Another update is currently in progress",
+        "StackLocked",
+        False,
+        "another operation holds the stack's lock; retrying",
+    ),
+    _rule(
+        r"ExpiredToken|RequestExpired|token included in the request is expired",
+        "AuthFailed",
+        True,
+        "the AWS credentials have expired; renew the operator's credentials",
+    ),
+    _rule(
+        r"InvalidClientTokenId|UnrecognizedClientException|SignatureDoesNotMatch|no valid credential sources|NoCredentialProviders",
+        "AuthFailed",
+        True,
+        "AWS does not accept the operator's credentials; check its IAM role / IRSA setup",
+    ),
+    _rule(
+        r"AccessDenied|UnauthorizedOperation|not authorized to perform|AuthorizationError",
+        "AuthFailed",
+        True,
+        "the operator's AWS identity lacks a permission; grant it (or fix spec.assumeRoleArn)",
+    ),
+    _rule(
+        r"Throttl|RequestLimitExceeded|TooManyRequests|Rate exceeded|SlowDown",
+        "Throttled",
+        False,
+        "AWS is throttling requests; retrying with backoff",
+    ),
     # Before the network rule: AWS's own verdict on a value ("ValidationError: Health check
     # timeout must be smaller than the interval") is no network timeout.
-    _rule(r"ValidationError|InvalidParameter|InvalidRequest|MalformedPolicy|InvalidInput|ResourceAlreadyExists|AlreadyExists|already exists|Invalid[A-Z]\w*(Exception)?:",
-          "InvalidConfiguration", True, "AWS rejected the configuration; fix the spec"),
+    _rule(
+        r"ValidationError|InvalidParameter|InvalidRequest|MalformedPolicy|InvalidInput|ResourceAlreadyExists|AlreadyExists|already exists|Invalid[A-Z]\w*(Exception)?:",
+        "InvalidConfiguration",
+        True,
+        "AWS rejected the configuration; fix the spec",
+    ),
     # botocore's words when the state bucket (the operation records beside the CLI's locks)
     # cannot be reached: "EndpointConnectionError: Could not connect to the endpoint URL".
-    _rule(r"timeout|timed out|deadline exceeded|connection reset|connection refused|EOF|no such host|TLS handshake|ServiceUnavailable|InternalError|InternalFailure|Could not connect to the endpoint URL",
-          "NetworkError", False, "a network or AWS service error; retrying with backoff"),
-    _rule(r"LimitExceeded|quota",
-          "QuotaExceeded", True, "an AWS service quota is exhausted; raise the quota or remove resources, then change the spec"),
-    _rule(r"failed to decrypt|incorrect passphrase|passphrase must be set|KMS.*(Disabled|NotFound|AccessDenied)",
-          "SecretsProviderFailed", True, "the stack's secrets provider cannot decrypt its config; check the KMS key or passphrase"),
-    _rule(r"pending operations",
-          "PendingOperations", False, "an earlier run was interrupted; pending operations are resolved on the next attempt"),
-    _rule(r"no stack named .* found",
-          "StackNotFound", False, "the stack's state is missing from the backend; check the backend URL setting"),
-    _rule(r"inline source runtime error|an unhandled error occurred|failed with an unhandled exception",
-          "ProgramError", True, "the Pulumi program failed for this spec; the operator log has the details"),
+    _rule(
+        r"timeout|timed out|deadline exceeded|connection reset|connection refused|EOF|no such host|TLS handshake|ServiceUnavailable|InternalError|InternalFailure|Could not connect to the endpoint URL",
+        "NetworkError",
+        False,
+        "a network or AWS service error; retrying with backoff",
+    ),
+    _rule(
+        r"LimitExceeded|quota",
+        "QuotaExceeded",
+        True,
+        "an AWS service quota is exhausted; raise the quota or remove resources, then change the spec",
+    ),
+    _rule(
+        r"failed to decrypt|incorrect passphrase|passphrase must be set|KMS.*(Disabled|NotFound|AccessDenied)",
+        "SecretsProviderFailed",
+        True,
+        "the stack's secrets provider cannot decrypt its config; check the KMS key or passphrase",
+    ),
+    _rule(
+        r"pending operations",
+        "PendingOperations",
+        False,
+        "an earlier run was interrupted; pending operations are resolved on the next attempt",
+    ),
+    _rule(
+        r"no stack named .* found",
+        "StackNotFound",
+        False,
+        "the stack's state is missing from the backend; check the backend URL setting",
+    ),
+    _rule(
+        r"inline source runtime error|an unhandled error occurred|failed with an unhandled exception",
+        "ProgramError",
+        True,
+        "the Pulumi program failed for this spec; the operator log has the details",
+    ),
 )
 
 _SECRET_PATTERNS = (
@@ -75,7 +123,9 @@ _SECRET_PATTERNS = (
     re.compile(r'("value":\s*")(?:[^"\\]|\\.)*(?=",\s*"secret":\s*true)'),
     # key=value / key: value / "key": "value" where the key names a credential (not ARNs
     # such as ...:secret:name, which have no space after the colon)
-    re.compile(r'(?i)\b([\w.-]*(?:password|passwd|secret|token|passphrase|private[_-]?key)"?\s*(?:=|:\s)\s*"?)(?!true\b|false\b|\{|\[secret\])([^\s",}]+)'),
+    re.compile(
+        r'(?i)\b([\w.-]*(?:password|passwd|secret|token|passphrase|private[_-]?key)"?\s*(?:=|:\s)\s*"?)(?!true\b|false\b|\{|\[secret\])([^\s",}]+)'
+    ),
     re.compile(r"\bA(?:KIA|SIA)[0-9A-Z]{16}\b"),  # AWS access key ids
     re.compile(r"(?i)(x-amz-security-token=|X-Amz-Signature=)[^&\s]+"),
     re.compile(r"v1:[A-Za-z0-9+/=]{16,}:[A-Za-z0-9+/=]{16,}"),  # passphrase-encrypted config values
@@ -110,8 +160,10 @@ def classify(error: BaseException, *, operation: str, known_secrets: tuple[str, 
     return UnrecognisedEngineError(f"{operation} failed (unrecognised error): {detail}", reason="EngineError")
 
 
-_CREATED_BY = re.compile(r"(?P<url>\S+\.json):\s*created by (?P<user>[^@\s]+)@(?P<host>\S+) \(pid (?P<pid>\d+)\) "
-                         r"at (?P<at>\S+)")
+_CREATED_BY = re.compile(
+    r"(?P<url>\S+\.json):\s*created by (?P<user>[^@\s]+)@(?P<host>\S+) \(pid (?P<pid>\d+)\) "
+    r"at (?P<at>\S+)"
+)
 
 
 def cli_lock_holder(text: str) -> dict[str, object] | None:
@@ -120,10 +172,17 @@ def cli_lock_holder(text: str) -> dict[str, object] | None:
     match = _CREATED_BY.search(text)
     if match is None:
         return None
-    return {"who": f"{match['user']}@{match['host']}", "hostname": match["host"], "username": match["user"],
-            "pid": int(match["pid"]), "since": match["at"], "lockFile": ".pulumi/" + match["url"].rsplit("/.pulumi/", 1)[-1]
-            if "/.pulumi/" in match["url"] else match["url"],
-            "judgement": "reported by the Pulumi CLI, which took no part in judging it"}
+    return {
+        "who": f"{match['user']}@{match['host']}",
+        "hostname": match["host"],
+        "username": match["user"],
+        "pid": int(match["pid"]),
+        "since": match["at"],
+        "lockFile": ".pulumi/" + match["url"].rsplit("/.pulumi/", 1)[-1]
+        if "/.pulumi/" in match["url"]
+        else match["url"],
+        "judgement": "reported by the Pulumi CLI, which took no part in judging it",
+    }
 
 
 def _text_of(error: BaseException) -> str:
@@ -149,6 +208,8 @@ def _matching_lines(text: str, rule: Rule) -> str:
 def _last_error_lines(text: str) -> str:
     """The lines that say what went wrong, not the whole engine transcript."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    wanted = [line for line in lines if re.search(r"error|denied|failed|exception|locked|created by", line, re.IGNORECASE)]
+    wanted = [
+        line for line in lines if re.search(r"error|denied|failed|exception|locked|created by", line, re.IGNORECASE)
+    ]
     detail = " | ".join(wanted[-3:] or lines[-3:])
     return detail if len(detail) <= _MAX_DETAIL else detail[: _MAX_DETAIL - 3] + "..."

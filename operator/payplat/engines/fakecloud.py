@@ -77,24 +77,31 @@ class FakeCloud:
     def delete(self, obj: CloudObject, *, actor: str = "pulumi") -> None:
         self._append("delete", obj.urn, obj.type, obj.id, obj.inputs, actor=actor)
 
-    def _append(self, action: Action, urn: str, type_: str, physical_id: str, inputs: dict[str, Any], *, actor: str = "pulumi") -> None:
+    def _append(
+        self, action: Action, urn: str, type_: str, physical_id: str, inputs: dict[str, Any], *, actor: str = "pulumi"
+    ) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps({
-            "time": datetime.now(UTC).isoformat(),
-            "action": action,
-            "actor": actor,
-            "urn": urn,
-            "type": type_,
-            "id": physical_id,
-            "inputs": inputs,
-        }, sort_keys=True)
+        line = json.dumps(
+            {
+                "time": datetime.now(UTC).isoformat(),
+                "action": action,
+                "actor": actor,
+                "urn": urn,
+                "type": type_,
+                "id": physical_id,
+                "inputs": inputs,
+            },
+            sort_keys=True,
+        )
         with self.path.open("a") as journal:
             journal.write(line + "\n")
             journal.flush()
             os.fsync(journal.fileno())
 
 
-def simulate_drift(state_dir: Path, stack: str, urn: str, *, inputs: dict[str, Any] | None = None, delete: bool = False) -> None:
+def simulate_drift(
+    state_dir: Path, stack: str, urn: str, *, inputs: dict[str, Any] | None = None, delete: bool = False
+) -> None:
     """Test hook: change (merge ``inputs`` into) or delete one resource behind Pulumi's back.
 
     ``urn`` may be a full URN or its last ``::``-separated part (the resource name).

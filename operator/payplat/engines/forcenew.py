@@ -2,7 +2,7 @@
 
 One table for everything that must agree on it: the offline engine plans a replacement
 where the real provider would, the stand-in provider (``payplat_dev.standin``) answers
-the Pulumi CLI's ``Diff`` with the same keys, and change control (``payplat.changecontrol``)
+the Pulumi CLI's ``Diff`` with the same keys, and change control (``payplat.controller.changecontrol``)
 reads the replacements both engines report. Keys are Pulumi input names (camelCase).
 """
 
@@ -29,8 +29,17 @@ FORCE_NEW: dict[str, frozenset[str]] = {
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": frozenset({"vpcId"}),
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": frozenset({"securityGroupId"}),
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": frozenset({"securityGroupId"}),
-    "aws:ec2/flowLog:FlowLog": frozenset({"vpcId", "trafficType", "logDestination", "logDestinationType",
-                                           "iamRoleArn", "logFormat", "maxAggregationInterval"}),
+    "aws:ec2/flowLog:FlowLog": frozenset(
+        {
+            "vpcId",
+            "trafficType",
+            "logDestination",
+            "logDestinationType",
+            "iamRoleArn",
+            "logFormat",
+            "maxAggregationInterval",
+        }
+    ),
     "aws:kms/key:Key": frozenset({"customerMasterKeySpec", "keyUsage", "multiRegion"}),
     "aws:kms/alias:Alias": frozenset({"name", "namePrefix"}),
     "aws:cloudwatch/logGroup:LogGroup": frozenset({"name", "namePrefix", "logGroupClass"}),
@@ -40,8 +49,9 @@ FORCE_NEW: dict[str, frozenset[str]] = {
     "aws:secretsmanager/secret:Secret": frozenset({"name", "namePrefix"}),
     "aws:secretsmanager/secretVersion:SecretVersion": frozenset({"secretId", "secretString", "secretBinary"}),
     "aws:lb/loadBalancer:LoadBalancer": frozenset({"name", "namePrefix", "internal", "loadBalancerType"}),
-    "aws:lb/targetGroup:TargetGroup": frozenset({"name", "namePrefix", "port", "protocol", "protocolVersion",
-                                                 "vpcId", "targetType"}),
+    "aws:lb/targetGroup:TargetGroup": frozenset(
+        {"name", "namePrefix", "port", "protocol", "protocolVersion", "vpcId", "targetType"}
+    ),
     "aws:lb/listener:Listener": frozenset({"loadBalancerArn"}),
     "aws:lb/listenerRule:ListenerRule": frozenset({"listenerArn"}),
     "aws:ecs/cluster:Cluster": frozenset({"name"}),

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from payplat.engines.base import Changes
-from payplat.engines.locks import StateBucket
+from payplat.engines.lockstore import StateBucket
 
 __all__ = ["append", "read"]
 
@@ -26,13 +26,23 @@ def _prefix(project: str, stack: str) -> str:
 
 def read(bucket: StateBucket, project: str, stack: str) -> list[dict[str, Any]]:
     """The stack's history, oldest first."""
-    records = [json.loads(bucket.read(key)) for key in bucket.list(_prefix(project, stack))
-               if key.endswith(".history.json")]
+    records = [
+        json.loads(bucket.read(key)) for key in bucket.list(_prefix(project, stack)) if key.endswith(".history.json")
+    ]
     return sorted(records, key=lambda record: int(record.get("version", 0)))
 
 
-def append(bucket: StateBucket, project: str, stack: str, *, kind: str, message: str, started: datetime,
-           finished: datetime, changes: Changes) -> int:
+def append(
+    bucket: StateBucket,
+    project: str,
+    stack: str,
+    *,
+    kind: str,
+    message: str,
+    started: datetime,
+    finished: datetime,
+    changes: Changes,
+) -> int:
     """Record one successful operation; returns its version (the update id)."""
     version = 1 + max((int(record.get("version", 0)) for record in read(bucket, project, stack)), default=0)
     record = {

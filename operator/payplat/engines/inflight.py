@@ -29,7 +29,9 @@ class InFlight:
     async def run(self, translate: Callable[[Exception], EngineError], function: Callable[..., T], *args: Any) -> T:
         """``function(*args)`` in a thread; any non-engine exception goes through ``translate``."""
         if self.closing.is_set():
-            raise TransientEngineError("the operator is shutting down; not starting new operations", reason="ShuttingDown")
+            raise TransientEngineError(
+                "the operator is shutting down; not starting new operations", reason="ShuttingDown"
+            )
         with self._idle:
             self._active += 1
         try:

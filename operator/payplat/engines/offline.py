@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from payplat.engines import checkpoint as state
-from payplat.engines import history, locks
+from payplat.engines import history, locks, lockstore
 from payplat.engines.base import (
     Audit,
     Changes,
@@ -62,9 +62,10 @@ from payplat.engines.fakecloud import FakeCloud, journal_path
 from payplat.engines.faults import injected_failure
 from payplat.engines.inflight import InFlight
 from payplat.engines.offlineconfig import PasswordConfig
-from payplat.identity import is_legacy, legacy_owner, stack_name
-from payplat.spec import PlatformSpec, SpecError
-from payplat.stackkeys import PROJECT, root_name
+from payplat.model.identity import is_legacy, legacy_owner, stack_name
+from payplat.model.parsing import SpecError
+from payplat.model.spec import PlatformSpec
+from payplat.program.stackkeys import PROJECT, root_name
 
 __all__ = ["PROJECT", "OfflineEngine"]
 
@@ -90,7 +91,7 @@ class OfflineEngine:
         """``identity`` is this operator as operation records name it (default: this
         process, no cluster); ``pod_probe`` asks the API server whether a recorded pod is gone."""
         self.state_dir = Path(state_dir)
-        self.bucket = locks.FileBucket(self.state_dir)
+        self.bucket = lockstore.FileBucket(self.state_dir)
         self.step_delay = step_delay
         self.pod_probe = pod_probe
         self.identity = identity or locks.this_identity()
@@ -102,12 +103,20 @@ class OfflineEngine:
 
     # ------------------------------------------------------------------ Engine protocol
 
-    async def up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, *, audit: Audit | None = None,
-                 refresh: bool = False) -> OperationResult:
+    async def up(
+        self,
+        ref: StackRef,
+        spec: PlatformSpec,
+        secrets: StackSecrets,
+        *,
+        audit: Audit | None = None,
+        refresh: bool = False,
+    ) -> OperationResult:
         return await self._in_thread("up", self._up, ref, spec, secrets, audit, refresh)
 
-    async def preview(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, *,
-                      refresh: bool = False) -> Preview:
+    async def preview(
+        self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, *, refresh: bool = False
+    ) -> Preview:
         return await self._in_thread("preview", self._preview, ref, spec, secrets, refresh)
 
     async def destroy(self, ref: StackRef, spec: PlatformSpec, *, audit: Audit | None = None) -> OperationResult:
@@ -133,8 +142,9 @@ class OfflineEngine:
 
     # ------------------------------------------------------------------ operations
 
-    def _up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, audit: Audit | None,
-            refresh: bool) -> OperationResult:
+    def _up(
+        self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, audit: Audit | None, refresh: bool
+    ) -> OperationResult:
         started = _now()
         self._fail_on_purpose(ref, spec, "up")
         desired, outputs = self._desired(ref, spec)
@@ -145,12 +155,27 @@ class OfflineEngine:
             steps = state.plan_steps(desired, _resources(checkpoint), secrets_changed=secrets_pending)
             self._apply(ref, checkpoint, steps)
             changes = state.count(steps)
-            version = history.append(self.bucket, PROJECT, ref.stack_name, kind="update",
-                                     message=(audit or Audit(0)).message(), started=started, finished=_now(),
-                                     changes=changes)
+            version = history.append(
+                self.bucket,
+                PROJECT,
+                ref.stack_name,
+                kind="update",
+                message=(audit or Audit(0)).message(),
+                started=started,
+                finished=_now(),
+                changes=changes,
+            )
         self.passwords.mark_applied(ref.stack_name)
-        return OperationResult("up", self.name, started, _now(), changes, outputs, f"{FAKE_NOTE}; {_summary(changes)}",
-                               update_id=str(version))
+        return OperationResult(
+            "up",
+            self.name,
+            started,
+            _now(),
+            changes,
+            outputs,
+            f"{FAKE_NOTE}; {_summary(changes)}",
+            update_id=str(version),
+        )
 
     def _preview(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, refresh: bool) -> Preview:
         """The steps ``_up`` would take now, computed like it (nothing saved: a preview's
@@ -163,8 +188,11 @@ class OfflineEngine:
             if refresh:
                 current, _ = state.refresh(current, [], FakeCloud(self.state_dir, ref.stack_name).objects())
             steps = state.plan_steps(desired, current, secrets_changed=self.passwords.pending(ref.stack_name, secrets))
-        changed = tuple(ResourceChange(step.op, step.urn, str(step.resource.get("type", "")), step.diffs, step.keys)
-                        for step in steps if step.op != "same")
+        changed = tuple(
+            ResourceChange(step.op, step.urn, str(step.resource.get("type", "")), step.diffs, step.keys)
+            for step in steps
+            if step.op != "same"
+        )
         return Preview(state.count(steps), changed, started, _now())
 
     def _destroy(self, ref: StackRef, spec: PlatformSpec, audit: Audit | None) -> OperationResult:
@@ -174,16 +202,33 @@ class OfflineEngine:
             steps = state.plan_steps([], _resources(checkpoint))
             self._apply(ref, checkpoint, steps)
             changes = state.count(steps)
-            version = history.append(self.bucket, PROJECT, ref.stack_name, kind="destroy",
-                                     message=(audit or Audit(0)).message(), started=started, finished=_now(),
-                                     changes=changes)
+            version = history.append(
+                self.bucket,
+                PROJECT,
+                ref.stack_name,
+                kind="destroy",
+                message=(audit or Audit(0)).message(),
+                started=started,
+                finished=_now(),
+                changes=changes,
+            )
             self._remove_stack(ref)
-        return OperationResult("destroy", self.name, started, _now(), changes, {}, f"{FAKE_NOTE}; {_summary(changes)}",
-                               update_id=str(version))
+        return OperationResult(
+            "destroy",
+            self.name,
+            started,
+            _now(),
+            changes,
+            {},
+            f"{FAKE_NOTE}; {_summary(changes)}",
+            update_id=str(version),
+        )
 
     def _refresh(self, ref: StackRef, checkpoint: dict[str, Any]) -> None:
         latest = checkpoint["checkpoint"]["latest"]
-        latest["resources"], notes = state.refresh(latest["resources"], [], FakeCloud(self.state_dir, ref.stack_name).objects())
+        latest["resources"], notes = state.refresh(
+            latest["resources"], [], FakeCloud(self.state_dir, ref.stack_name).objects()
+        )
         state.save(self.bucket, PROJECT, ref.stack_name, checkpoint)
         for note in notes:
             self.log.info("[%s] refresh: %s", ref.stack_name, note)
@@ -199,7 +244,9 @@ class OfflineEngine:
                 if self._work.closing.is_set():
                     raise TransientEngineError("drift check stopped by operator shutdown", reason="Interrupted")
                 time.sleep(self.step_delay)
-            latest["resources"], notes = state.refresh(latest["resources"], [], FakeCloud(self.state_dir, ref.stack_name).objects())
+            latest["resources"], notes = state.refresh(
+                latest["resources"], [], FakeCloud(self.state_dir, ref.stack_name).objects()
+            )
             state.save(self.bucket, PROJECT, ref.stack_name, checkpoint)
             changes = state.count(state.plan_steps(desired, latest["resources"]))
         for note in notes:
@@ -210,8 +257,9 @@ class OfflineEngine:
 
     def _has_stack(self, ref: StackRef) -> bool:
         """A checkpoint (written before the first create), or anything in the fake cloud."""
-        return bool(state.load(self.bucket, PROJECT, ref.stack_name)
-                    or FakeCloud(self.state_dir, ref.stack_name).objects())
+        return bool(
+            state.load(self.bucket, PROJECT, ref.stack_name) or FakeCloud(self.state_dir, ref.stack_name).objects()
+        )
 
     def _forget(self, ref: StackRef) -> None:
         with self._locked(ref, "forget"):
@@ -225,7 +273,9 @@ class OfflineEngine:
             if not is_legacy(old):
                 continue
             checkpoint = state.load(self.bucket, PROJECT, old) or {}
-            owner = legacy_owner(old, root_name(checkpoint.get("checkpoint", {}).get("latest", {}).get("resources", ())) or "")
+            owner = legacy_owner(
+                old, root_name(checkpoint.get("checkpoint", {}).get("latest", {}).get("resources", ())) or ""
+            )
             if owner is None:
                 self.log.warning("[%s] stack from before 0.2 with no PaymentPlatform in it: left as it is", old)
                 continue
@@ -241,9 +291,10 @@ class OfflineEngine:
     def _rename(self, old: str, new: str) -> None:
         """Checkpoint, config, fake-cloud journal and fault file, URNs rewritten; the old
         checkpoint goes last, so a crash half-way leaves it to migrate again."""
-        with locks.recorded(self.bucket, PROJECT, old, self.identity, "rename") as record:
-            lock, _ = locks.acquire(self.bucket, PROJECT, old, here=self.identity, pod_probe=self.pod_probe,
-                                    own_record=record)
+        with lockstore.recorded(self.bucket, PROJECT, old, self.identity, "rename") as record:
+            lock, _ = lockstore.acquire(
+                self.bucket, PROJECT, old, here=self.identity, pod_probe=self.pod_probe, own_record=record
+            )
             try:
                 text = self.bucket.read(state.checkpoint_key(PROJECT, old)).decode()
                 checkpoint = json.loads(_rename_urns(text, old, new))
@@ -282,7 +333,9 @@ class OfflineEngine:
                 state.save(self.bucket, PROJECT, ref.stack_name, checkpoint)
                 time.sleep(self.step_delay)
                 record = self._call_cloud(cloud, step.op, record)
-                latest["pending_operations"] = [p for p in latest["pending_operations"] if p["resource"]["urn"] != step.urn]
+                latest["pending_operations"] = [
+                    p for p in latest["pending_operations"] if p["resource"]["urn"] != step.urn
+                ]
             latest["resources"] = _replace(latest["resources"], step.urn, None if step.op == "delete" else record)
             state.save(self.bucket, PROJECT, ref.stack_name, checkpoint)
 
@@ -313,12 +366,15 @@ class OfflineEngine:
         """Record the operation, hold the stack's lock; resolve pending operations a
         crashed run left behind."""
         stack = ref.stack_name
-        with locks.recorded(self.bucket, PROJECT, stack, self.identity, operation) as record:
-            key, broken = locks.acquire(self.bucket, PROJECT, stack, here=self.identity, pod_probe=self.pod_probe,
-                                        own_record=record)
+        with lockstore.recorded(self.bucket, PROJECT, stack, self.identity, operation) as record:
+            key, broken = lockstore.acquire(
+                self.bucket, PROJECT, stack, here=self.identity, pod_probe=self.pod_probe, own_record=record
+            )
             yield from self._holding(ref, key, broken)
 
-    def _holding(self, ref: StackRef, key: str, broken: list[tuple[locks.LockInfo, locks.Verdict]]) -> Iterator[dict[str, Any]]:
+    def _holding(
+        self, ref: StackRef, key: str, broken: list[tuple[locks.LockInfo, locks.Verdict]]
+    ) -> Iterator[dict[str, Any]]:
         stack = ref.stack_name
         try:
             for lock, verdict in broken:
@@ -363,12 +419,17 @@ class OfflineEngine:
 
     def _run_program(self, ref: StackRef, spec: PlatformSpec) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         # The program and pulumi-aws take seconds to import: only when this engine runs.
-        from payplat.mocks import PlatformMocks
-        from payplat.plan import plan_program
-        from payplat.program import make_program
+        from payplat.program.build import make_program
+        from payplat.program.mocks import PlatformMocks
+        from payplat.program.plan import plan_program
 
         mocks = PlatformMocks(region=spec.region, account_id=FAKE_ACCOUNT)
-        result = plan_program(make_program(spec, namespace=ref.namespace, name=ref.name), region=spec.region, stack=ref.stack_name, mocks=mocks)
+        result = plan_program(
+            make_program(spec, namespace=ref.namespace, name=ref.name),
+            region=spec.region,
+            stack=ref.stack_name,
+            mocks=mocks,
+        )
         resources = [
             {
                 "urn": item.urn,

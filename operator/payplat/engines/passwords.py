@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 
-from payplat.stackkeys import PASSWORD_CONFIG_KEY
+from payplat.program.stackkeys import PASSWORD_CONFIG_KEY
 
 __all__ = ["CONFIG_KEY", "digest_matches", "new_password", "password_digest"]
 

@@ -47,7 +47,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from payplat.engines import locks
+from payplat.engines import locks, lockstore
 from payplat.engines.base import (
     Audit,
     DriftReport,
@@ -70,11 +70,19 @@ from payplat.engines.pulumiresults import (
     steps_from,
     version_of,
 )
-from payplat.identity import is_legacy, legacy_owner, stack_name
-from payplat.spec import PlatformSpec
-from payplat.stackkeys import PASSWORD_OUTPUT, PROJECT, root_name
+from payplat.model.identity import is_legacy, legacy_owner, stack_name
+from payplat.model.spec import PlatformSpec
+from payplat.program.stackkeys import PASSWORD_OUTPUT, PROJECT, root_name
 
-__all__ = ["PROJECT", "PulumiEngine", "changes_from", "desired_config", "masked_outputs", "settings_from_state", "steps_from"]
+__all__ = [
+    "PROJECT",
+    "PulumiEngine",
+    "changes_from",
+    "desired_config",
+    "masked_outputs",
+    "settings_from_state",
+    "steps_from",
+]
 
 ASSUME_ROLES = "aws:assumeRoles"
 
@@ -95,7 +103,7 @@ class PulumiEngine:
         log: logging.Logger | None = None,
         select_stack: Callable[..., Any] | None = None,
         command: Any | None = None,
-        bucket: locks.StateBucket | None = None,
+        bucket: lockstore.StateBucket | None = None,
     ) -> None:
         """``select_stack``, ``command`` and ``bucket`` replace the Automation API's
         ``create_or_select_stack``, the CLI runner and the backend's storage in tests."""
@@ -116,19 +124,29 @@ class PulumiEngine:
 
     # ------------------------------------------------------------------ Engine protocol
 
-    async def up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, *, audit: Audit | None = None,
-                 refresh: bool = False) -> OperationResult:
+    async def up(
+        self,
+        ref: StackRef,
+        spec: PlatformSpec,
+        secrets: StackSecrets,
+        *,
+        audit: Audit | None = None,
+        refresh: bool = False,
+    ) -> OperationResult:
         return await self._in_thread("up", self._recorded, "up", self._up, ref, spec, secrets, audit, refresh)
 
-    async def preview(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, *,
-                      refresh: bool = False) -> Preview:
+    async def preview(
+        self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, *, refresh: bool = False
+    ) -> Preview:
         return await self._in_thread("preview", self._recorded, "preview", self._preview, ref, spec, secrets, refresh)
 
     async def destroy(self, ref: StackRef, spec: PlatformSpec, *, audit: Audit | None = None) -> OperationResult:
         return await self._in_thread("destroy", self._recorded, "destroy", self._destroy, ref, spec, audit)
 
     async def detect_drift(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> DriftReport:
-        return await self._in_thread("drift detection", self._recorded, "refresh", self._detect_drift, ref, spec, secrets)
+        return await self._in_thread(
+            "drift detection", self._recorded, "refresh", self._detect_drift, ref, spec, secrets
+        )
 
     async def has_stack(self, ref: StackRef) -> bool:
         return await self._in_thread("stack lookup", self._has_stack, ref)
@@ -149,35 +167,62 @@ class PulumiEngine:
         if command is not None and hasattr(command, "interrupt"):
             signalled = command.interrupt()
             if signalled:
-                self.log.warning("shutdown: asked %d running pulumi process(es) to stop after their current steps", signalled)
+                self.log.warning(
+                    "shutdown: asked %d running pulumi process(es) to stop after their current steps", signalled
+                )
         await self._work.drain(timeout)
 
     # ------------------------------------------------------------------ operations
 
-    def _up(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, audit: Audit | None,
-            refresh: bool) -> OperationResult:
+    def _up(
+        self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, audit: Audit | None, refresh: bool
+    ) -> OperationResult:
         started = _now()
         stack = self._stack(ref, spec, secrets)
         # The message is the update's record in the backend: `pulumi stack history` shows it.
-        result = stack.up(on_output=self._stream(ref), color="never", suppress_progress=True, show_secrets=False,
-                          message=(audit or Audit(0)).message(), refresh=refresh or None)
+        result = stack.up(
+            on_output=self._stream(ref),
+            color="never",
+            suppress_progress=True,
+            show_secrets=False,
+            message=(audit or Audit(0)).message(),
+            refresh=refresh or None,
+        )
         changes = changes_from(result.summary.resource_changes if result.summary else None)
-        return OperationResult("up", self.name, started, _now(), changes, masked_outputs(result.outputs), "",
-                               update_id=self._update_id(stack, result.summary))
+        return OperationResult(
+            "up",
+            self.name,
+            started,
+            _now(),
+            changes,
+            masked_outputs(result.outputs),
+            "",
+            update_id=self._update_id(stack, result.summary),
+        )
 
     def _preview(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, refresh: bool) -> Preview:
         started = _now()
         stack = self._stack(ref, spec, secrets)
         events: list[Any] = []
-        result = stack.preview(on_output=self._stream(ref), color="never", suppress_progress=True,
-                               refresh=refresh or None, on_event=events.append)
+        result = stack.preview(
+            on_output=self._stream(ref),
+            color="never",
+            suppress_progress=True,
+            refresh=refresh or None,
+            on_event=events.append,
+        )
         return Preview(changes_from(result.change_summary), steps_from(events), started, _now())
 
     def _destroy(self, ref: StackRef, spec: PlatformSpec, audit: Audit | None) -> OperationResult:
         started = _now()
         stack = self._stack(ref, spec, StackSecrets())
-        result = stack.destroy(on_output=self._stream(ref), color="never", suppress_progress=True, show_secrets=False,
-                               message=(audit or Audit(0)).message())
+        result = stack.destroy(
+            on_output=self._stream(ref),
+            color="never",
+            suppress_progress=True,
+            show_secrets=False,
+            message=(audit or Audit(0)).message(),
+        )
         changes = changes_from(result.summary.resource_changes if result.summary else None)
         update_id = self._update_id(stack, result.summary)
         stack.workspace.remove_stack(ref.stack_name)  # state and config go with the resources
@@ -193,14 +238,17 @@ class PulumiEngine:
         try:
             return str(len(stack.history()))
         except Exception as error:  # noqa: BLE001 - the update succeeded; only its id is unknown
-            self.log.warning("[%s] could not read the stack history for the update id: %s", stack.name,
-                             type(error).__name__)
+            self.log.warning(
+                "[%s] could not read the stack history for the update id: %s", stack.name, type(error).__name__
+            )
             return ""
 
     def _detect_drift(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> DriftReport:
         started = _now()
         stack = self._stack(ref, spec, secrets)
-        refreshed = stack.refresh(on_output=self._stream(ref), color="never", suppress_progress=True, show_secrets=False)
+        refreshed = stack.refresh(
+            on_output=self._stream(ref), color="never", suppress_progress=True, show_secrets=False
+        )
         refresh_changes = changes_from(refreshed.summary.resource_changes if refreshed.summary else None)
         preview = stack.preview(on_output=self._stream(ref), color="never", suppress_progress=True)
         changes = changes_from(preview.change_summary)
@@ -215,7 +263,7 @@ class PulumiEngine:
     def _has_stack(self, ref: StackRef) -> bool:
         """The backend's own checkpoint file (``.pulumi/stacks/<project>/<stack>.json``,
         gzipped when the backend compresses), not the workspace, which a restart loses."""
-        return locks.stack_exists(self._state_bucket(), PROJECT, ref.stack_name)
+        return lockstore.stack_exists(self._state_bucket(), PROJECT, ref.stack_name)
 
     def _forget(self, ref: StackRef) -> None:
         from pulumi.automation.errors import StackNotFoundError
@@ -254,7 +302,7 @@ class PulumiEngine:
 
     def _stack(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets) -> Any:
         """The selected, configured stack, with a crashed run's lock and pending operations resolved."""
-        from payplat.program import make_program  # pulumi-aws: seconds to import, so only when used
+        from payplat.program.build import make_program  # pulumi-aws: seconds to import, so only when used
 
         stack = self._select(ref, program=make_program(spec, namespace=ref.namespace, name=ref.name))
         self._clear_stale_lock(ref)
@@ -306,12 +354,13 @@ class PulumiEngine:
     def _recorded(self, operation: str, function: Callable[..., T], ref: StackRef, *args: Any) -> T:
         """Run ``function`` with this operation's record in the backend (``engines.locks``):
         should the operator die, it proves the CLI's lock was ours."""
-        with locks.recorded(self._state_bucket(), PROJECT, ref.stack_name, self.identity, operation) as key:
+        with lockstore.recorded(self._state_bucket(), PROJECT, ref.stack_name, self.identity, operation) as key:
             self._records[ref.stack_name] = key
             try:
                 return function(ref, *args)
             finally:
                 self._records.pop(ref.stack_name, None)
+
     def _restore_stack_settings(self, stack: Any) -> None:
         """Rewrite ``Pulumi.<stack>.yaml``'s encryption settings from the state if they are gone.
 
@@ -334,8 +383,14 @@ class PulumiEngine:
 
     def _clear_stale_lock(self, ref: StackRef) -> bool:
         own = self._records.get(ref.stack_name)
-        broken = locks.break_stale_locks(self._state_bucket(), PROJECT, ref.stack_name, here=self.identity,
-                                         pod_probe=self.pod_probe, ignore=frozenset({own} if own else ()))
+        broken = lockstore.break_stale_locks(
+            self._state_bucket(),
+            PROJECT,
+            ref.stack_name,
+            here=self.identity,
+            pod_probe=self.pod_probe,
+            ignore=frozenset({own} if own else ()),
+        )
         for lock, verdict in broken:
             self.log.warning("[%s] broke the stale lock of %s: %s", ref.stack_name, lock.describe(), verdict.why)
         return bool(broken)
@@ -343,13 +398,23 @@ class PulumiEngine:
     def _resolve_pending(self, ref: StackRef, stack: Any) -> None:
         if not _pending(stack):
             return
-        self.log.warning("[%s] an interrupted run left pending operations; refreshing and clearing pending creates", ref.stack_name)
-        stack.refresh(clear_pending_creates=True, on_output=self._stream(ref), color="never", suppress_progress=True, show_secrets=False)
+        self.log.warning(
+            "[%s] an interrupted run left pending operations; refreshing and clearing pending creates", ref.stack_name
+        )
+        stack.refresh(
+            clear_pending_creates=True,
+            on_output=self._stream(ref),
+            color="never",
+            suppress_progress=True,
+            show_secrets=False,
+        )
         exported = stack.export_stack()
         if _pending_in(exported):
             from pulumi.automation import Deployment
 
-            self.log.warning("[%s] pending operations survived the refresh; dropping them from the state", ref.stack_name)
+            self.log.warning(
+                "[%s] pending operations survived the refresh; dropping them from the state", ref.stack_name
+            )
             deployment = {**exported.deployment, "pending_operations": []}
             stack.import_stack(Deployment(version=exported.version, deployment=deployment))
             stack.refresh(on_output=self._stream(ref), color="never", suppress_progress=True, show_secrets=False)
@@ -364,7 +429,9 @@ class PulumiEngine:
                     reason="EngineUnavailable",
                 )
             if self._work.closing.is_set():
-                return TransientEngineError(f"{operation} stopped by operator shutdown; it resumes on the next start", reason="Interrupted")
+                return TransientEngineError(
+                    f"{operation} stopped by operator shutdown; it resumes on the next start", reason="Interrupted"
+                )
             ref = next((arg for arg in args if isinstance(arg, StackRef)), None)  # after _recorded's own arguments
             stack = ref.stack_name if ref is not None else None
             return classify(error, operation=operation, known_secrets=tuple(self._known_secrets.get(stack or "", ())))
@@ -391,13 +458,13 @@ class PulumiEngine:
     def _ensure_file_backend(self) -> None:
         """The CLI refuses a ``file://`` backend whose folder does not exist ("unable to open
         state directory"); an S3 bucket, in contrast, is the operator's install's job."""
-        folder = locks.file_backend_folder(self.backend_url)
+        folder = lockstore.file_backend_folder(self.backend_url)
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
 
-    def _state_bucket(self) -> locks.StateBucket:
+    def _state_bucket(self) -> lockstore.StateBucket:
         if self._bucket is None:
-            self._bucket = locks.bucket_for(self.backend_url)
+            self._bucket = lockstore.bucket_for(self.backend_url)
         return self._bucket
 
     def _env(self) -> dict[str, str]:

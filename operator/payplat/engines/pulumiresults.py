@@ -9,7 +9,7 @@ from typing import Any
 
 from payplat.engines.base import SECRET_MASK, Changes, ResourceChange, public_outputs
 from payplat.engines.passwords import CONFIG_KEY
-from payplat.spec import PlatformSpec
+from payplat.model.spec import PlatformSpec
 
 __all__ = ["changes_from", "desired_config", "masked_outputs", "settings_from_state", "steps_from", "version_of"]
 
@@ -61,8 +61,15 @@ def steps_from(events: list[Any]) -> tuple[ResourceChange, ...]:
         op = getattr(getattr(metadata, "op", None), "value", getattr(metadata, "op", None))
         if metadata is None or op not in _STEP_OPS:
             continue
-        steps.append(ResourceChange(_STEP_OPS[op], metadata.urn, metadata.type, tuple(metadata.diffs or ()),  # type: ignore[arg-type]
-                                    tuple(metadata.keys or ()) if op == "replace" else ()))
+        steps.append(
+            ResourceChange(
+                _STEP_OPS[op],  # type: ignore[arg-type]
+                metadata.urn,
+                metadata.type,
+                tuple(metadata.diffs or ()),
+                tuple(metadata.keys or ()) if op == "replace" else (),
+            )
+        )
     return tuple(steps)
 
 

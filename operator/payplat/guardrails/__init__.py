@@ -4,6 +4,9 @@
 every ``up``: the built-in pack (``builtin``), the organisation's ``PaymentPlatformPolicy``
 rules in CEL (``orgpolicy``), the platform's waivers (``findings``), the monthly cost
 estimate (``cost``) and ``spec.budget``. An unwaived critical finding blocks.
+
+May import payplat.model only: the review is pure, ``payplat plan`` and the controller
+both call it.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from payplat.guardrails.findings import (
     waivers_from_annotations,
 )
 from payplat.guardrails.orgpolicy import OrgPolicy, PlatformRef, evaluate_org_policies, parse_policy
-from payplat.spec import PlatformSpec
+from payplat.model.spec import PlatformSpec
 
 __all__ = ["MAX_STATUS_FINDINGS", "Finding", "OrgPolicy", "PlatformRef", "Review", "Severity", "parse_policy", "review"]
 
@@ -82,8 +85,14 @@ def _status_item(finding: Finding) -> dict[str, Any]:
     return item
 
 
-def review(resources: Sequence[Resource], spec: PlatformSpec, platform: PlatformRef, *,
-           annotations: Mapping[str, str] | None = None, policies: Iterable[OrgPolicy] = ()) -> Review:
+def review(
+    resources: Sequence[Resource],
+    spec: PlatformSpec,
+    platform: PlatformRef,
+    *,
+    annotations: Mapping[str, str] | None = None,
+    policies: Iterable[OrgPolicy] = (),
+) -> Review:
     selected = [policy for policy in policies if policy.selects(platform)]
     findings = evaluate_builtin(resources)
     findings += evaluate_org_policies(selected, resources, platform)
@@ -94,8 +103,12 @@ def review(resources: Sequence[Resource], spec: PlatformSpec, platform: Platform
     for policy in selected:
         non_waivable.update(policy.non_waivable())
     outcome = apply_waivers([*findings, *waiver_problems], waivers, non_waivable)
-    return Review(findings=outcome.findings, cost=cost, waivers=outcome.applied,
-                  policies=sorted(policy.name for policy in selected))
+    return Review(
+        findings=outcome.findings,
+        cost=cost,
+        waivers=outcome.applied,
+        policies=sorted(policy.name for policy in selected),
+    )
 
 
 def _budget(spec: PlatformSpec, cost: CostEstimate, policies: Sequence[OrgPolicy]) -> list[Finding]:
@@ -105,8 +118,14 @@ def _budget(spec: PlatformSpec, cost: CostEstimate, policies: Sequence[OrgPolicy
     chosen = [p.spec.budget_severity for p in policies if p.spec is not None and p.spec.budget_severity is not None]
     severity = min(chosen, key=lambda s: s.rank) if chosen else budget.severity
     source = "the organisation policy" if chosen else "spec.budget.severity"
-    return [Finding(
-        rule="budget", severity=severity, resource="platform", field="spec.budget.monthlyLimit",
-        message=f"the estimate of {cost.monthly:.2f} {cost.currency}/month (up to {cost.maximum:.2f} at full scale) "
-                f"exceeds the budget of {budget.monthly_limit:.2f} (severity from {source})",
-        fix="lower desiredCount, cpu/memory or NAT gateways, or raise spec.budget.monthlyLimit")]
+    return [
+        Finding(
+            rule="budget",
+            severity=severity,
+            resource="platform",
+            field="spec.budget.monthlyLimit",
+            message=f"the estimate of {cost.monthly:.2f} {cost.currency}/month (up to {cost.maximum:.2f} at full scale) "
+            f"exceeds the budget of {budget.monthly_limit:.2f} (severity from {source})",
+            fix="lower desiredCount, cpu/memory or NAT gateways, or raise spec.budget.monthlyLimit",
+        )
+    ]

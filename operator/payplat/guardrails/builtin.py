@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from payplat.guardrails.findings import Finding, Resource, Severity
-from payplat.spec import CREDENTIAL_NAME
+from payplat.model.limits import CREDENTIAL_NAME
 
 __all__ = ["RULES", "Rule", "evaluate_builtin"]
 
@@ -98,24 +98,39 @@ RULES: list[Rule] = []
 Problems = Iterator[tuple[Resource | None, str, str, str]]
 
 
-def rule(id_: str, severity: Severity, title: str, check: str | None = None) -> Callable[[Callable[[PlanView], Problems]], None]:
+def rule(
+    id_: str, severity: Severity, title: str, check: str | None = None
+) -> Callable[[Callable[[PlanView], Problems]], None]:
     """Register a rule. Its function yields ``(resource, field, message, fix)`` per problem."""
+
     def register(function: Callable[[PlanView], Problems]) -> None:
         def evaluate(view: PlanView) -> Iterator[Finding]:
             for resource, field, message, fix in function(view):
-                yield Finding(rule=id_, severity=severity, resource=label(resource), field=field,
-                              message=message, fix=fix, check=check)
+                yield Finding(
+                    rule=id_,
+                    severity=severity,
+                    resource=label(resource),
+                    field=field,
+                    message=message,
+                    fix=fix,
+                    check=check,
+                )
+
         RULES.append(Rule(id_, severity, title, check, evaluate))
+
     return register
 
 
-def must_be_true(id_: str, severity: Severity, title: str, check: str | None, type_: str, field: str,
-                 message: str, fix: str) -> None:
+def must_be_true(
+    id_: str, severity: Severity, title: str, check: str | None, type_: str, field: str, message: str, fix: str
+) -> None:
     """Register a rule that one boolean input of every resource of ``type_`` is true."""
+
     def evaluate(view: PlanView) -> Problems:
         for resource in view.of(type_):
             if resource.inputs.get(field) is not True:
                 yield resource, field, message, fix
+
     rule(id_, severity, title, check)(evaluate)
 
 
@@ -166,11 +181,19 @@ def _plain_credentials(view: PlanView) -> Problems:
             name, value = str(variable.get("name", "")), str(variable.get("value", ""))
             where = f"containerDefinitions[{index}].environment[{position}]"
             if CREDENTIAL_NAME.search(name):
-                yield task, f"{where}.name", f"{name} looks like a credential and is a plain environment value", \
-                    "inject it from the database secret (spec.services[].secrets, valueFrom) instead"
+                yield (
+                    task,
+                    f"{where}.name",
+                    f"{name} looks like a credential and is a plain environment value",
+                    "inject it from the database secret (spec.services[].secrets, valueFrom) instead",
+                )
             elif CREDENTIAL_VALUE.search(value):
-                yield task, f"{where}.value", f"the value of {name} looks like a credential (key, token or user:password URL)", \
-                    "move the credential to Secrets Manager and reference it with valueFrom"
+                yield (
+                    task,
+                    f"{where}.value",
+                    f"the value of {name} looks like a credential (key, token or user:password URL)",
+                    "move the credential to Secrets Manager and reference it with valueFrom",
+                )
 
 
 @rule("secret-reference", Severity.CRITICAL, "Secrets reach containers as valueFrom <secret ARN>:<key>::")
@@ -181,11 +204,19 @@ def _secret_reference(view: PlanView) -> Problems:
             value = str(secret.get("valueFrom", ""))
             where = f"containerDefinitions[{index}].secrets[{position}].valueFrom"
             if not SECRET_REFERENCE.match(value):
-                yield task, where, f"{value!r} is not '<secret ARN>:<json key>::' (ECS refuses the task)", \
-                    "reference the full secret ARN with the JSON key and two trailing colons"
+                yield (
+                    task,
+                    where,
+                    f"{value!r} is not '<secret ARN>:<json key>::' (ECS refuses the task)",
+                    "reference the full secret ARN with the JSON key and two trailing colons",
+                )
             elif value.rsplit(":", 3)[0] not in platform_secrets:
-                yield task, where, "the secret is not the platform's own database secret", \
-                    "reference only the platform's secret (spec.services[].secrets)"
+                yield (
+                    task,
+                    where,
+                    "the secret is not the platform's own database secret",
+                    "reference only the platform's secret (spec.services[].secrets)",
+                )
 
 
 @rule("secret-version-first", Severity.HIGH, "Services that read the secret start after its first version")
@@ -195,8 +226,12 @@ def _secret_version_first(view: PlanView) -> Problems:
     for service in view.of(SERVICE):
         family = str(service.inputs.get("taskDefinition", "")).rsplit("/", 1)[-1].rsplit(":", 1)[0]
         if family in with_secrets and not versions & set(getattr(service, "depends_on", []) or []):
-            yield service, "dependsOn", "the service may start tasks before the secret has a value", \
-                "make the service depend on the SecretVersion"
+            yield (
+                service,
+                "dependsOn",
+                "the service may start tasks before the secret has a value",
+                "make the service depend on the SecretVersion",
+            )
 
 
 @rule("pinned-image", Severity.CRITICAL, "Every container image is pinned by tag or digest, never latest")
@@ -205,28 +240,48 @@ def _pinned_image(view: PlanView) -> Problems:
         image = str(container.get("image") or "")
         last = image.rsplit("/", 1)[-1]
         if not image or ("@sha256:" not in image and (":" not in last or last.endswith(":latest"))):
-            yield task, f"containerDefinitions[{index}].image", f"image {image!r} is not pinned", \
-                "use repo:tag (not latest) or repo@sha256:<digest>"
+            yield (
+                task,
+                f"containerDefinitions[{index}].image",
+                f"image {image!r} is not pinned",
+                "use repo:tag (not latest) or repo@sha256:<digest>",
+            )
 
 
 @rule("component-outputs", Severity.MEDIUM, "Every payplat component registers its outputs")
 def _component_outputs(view: PlanView) -> Problems:
     for resource in view.resources:
-        if not resource.custom and resource.type.startswith("payplat:") and getattr(resource, "registered_outputs", None) is None:
-            yield resource, "registerOutputs", "the component never called register_outputs", \
-                "end the component's constructor with self.register_outputs({...})"
+        if (
+            not resource.custom
+            and resource.type.startswith("payplat:")
+            and getattr(resource, "registered_outputs", None) is None
+        ):
+            yield (
+                resource,
+                "registerOutputs",
+                "the component never called register_outputs",
+                "end the component's constructor with self.register_outputs({...})",
+            )
 
 
 @rule("private-egress-via-nat", Severity.HIGH, "Private subnets route 0.0.0.0/0 to a NAT gateway in the VPC domain")
 def _private_egress(view: PlanView) -> Problems:
-    nat_routes = {str(r.inputs.get("routeTableId")) for r in view.of(ROUTE)
-                  if r.inputs.get("destinationCidrBlock") == "0.0.0.0/0" and r.inputs.get("natGatewayId")}
+    nat_routes = {
+        str(r.inputs.get("routeTableId"))
+        for r in view.of(ROUTE)
+        if r.inputs.get("destinationCidrBlock") == "0.0.0.0/0" and r.inputs.get("natGatewayId")
+    }
     table_of = {str(a.inputs.get("subnetId")): str(a.inputs.get("routeTableId")) for a in view.of(ROUTE_ASSOCIATION)}
     for subnet in view.of(SUBNET):
-        if (subnet.inputs.get("tags") or {}).get("payplat.io/tier") == "private" \
-                and table_of.get(str(getattr(subnet, "id", ""))) not in nat_routes:
-            yield subnet, "routeTable", "the private subnet has no default route through a NAT gateway", \
-                "associate it with a route table whose 0.0.0.0/0 route targets a NAT gateway"
+        if (subnet.inputs.get("tags") or {}).get("payplat.io/tier") == "private" and table_of.get(
+            str(getattr(subnet, "id", ""))
+        ) not in nat_routes:
+            yield (
+                subnet,
+                "routeTable",
+                "the private subnet has no default route through a NAT gateway",
+                "associate it with a route table whose 0.0.0.0/0 route targets a NAT gateway",
+            )
     for eip in view.of(EIP):
         if eip.inputs.get("domain") != "vpc":
             yield eip, "domain", "the Elastic IP is not in the vpc domain", "set domain='vpc'"
@@ -238,22 +293,43 @@ def _log_group_encrypted(view: PlanView) -> Problems:
     for group in view.of(LOG_GROUP):
         key = str(group.inputs.get("kmsKeyId") or "")
         if key.rsplit("/", 1)[-1] not in keys:
-            yield group, "kmsKeyId", "the log group is not encrypted with the platform's KMS key", \
-                "set kms_key_id to the platform key's ARN"
+            yield (
+                group,
+                "kmsKeyId",
+                "the log group is not encrypted with the platform's KMS key",
+                "set kms_key_id to the platform key's ARN",
+            )
 
 
 @rule("kms-serves-logs", Severity.HIGH, "The key policy lets CloudWatch Logs of the region use the key")
 def _kms_serves_logs(view: PlanView) -> Problems:
     for key in view.of(KEY):
-        services = {str(p) for _, s in _statements(key)
-                    for p in _listed((s.get("Principal") or {}).get("Service") if isinstance(s.get("Principal"), dict) else None)}
+        services = {
+            str(p)
+            for _, s in _statements(key)
+            for p in _listed(
+                (s.get("Principal") or {}).get("Service") if isinstance(s.get("Principal"), dict) else None
+            )
+        }
         if not any(re.fullmatch(r"logs\.[a-z0-9-]+\.amazonaws\.com", s) for s in services) and view.of(LOG_GROUP):
-            yield key, "policy", "no statement allows logs.<region>.amazonaws.com: encrypted log groups fail", \
-                "add a statement for the logs service principal conditioned on the log group ARN"
+            yield (
+                key,
+                "policy",
+                "no statement allows logs.<region>.amazonaws.com: encrypted log groups fail",
+                "add a statement for the logs service principal conditioned on the log group ARN",
+            )
 
 
-must_be_true("kms-rotation", Severity.HIGH, "KMS keys rotate", "CKV_AWS_7", KEY, "enableKeyRotation",
-             "key rotation is off", "set enable_key_rotation=True")
+must_be_true(
+    "kms-rotation",
+    Severity.HIGH,
+    "KMS keys rotate",
+    "CKV_AWS_7",
+    KEY,
+    "enableKeyRotation",
+    "key rotation is off",
+    "set enable_key_rotation=True",
+)
 
 
 @rule("explicit-egress", Severity.HIGH, "Every security group has explicit egress rules")
@@ -261,11 +337,19 @@ def _explicit_egress(view: PlanView) -> Problems:
     with_egress = {str(r.inputs.get("securityGroupId")) for r in view.of(EGRESS)}
     for group in view.of(SECURITY_GROUP):
         if "egress" in group.inputs or "ingress" in group.inputs:
-            yield group, "egress", "inline rules mixed with standalone rule resources fight each other", \
-                "declare rules only as SecurityGroupIngressRule/EgressRule resources"
+            yield (
+                group,
+                "egress",
+                "inline rules mixed with standalone rule resources fight each other",
+                "declare rules only as SecurityGroupIngressRule/EgressRule resources",
+            )
         elif str(getattr(group, "id", "")) not in with_egress:
-            yield group, "egress", "the group has no egress rule: the provider removed the default one", \
-                "add SecurityGroupEgressRule resources for what the group must reach"
+            yield (
+                group,
+                "egress",
+                "the group has no egress rule: the provider removed the default one",
+                "add SecurityGroupEgressRule resources for what the group must reach",
+            )
 
 
 @rule("sg-rule-description", Severity.LOW, "Every security group rule has a description", "CKV_AWS_23")
@@ -280,39 +364,68 @@ def _cloudmap(view: PlanView) -> Problems:
     for service in view.of(DISCOVERY):
         config = service.inputs.get("dnsConfig") or {}
         records = config.get("dnsRecords") or []
-        if config.get("routingPolicy") != "MULTIVALUE" or not records or any(
-                r.get("type") != "A" or r.get("ttl") != 10 for r in records):
-            yield service, "dnsConfig", "records are not MULTIVALUE A records with TTL 10", \
-                "dns_records=[{type: A, ttl: 10}], routing_policy MULTIVALUE"
+        if (
+            config.get("routingPolicy") != "MULTIVALUE"
+            or not records
+            or any(r.get("type") != "A" or r.get("ttl") != 10 for r in records)
+        ):
+            yield (
+                service,
+                "dnsConfig",
+                "records are not MULTIVALUE A records with TTL 10",
+                "dns_records=[{type: A, ttl: 10}], routing_policy MULTIVALUE",
+            )
 
 
 @rule("tasks-private", Severity.CRITICAL, "Tasks run in private subnets without public IPs", "CKV_AWS_333")
 def _tasks_private(view: PlanView) -> Problems:
-    private = {str(getattr(s, "id", "")) for s in view.of(SUBNET)
-               if (s.inputs.get("tags") or {}).get("payplat.io/tier") == "private"}
+    private = {
+        str(getattr(s, "id", ""))
+        for s in view.of(SUBNET)
+        if (s.inputs.get("tags") or {}).get("payplat.io/tier") == "private"
+    }
     for service in view.of(SERVICE):
         network = service.inputs.get("networkConfiguration") or {}
         if network.get("assignPublicIp") is not False:
-            yield service, "networkConfiguration.assignPublicIp", "tasks get public IP addresses", \
-                "set assign_public_ip=False; tasks reach out through the NAT gateway"
+            yield (
+                service,
+                "networkConfiguration.assignPublicIp",
+                "tasks get public IP addresses",
+                "set assign_public_ip=False; tasks reach out through the NAT gateway",
+            )
         outside = [s for s in network.get("subnets") or [] if s not in private]
         if outside or not network.get("subnets"):
-            yield service, "networkConfiguration.subnets", "tasks are placed outside the private subnets", \
-                "place tasks only in the platform's private subnets"
+            yield (
+                service,
+                "networkConfiguration.subnets",
+                "tasks are placed outside the private subnets",
+                "place tasks only in the platform's private subnets",
+            )
 
 
-@rule("scaling-target-tracking", Severity.MEDIUM, "Autoscaling tracks targets and the service leaves desiredCount to it")
+@rule(
+    "scaling-target-tracking", Severity.MEDIUM, "Autoscaling tracks targets and the service leaves desiredCount to it"
+)
 def _scaling(view: PlanView) -> Problems:
     for policy in view.of(SCALING_POLICY):
         if policy.inputs.get("policyType") != "TargetTrackingScaling":
-            yield policy, "policyType", "not a target tracking policy (the default is StepScaling)", \
-                "set policy_type='TargetTrackingScaling'"
+            yield (
+                policy,
+                "policyType",
+                "not a target tracking policy (the default is StepScaling)",
+                "set policy_type='TargetTrackingScaling'",
+            )
     if view.of(SCALING_POLICY):
         for service in view.of(SERVICE):
-            if "desiredCount" not in (getattr(service, "ignore_changes", ()) or ()) and \
-                    "desired_count" not in (getattr(service, "ignore_changes", ()) or ()):
-                yield service, "ignoreChanges", "every update would reset the autoscaler's desiredCount", \
-                    "add ignore_changes=['desired_count'] to the service"
+            if "desiredCount" not in (getattr(service, "ignore_changes", ()) or ()) and "desired_count" not in (
+                getattr(service, "ignore_changes", ()) or ()
+            ):
+                yield (
+                    service,
+                    "ignoreChanges",
+                    "every update would reset the autoscaler's desiredCount",
+                    "add ignore_changes=['desired_count'] to the service",
+                )
 
 
 @rule("execution-secret-scope", Severity.CRITICAL, "Secret access is scoped to the platform's own secret and key")
@@ -324,12 +437,19 @@ def _execution_secret_scope(view: PlanView) -> Problems:
             actions = [str(a) for a in _listed(statement.get("Action"))]
             resources = [str(r) for r in _listed(statement.get("Resource"))]
             if any(a.lower().startswith("secretsmanager:") for a in actions) and not set(resources) <= secrets:
-                yield policy, f"policy.Statement[{index}].Resource", \
-                    "secret access reaches beyond the platform's secret (or names a ':key::' reference)", \
-                    "list only the platform secret's bare ARN"
+                yield (
+                    policy,
+                    f"policy.Statement[{index}].Resource",
+                    "secret access reaches beyond the platform's secret (or names a ':key::' reference)",
+                    "list only the platform secret's bare ARN",
+                )
             if "kms:Decrypt" in actions and not {r.rsplit("/", 1)[-1] for r in resources} <= keys:
-                yield policy, f"policy.Statement[{index}].Resource", "kms:Decrypt reaches beyond the platform's key", \
-                    "list only the platform key's ARN"
+                yield (
+                    policy,
+                    f"policy.Statement[{index}].Resource",
+                    "kms:Decrypt reaches beyond the platform's key",
+                    "list only the platform key's ARN",
+                )
 
 
 # --------------------------------------------------------------------------- a platform team's scanner
@@ -339,8 +459,9 @@ def _execution_secret_scope(view: PlanView) -> Problems:
 def _iam_wildcards(view: PlanView) -> Problems:
     for policy in view.of(ROLE_POLICY):
         for index, statement in _statements(policy):
-            if statement.get("Effect", "Allow") == "Allow" and any(str(a) == "*" or str(a).endswith(":*")
-                                                                   for a in _listed(statement.get("Action"))):
+            if statement.get("Effect", "Allow") == "Allow" and any(
+                str(a) == "*" or str(a).endswith(":*") for a in _listed(statement.get("Action"))
+            ):
                 yield policy, f"policy.Statement[{index}].Action", "a wildcard action", "list the actions needed"
 
 
@@ -349,33 +470,62 @@ def _alb_https(view: PlanView) -> Problems:
     for listener in view.of(LISTENER):
         actions = listener.inputs.get("defaultActions") or []
         if listener.inputs.get("protocol") == "HTTP" and not all(a.get("type") == "redirect" for a in actions):
-            yield listener, "protocol", "plain HTTP serves traffic (payment traffic unencrypted in transit)", \
-                "set spec.loadBalancer.certificateArn: HTTPS is served and HTTP redirects to it"
+            yield (
+                listener,
+                "protocol",
+                "plain HTTP serves traffic (payment traffic unencrypted in transit)",
+                "set spec.loadBalancer.certificateArn: HTTPS is served and HTTP redirects to it",
+            )
 
 
 @rule("alb-tls-policy", Severity.HIGH, "HTTPS listeners use the TLS 1.3 security policy", "CKV_AWS_103")
 def _alb_tls(view: PlanView) -> Problems:
     for listener in view.of(LISTENER):
-        if listener.inputs.get("protocol") == "HTTPS" and not str(listener.inputs.get("sslPolicy", "")).startswith(TLS13_POLICY):
-            yield listener, "sslPolicy", "the TLS policy allows older protocols", "use ELBSecurityPolicy-TLS13-1-2-2021-06"
+        if listener.inputs.get("protocol") == "HTTPS" and not str(listener.inputs.get("sslPolicy", "")).startswith(
+            TLS13_POLICY
+        ):
+            yield (
+                listener,
+                "sslPolicy",
+                "the TLS policy allows older protocols",
+                "use ELBSecurityPolicy-TLS13-1-2-2021-06",
+            )
 
 
-must_be_true("alb-drop-invalid-headers", Severity.MEDIUM, "The load balancer drops invalid headers", "CKV_AWS_131",
-             BALANCER, "dropInvalidHeaderFields", "invalid headers reach the services (request smuggling)",
-             "set drop_invalid_header_fields=True")
+must_be_true(
+    "alb-drop-invalid-headers",
+    Severity.MEDIUM,
+    "The load balancer drops invalid headers",
+    "CKV_AWS_131",
+    BALANCER,
+    "dropInvalidHeaderFields",
+    "invalid headers reach the services (request smuggling)",
+    "set drop_invalid_header_fields=True",
+)
 
 
 @rule("alb-access-logs", Severity.LOW, "The load balancer writes access logs", "CKV_AWS_91")
 def _alb_logs(view: PlanView) -> Problems:
     for balancer in view.of(BALANCER):
         if not (balancer.inputs.get("accessLogs") or {}).get("enabled"):
-            yield balancer, "accessLogs", "no access logs: requests cannot be audited", \
-                "set spec.loadBalancer.accessLogs.bucket"
+            yield (
+                balancer,
+                "accessLogs",
+                "no access logs: requests cannot be audited",
+                "set spec.loadBalancer.accessLogs.bucket",
+            )
 
 
-must_be_true("alb-deletion-protection", Severity.LOW, "The load balancer has deletion protection", "CKV_AWS_150",
-             BALANCER, "enableDeletionProtection", "the load balancer can be deleted by one API call",
-             "set spec.loadBalancer.deletionProtection: true (with deletionPolicy Retain)")
+must_be_true(
+    "alb-deletion-protection",
+    Severity.LOW,
+    "The load balancer has deletion protection",
+    "CKV_AWS_150",
+    BALANCER,
+    "enableDeletionProtection",
+    "the load balancer can be deleted by one API call",
+    "set spec.loadBalancer.deletionProtection: true (with deletionPolicy Retain)",
+)
 
 
 @rule("vpc-flow-logs", Severity.MEDIUM, "Every VPC has flow logs", "CKV2_AWS_11")
@@ -392,16 +542,24 @@ def _default_sg(view: PlanView) -> Problems:
         if group.inputs.get("ingress") or group.inputs.get("egress"):
             yield group, "ingress", "the default security group has rules", "strip every rule from it"
     if view.of(VPC) and not view.of(DEFAULT_SG):
-        yield view.of(VPC)[0], "defaultSecurityGroup", "the default security group keeps AWS's allow rules", \
-            "manage it with DefaultSecurityGroup and no rules"
+        yield (
+            view.of(VPC)[0],
+            "defaultSecurityGroup",
+            "the default security group keeps AWS's allow rules",
+            "manage it with DefaultSecurityGroup and no rules",
+        )
 
 
 @rule("readonly-root-filesystem", Severity.MEDIUM, "Containers have a read-only root filesystem", "CKV_AWS_336")
 def _readonly_root(view: PlanView) -> Problems:
     for task, index, container in _containers(view):
         if container.get("readonlyRootFilesystem") is not True:
-            yield task, f"containerDefinitions[{index}].readonlyRootFilesystem", "the root filesystem is writable", \
-                "set spec.services[].readOnlyRootFilesystem: true (a writable /tmp is always mounted)"
+            yield (
+                task,
+                f"containerDefinitions[{index}].readonlyRootFilesystem",
+                "the root filesystem is writable",
+                "set spec.services[].readOnlyRootFilesystem: true (a writable /tmp is always mounted)",
+            )
 
 
 @rule("non-root-unprivileged", Severity.HIGH, "Containers run as a non-root user, unprivileged")
@@ -409,8 +567,12 @@ def _non_root(view: PlanView) -> Problems:
     for task, index, container in _containers(view):
         user = str(container.get("user") or "")
         if not user or re.match(r"^(0+|root)(:|$)", user):
-            yield task, f"containerDefinitions[{index}].user", f"runs as root ({user or 'image default'})", \
-                "set spec.services[].user to a non-zero UID"
+            yield (
+                task,
+                f"containerDefinitions[{index}].user",
+                f"runs as root ({user or 'image default'})",
+                "set spec.services[].user to a non-zero UID",
+            )
         if container.get("privileged"):
             yield task, f"containerDefinitions[{index}].privileged", "a privileged container", "remove privileged"
 
@@ -419,8 +581,12 @@ def _non_root(view: PlanView) -> Problems:
 def _separate_roles(view: PlanView) -> Problems:
     for task in view.of(TASK):
         if task.inputs.get("taskRoleArn") and task.inputs.get("taskRoleArn") == task.inputs.get("executionRoleArn"):
-            yield task, "taskRoleArn", "the task runs with its execution role's permissions", \
-                "give each service its own task role"
+            yield (
+                task,
+                "taskRoleArn",
+                "the task runs with its execution role's permissions",
+                "give each service its own task role",
+            )
 
 
 @rule("ecs-container-insights", Severity.LOW, "ECS clusters have Container Insights", "CKV_AWS_65")
@@ -443,10 +609,19 @@ def _retention(view: PlanView) -> Problems:
     for group in view.of(LOG_GROUP):
         days = group.inputs.get("retentionInDays")
         if not days:
-            yield group, "retentionInDays", "logs are kept forever, unbudgeted (CKV_AWS_66)", "set spec.logs.retentionDays"
+            yield (
+                group,
+                "retentionInDays",
+                "logs are kept forever, unbudgeted (CKV_AWS_66)",
+                "set spec.logs.retentionDays",
+            )
         elif int(days) < MIN_RETENTION_DAYS:
-            yield group, "retentionInDays", f"{days} days is less than the year audits ask for", \
-                f"set spec.logs.retentionDays to {MIN_RETENTION_DAYS} or more"
+            yield (
+                group,
+                "retentionInDays",
+                f"{days} days is less than the year audits ask for",
+                f"set spec.logs.retentionDays to {MIN_RETENTION_DAYS} or more",
+            )
 
 
 @rule("secret-cmk", Severity.HIGH, "Secrets are encrypted with the platform's customer-managed key", "CKV_AWS_149")

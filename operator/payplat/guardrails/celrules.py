@@ -97,7 +97,7 @@ def compile_rule(expression: str) -> CompiledRule | str:
         if line is None or column is None:
             return f"does not compile: {' '.join(str(error).split())[:300]}"
         text = expression.splitlines()[line - 1] if expression.splitlines() else expression
-        return f"syntax error at line {line}, column {column}: {text[max(0, column - 21):column + 19]!r}"
+        return f"syntax error at line {line}, column {column}: {text[max(0, column - 21) : column + 19]!r}"
     return CompiledRule(expression=expression, ast=ast)
 
 

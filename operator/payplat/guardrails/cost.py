@@ -48,8 +48,15 @@ def price_table(region: str) -> PriceTable | None:
     entry = data["regions"].get(region)
     if entry is None:
         return None
-    return PriceTable(region=region, date=entry["date"], prices=entry["prices"], assumptions=data["assumptions"],
-                      hours=float(data["hoursPerMonth"]), currency=data["currency"], sources=data["sources"])
+    return PriceTable(
+        region=region,
+        date=entry["date"],
+        prices=entry["prices"],
+        assumptions=data["assumptions"],
+        hours=float(data["hoursPerMonth"]),
+        currency=data["currency"],
+        sources=data["sources"],
+    )
 
 
 def known_regions() -> list[str]:
@@ -66,8 +73,13 @@ class LineItem:
     assumption: str = ""
 
     def to_json_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"item": self.item, "quantity": self.quantity, "monthly": round(self.monthly, 2),
-                               "min": round(self.minimum, 2), "max": round(self.maximum, 2)}
+        out: dict[str, Any] = {
+            "item": self.item,
+            "quantity": self.quantity,
+            "monthly": round(self.monthly, 2),
+            "min": round(self.minimum, 2),
+            "max": round(self.maximum, 2),
+        }
         if self.assumption:
             out["assumption"] = self.assumption
         return out
@@ -97,23 +109,35 @@ class CostEstimate:
     def to_json_dict(self) -> dict[str, Any]:
         if self.error is not None:
             return {"currency": self.currency, "region": self.region, "error": self.error}
-        return {"currency": self.currency, "region": self.region, "priceDate": self.price_date,
-                "monthly": round(self.monthly, 2), "min": round(self.minimum, 2), "max": round(self.maximum, 2),
-                "items": [item.to_json_dict() for item in self.items]}
+        return {
+            "currency": self.currency,
+            "region": self.region,
+            "priceDate": self.price_date,
+            "monthly": round(self.monthly, 2),
+            "min": round(self.minimum, 2),
+            "max": round(self.maximum, 2),
+            "items": [item.to_json_dict() for item in self.items],
+        }
 
     def summary(self) -> dict[str, Any]:
         """What ``status.cost`` holds: totals and the price date, no breakdown."""
         if self.error is not None:
             return {"currency": self.currency, "error": self.error}
-        return {"currency": self.currency, "monthly": f"{self.monthly:.2f}", "min": f"{self.minimum:.2f}",
-                "max": f"{self.maximum:.2f}", "priceDate": self.price_date or ""}
+        return {
+            "currency": self.currency,
+            "monthly": f"{self.monthly:.2f}",
+            "min": f"{self.minimum:.2f}",
+            "max": f"{self.maximum:.2f}",
+            "priceDate": self.price_date or "",
+        }
 
 
 def estimate(resources: Sequence[Resource], region: str) -> CostEstimate:
     table = price_table(region)
     if table is None:
-        return CostEstimate(region=region, error=f"no prices for region {region} (the table covers "
-                                                 f"{', '.join(known_regions())})")
+        return CostEstimate(
+            region=region, error=f"no prices for region {region} (the table covers {', '.join(known_regions())})"
+        )
     price, assume, hours = table.prices, table.assumptions, table.hours
     by_type: dict[str, list[Resource]] = {}
     for resource in resources:
@@ -122,8 +146,9 @@ def estimate(resources: Sequence[Resource], region: str) -> CostEstimate:
 
     def flat(item: str, count: int, unit_monthly: float, quantity: str, assumption: str = "") -> None:
         if count:
-            items.append(LineItem(item, quantity, count * unit_monthly, count * unit_monthly, count * unit_monthly,
-                                  assumption))
+            items.append(
+                LineItem(item, quantity, count * unit_monthly, count * unit_monthly, count * unit_monthly, assumption)
+            )
 
     tasks = {str(t.inputs.get("family")): t for t in by_type.get(TASK, [])}
     bounds = {str(t.inputs.get("resourceId")): t for t in by_type.get(SCALING_TARGET, [])}
@@ -141,19 +166,42 @@ def estimate(resources: Sequence[Resource], region: str) -> CostEstimate:
         low = int(target.inputs.get("minCapacity", desired)) if target else desired
         high = int(target.inputs.get("maxCapacity", desired)) if target else desired
         running = (running[0] + desired, running[1] + low, running[2] + high)
-        items.append(LineItem(f"Fargate {service.inputs.get('name')}", f"{desired} × {vcpu:g} vCPU, {gb:g} GB "
-                              f"(scales {low}-{high})", desired * per_task, low * per_task, high * per_task))
+        items.append(
+            LineItem(
+                f"Fargate {service.inputs.get('name')}",
+                f"{desired} × {vcpu:g} vCPU, {gb:g} GB (scales {low}-{high})",
+                desired * per_task,
+                low * per_task,
+                high * per_task,
+            )
+        )
     nats = len(by_type.get("aws:ec2/natGateway:NatGateway", []))
-    flat("NAT gateways", nats, hours * price["natGatewayHour"], f"{nats} × {hours:g} h",
-         "hours only; data processing is traffic-dependent and not estimated")
+    flat(
+        "NAT gateways",
+        nats,
+        hours * price["natGatewayHour"],
+        f"{nats} × {hours:g} h",
+        "hours only; data processing is traffic-dependent and not estimated",
+    )
     balancers = by_type.get("aws:lb/loadBalancer:LoadBalancer", [])
     lcus = assume["albLcus"]
-    flat("Application load balancers", len(balancers), hours * (price["albHour"] + lcus * price["albLcuHour"]),
-         f"{len(balancers)} × {hours:g} h + {lcus:g} LCU", f"{lcus:g} LCU on average")
+    flat(
+        "Application load balancers",
+        len(balancers),
+        hours * (price["albHour"] + lcus * price["albLcuHour"]),
+        f"{len(balancers)} × {hours:g} h + {lcus:g} LCU",
+        f"{lcus:g} LCU on average",
+    )
     addresses = len(by_type.get("aws:ec2/eip:Eip", [])) + sum(
-        len(b.inputs.get("subnets") or []) for b in balancers if not b.inputs.get("internal"))
-    flat("Public IPv4 addresses", addresses, hours * price["publicIpv4Hour"], f"{addresses} × {hours:g} h",
-         "one per Elastic IP and one per subnet of an internet-facing load balancer")
+        len(b.inputs.get("subnets") or []) for b in balancers if not b.inputs.get("internal")
+    )
+    flat(
+        "Public IPv4 addresses",
+        addresses,
+        hours * price["publicIpv4Hour"],
+        f"{addresses} × {hours:g} h",
+        "one per Elastic IP and one per subnet of an internet-facing load balancer",
+    )
     keys = len(by_type.get("aws:kms/key:Key", []))
     flat("KMS keys", keys, price["kmsKeyMonth"], f"{keys}", "API requests not estimated")
     secrets = len(by_type.get("aws:secretsmanager/secret:Secret", []))
@@ -169,7 +217,14 @@ def estimate(resources: Sequence[Resource], region: str) -> CostEstimate:
             ingest = tasks_running * per_task_gb + flows * flow_gb
             return ingest * price["logsIngestGb"] + ingest * months * price["logsStorageGbMonth"]
 
-        items.append(LineItem("CloudWatch Logs", f"{len(groups)} log groups, {months:g} months stored",
-                              logs(running[0]), logs(running[1]), logs(running[2]),
-                              f"{per_task_gb:g} GB a month per running task, {flow_gb:g} GB of flow logs"))
+        items.append(
+            LineItem(
+                "CloudWatch Logs",
+                f"{len(groups)} log groups, {months:g} months stored",
+                logs(running[0]),
+                logs(running[1]),
+                logs(running[2]),
+                f"{per_task_gb:g} GB a month per running task, {flow_gb:g} GB of flow logs",
+            )
+        )
     return CostEstimate(region=region, currency=table.currency, price_date=table.date, items=items)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from payplat.spec import Severity
+from payplat.model.parts import Severity
 
 __all__ = [
     "WAIVER_PREFIX",
@@ -35,7 +35,7 @@ MAX_RULE_ID = 63 - len("waive-")
 
 
 class Resource(Protocol):
-    """A planned resource as the guardrails read it (``payplat.plan.PlannedResource``)."""
+    """A planned resource as the guardrails read it (``payplat.program.plan.PlannedResource``)."""
 
     # Read-only properties, so that frozen dataclasses (PlannedResource) match.
     @property
@@ -75,8 +75,13 @@ class Finding:
 
     def to_json_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "rule": self.rule, "severity": self.severity.value, "resource": self.resource, "field": self.field,
-            "message": self.message, "fix": self.fix, "source": self.source,
+            "rule": self.rule,
+            "severity": self.severity.value,
+            "resource": self.resource,
+            "field": self.field,
+            "message": self.message,
+            "fix": self.fix,
+            "source": self.source,
         }
         if self.check:
             out["check"] = self.check
@@ -98,13 +103,19 @@ def waivers_from_annotations(annotations: Mapping[str, str] | None) -> tuple[lis
     for key, value in sorted((annotations or {}).items()):
         if not key.startswith(WAIVER_PREFIX):
             continue
-        rule = key[len(WAIVER_PREFIX):]
+        rule = key[len(WAIVER_PREFIX) :]
         reason = str(value or "").strip()
         if not reason:
-            problems.append(Finding(
-                rule="waiver-without-reason", severity=Severity.HIGH, resource="platform",
-                field=f"metadata.annotations[{key}]", message=f"the waiver of {rule!r} gives no reason, so it waives nothing",
-                fix=f"set the annotation's value to why {rule!r} does not apply, or remove it"))
+            problems.append(
+                Finding(
+                    rule="waiver-without-reason",
+                    severity=Severity.HIGH,
+                    resource="platform",
+                    field=f"metadata.annotations[{key}]",
+                    message=f"the waiver of {rule!r} gives no reason, so it waives nothing",
+                    fix=f"set the annotation's value to why {rule!r} does not apply, or remove it",
+                )
+            )
             continue
         waivers.append(Waiver(rule=rule, reason=reason))
     return waivers, problems
@@ -116,8 +127,9 @@ class WaiverOutcome:
     applied: list[Waiver] = field(default_factory=list)
 
 
-def apply_waivers(findings: Iterable[Finding], waivers: Iterable[Waiver],
-                  non_waivable: Mapping[str, str] | None = None) -> WaiverOutcome:
+def apply_waivers(
+    findings: Iterable[Finding], waivers: Iterable[Waiver], non_waivable: Mapping[str, str] | None = None
+) -> WaiverOutcome:
     """Mark the findings a waiver covers. ``non_waivable`` maps a rule id to the source
     that forbids waiving it; such a waiver is refused with a finding of the rule's own
     severity, so it shows why the platform is still blocked."""
@@ -137,11 +149,16 @@ def apply_waivers(findings: Iterable[Finding], waivers: Iterable[Waiver],
             out.append(replace(finding, waived=waiver.reason))
             applied[waiver.rule] = waiver
     for rule in sorted(refused):
-        out.append(Finding(
-            rule="waiver-refused", severity=Severity.HIGH, resource="platform",
-            field=f"metadata.annotations[{WAIVER_PREFIX}{rule}]",
-            message=f"{rule!r} may not be waived ({locked[rule]} makes it non-waivable)",
-            fix=f"fix what {rule!r} reports instead of waiving it"))
+        out.append(
+            Finding(
+                rule="waiver-refused",
+                severity=Severity.HIGH,
+                resource="platform",
+                field=f"metadata.annotations[{WAIVER_PREFIX}{rule}]",
+                message=f"{rule!r} may not be waived ({locked[rule]} makes it non-waivable)",
+                fix=f"fix what {rule!r} reports instead of waiving it",
+            )
+        )
     return WaiverOutcome(findings=sort_findings(out), applied=[applied[rule] for rule in sorted(applied)])
 
 

@@ -47,8 +47,9 @@ COMPILED_RULE = celrules.CompiledRule
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True,
-                              use_attribute_docstrings=True)
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, use_attribute_docstrings=True
+    )
 
 
 class SelectorOperator(str, Enum):
@@ -84,7 +85,11 @@ class LabelSelector(_Model):
                 return False
             if requirement.operator is SelectorOperator.IN and labels.get(requirement.key) not in requirement.values:
                 return False
-            if requirement.operator is SelectorOperator.NOT_IN and present and labels[requirement.key] in requirement.values:
+            if (
+                requirement.operator is SelectorOperator.NOT_IN
+                and present
+                and labels[requirement.key] in requirement.values
+            ):
                 return False
         return True
 
@@ -189,8 +194,10 @@ def parse_policy(body: Mapping[str, Any]) -> OrgPolicy:
         seen.add(rule.name)
         rule_id = f"{name}.{rule.name}"
         if len(rule_id) > MAX_RULE_ID or not RULE_ID.match(rule_id):
-            problems.append(f"spec.rules[{index}].name: the rule id {rule_id!r} is longer than {MAX_RULE_ID} "
-                            "characters, so it cannot be waived by annotation")
+            problems.append(
+                f"spec.rules[{index}].name: the rule id {rule_id!r} is longer than {MAX_RULE_ID} "
+                "characters, so it cannot be waived by annotation"
+            )
         result = celrules.compile_rule(rule.expression)
         compiled[rule.name] = result
         if isinstance(result, str):
@@ -198,8 +205,9 @@ def parse_policy(body: Mapping[str, Any]) -> OrgPolicy:
     return OrgPolicy(name=name, generation=generation, spec=spec, compiled=compiled, problems=tuple(problems))
 
 
-def evaluate_org_policies(policies: Iterable[OrgPolicy], resources: Sequence[Resource],
-                          platform: PlatformRef) -> list[Finding]:
+def evaluate_org_policies(
+    policies: Iterable[OrgPolicy], resources: Sequence[Resource], platform: PlatformRef
+) -> list[Finding]:
     """The findings of every policy that selects ``platform``, over ``resources``."""
     findings: list[Finding] = []
     budget = REVIEW_COST_LIMIT
@@ -209,9 +217,17 @@ def evaluate_org_policies(policies: Iterable[OrgPolicy], resources: Sequence[Res
         if not policy.selects(platform):
             continue
         if policy.spec is None:
-            findings.append(Finding(rule=f"{policy.name}.invalid", severity=Severity.CRITICAL, resource="platform",
-                                    field=policy.source, message="the policy is invalid: " + "; ".join(policy.problems),
-                                    fix=f"fix {policy.source} (its status names the problem)", source=policy.source))
+            findings.append(
+                Finding(
+                    rule=f"{policy.name}.invalid",
+                    severity=Severity.CRITICAL,
+                    resource="platform",
+                    field=policy.source,
+                    message="the policy is invalid: " + "; ".join(policy.problems),
+                    fix=f"fix {policy.source} (its status names the problem)",
+                    source=policy.source,
+                )
+            )
             continue
         fail = policy.spec.failure_policy is FailurePolicy.FAIL
         for rule in policy.spec.rules:
@@ -225,24 +241,46 @@ def evaluate_org_policies(policies: Iterable[OrgPolicy], resources: Sequence[Res
                 if not resource.custom or (types and resource.type not in types):
                     continue
                 if budget <= 0:
-                    verdict = celrules.Verdict(False, f"the review's total CEL cost limit ({REVIEW_COST_LIMIT}) is spent")
+                    verdict = celrules.Verdict(
+                        False, f"the review's total CEL cost limit ({REVIEW_COST_LIMIT}) is spent"
+                    )
                 else:
                     inputs = inputs_of.get(resource.urn)
                     if inputs is None:
                         inputs = inputs_of[resource.urn] = celrules.decoded(resource.inputs)
-                    variables = {"resource": {"type": resource.type, "name": resource.name, "urn": resource.urn,
-                                              "inputs": inputs}, "platform": platform_cel}
+                    variables = {
+                        "resource": {
+                            "type": resource.type,
+                            "name": resource.name,
+                            "urn": resource.urn,
+                            "inputs": inputs,
+                        },
+                        "platform": platform_cel,
+                    }
                     verdict = celrules.evaluate(compiled, variables, limit=min(celrules.COST_LIMIT, budget))
                     budget -= verdict.cost
                 if verdict.error is not None:
                     if fail:
-                        findings.append(_finding(policy, rule, f"{resource.type} {resource.name}",
-                                                 f"{rule.message} (the rule could not be evaluated: {verdict.error})"))
+                        findings.append(
+                            _finding(
+                                policy,
+                                rule,
+                                f"{resource.type} {resource.name}",
+                                f"{rule.message} (the rule could not be evaluated: {verdict.error})",
+                            )
+                        )
                 elif not verdict.passed:
                     findings.append(_finding(policy, rule, f"{resource.type} {resource.name}", rule.message))
     return findings
 
 
 def _finding(policy: OrgPolicy, rule: PolicyRule, resource: str, message: str) -> Finding:
-    return Finding(rule=policy.rule_id(rule), severity=rule.severity, resource=resource, field="expression",
-                   message=message, fix=rule.fix or f"make `{rule.expression}` true", source=policy.source)
+    return Finding(
+        rule=policy.rule_id(rule),
+        severity=rule.severity,
+        resource=resource,
+        field="expression",
+        message=message,
+        fix=rule.fix or f"make `{rule.expression}` true",
+        source=policy.source,
+    )

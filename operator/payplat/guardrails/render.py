@@ -11,7 +11,10 @@ __all__ = ["render_review"]
 
 def _columns(rows: Sequence[Sequence[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    return ["  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]]).rstrip() for row in rows]
+    return [
+        "  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]]).rstrip()
+        for row in rows
+    ]
 
 
 def render_review(checked: object) -> str:
@@ -20,8 +23,11 @@ def render_review(checked: object) -> str:
     assert isinstance(checked, Review)
     counts = checked.counts()
     status = "BLOCKED" if checked.blocking else "passes"
-    lines = [f"POLICY: {status} ({', '.join(f'{count} {severity}' for severity, count in counts.items())}"
-             + (f"; {len(checked.waivers)} waived" if checked.waivers else "") + ")"]
+    lines = [
+        f"POLICY: {status} ({', '.join(f'{count} {severity}' for severity, count in counts.items())}"
+        + (f"; {len(checked.waivers)} waived" if checked.waivers else "")
+        + ")"
+    ]
     if checked.policies:
         lines.append(f"organisation policies: {', '.join(checked.policies)}")
     if checked.findings:
@@ -49,7 +55,9 @@ def _cost(cost: CostEstimate) -> list[str]:
         return [f"COST: no estimate: {cost.error}"]
     header = f"COST ({cost.currency}/month, {cost.region} prices of {cost.price_date})"
     rows = [("ITEM", "QUANTITY", "MONTHLY", "MIN", "MAX", "ASSUMPTION")]
-    rows += [(i.item, i.quantity, f"{i.monthly:.2f}", f"{i.minimum:.2f}", f"{i.maximum:.2f}", i.assumption)
-             for i in cost.items]
+    rows += [
+        (i.item, i.quantity, f"{i.monthly:.2f}", f"{i.minimum:.2f}", f"{i.maximum:.2f}", i.assumption)
+        for i in cost.items
+    ]
     rows.append(("TOTAL", "", f"{cost.monthly:.2f}", f"{cost.minimum:.2f}", f"{cost.maximum:.2f}", ""))
     return [header, *_columns(rows)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from payplat.spec import ServiceSpec
+from payplat.model.spec import ServiceSpec
 
 __all__ = ["TMP_VOLUME", "container_definition", "secret_value_from"]
 
@@ -25,9 +25,7 @@ def secret_value_from(secret_arn: str, key: str) -> str:
     return f"{secret_arn}:{key}::"
 
 
-def container_definition(
-    service: ServiceSpec, *, secret_arn: str, log_group: str, region: str
-) -> dict[str, Any]:
+def container_definition(service: ServiceSpec, *, secret_arn: str, log_group: str, region: str) -> dict[str, Any]:
     definition: dict[str, Any] = {
         "name": service.name,
         "image": service.image,

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from payplat.model.parts import DatabaseSpec
 from payplat.program.context import child
 from payplat.program.naming import PlatformNames
-from payplat.spec import DatabaseSpec
-from payplat.stackkeys import PASSWORD_CONFIG, PROJECT
+from payplat.program.stackkeys import PASSWORD_CONFIG, PROJECT
 
 __all__ = ["DatabaseSecret", "DatabaseSecretArgs"]
 

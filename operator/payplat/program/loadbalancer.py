@@ -13,15 +13,18 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from payplat.model.parts import LoadBalancerSpec
 from payplat.program.context import child
 from payplat.program.naming import PlatformNames
-from payplat.spec import LoadBalancerSpec
 
 __all__ = ["TLS_POLICY", "LoadBalancer", "LoadBalancerArgs"]
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 ANYWHERE = "0.0.0.0/0"
-NOT_FOUND: aws.lb.ListenerDefaultActionArgsDict = {"type": "fixed-response", "fixed_response": {"content_type": "text/plain", "message_body": "not found", "status_code": "404"}}
+NOT_FOUND: aws.lb.ListenerDefaultActionArgsDict = {
+    "type": "fixed-response",
+    "fixed_response": {"content_type": "text/plain", "message_body": "not found", "status_code": "404"},
+}
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,12 @@ class LoadBalancer(pulumi.ComponentResource):
         self.dns_name = self.alb.dns_name
         self.url = self.alb.dns_name.apply(lambda dns: f"{'https' if https else 'http'}://{dns}")
         self.register_outputs(
-            {"dnsName": self.dns_name, "url": self.url, "securityGroupId": self.security_group_id, "listenerArn": self.listener.arn}
+            {
+                "dnsName": self.dns_name,
+                "url": self.url,
+                "securityGroupId": self.security_group_id,
+                "listenerArn": self.listener.arn,
+            }
         )
 
 
@@ -117,4 +125,6 @@ def _access_logs(spec: LoadBalancerSpec) -> aws.lb.LoadBalancerAccessLogsArgs | 
     """Access logs go to the user's existing bucket (see ``AccessLogsSpec`` for why)."""
     if spec.access_logs is None:
         return None
-    return aws.lb.LoadBalancerAccessLogsArgs(bucket=spec.access_logs.bucket, prefix=spec.access_logs.prefix, enabled=True)
+    return aws.lb.LoadBalancerAccessLogsArgs(
+        bucket=spec.access_logs.bucket, prefix=spec.access_logs.prefix, enabled=True
+    )

@@ -1,11 +1,11 @@
 """AWS names for a platform's resources, derived from its environment suffix.
 
 Who owns which name: a platform owns every AWS name built from its environment suffix,
-and the suffix is unique per (account, region) (``payplat.claims``). Names are built so
+and the suffix is unique per (account, region) (``payplat.controller.claims``). Names are built so
 that distinct (suffix, service) pairs can never produce the same name:
 
 * platform-level names are ``payplat-<suffix>-<fixed part>``, one fixed part per resource
-  kind, and contain no ``--`` (neither suffix nor service names may, ``spec.AWS_LABEL``);
+  kind, and contain no ``--`` (neither suffix nor service names may, ``limits.AWS_LABEL``);
 * service-level names are ``payplat-<suffix>--<service>[-<fixed part>]``: the first
   ``--`` ends the suffix, so ``pay-api`` + ``x`` (``payplat-pay-api--x-task``) and ``pay`` +
   ``api-x`` (``payplat-pay--api-x-task``) differ, and no service name can equal a

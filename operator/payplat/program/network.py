@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from payplat.model.parts import NatGateways, NetworkSpec
 from payplat.program.context import Account, child
 from payplat.program.logs import encrypted_log_group
 from payplat.program.naming import IAM_PATH, PlatformNames, subnet_cidrs
 from payplat.program.policies import assume_role_policy, flow_logs_policy
-from payplat.spec import NatGateways, NetworkSpec
 
 __all__ = ["Network", "NetworkArgs"]
 
@@ -40,9 +40,7 @@ class Network(pulumi.ComponentResource):
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("payplat:index:Network", name, None, opts)
         spec, suffix = args.spec, args.suffix
-        zones = aws.get_availability_zones_output(
-            state="available", opts=pulumi.InvokeOutputOptions(parent=self)
-        ).names
+        zones = aws.get_availability_zones_output(state="available", opts=pulumi.InvokeOutputOptions(parent=self)).names
         public_cidrs, private_cidrs = subnet_cidrs(spec.cidr, spec.availability_zones)
 
         self.vpc = aws.ec2.Vpc(
@@ -139,7 +137,10 @@ class Network(pulumi.ComponentResource):
         for index, subnet in enumerate(self.private_subnets):
             nat = self.nat_gateways[index % len(self.nat_gateways)]
             table = aws.ec2.RouteTable(
-                f"{name}-private-{index}-rt", vpc_id=self.vpc.id, tags={"Name": f"{suffix}-private-{index}"}, opts=child(self)
+                f"{name}-private-{index}-rt",
+                vpc_id=self.vpc.id,
+                tags={"Name": f"{suffix}-private-{index}"},
+                opts=child(self),
             )
             aws.ec2.Route(
                 f"{name}-private-{index}-default",

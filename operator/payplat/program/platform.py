@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from payplat.model.spec import PlatformSpec
+from payplat.model.tenancy import assume_role_session
 from payplat.program.cluster import Cluster, ClusterArgs
 from payplat.program.context import Account
 from payplat.program.credentials import DatabaseSecret, DatabaseSecretArgs
@@ -22,10 +24,8 @@ from payplat.program.network import Network, NetworkArgs
 from payplat.program.policies import partition_of
 from payplat.program.roles import ExecutionRole, ExecutionRoleArgs
 from payplat.program.service import CATCH_ALL_PRIORITY, FargateService, FargateServiceArgs, Routing
+from payplat.program.stackkeys import ROOT_TYPE
 from payplat.program.tagging import platform_tags, tag_transformation
-from payplat.spec import PlatformSpec
-from payplat.stackkeys import ROOT_TYPE
-from payplat.tenancy import assume_role_session
 
 __all__ = ["PaymentPlatform", "PaymentPlatformArgs", "assume_roles", "listener_priorities"]
 
@@ -37,8 +37,11 @@ def assume_roles(role_arn: str | None, namespace: str, name: str) -> list[aws.Pr
     if not role_arn:
         return None
     session = assume_role_session(namespace, name)
-    return [aws.ProviderAssumeRoleArgs(role_arn=role_arn, session_name=session.session_name,
-                                       external_id=session.external_id, tags=session.tags)]
+    return [
+        aws.ProviderAssumeRoleArgs(
+            role_arn=role_arn, session_name=session.session_name, external_id=session.external_id, tags=session.tags
+        )
+    ]
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,9 @@ class PaymentPlatform(pulumi.ComponentResource):
         encryption = Encryption(name, EncryptionArgs(suffix=suffix, account=account), opts_for_children)
         network = Network(
             name,
-            NetworkArgs(spec=spec.network, suffix=suffix, account=account, key_arn=encryption.key_arn, retention_days=retention),
+            NetworkArgs(
+                spec=spec.network, suffix=suffix, account=account, key_arn=encryption.key_arn, retention_days=retention
+            ),
             opts_for_children,
         )
         secret = DatabaseSecret(
@@ -110,7 +115,10 @@ class PaymentPlatform(pulumi.ComponentResource):
         balancer = LoadBalancer(
             name,
             LoadBalancerArgs(
-                spec=spec.load_balancer, suffix=suffix, vpc_id=network.vpc_id, public_subnet_ids=network.public_subnet_ids
+                spec=spec.load_balancer,
+                suffix=suffix,
+                vpc_id=network.vpc_id,
+                public_subnet_ids=network.public_subnet_ids,
             ),
             opts_for_children,
         )

@@ -79,7 +79,12 @@ def execution_secret_policy(*, secret_arn: str, key_arn: str) -> Document:
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {"Sid": "ReadPlatformSecret", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": [secret_arn]},
+            {
+                "Sid": "ReadPlatformSecret",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Resource": [secret_arn],
+            },
             {"Sid": "DecryptPlatformSecret", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": [key_arn]},
         ],
     }

@@ -53,7 +53,9 @@ class ExecutionRole(pulumi.ComponentResource):
         managed = aws.iam.RolePolicyAttachment(
             f"{name}-execution-managed",
             role=self.role.name,
-            policy_arn=args.account.partition.apply(lambda partition: EXECUTION_MANAGED_POLICY.format(partition=partition)),
+            policy_arn=args.account.partition.apply(
+                lambda partition: EXECUTION_MANAGED_POLICY.format(partition=partition)
+            ),
             opts=child(self),
         )
         secret_access = aws.iam.RolePolicy(

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from payplat.model.spec import ServiceSpec
 from payplat.program.containers import TMP_VOLUME, container_definition
 from payplat.program.context import Account, child
 from payplat.program.logs import encrypted_log_group
 from payplat.program.naming import IAM_PATH, LIMITS, PlatformNames
 from payplat.program.roles import ecs_task_trust
-from payplat.spec import ServiceSpec
 
 __all__ = ["CATCH_ALL_PRIORITY", "FARGATE_PLATFORM_VERSION", "FargateService", "FargateServiceArgs", "Routing"]
 
@@ -115,7 +115,9 @@ class FargateService(pulumi.ComponentResource):
             container_definitions=pulumi.Output.json_dumps(
                 [
                     pulumi.Output.all(args.secret_arn, self.log_group.name).apply(
-                        lambda v: container_definition(spec, secret_arn=v[0], log_group=v[1], region=args.account.region)
+                        lambda v: container_definition(
+                            spec, secret_arn=v[0], log_group=v[1], region=args.account.region
+                        )
                     )
                 ]
             ),

@@ -2,7 +2,7 @@
 
 The real plugin cannot be built here and AWS cannot be reached, but the Pulumi CLI accepts
 any executable that speaks the provider gRPC protocol. This one answers like
-``payplat.mocks`` (the same ids, ARNs and computed outputs the offline plan shows) and keeps
+``payplat.program.mocks`` (the same ids, ARNs and computed outputs the offline plan shows) and keeps
 what it "created" in a folder (``StandinCloud``), so tests can prove what the real engine
 did: a journal of every create/update/delete, drift made "in the cloud", failures and slow
 steps on demand.
@@ -11,4 +11,7 @@ steps on demand.
   hooks (``drift``); pure parsing of the fault/slow tags.
 * ``provider``: the gRPC servicer and ``main`` (what ``hack/aws-standin/pulumi-resource-aws``
   runs).
+
+May import payplat.program.mocks (the same ids and outputs the plan shows) and the
+rest of payplat_dev; runs as its own process under the Pulumi CLI.
 """

@@ -76,8 +76,10 @@ class Fault:
     action: str | None = None  # create, update or delete; None: all three
 
 
-_FAULT = re.compile(r"^(?:(?P<action>create|update|delete)@)?(?P<type>[A-Za-z0-9/]+(?::[A-Za-z0-9]+)?)"
-                    r":(?P<code>[A-Za-z][A-Za-z0-9.]*)(?::(?P<times>[1-9]\d*))?$")
+_FAULT = re.compile(
+    r"^(?:(?P<action>create|update|delete)@)?(?P<type>[A-Za-z0-9/]+(?::[A-Za-z0-9]+)?)"
+    r":(?P<code>[A-Za-z][A-Za-z0-9.]*)(?::(?P<times>[1-9]\d*))?$"
+)
 _SLOW = re.compile(r"^(?P<type>[A-Za-z0-9/]+(?::[A-Za-z0-9]+)?):(?P<seconds>\d+(?:\.\d+)?)$")
 
 
@@ -88,7 +90,9 @@ def parse_faults(value: str) -> list[Fault]:
         match = _FAULT.match(item)
         if not match:
             raise ValueError(f"tag {FAIL_TAG}: {item!r} is not [create@|update@|delete@]<Type>:<ErrorCode>[:<times>]")
-        faults.append(Fault(match["type"], match["code"], int(match["times"]) if match["times"] else None, match["action"]))
+        faults.append(
+            Fault(match["type"], match["code"], int(match["times"]) if match["times"] else None, match["action"])
+        )
     return faults
 
 
@@ -115,8 +119,7 @@ def fault_for(inputs: dict[str, Any], type_: str, action: str, account: str = ""
     value = ",".join(filter(None, [_tags(inputs).get(FAIL_TAG), account]))
     if not value:
         return None
-    return next((f for f in parse_faults(value)
-                 if type_.endswith(f.type_suffix) and f.action in (None, action)), None)
+    return next((f for f in parse_faults(value) if type_.endswith(f.type_suffix) and f.action in (None, action)), None)
 
 
 def slow_for(inputs: dict[str, Any], type_: str, env: str | None = None) -> float:
@@ -137,7 +140,9 @@ def stack_of(urn: str) -> str:
 def mask_secrets(value: Any) -> Any:
     """``value`` with every ``SECRET_KEYS`` entry replaced by ``[secret]``, at any depth."""
     if isinstance(value, dict):
-        return {k: "[secret]" if k in SECRET_KEYS and v not in (None, "") else mask_secrets(v) for k, v in value.items()}
+        return {
+            k: "[secret]" if k in SECRET_KEYS and v not in (None, "") else mask_secrets(v) for k, v in value.items()
+        }
     if isinstance(value, list):
         return [mask_secrets(v) for v in value]
     return value
@@ -149,9 +154,14 @@ _AWS_ERRORS = {
     "RequestLimitExceeded": (503, "Request limit exceeded."),
     "ServiceUnavailableException": (503, "Service Unavailable"),
     "InternalFailure": (500, "We encountered an internal error. Please try again."),
-    "AccessDeniedException": (403, ("User: arn:aws:sts::123456789012:assumed-role/payplat-operator/payplat is not "
-                                    "authorized to perform: {action} because no identity-based policy allows the "
-                                    "{action} action")),
+    "AccessDeniedException": (
+        403,
+        (
+            "User: arn:aws:sts::123456789012:assumed-role/payplat-operator/payplat is not "
+            "authorized to perform: {action} because no identity-based policy allows the "
+            "{action} action"
+        ),
+    ),
     "UnauthorizedOperation": (403, "You are not authorized to perform this operation."),
     "ExpiredTokenException": (403, "The security token included in the request is expired"),
     "LimitExceededException": (400, "Resource limit exceeded: the account quota for this resource is reached"),
@@ -165,9 +175,11 @@ def aws_error_text(code: str, *, action: str, type_: str, name: str, request_id:
     service, _, operation = action.partition(":")
     status, message = _AWS_ERRORS.get(code, (400, "injected by the payplat stand-in provider"))
     short = type_.rsplit(":", 1)[-1]
-    return (f"creating {short} ({name}): operation error {service}: {operation}, https response error "
-            f"StatusCode: {status}, RequestID: {request_id or uuid.uuid4()}, api error {code}: "
-            f"{message.format(action=action)}")
+    return (
+        f"creating {short} ({name}): operation error {service}: {operation}, https response error "
+        f"StatusCode: {status}, RequestID: {request_id or uuid.uuid4()}, api error {code}: "
+        f"{message.format(action=action)}"
+    )
 
 
 # --------------------------------------------------------------------------- the folder
@@ -184,7 +196,9 @@ class StandinCloud:
     def from_env(cls) -> StandinCloud:
         root = os.environ.get(STANDIN_DIR_ENV)
         if not root:
-            raise RuntimeError(f"{STANDIN_DIR_ENV} is not set: the stand-in provider needs a folder to keep its resources in")
+            raise RuntimeError(
+                f"{STANDIN_DIR_ENV} is not set: the stand-in provider needs a folder to keep its resources in"
+            )
         return cls(Path(root))
 
     # ------------------------------------------------------------------ reading
@@ -227,14 +241,25 @@ class StandinCloud:
     def begin(self, action: str, urn: str) -> None:
         _append(self.root / "started" / f"{stack_of(urn)}.jsonl", {"action": action, "urn": urn})
 
-    def put(self, action: str, urn: str, type_: str, resource_id: str, inputs: dict[str, Any],
-            outputs: dict[str, Any], *, actor: str = "pulumi") -> None:
+    def put(
+        self,
+        action: str,
+        urn: str,
+        type_: str,
+        resource_id: str,
+        inputs: dict[str, Any],
+        outputs: dict[str, Any],
+        *,
+        actor: str = "pulumi",
+    ) -> None:
         """Create or update a resource: the object first, then the journal line."""
         stack = stack_of(urn)
         path = self._object_path(stack, resource_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        temporary.write_text(json.dumps({"urn": urn, "type": type_, "id": resource_id, "inputs": inputs, "outputs": outputs}))
+        temporary.write_text(
+            json.dumps({"urn": urn, "type": type_, "id": resource_id, "inputs": inputs, "outputs": outputs})
+        )
         os.replace(temporary, path)
         self._journal(action, urn, type_, resource_id, inputs, actor)
 
@@ -275,7 +300,9 @@ class StandinCloud:
         except FileNotFoundError:
             return ""
 
-    def drift(self, stack: str, name: str, *, changes: dict[str, Any] | None = None, delete: bool = False) -> dict[str, Any]:
+    def drift(
+        self, stack: str, name: str, *, changes: dict[str, Any] | None = None, delete: bool = False
+    ) -> dict[str, Any]:
         """Change (merge ``changes`` into inputs and outputs) or delete one resource behind
         Pulumi's back, as someone in the AWS console would. ``name`` is a URN or its last
         ``::`` part (the logical name); returns the object as it was."""
@@ -286,8 +313,15 @@ class StandinCloud:
         if delete:
             self.remove(target["urn"], target["type"], target["id"], actor="out-of-band")
         else:
-            self.put("update", target["urn"], target["type"], target["id"], {**target["inputs"], **(changes or {})},
-                     {**target["outputs"], **(changes or {})}, actor="out-of-band")
+            self.put(
+                "update",
+                target["urn"],
+                target["type"],
+                target["id"],
+                {**target["inputs"], **(changes or {})},
+                {**target["outputs"], **(changes or {})},
+                actor="out-of-band",
+            )
         return target
 
     # ------------------------------------------------------------------ plumbing
@@ -296,10 +330,17 @@ class StandinCloud:
         return self.root / "objects" / stack / f"{hashlib.sha256(resource_id.encode()).hexdigest()[:32]}.json"
 
     def _journal(self, action: str, urn: str, type_: str, resource_id: str, inputs: dict[str, Any], actor: str) -> None:
-        _append(self.root / "journal" / f"{stack_of(urn)}.jsonl", {
-            "action": action, "actor": actor, "urn": urn, "type": type_, "id": resource_id,
-            "inputs": mask_secrets(inputs),
-        })
+        _append(
+            self.root / "journal" / f"{stack_of(urn)}.jsonl",
+            {
+                "action": action,
+                "actor": actor,
+                "urn": urn,
+                "type": type_,
+                "id": resource_id,
+                "inputs": mask_secrets(inputs),
+            },
+        )
 
 
 def _append(path: Path, record: dict[str, Any]) -> None:

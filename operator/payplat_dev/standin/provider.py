@@ -1,7 +1,7 @@
 """The stand-in ``pulumi-resource-aws`` plugin: the provider gRPC protocol over ``StandinCloud``.
 
 The Pulumi CLI starts it (``hack/aws-standin/pulumi-resource-aws`` on PATH, an "ambient"
-plugin) and reads the port it prints. It answers like ``payplat.mocks`` and behaves like a
+plugin) and reads the port it prints. It answers like ``payplat.program.mocks`` and behaves like a
 provider where the engine's behaviour depends on it:
 
 * ``Check`` passes inputs through; ``Diff`` compares them with the old inputs and asks for
@@ -39,7 +39,7 @@ from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs
 from pulumi.runtime.proto import plugin_pb2, provider_pb2, provider_pb2_grpc
 
 from payplat.engines.forcenew import FORCE_NEW, replace_keys
-from payplat.mocks import PlatformMocks
+from payplat.program.mocks import PlatformMocks
 from payplat_dev.standin.cloud import SLOW_ENV, StandinCloud, aws_error_text, fault_for, slow_for, stack_of
 
 __all__ = ["FORCE_NEW", "VERSION", "StandinProvider", "diff", "main"]
@@ -53,17 +53,28 @@ TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 
 #: The AWS API action behind creating each type, for realistic error texts.
 _ACTIONS = {
-    "LogGroup": "CloudWatch Logs:CreateLogGroup", "Cluster": "ECS:CreateCluster", "Service": "ECS:CreateService",
-    "TaskDefinition": "ECS:RegisterTaskDefinition", "Role": "IAM:CreateRole", "Key": "KMS:CreateKey",
-    "Secret": "Secrets Manager:CreateSecret", "LoadBalancer": "Elastic Load Balancing v2:CreateLoadBalancer",
-    "TargetGroup": "Elastic Load Balancing v2:CreateTargetGroup", "Vpc": "EC2:CreateVpc", "Subnet": "EC2:CreateSubnet",
+    "LogGroup": "CloudWatch Logs:CreateLogGroup",
+    "Cluster": "ECS:CreateCluster",
+    "Service": "ECS:CreateService",
+    "TaskDefinition": "ECS:RegisterTaskDefinition",
+    "Role": "IAM:CreateRole",
+    "Key": "KMS:CreateKey",
+    "Secret": "Secrets Manager:CreateSecret",
+    "LoadBalancer": "Elastic Load Balancing v2:CreateLoadBalancer",
+    "TargetGroup": "Elastic Load Balancing v2:CreateTargetGroup",
+    "Vpc": "EC2:CreateVpc",
+    "Subnet": "EC2:CreateSubnet",
 }
 
 
-def diff(type_: str, old_inputs: dict[str, Any], news: dict[str, Any], ignore: frozenset[str] = frozenset()) -> tuple[list[str], list[str]]:
+def diff(
+    type_: str, old_inputs: dict[str, Any], news: dict[str, Any], ignore: frozenset[str] = frozenset()
+) -> tuple[list[str], list[str]]:
     """(changed keys, keys forcing a replacement) between old and new inputs."""
     keys = (set(old_inputs) | set(news)) - ignore - {"__defaults"}
-    changed = sorted(k for k in keys if _canonical(old_inputs.get(k)) != _canonical(news.get(k)) or _has_unknown(news.get(k)))
+    changed = sorted(
+        k for k in keys if _canonical(old_inputs.get(k)) != _canonical(news.get(k)) or _has_unknown(news.get(k))
+    )
     return changed, replace_keys(type_, changed)
 
 
@@ -76,7 +87,9 @@ class StandinProvider(provider_pb2_grpc.ResourceProviderServicer):
     # ------------------------------------------------------------------ plugin
 
     def Handshake(self, request: Any, context: Any) -> Any:
-        return provider_pb2.ProviderHandshakeResponse(accept_secrets=False, accept_resources=False, accept_outputs=False)
+        return provider_pb2.ProviderHandshakeResponse(
+            accept_secrets=False, accept_resources=False, accept_outputs=False
+        )
 
     def GetPluginInfo(self, request: Any, context: Any) -> Any:
         return plugin_pb2.PluginInfo(version=VERSION)
@@ -108,8 +121,9 @@ class StandinProvider(provider_pb2_grpc.ResourceProviderServicer):
 
     def Diff(self, request: Any, context: Any) -> Any:
         old_inputs = _dict(request.old_inputs) or _dict(request.olds)
-        changed, replaces = diff(request.type or _type_of(request.urn), old_inputs, _dict(request.news),
-                                 frozenset(request.ignoreChanges))
+        changed, replaces = diff(
+            request.type or _type_of(request.urn), old_inputs, _dict(request.news), frozenset(request.ignoreChanges)
+        )
         return provider_pb2.DiffResponse(changes=_changes(changed), diffs=changed, replaces=replaces)
 
     def Create(self, request: Any, context: Any) -> Any:
@@ -148,8 +162,11 @@ class StandinProvider(provider_pb2_grpc.ResourceProviderServicer):
         current = self.cloud.get(stack_of(request.urn), request.id)
         if current is None:
             return provider_pb2.ReadResponse(id="")  # deleted behind Pulumi's back
-        return provider_pb2.ReadResponse(id=request.id, properties=_struct({**current["outputs"], "id": request.id}),
-                                         inputs=_struct(current["inputs"]))
+        return provider_pb2.ReadResponse(
+            id=request.id,
+            properties=_struct({**current["outputs"], "id": request.id}),
+            inputs=_struct(current["inputs"]),
+        )
 
     def Invoke(self, request: Any, context: Any) -> Any:
         try:
@@ -178,7 +195,12 @@ class StandinProvider(provider_pb2_grpc.ResourceProviderServicer):
                 short = type_.rsplit(":", 1)[-1]
                 action_name = _ACTIONS.get(short, f"AWS:{action.capitalize()}{short}")
                 text = aws_error_text(fault.code, action=action_name, type_=type_, name=name)
-                context.abort(grpc.StatusCode.UNKNOWN, text.replace("creating", {"create": "creating", "update": "updating", "delete": "deleting"}[action], 1))
+                context.abort(
+                    grpc.StatusCode.UNKNOWN,
+                    text.replace(
+                        "creating", {"create": "creating", "update": "updating", "delete": "deleting"}[action], 1
+                    ),
+                )
 
 
 def _dict(struct: Any) -> dict[str, Any]:
@@ -227,8 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     """Serve on a free loopback port and print it, as every Pulumi plugin does."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the CLI's ^C is for the CLI; it calls Cancel
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=32),
-                         options=[("grpc.max_receive_message_length", 400 * 1024 * 1024)])
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=32), options=[("grpc.max_receive_message_length", 400 * 1024 * 1024)]
+    )
     provider_pb2_grpc.add_ResourceProviderServicer_to_server(StandinProvider(StandinCloud.from_env()), server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
