@@ -10,6 +10,8 @@
 # scheduler (hack/node.sh; cold ~17 min of Go builds, cached), images (hack/image.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The demo's harness (payplat_dev, tests.node) is imported from the checkout, never installed.
+export PYTHONPATH="$PWD/operator${PYTHONPATH:+:$PYTHONPATH}"
 
 echo "[demo] installing payment-platform-operator (pinned dependencies)"
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e '.[test]'
@@ -31,5 +33,4 @@ if [[ " $* " == *" --engine pulumi "* || " $* " == *" --engine=pulumi "* ]]; the
 fi
 
 echo "[demo] payplat demo"
-# The demo's harness (payplat_dev) is imported from the checkout, never installed.
-PYTHONPATH="$PWD/operator${PYTHONPATH:+:$PYTHONPATH}" PAYPLAT_TESTBIN_BIN="$bin" exec python3 -m payplat.cli demo "$@"
+PAYPLAT_TESTBIN_BIN="$bin" exec python3 -m payplat.cli demo "$@"
