@@ -111,8 +111,9 @@ async def run(settings: Settings) -> int:
     import kopf
 
     # Importing the handler modules registers their kopf handlers (handlers imports
-    # handlerreview, whose policy index and status handlers register with it).
-    from payplat.controller import handlerdrift, kube
+    # handlerreview, whose policy index and status handlers register with it); nothing
+    # else imports handlers, so without this import no create/update/delete handler runs.
+    from payplat.controller import handlerdrift, handlers, kube  # noqa: F401  # handlers: registration
     from payplat.controller.leadership import LeaseElector
     from payplat.controller.metrics import Metrics
     from payplat.controller.operations import Runtime
