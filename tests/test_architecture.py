@@ -51,7 +51,11 @@ def _within(module: str, allowed: tuple[str, ...]) -> bool:
     "library,allowed",
     [
         # Only the real engine drives the Pulumi CLI.
-        ("pulumi.automation", ("payplat.engines.pulumi", "payplat.engines.command")),
+        # (engines.pulumistack is the engine's stack preparation, split out of it.)
+        (
+            "pulumi.automation",
+            ("payplat.engines.pulumi", "payplat.engines.pulumistack", "payplat.engines.command"),
+        ),
         # Only the handlers and the process runner know kopf.
         # The handlers are split by concern into controller/handler*.py (the handlers, their
         # shared steps, the review, the drift timer): all of them speak kopf's types, so
@@ -232,7 +236,6 @@ LIMIT = 400
 OVER_LIMIT: dict[str, str] = dict.fromkeys(
     (
         "payplat/engines/offline.py",
-        "payplat/engines/pulumi.py",
         # ruff format (one call per line) took this one back over the limit.
         "payplat_dev/localcluster.py",
     ),
