@@ -51,6 +51,7 @@ from payplat.engines.base import (
     Changes,
     DriftReport,
     EngineError,
+    Operation,
     OperationResult,
     PermanentEngineError,
     Preview,
@@ -153,29 +154,9 @@ class OfflineEngine:
             if refresh:
                 self._refresh(ref, checkpoint)
             steps = state.plan_steps(desired, _resources(checkpoint), secrets_changed=secrets_pending)
-            self._apply(ref, checkpoint, steps)
-            changes = state.count(steps)
-            version = history.append(
-                self.bucket,
-                PROJECT,
-                ref.stack_name,
-                kind="update",
-                message=(audit or Audit(0)).message(),
-                started=started,
-                finished=_now(),
-                changes=changes,
-            )
+            changes, version = self._apply_recorded(ref, checkpoint, steps, "update", audit, started)
         self.passwords.mark_applied(ref.stack_name)
-        return OperationResult(
-            "up",
-            self.name,
-            started,
-            _now(),
-            changes,
-            outputs,
-            f"{FAKE_NOTE}; {_summary(changes)}",
-            update_id=str(version),
-        )
+        return self._result("up", started, changes, outputs, version)
 
     def _preview(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, refresh: bool) -> Preview:
         """The steps ``_up`` would take now, computed like it (nothing saved: a preview's
@@ -200,26 +181,45 @@ class OfflineEngine:
         self._fail_on_purpose(ref, spec, "destroy")
         with self._locked(ref, "destroy") as checkpoint:
             steps = state.plan_steps([], _resources(checkpoint))
-            self._apply(ref, checkpoint, steps)
-            changes = state.count(steps)
-            version = history.append(
-                self.bucket,
-                PROJECT,
-                ref.stack_name,
-                kind="destroy",
-                message=(audit or Audit(0)).message(),
-                started=started,
-                finished=_now(),
-                changes=changes,
-            )
+            changes, version = self._apply_recorded(ref, checkpoint, steps, "destroy", audit, started)
             self._remove_stack(ref)
+        return self._result("destroy", started, changes, {}, version)
+
+    def _apply_recorded(
+        self,
+        ref: StackRef,
+        checkpoint: dict[str, Any],
+        steps: list[state.Step],
+        kind: str,
+        audit: Audit | None,
+        started: datetime,
+    ) -> tuple[Changes, int]:
+        """Apply ``steps``, then add the update to the stack's history (``pulumi stack
+        history``, with the audit message): its counts and its version."""
+        self._apply(ref, checkpoint, steps)
+        changes = state.count(steps)
+        version = history.append(
+            self.bucket,
+            PROJECT,
+            ref.stack_name,
+            kind=kind,
+            message=(audit or Audit(0)).message(),
+            started=started,
+            finished=_now(),
+            changes=changes,
+        )
+        return changes, version
+
+    def _result(
+        self, operation: Operation, started: datetime, changes: Changes, outputs: dict[str, Any], version: int
+    ) -> OperationResult:
         return OperationResult(
-            "destroy",
+            operation,
             self.name,
             started,
             _now(),
             changes,
-            {},
+            outputs,
             f"{FAKE_NOTE}; {_summary(changes)}",
             update_id=str(version),
         )
