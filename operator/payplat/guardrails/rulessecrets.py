@@ -11,8 +11,9 @@ apart because these rules share the credential patterns and the key lookups.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
-from payplat.guardrails.findings import Severity
+from payplat.guardrails.findings import Resource, Severity
 from payplat.guardrails.rulebook import (
     KEY,
     LOG_GROUP,
@@ -43,6 +44,14 @@ SECRET_REFERENCE = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}
 MIN_RETENTION_DAYS = 365
 
 PACK = RuleSet()
+
+
+def _without_platform_key(view: PlanView, type_: str) -> Iterator[Resource]:
+    """Resources of ``type_`` whose ``kmsKeyId`` (ARN or id) is not one of the platform's keys."""
+    keys = view.ids(KEY)
+    for resource in view.of(type_):
+        if str(resource.inputs.get("kmsKeyId") or "").rsplit("/", 1)[-1] not in keys:
+            yield resource
 
 
 @PACK.rule("plain-credentials", Severity.CRITICAL, "No credential in a container's plain environment")
@@ -107,16 +116,13 @@ def _secret_version_first(view: PlanView) -> Problems:
 
 @PACK.rule("log-group-encrypted", Severity.HIGH, "Every log group is encrypted with the platform's key", "CKV_AWS_158")
 def _log_group_encrypted(view: PlanView) -> Problems:
-    keys = view.ids(KEY)
-    for group in view.of(LOG_GROUP):
-        key = str(group.inputs.get("kmsKeyId") or "")
-        if key.rsplit("/", 1)[-1] not in keys:
-            yield (
-                group,
-                "kmsKeyId",
-                "the log group is not encrypted with the platform's KMS key",
-                "set kms_key_id to the platform key's ARN",
-            )
+    for group in _without_platform_key(view, LOG_GROUP):
+        yield (
+            group,
+            "kmsKeyId",
+            "the log group is not encrypted with the platform's KMS key",
+            "set kms_key_id to the platform key's ARN",
+        )
 
 
 @PACK.rule("kms-serves-logs", Severity.HIGH, "The key policy lets CloudWatch Logs of the region use the key")
@@ -150,10 +156,8 @@ PACK.must_be_true(
 
 @PACK.rule("secret-cmk", Severity.HIGH, "Secrets are encrypted with the platform's customer-managed key", "CKV_AWS_149")
 def _secret_cmk(view: PlanView) -> Problems:
-    keys = view.ids(KEY)
-    for secret in view.of(SECRET):
-        if str(secret.inputs.get("kmsKeyId") or "").rsplit("/", 1)[-1] not in keys:
-            yield secret, "kmsKeyId", "the secret uses the AWS-managed key", "set kms_key_id to the platform key"
+    for secret in _without_platform_key(view, SECRET):
+        yield secret, "kmsKeyId", "the secret uses the AWS-managed key", "set kms_key_id to the platform key"
 
 
 @PACK.rule("log-retention", Severity.LOW, "Log groups keep logs for at least a year", "CKV_AWS_338")
