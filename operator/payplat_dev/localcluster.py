@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -41,7 +41,7 @@ import yaml
 from payplat_dev import exitcleanup
 from payplat_dev.kubectl import crd_established, run_kubectl, write_kubeconfig
 from payplat_dev.localpki import Pki, make_pki
-from payplat_dev.processes import ManagedProcess, Say, _http_ok, free_port, sayer, tail
+from payplat_dev.processes import ManagedProcess, Say, _http_ok, free_port, sayer
 from payplat_dev.testbin import find_bin_dir, missing_binaries, repo_root
 
 __all__ = ["ClusterStartError", "LocalCluster"]
@@ -216,18 +216,8 @@ class LocalCluster:
         self._wait(proc, lambda: _http_ok(f"{self.server}/readyz", context), "kube-apiserver /readyz")
         say("kube-apiserver is ready")
 
-    def _wait(self, proc: ManagedProcess, probe: Any, what: str) -> None:
-        deadline = time.monotonic() + _START_TIMEOUT
-        while time.monotonic() < deadline:
-            if not proc.alive():
-                raise ClusterStartError(
-                    f"{proc.name} exited with {proc.popen.returncode} before {what} answered; "
-                    f"log: {proc.log_path}\n{tail(proc.log_text())}"
-                )
-            if probe():
-                return
-            time.sleep(0.2)
-        raise ClusterStartError(f"{what} did not answer within {_START_TIMEOUT:.0f}s; log: {proc.log_path}")
+    def _wait(self, proc: ManagedProcess, probe: Callable[[], bool], what: str) -> None:
+        proc.wait_until(probe, what, timeout=_START_TIMEOUT, error=ClusterStartError)
 
     # ---- kubeconfigs
 

@@ -425,17 +425,7 @@ class NodeCluster:
         return result
 
     def _wait(self, proc: ManagedProcess, probe: Callable[[], bool], what: str, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not proc.alive():
-                raise ClusterStartError(
-                    f"{proc.name} exited with {proc.popen.returncode} before "
-                    f"{what}; log: {proc.log_path}\n{tail(proc.log_text())}"
-                )
-            if probe():
-                return
-            time.sleep(0.3)
-        raise ClusterStartError(f"{what}: not within {timeout:.0f}s; log: {proc.log_path}\n{tail(proc.log_text())}")
+        proc.wait_until(probe, what, timeout=timeout, error=ClusterStartError, interval=0.3)
 
     # ---- namespace and network
 
