@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from payplat_dev.localcluster import LocalCluster, find_bin_dir, missing_binaries
+from payplat_dev.localcluster import LocalCluster
+from payplat_dev.testbin import find_bin_dir, missing_binaries
 
 
 def local_cluster(request: pytest.FixtureRequest) -> Iterator[LocalCluster]:

@@ -7,7 +7,8 @@ from pathlib import Path
 import yaml
 
 from payplat_dev.demo import demo_documents, missing_password_secrets
-from payplat_dev.localcluster import crd_established, missing_binaries, repo_root
+from payplat_dev.kubectl import crd_established
+from payplat_dev.testbin import missing_binaries, repo_root
 
 
 def test_missing_binaries_names_each_absent_or_non_executable_one(tmp_path: Path) -> None:

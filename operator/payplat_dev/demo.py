@@ -22,16 +22,11 @@ from typing import Any
 import yaml
 
 from payplat.model.tenancy import SECRET_CONSENT_ANNOTATION
-from payplat_dev.localcluster import (
-    ClusterStartError,
-    KubectlError,
-    LocalCluster,
-    find_bin_dir,
-    missing_binaries,
-    repo_root,
-)
+from payplat_dev.kubectl import KubectlError
+from payplat_dev.localcluster import ClusterStartError, LocalCluster
 from payplat_dev.operatorproc import start_operator
 from payplat_dev.processes import ManagedProcess, Say, sayer, tail
+from payplat_dev.testbin import find_bin_dir, missing_binaries, repo_root
 
 DEMO_NAMESPACE = "payplat-demo"
 _DEMO_KINDS = {"PaymentPlatform", "Secret", "Namespace"}

@@ -14,129 +14,43 @@ child dies even when this process is SIGKILLed. Each child runs in its own proce
 group, which is what gets killed.
 
 ``payplat demo`` (the README's first command) is built on it, in ``payplat_dev.demo``.
+
+This module is the cluster's lifecycle (start, readiness, stop) and its kubectl helpers.
+Where the binaries and the checkout are is ``payplat_dev.testbin``'s; the stop-at-exit
+registry and signal hooks are ``payplat_dev.exitcleanup``'s; kubeconfigs and running
+kubectl, shared with the node lane's cluster, are ``payplat_dev.kubectl``'s.
 """
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import shutil
-import signal
 import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import yaml
 
+from payplat_dev import exitcleanup
+from payplat_dev.kubectl import crd_established, run_kubectl, write_kubeconfig
 from payplat_dev.localpki import Pki, make_pki
-from payplat_dev.processes import ManagedProcess, Say, _http_ok, free_port, sayer, tail
+from payplat_dev.processes import ManagedProcess, Say, _http_ok, free_port, sayer
+from payplat_dev.testbin import find_bin_dir, missing_binaries, repo_root
 
-__all__ = [
-    "REQUIRED_BINARIES",
-    "ClusterStartError",
-    "KubectlError",
-    "LocalCluster",
-    "crd_established",
-    "find_bin_dir",
-    "missing_binaries",
-    "repo_root",
-]
+__all__ = ["ClusterStartError", "LocalCluster"]
 
-REQUIRED_BINARIES = ("etcd", "kube-apiserver", "kubectl")
 _START_TIMEOUT = 90.0
 
 
 class ClusterStartError(RuntimeError):
     """The control plane did not come up; the message points at the log files."""
-
-
-class KubectlError(RuntimeError):
-    """kubectl exited non-zero; ``stderr`` holds the API server's message."""
-
-    def __init__(self, args: Sequence[str], returncode: int, stdout: str, stderr: str) -> None:
-        super().__init__(f"kubectl {' '.join(args)} exited {returncode}: {stderr.strip()}")
-        self.returncode = returncode
-        self.stdout = stdout
-        self.stderr = stderr
-
-
-# --------------------------------------------------------------------------- binaries
-
-
-def repo_root() -> Path | None:
-    """The source checkout this package runs from (editable install), if any."""
-    root = Path(__file__).resolve().parents[2]
-    return root if (root / "pyproject.toml").is_file() else None
-
-
-def find_bin_dir() -> Path:
-    """Where ``hack/testbin.sh`` caches the binaries; ``PAYPLAT_TESTBIN_BIN`` overrides.
-
-    The script is asked (``--print``) rather than re-deriving its cache rules here.
-    """
-    override = os.environ.get("PAYPLAT_TESTBIN_BIN")
-    if override:
-        return Path(override)
-    root = repo_root()
-    if root and (root / "hack" / "testbin.sh").is_file():
-        out = subprocess.run(
-            ["bash", str(root / "hack" / "testbin.sh"), "--print"], capture_output=True, text=True, check=False
-        )
-        if out.returncode == 0 and out.stdout.strip():
-            return Path(out.stdout.strip().splitlines()[-1])
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(os.environ.get("PAYPLAT_TESTBIN_CACHE", f"{cache}/payplat/testbin")) / "bin"
-
-
-def missing_binaries(bin_dir: Path) -> list[str]:
-    """Names of the binaries the control plane needs that are not in ``bin_dir``."""
-    return [name for name in REQUIRED_BINARIES if not os.access(bin_dir / name, os.X_OK)]
-
-
-# --------------------------------------------------------------------------- processes
-
-
-# --------------------------------------------------------------------------- cleanup on exit
-
-_LIVE: list[LocalCluster] = []
-_LIVE_LOCK = threading.Lock()
-
-
-def _stop_all_live() -> None:
-    for cluster in _LIVE:
-        cluster.stop()
-
-
-def _exit_on_signal(signum: int, _frame: Any) -> None:
-    # A normal exit runs finally blocks, fixture finalizers and atexit hooks.
-    raise SystemExit(128 + signum)
-
-
-def _install_exit_hooks() -> None:
-    atexit.register(_stop_all_live)
-    if threading.current_thread() is not threading.main_thread():
-        return
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(sig) in (signal.SIG_DFL, None):
-            signal.signal(sig, _exit_on_signal)
-
-
-_hooks_installed = False
-
-
-def _ensure_exit_hooks() -> None:
-    global _hooks_installed  # noqa: PLW0603 - one flag per process, set once
-    if not _hooks_installed:
-        _install_exit_hooks()
-        _hooks_installed = True
 
 
 # --------------------------------------------------------------------------- the cluster
@@ -192,9 +106,7 @@ class LocalCluster:
             kubeconfig=workdir / "kubeconfig",
             owns_workdir=owns,
         )
-        _ensure_exit_hooks()
-        with _LIVE_LOCK:
-            _LIVE.append(cluster)
+        exitcleanup.track(cluster)
         try:
             etcd_url = cluster._start_etcd(say)
             cluster._start_apiserver(etcd_url, port, say)
@@ -230,9 +142,7 @@ class LocalCluster:
         self._stopped = True
         for proc in reversed(self.processes):
             proc.stop(timeout=10)
-        with _LIVE_LOCK:
-            if self in _LIVE:
-                _LIVE.remove(self)
+        exitcleanup.untrack(self)
         if keep_workdir or not self.owns_workdir:
             print(f"[payplat] local cluster logs kept in {self.workdir}", file=sys.stderr)
         else:
@@ -306,44 +216,13 @@ class LocalCluster:
         self._wait(proc, lambda: _http_ok(f"{self.server}/readyz", context), "kube-apiserver /readyz")
         say("kube-apiserver is ready")
 
-    def _wait(self, proc: ManagedProcess, probe: Any, what: str) -> None:
-        deadline = time.monotonic() + _START_TIMEOUT
-        while time.monotonic() < deadline:
-            if not proc.alive():
-                raise ClusterStartError(
-                    f"{proc.name} exited with {proc.popen.returncode} before {what} answered; "
-                    f"log: {proc.log_path}\n{tail(proc.log_text())}"
-                )
-            if probe():
-                return
-            time.sleep(0.2)
-        raise ClusterStartError(f"{what} did not answer within {_START_TIMEOUT:.0f}s; log: {proc.log_path}")
+    def _wait(self, proc: ManagedProcess, probe: Callable[[], bool], what: str) -> None:
+        proc.wait_until(probe, what, timeout=_START_TIMEOUT, error=ClusterStartError)
 
     # ---- kubeconfigs
 
     def _write_kubeconfig(self, path: Path, user: dict[str, str], namespace: str | None = None) -> Path:
-        context: dict[str, str] = {"cluster": "payplat-local", "user": "user"}
-        if namespace:
-            context["namespace"] = namespace
-        path.write_text(
-            yaml.safe_dump(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "clusters": [
-                        {
-                            "name": "payplat-local",
-                            "cluster": {"server": self.server, "certificate-authority": str(self.pki.ca_cert)},
-                        }
-                    ],
-                    "users": [{"name": "user", "user": user}],
-                    "contexts": [{"name": "payplat-local", "context": context}],
-                    "current-context": "payplat-local",
-                }
-            )
-        )
-        path.chmod(0o600)
-        return path
+        return write_kubeconfig(path, self.server, self.pki.ca_cert, user, namespace)
 
     def create_token(self, namespace: str, service_account: str, duration: str = "2h") -> str:
         """A token for the ServiceAccount, issued by the API server's TokenRequest API."""
@@ -367,17 +246,7 @@ class LocalCluster:
         timeout: float = 120,
     ) -> subprocess.CompletedProcess[str]:
         """Run the real kubectl against this cluster; raises ``KubectlError`` if ``check``."""
-        result = subprocess.run(
-            [str(self.bin_dir / "kubectl"), f"--kubeconfig={kubeconfig or self.kubeconfig}", *args],
-            input=input,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise KubectlError(args, result.returncode, result.stdout, result.stderr)
-        return result
+        return run_kubectl(self.bin_dir, kubeconfig or self.kubeconfig, args, input=input, check=check, timeout=timeout)
 
     def apply(
         self, manifest: str | dict[str, Any] | list[dict[str, Any]], namespace: str | None = None, check: bool = True
@@ -414,13 +283,6 @@ class LocalCluster:
             time.sleep(0.2)
 
 
-def crd_established(crd: Mapping[str, Any]) -> bool:
-    """The API server serves this CRD. A CRD just created can read ``status: null`` or
-    ``status.conditions: null`` for a moment (seen with Argo CD's CRDs): not yet."""
-    conditions = (crd.get("status") or {}).get("conditions") or ()
-    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
-
-
 def _default_crds() -> Path | None:
     root = repo_root()
     return root / "crds" if root else None
@@ -430,6 +292,3 @@ def _has_manifests(path: Path) -> bool:
     if path.is_file():
         return True
     return path.is_dir() and (any(path.glob("*.yaml")) or any(path.glob("*.yml")))
-
-
-# --------------------------------------------------------------------------- the operator

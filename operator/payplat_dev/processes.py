@@ -12,6 +12,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import time
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -92,6 +93,29 @@ class ManagedProcess:
         else:
             self._signal_group(signal.SIGKILL)  # leftovers of a leader that already exited
         return self.popen.returncode
+
+    def wait_until(
+        self,
+        probe: Callable[[], bool],
+        what: str,
+        *,
+        timeout: float,
+        error: Callable[[str], Exception],
+        interval: float = 0.2,
+    ) -> None:
+        """Poll ``probe`` until it is true; raise ``error(message)``, with the log's tail,
+        if this process exits first or ``timeout`` seconds pass."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise error(
+                    f"{self.name} exited with {self.popen.returncode} before {what} answered; "
+                    f"log: {self.log_path}\n{tail(self.log_text())}"
+                )
+            if probe():
+                return
+            time.sleep(interval)
+        raise error(f"{what} did not answer within {timeout:.0f}s; log: {self.log_path}\n{tail(self.log_text())}")
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -21,9 +21,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from payplat_dev.localcluster import repo_root
 from payplat_dev.moto import MotoServer
 from payplat_dev.standin.cloud import STANDIN_DIR_ENV, StandinCloud
+from payplat_dev.testbin import repo_root
 
 __all__ = ["PULUMI_CLI_VERSION", "RealEngineKit", "cli_binary", "missing_pieces", "standin_bin_dir"]
 

@@ -12,7 +12,8 @@ from typing import Any, Protocol, TypeVar
 import pytest
 import yaml
 
-from payplat_dev.localcluster import KubectlError, LocalCluster
+from payplat_dev.kubectl import KubectlError
+from payplat_dev.localcluster import LocalCluster
 from payplat_dev.operatorproc import OperatorProcess, start_operator
 
 T = TypeVar("T")

@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from payplat.model.identity import stack_name
-from payplat_dev.localcluster import LocalCluster, repo_root
+from payplat_dev.localcluster import LocalCluster
+from payplat_dev.testbin import repo_root
 
 from .support import RunOperator, get_platform, journal, platform, wait_ready
 

@@ -12,7 +12,7 @@ import pytest
 
 import payplat
 from payplat_dev.demo import DEMO_NAMESPACE, demo_documents
-from payplat_dev.localcluster import find_bin_dir, missing_binaries, repo_root
+from payplat_dev.testbin import find_bin_dir, missing_binaries, repo_root
 
 pytestmark = pytest.mark.e2e
 

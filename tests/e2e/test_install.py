@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from payplat_dev.localcluster import LocalCluster, find_bin_dir
+from payplat_dev.localcluster import LocalCluster
 from payplat_dev.operatorproc import OperatorProcess, start_operator
+from payplat_dev.testbin import find_bin_dir
 from tests.ship.rendering import CHART, MANIFESTS, ROOT, by_kind_name, require, run
 
 from .support import admission_refusal, log_records, wait_for, wait_ready

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from payplat_dev.localcluster import LocalCluster, repo_root
+from payplat_dev.localcluster import LocalCluster
 from payplat_dev.operatorproc import OperatorProcess
+from payplat_dev.testbin import repo_root
 
 from .support import (
     ENGINES,

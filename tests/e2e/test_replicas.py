@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from payplat_dev.localcluster import LocalCluster, repo_root
+from payplat_dev.localcluster import LocalCluster
 from payplat_dev.operatorproc import OperatorProcess
+from payplat_dev.testbin import repo_root
 
 from .support import journal, log_records, operator_as, platform, wait_for, wait_ready
 

@@ -19,8 +19,9 @@ from payplat.controller.handlersteps import CHECK_DRIFT_ANNOTATION
 from payplat.engines import locks, lockstore
 from payplat.engines.fakecloud import FakeCloud, simulate_drift
 from payplat.model.identity import stack_name
-from payplat_dev.localcluster import LocalCluster, find_bin_dir
+from payplat_dev.localcluster import LocalCluster
 from payplat_dev.operatorproc import OperatorProcess
+from payplat_dev.testbin import find_bin_dir
 from tests.ship.rendering import MANIFESTS, by_kind_name, require, run
 
 from .support import (

@@ -47,9 +47,11 @@ from typing import Any
 
 import yaml
 
-from payplat_dev.localcluster import ClusterStartError, find_bin_dir
+from payplat_dev.kubectl import run_kubectl
+from payplat_dev.localcluster import ClusterStartError
 from payplat_dev.localpki import Pki, issue_cert, make_pki
 from payplat_dev.processes import ManagedProcess, tail
+from payplat_dev.testbin import find_bin_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_NAME = "payplat-node"
@@ -423,17 +425,7 @@ class NodeCluster:
         return result
 
     def _wait(self, proc: ManagedProcess, probe: Callable[[], bool], what: str, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not proc.alive():
-                raise ClusterStartError(
-                    f"{proc.name} exited with {proc.popen.returncode} before "
-                    f"{what}; log: {proc.log_path}\n{tail(proc.log_text())}"
-                )
-            if probe():
-                return
-            time.sleep(0.3)
-        raise ClusterStartError(f"{what}: not within {timeout:.0f}s; log: {proc.log_path}\n{tail(proc.log_text())}")
+        proc.wait_until(probe, what, timeout=timeout, error=ClusterStartError, interval=0.3)
 
     # ---- namespace and network
 
@@ -476,40 +468,25 @@ class NodeCluster:
         # does not forward for this subnet).
         ns("ip", "route", "add", "default", "via", self.host_ip)
         # The one Service pods use (no kube-proxy): the API server's ClusterIP.
-        ns(
-            "iptables",
-            "-t",
-            "nat",
-            "-A",
-            "PREROUTING",
-            "-d",
-            f"{KUBERNETES_SERVICE_IP}/32",
-            "-p",
-            "tcp",
-            "--dport",
-            "443",
-            "-j",
-            "DNAT",
-            "--to-destination",
-            f"{self.node_ip}:{API_PORT}",
-        )
-        ns(
-            "iptables",
-            "-t",
-            "nat",
-            "-A",
-            "OUTPUT",
-            "-d",
-            f"{KUBERNETES_SERVICE_IP}/32",
-            "-p",
-            "tcp",
-            "--dport",
-            "443",
-            "-j",
-            "DNAT",
-            "--to-destination",
-            f"{self.node_ip}:{API_PORT}",
-        )
+        # PREROUTING for pods' traffic, OUTPUT for the node's own (kubelet, host network).
+        for chain in ("PREROUTING", "OUTPUT"):
+            ns(
+                "iptables",
+                "-t",
+                "nat",
+                "-A",
+                chain,
+                "-d",
+                f"{KUBERNETES_SERVICE_IP}/32",
+                "-p",
+                "tcp",
+                "--dport",
+                "443",
+                "-j",
+                "DNAT",
+                "--to-destination",
+                f"{self.node_ip}:{API_PORT}",
+            )
 
     def _namespace_ready(self) -> bool:
         assert self.holder is not None
@@ -858,18 +835,9 @@ state = "/run/containerd"
     def kubectl(
         self, *args: str, check: bool = True, input: str | None = None, timeout: float = 180
     ) -> subprocess.CompletedProcess[str]:
-        """The real kubectl as cluster admin, from the host over the veth."""
-        result = subprocess.run(
-            [str(self.bin_dir / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args],
-            capture_output=True,
-            text=True,
-            input=input,
-            timeout=timeout,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise ClusterStartError(f"kubectl {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}")
-        return result
+        """The real kubectl as cluster admin, from the host over the veth; raises
+        ``KubectlError`` (stderr kept) if ``check``."""
+        return run_kubectl(self.bin_dir, self.kubeconfig, args, input=input, check=check, timeout=timeout)
 
     def helm(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(

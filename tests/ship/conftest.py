@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from payplat_dev.localcluster import find_bin_dir
+from payplat_dev.testbin import find_bin_dir
 from tests.ship.rendering import CHART, CHART_VARIANTS, KUSTOMIZE_VARIANTS, NAMESPACE, require, run
 
 

@@ -26,6 +26,10 @@ behaves like the Pulumi engine on everything the operator can observe:
 
 Outputs are the mocks' deterministic, fake values (account 000000000000); every result's
 message says that nothing in AWS was touched.
+
+This module is the Engine protocol: which steps each operation takes and what it
+reports. The checkpoint kept step by step under the lock, with crash recovery, is
+``engines.offlinesteps``'s; the program under mocks, cached, is ``engines.offlineprogram``'s.
 """
 
 from __future__ import annotations
@@ -33,21 +37,21 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from payplat.engines import checkpoint as state
-from payplat.engines import history, locks, lockstore
+from payplat.engines import history, locks, lockstore, offlinesteps
 from payplat.engines.base import (
     Audit,
     Changes,
     DriftReport,
     EngineError,
+    Operation,
     OperationResult,
     PermanentEngineError,
     Preview,
@@ -55,13 +59,13 @@ from payplat.engines.base import (
     StackRef,
     StackSecrets,
     TransientEngineError,
-    public_outputs,
 )
 from payplat.engines.errors import classify
 from payplat.engines.fakecloud import FakeCloud, journal_path
 from payplat.engines.faults import injected_failure
 from payplat.engines.inflight import InFlight
 from payplat.engines.offlineconfig import PasswordConfig
+from payplat.engines.offlineprogram import DesiredState
 from payplat.model.identity import is_legacy, legacy_owner, stack_name
 from payplat.model.parsing import SpecError
 from payplat.model.spec import PlatformSpec
@@ -70,8 +74,6 @@ from payplat.program.stackkeys import PROJECT, root_name
 __all__ = ["PROJECT", "OfflineEngine"]
 
 FAKE_NOTE = "offline engine: outputs are mock values, nothing in AWS was touched"
-#: The account in every offline ARN: no real AWS account has this id.
-FAKE_ACCOUNT = "000000000000"
 
 T = TypeVar("T")
 
@@ -98,8 +100,7 @@ class OfflineEngine:
         self.log = log or logging.getLogger("payplat.engine.offline")
         self._work = InFlight()
         self.passwords = PasswordConfig(self.state_dir)
-        self._desired_cache: dict[str, str] = {}
-        self._desired_lock = threading.Lock()
+        self._program = DesiredState()
 
     # ------------------------------------------------------------------ Engine protocol
 
@@ -147,42 +148,22 @@ class OfflineEngine:
     ) -> OperationResult:
         started = _now()
         self._fail_on_purpose(ref, spec, "up")
-        desired, outputs = self._desired(ref, spec)
+        desired, outputs = self._program.of(ref, spec)
         secrets_pending = self.passwords.ensure(ref.stack_name, secrets)
         with self._locked(ref, "up") as checkpoint:
             if refresh:
                 self._refresh(ref, checkpoint)
             steps = state.plan_steps(desired, _resources(checkpoint), secrets_changed=secrets_pending)
-            self._apply(ref, checkpoint, steps)
-            changes = state.count(steps)
-            version = history.append(
-                self.bucket,
-                PROJECT,
-                ref.stack_name,
-                kind="update",
-                message=(audit or Audit(0)).message(),
-                started=started,
-                finished=_now(),
-                changes=changes,
-            )
+            changes, version = self._apply_recorded(ref, checkpoint, steps, "update", audit, started)
         self.passwords.mark_applied(ref.stack_name)
-        return OperationResult(
-            "up",
-            self.name,
-            started,
-            _now(),
-            changes,
-            outputs,
-            f"{FAKE_NOTE}; {_summary(changes)}",
-            update_id=str(version),
-        )
+        return self._result("up", started, changes, outputs, version)
 
     def _preview(self, ref: StackRef, spec: PlatformSpec, secrets: StackSecrets, refresh: bool) -> Preview:
         """The steps ``_up`` would take now, computed like it (nothing saved: a preview's
         refresh, as Pulumi's, reads the cloud without writing the state)."""
         started = _now()
         self._fail_on_purpose(ref, spec, "preview")
-        desired, _ = self._desired(ref, spec)
+        desired, _ = self._program.of(ref, spec)
         with self._locked(ref, "preview") as checkpoint:
             current = _resources(checkpoint)
             if refresh:
@@ -200,43 +181,57 @@ class OfflineEngine:
         self._fail_on_purpose(ref, spec, "destroy")
         with self._locked(ref, "destroy") as checkpoint:
             steps = state.plan_steps([], _resources(checkpoint))
-            self._apply(ref, checkpoint, steps)
-            changes = state.count(steps)
-            version = history.append(
-                self.bucket,
-                PROJECT,
-                ref.stack_name,
-                kind="destroy",
-                message=(audit or Audit(0)).message(),
-                started=started,
-                finished=_now(),
-                changes=changes,
-            )
+            changes, version = self._apply_recorded(ref, checkpoint, steps, "destroy", audit, started)
             self._remove_stack(ref)
+        return self._result("destroy", started, changes, {}, version)
+
+    def _apply_recorded(
+        self,
+        ref: StackRef,
+        checkpoint: dict[str, Any],
+        steps: list[state.Step],
+        kind: str,
+        audit: Audit | None,
+        started: datetime,
+    ) -> tuple[Changes, int]:
+        """Apply ``steps``, then add the update to the stack's history (``pulumi stack
+        history``, with the audit message): its counts and its version."""
+        self._apply(ref, checkpoint, steps)
+        changes = state.count(steps)
+        version = history.append(
+            self.bucket,
+            PROJECT,
+            ref.stack_name,
+            kind=kind,
+            message=(audit or Audit(0)).message(),
+            started=started,
+            finished=_now(),
+            changes=changes,
+        )
+        return changes, version
+
+    def _result(
+        self, operation: Operation, started: datetime, changes: Changes, outputs: dict[str, Any], version: int
+    ) -> OperationResult:
         return OperationResult(
-            "destroy",
+            operation,
             self.name,
             started,
             _now(),
             changes,
-            {},
+            outputs,
             f"{FAKE_NOTE}; {_summary(changes)}",
             update_id=str(version),
         )
 
     def _refresh(self, ref: StackRef, checkpoint: dict[str, Any]) -> None:
-        latest = checkpoint["checkpoint"]["latest"]
-        latest["resources"], notes = state.refresh(
-            latest["resources"], [], FakeCloud(self.state_dir, ref.stack_name).objects()
-        )
-        state.save(self.bucket, PROJECT, ref.stack_name, checkpoint)
-        for note in notes:
+        for note in offlinesteps.refresh_saved(self.bucket, self.state_dir, ref.stack_name, checkpoint):
             self.log.info("[%s] refresh: %s", ref.stack_name, note)
 
     def _detect_drift(self, ref: StackRef, spec: PlatformSpec) -> DriftReport:
         started = _now()
         self._fail_on_purpose(ref, spec, "drift")
-        desired, _ = self._desired(ref, spec)
+        desired, _ = self._program.of(ref, spec)
         with self._locked(ref, "refresh") as checkpoint:
             latest = checkpoint["checkpoint"]["latest"]
             self.log.info("[%s] refresh: reading %d resources", ref.stack_name, len(latest["resources"]))
@@ -244,10 +239,7 @@ class OfflineEngine:
                 if self._work.closing.is_set():
                     raise TransientEngineError("drift check stopped by operator shutdown", reason="Interrupted")
                 time.sleep(self.step_delay)
-            latest["resources"], notes = state.refresh(
-                latest["resources"], [], FakeCloud(self.state_dir, ref.stack_name).objects()
-            )
-            state.save(self.bucket, PROJECT, ref.stack_name, checkpoint)
+            notes = offlinesteps.refresh_saved(self.bucket, self.state_dir, ref.stack_name, checkpoint)
             changes = state.count(state.plan_steps(desired, latest["resources"]))
         for note in notes:
             self.log.info("[%s] refresh: %s", ref.stack_name, note)
@@ -313,85 +305,6 @@ class OfflineEngine:
             finally:
                 self.bucket.delete(lock)
 
-    # ------------------------------------------------------------------ steps
-
-    def _apply(self, ref: StackRef, checkpoint: dict[str, Any], steps: list[state.Step]) -> None:
-        """One step at a time, each bracketed by a pending operation in the checkpoint."""
-        cloud = FakeCloud(self.state_dir, ref.stack_name)
-        latest = checkpoint["checkpoint"]["latest"]
-        todo = [step for step in steps if step.op != "same"]
-        for done, step in enumerate(todo):
-            if self._work.closing.is_set():
-                raise TransientEngineError(
-                    f"stopped by operator shutdown after {done} of {len(todo)} steps; the next run continues from there",
-                    reason="Interrupted",
-                )
-            record = step.resource if step.op == "delete" else _record(step.resource)
-            self.log.info("[%s] %s %s", ref.stack_name, _SYMBOL[step.op], step.urn)
-            if state.is_cloud_backed(record):
-                latest["pending_operations"].append({"resource": record, "type": _PENDING[step.op]})
-                state.save(self.bucket, PROJECT, ref.stack_name, checkpoint)
-                time.sleep(self.step_delay)
-                record = self._call_cloud(cloud, step.op, record)
-                latest["pending_operations"] = [
-                    p for p in latest["pending_operations"] if p["resource"]["urn"] != step.urn
-                ]
-            latest["resources"] = _replace(latest["resources"], step.urn, None if step.op == "delete" else record)
-            state.save(self.bucket, PROJECT, ref.stack_name, checkpoint)
-
-    def _call_cloud(self, cloud: FakeCloud, op: str, record: dict[str, Any]) -> dict[str, Any]:
-        existing = cloud.objects().get(record["urn"])
-        if op == "create":
-            physical_id = cloud.create(record["urn"], record["type"], record["inputs"], physical_id=record.get("id"))
-            return {**record, "id": physical_id, "outputs": {**record["inputs"], "id": physical_id}}
-        if existing is None:  # updated or deleted in the cloud behind our back
-            if op == "delete":
-                return record
-            physical_id = cloud.create(record["urn"], record["type"], record["inputs"], physical_id=record.get("id"))
-            return {**record, "id": physical_id, "outputs": {**record["inputs"], "id": physical_id}}
-        if op == "replace":  # create-before-delete, as Pulumi replaces: a new physical id
-            physical_id = cloud.create(record["urn"], record["type"], record["inputs"])
-            cloud.delete(existing)
-            return {**record, "id": physical_id, "outputs": {**record["inputs"], "id": physical_id}}
-        if op == "update":
-            cloud.update(existing, record["inputs"])
-            return {**record, "id": existing.id, "outputs": {**record["inputs"], "id": existing.id}}
-        cloud.delete(existing)
-        return record
-
-    # ------------------------------------------------------------------ lock and recovery
-
-    @contextmanager
-    def _locked(self, ref: StackRef, operation: str) -> Iterator[dict[str, Any]]:
-        """Record the operation, hold the stack's lock; resolve pending operations a
-        crashed run left behind."""
-        stack = ref.stack_name
-        with lockstore.recorded(self.bucket, PROJECT, stack, self.identity, operation) as record:
-            key, broken = lockstore.acquire(
-                self.bucket, PROJECT, stack, here=self.identity, pod_probe=self.pod_probe, own_record=record
-            )
-            yield from self._holding(ref, key, broken)
-
-    def _holding(
-        self, ref: StackRef, key: str, broken: list[tuple[locks.LockInfo, locks.Verdict]]
-    ) -> Iterator[dict[str, Any]]:
-        stack = ref.stack_name
-        try:
-            for lock, verdict in broken:
-                self.log.warning("[%s] broke the stale lock of %s: %s", stack, lock.describe(), verdict.why)
-            checkpoint = state.load(self.bucket, PROJECT, stack) or state.new_checkpoint(PROJECT, stack)
-            latest = checkpoint["checkpoint"]["latest"]
-            if latest["pending_operations"]:
-                cloud = FakeCloud(self.state_dir, stack).objects()
-                latest["resources"], notes = state.refresh(latest["resources"], latest["pending_operations"], cloud)
-                latest["pending_operations"] = []
-                state.save(self.bucket, PROJECT, stack, checkpoint)
-                for note in notes:
-                    self.log.warning("[%s] recovered: %s", stack, note)
-            yield checkpoint
-        finally:
-            self.bucket.delete(key)
-
     # ------------------------------------------------------------------ helpers
 
     async def _in_thread(self, operation: str, function: Callable[..., T], *args: Any) -> T:
@@ -402,47 +315,28 @@ class OfflineEngine:
 
         return await self._work.run(translate, function, *args)
 
-    def _desired(self, ref: StackRef, spec: PlatformSpec) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """The program's resources and outputs under mocks, cached by spec as JSON text: the
-        program is CPU-bound and deterministic, and change control previews before each up."""
-        key = f"{ref.stack_name}\n{spec.model_dump_json()}"
-        with self._desired_lock:
-            text = self._desired_cache.get(key)
-        if text is None:
-            text = json.dumps(self._run_program(ref, spec), default=str)
-            with self._desired_lock:
-                self._desired_cache[key] = text
-                while len(self._desired_cache) > 64:
-                    self._desired_cache.pop(next(iter(self._desired_cache)))
-        resources, outputs = json.loads(text)  # fresh objects on every call, like for like with stored ones
-        return resources, outputs
-
-    def _run_program(self, ref: StackRef, spec: PlatformSpec) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        # The program and pulumi-aws take seconds to import: only when this engine runs.
-        from payplat.program.build import make_program
-        from payplat.program.mocks import PlatformMocks
-        from payplat.program.plan import plan_program
-
-        mocks = PlatformMocks(region=spec.region, account_id=FAKE_ACCOUNT)
-        result = plan_program(
-            make_program(spec, namespace=ref.namespace, name=ref.name),
-            region=spec.region,
-            stack=ref.stack_name,
-            mocks=mocks,
+    def _locked(self, ref: StackRef, operation: str) -> AbstractContextManager[dict[str, Any]]:
+        return offlinesteps.locked(
+            self.bucket,
+            self.state_dir,
+            ref.stack_name,
+            operation,
+            identity=self.identity,
+            pod_probe=self.pod_probe,
+            log=self.log,
         )
-        resources = [
-            {
-                "urn": item.urn,
-                "type": item.type,
-                "custom": item.custom,
-                "id": item.id,
-                "parent": item.parent,
-                "inputs": item.inputs,
-                "dependencies": list(item.depends_on),
-            }
-            for item in result.resources
-        ]
-        return resources, public_outputs(result.outputs)
+
+    def _apply(self, ref: StackRef, checkpoint: dict[str, Any], steps: list[state.Step]) -> None:
+        offlinesteps.apply_steps(
+            self.bucket,
+            self.state_dir,
+            ref.stack_name,
+            checkpoint,
+            steps,
+            closing=self._work.closing,
+            step_delay=self.step_delay,
+            log=self.log,
+        )
 
     def _fail_on_purpose(self, ref: StackRef, spec: PlatformSpec, operation: str) -> None:
         error = injected_failure(spec.tags, operation, self.state_dir / "faults" / f"{ref.stack_name}.json")
@@ -452,10 +346,6 @@ class OfflineEngine:
     def _remove_stack(self, ref: StackRef) -> None:
         self.bucket.delete(state.checkpoint_key(PROJECT, ref.stack_name))
         self.passwords.remove(ref.stack_name)
-
-
-_SYMBOL = {"create": "+ create", "update": "~ update", "replace": "+-replace", "delete": "- delete"}
-_PENDING = {"create": "creating", "update": "updating", "replace": "updating", "delete": "deleting"}
 
 
 def _now() -> datetime:
@@ -468,20 +358,6 @@ def _rename_urns(text: str, old: str, new: str) -> str:
 
 def _resources(checkpoint: dict[str, Any]) -> list[dict[str, Any]]:
     return list(checkpoint["checkpoint"]["latest"]["resources"])
-
-
-def _record(resource: dict[str, Any]) -> dict[str, Any]:
-    return {**resource, "outputs": {**resource.get("inputs", {}), "id": resource.get("id")}}
-
-
-def _replace(resources: list[dict[str, Any]], urn: str, record: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """``resources`` with ``urn``'s entry swapped for ``record`` (appended if new, removed if None)."""
-    if record is None:
-        return [item for item in resources if item["urn"] != urn]
-    out = [record if item["urn"] == urn else item for item in resources]
-    if all(item["urn"] != urn for item in resources):
-        out.append(record)
-    return out
 
 
 def _summary(changes: Changes) -> str:
