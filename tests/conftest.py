@@ -12,6 +12,13 @@ if TYPE_CHECKING:
     from payplat_dev.localcluster import LocalCluster
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """hack/test.sh's phases (``tests/phases.py``)."""
+    from tests.phases import select_phase
+
+    select_phase(config, items)
+
+
 @pytest.fixture(scope="session")
 def cluster(request: pytest.FixtureRequest) -> Iterator[LocalCluster]:
     """One real etcd + kube-apiserver for the whole session, with crds/ installed
