@@ -29,15 +29,18 @@ from payplat.guardrails.rulebook import (
 )
 from payplat.model.limits import CREDENTIAL_NAME
 
-#: Values that are credentials whatever the variable is called.
+#: Values that are credentials whatever the variable is called. Every repetition is
+#: bounded: an environment value is user input (up to the manifest's 1 MiB), and an
+#: unbounded run tried from each start position is quadratic (a 300 kB value of letters
+#: took 14 s per review). Where only existence matters the run is exactly its minimum.
 CREDENTIAL_VALUE = re.compile(
     r"(?:A3T[A-Z0-9]|AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA)[A-Z0-9]{16}"  # AWS access key ids
-    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----"
-    r"|[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@"  # a URL with user:password@
-    r"|\b(?:sk|rk)_live_[0-9A-Za-z]{10,}"  # Stripe live secret / restricted keys
-    r"|\bgh[pousr]_[0-9A-Za-z]{30,}"  # GitHub tokens
-    r"|\bxox[abpr]-[0-9A-Za-z-]{10,}"  # Slack tokens
-    r"|\beyJ[0-9A-Za-z_-]{8,}\.eyJ[0-9A-Za-z_-]{8,}\.[0-9A-Za-z_-]{8,}"  # JWTs
+    r"|-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----"
+    r"|[a-z][a-z0-9+.-]{0,31}://[^/\s:@]{1,256}:[^/\s@]{1,256}@"  # a URL with user:password@
+    r"|\b(?:sk|rk)_live_[0-9A-Za-z]{10}"  # Stripe live secret / restricted keys
+    r"|\bgh[pousr]_[0-9A-Za-z]{30}"  # GitHub tokens
+    r"|\bxox[abpr]-[0-9A-Za-z-]{10}"  # Slack tokens
+    r"|\beyJ[0-9A-Za-z_-]{8,512}\.eyJ[0-9A-Za-z_-]{8,8192}\.[0-9A-Za-z_-]{8}"  # JWTs
 )
 #: ``<secret ARN incl. the 6-character suffix>:<json key>::`` (version stage and id empty).
 SECRET_REFERENCE = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+-[A-Za-z0-9]{6}:[^:]+::$")
