@@ -2,8 +2,8 @@
 
     python bench/guardrails.py [--repeat N]
 
-Prints, in one run, for examples/platform.yaml (3 services) and the generated 30-service
-spec of bench/plan.py:
+Prints, in one run, for examples/platform.yaml (3 services), the same with a 300 kB hostile
+environment value, and the generated 30-service spec of bench/plan.py:
 - the floor: a warm plan (the same median-of-N measure bench/plan.py uses);
 - the review alone (built-in pack, the organisation policy of
   examples/policies/org-baseline.yaml in CEL, waivers, cost estimate, budget) of that plan;
@@ -37,8 +37,16 @@ def main() -> None:
     policies = read_policies(POLICY.read_text(), str(POLICY))
     manifest = read_manifest(EXAMPLE.read_text())
     spec30 = thirty_services().model_copy(update={"budget": BudgetSpec(monthly_limit=500)})  # over: a finding
+    # A hostile environment value (300 kB the credential pattern must scan): the review
+    # stays linear in it (every repetition in the pattern is bounded).
+    first_service = manifest.spec.services[0]
+    hostile_service = first_service.model_copy(
+        update={"environment": {**first_service.environment, "HOSTILE": "eyJ-" * 75_000}}
+    )
+    hostile = manifest.spec.model_copy(update={"services": [hostile_service, *manifest.spec.services[1:]]})
     cases = [
         ("examples/platform.yaml (3 services)", manifest.spec, manifest.name, manifest.stack),
+        ("examples/platform.yaml + a 300 kB hostile environment value", hostile, manifest.name, manifest.stack),
         ("generated spec (30 services)", spec30, "bench", "default-bench"),
     ]
     print(f"load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
