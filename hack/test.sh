@@ -35,7 +35,7 @@ node_packages() {
 }
 
 echo "[test] installing payment-platform-operator with test extras (pinned)"
-python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e '.[test]'
+timed "pip install" python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e '.[test]'
 
 # Types and lint first, so a regression fails in seconds rather than after the builds.
 # Both read their configuration from pyproject.toml (mypy: the packages payplat and
