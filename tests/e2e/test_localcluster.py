@@ -52,6 +52,11 @@ def test_a_managed_process_group_is_killed_with_its_children(tmp_path: Path) -> 
     proc.kill()
 
     assert not proc.alive()
+    # SIGKILL to the group is delivered at once but the grandchild dies when it next runs:
+    # on loaded cores (CI builds in the background) that is not instantaneous.
+    deadline = time.monotonic() + 10
+    while _pid_running(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert not _pid_running(child)
 
 
@@ -84,7 +89,7 @@ def test_children_die_with_a_harness_that_is_sigkilled(cluster: LocalCluster, tm
 
 
 def _wait_for_pid(path: Path) -> int:
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if path.exists() and path.read_text().strip():
             return int(path.read_text())
