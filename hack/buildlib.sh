@@ -1,7 +1,13 @@
 # Shared by hack/testbin.sh and hack/argocd.sh (sourced, not run): progress lines and a
 # heartbeat. The sourcing script sets BUILD_LOG_NAME first.
 
-log() { printf '[%s] %s\n' "${BUILD_LOG_NAME:-build}" "$*" >&2; }
+# PAYPLAT_GO_FETCH_ONLY=1: resolve and download a build's Go modules (and toolchain),
+# build nothing. hack/test.sh runs every build script so in the background from the start:
+# on a cold machine a third of the build time is downloading, which then overlaps the
+# compiles instead of adding to them.
+fetch_only() { [[ -n "${PAYPLAT_GO_FETCH_ONLY:-}" ]]; }
+
+log() { printf '[%s%s] %s\n' "${BUILD_LOG_NAME:-build}" "${PAYPLAT_GO_FETCH_ONLY:+, fetching modules only}" "$*" >&2; }
 
 # Go prints nothing for minutes on a cold build; a heartbeat shows we are alive.
 with_heartbeat() {

@@ -37,7 +37,9 @@ GOMOD
   } >"$mod/tools.go"
   local pkg=github.com/containerd/containerd/v2/version
   mkdir -p "$mod/out"
-  (cd "$mod" && go mod tidy >&2 && with_heartbeat containerd go build -p 2 \
+  (cd "$mod" && go mod tidy >&2)
+  if fetch_only; then rm -rf "$mod"; return 0; fi
+  (cd "$mod" && with_heartbeat containerd go build -p 2 \
       -ldflags "-s -w -X $pkg.Version=$CONTAINERD_VERSION" \
       -o "$mod/out/" "${tools[@]/#/github.com/containerd/containerd/v2/cmd/}")
   for t in "${tools[@]}"; do mv "$mod/out/$t" "$BIN/$t-$CONTAINERD_VERSION"; done
@@ -48,6 +50,7 @@ GOMOD
 start=$SECONDS
 build_containerd
 build_kube_components kubelet kube-controller-manager kube-scheduler
+if fetch_only; then exit 0; fi
 for t in containerd containerd-shim-runc-v2 ctr; do ln -sf "$t-$CONTAINERD_VERSION" "$BIN/$t"; done
 for c in kubelet kube-controller-manager kube-scheduler; do ln -sf "$c-$KUBE_VERSION" "$BIN/$c"; done
 log "node binaries ready in $((SECONDS - start))s"

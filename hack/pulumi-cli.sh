@@ -63,7 +63,9 @@ package tools
 
 import _ "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"
 GO
-(cd "$mod" && go mod tidy >&2 && with_heartbeat pulumi go build -p 2 -trimpath \
+(cd "$mod" && go mod tidy >&2)
+if fetch_only; then exit 0; fi
+(cd "$mod" && with_heartbeat pulumi go build -p 2 -trimpath \
     -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_CLI_VERSION" \
     -o "$OUT.tmp" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)
 got=$("$OUT.tmp" version)

@@ -40,7 +40,9 @@ require go.etcd.io/etcd/server/v3 $ETCD_VERSION
 
 tool go.etcd.io/etcd/server/v3
 GOMOD
-  (cd "$mod" && go mod tidy >&2 && with_heartbeat etcd go build -p 2 -o "$out.tmp" go.etcd.io/etcd/server/v3)
+  (cd "$mod" && go mod tidy >&2)
+  if fetch_only; then rm -rf "$mod"; return 0; fi
+  (cd "$mod" && with_heartbeat etcd go build -p 2 -o "$out.tmp" go.etcd.io/etcd/server/v3)
   mv "$out.tmp" "$out"; rm -rf "$mod"
   log "etcd ready: $out"
 }
@@ -79,7 +81,9 @@ build_kube_components() {
   local pkgs=()
   for c in "${wanted[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
   mkdir -p "$mod/out"
-  (cd "$mod" && go mod tidy >&2 && with_heartbeat "${wanted[*]}" go build -p 2 \
+  (cd "$mod" && go mod tidy >&2)
+  if fetch_only; then rm -rf "$mod"; return 0; fi
+  (cd "$mod" && with_heartbeat "${wanted[*]}" go build -p 2 \
       -ldflags "-s -w -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor" \
       -o "$mod/out/" "${pkgs[@]}")
   for c in "${wanted[@]}"; do mv "$mod/out/$c" "$BIN/$c-$KUBE_VERSION"; log "$c ready: $BIN/$c-$KUBE_VERSION"; done
@@ -93,6 +97,10 @@ build_helm() {
   [[ -x "$out" ]] && { log "helm $HELM_VERSION cached"; return; }
   log "building helm $HELM_VERSION"
   local pkg=helm.sh/helm/v3/internal/version
+  if fetch_only; then  # -n: resolve, download and print the commands, run none
+    go install -n "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" 2>/dev/null
+    return 0
+  fi
   local gobin; gobin=$(mktemp -d)
   # helm's Makefile sets these; without them `helm template` assumes an old Kubernetes.
   local kminor=${KUBE_VERSION#v1.}; kminor=${kminor%%.*}
@@ -123,6 +131,7 @@ if [[ "${1:-}" == "--functions" ]]; then return 0; fi
 build_etcd
 build_helm
 build_kube_apiserver
+if fetch_only; then exit 0; fi
 ln -sf "etcd-$ETCD_VERSION" "$BIN/etcd"
 ln -sf "kube-apiserver-$KUBE_VERSION" "$BIN/kube-apiserver"
 ln -sf "helm-$HELM_VERSION" "$BIN/helm"

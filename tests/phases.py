@@ -1,12 +1,12 @@
-"""Which tests need only the control plane, which the Pulumi CLI or Argo CD, which the node.
+"""Which tests need only the control plane, which the Pulumi CLI, Argo CD or the node.
 
-hack/test.sh runs the suite in three phases so that a cold CI run overlaps the long
-builds with the tests that do not need them: ``PAYPLAT_TEST_PHASE=host`` runs the tests
-that need at most the control plane (etcd, kube-apiserver, helm, kubectl) and checkov
-while the Pulumi CLI and Argo CD build; ``tools`` runs the tests that need those two
-while the node binaries and the images build; ``node`` runs the node lane last. Unset,
-nothing is deselected. Every test has exactly one phase (``phase_of``), so none runs
-twice and none is left out.
+hack/test.sh runs the suite in phases so that a cold CI run overlaps the long builds
+with the tests that do not need them: ``PAYPLAT_TEST_PHASE=host`` runs the tests that
+need at most the control plane (etcd, kube-apiserver, helm, kubectl) and checkov while
+the Pulumi CLI builds; ``pulumi`` the real engine's tests while Argo CD builds; ``argocd``
+the Argo CD lane while the node binaries and the images build; ``node`` the node lane
+last. Unset, nothing is deselected. Every test has exactly one phase (``phase_of``), so
+none runs twice and none is left out.
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ import os
 import pytest
 
 PHASE_VARIABLE = "PAYPLAT_TEST_PHASE"
-PHASES = ("host", "tools", "node")
+PHASES = ("host", "pulumi", "argocd", "node")
 
 #: The node lane: the node binaries and the images it imports.
 NODE_LANE = "tests/node/"
-#: Lanes whose every test runs Argo CD or the Pulumi CLI with the stand-in provider.
-TOOL_LANES = ("tests/argocd/", "tests/realengine/")
+#: Argo CD's lane.
+ARGOCD_LANE = "tests/argocd/"
+#: The real engine's lane: the Pulumi CLI with the stand-in provider, no cluster.
+REAL_ENGINE_LANE = "tests/realengine/"
 #: The fixture every real-engine test reaches the Pulumi CLI through (tests/conftest.py).
 REAL_ENGINE_FIXTURE = "moto_server"
 
@@ -35,11 +37,13 @@ def phase_of(item: pytest.Item, rootdir: str) -> str:
     path = os.path.relpath(str(item.path), rootdir).replace(os.sep, "/")
     if path.startswith(NODE_LANE):
         return "node"
-    if path.startswith(TOOL_LANES) or REAL_ENGINE_FIXTURE in getattr(item, "fixturenames", ()):
-        return "tools"
+    if path.startswith(ARGOCD_LANE):
+        return "argocd"
+    if path.startswith(REAL_ENGINE_LANE) or REAL_ENGINE_FIXTURE in getattr(item, "fixturenames", ()):
+        return "pulumi"
     callspec = getattr(item, "callspec", None)
     if callspec is not None and callspec.params.get("engine") == "pulumi":
-        return "tools"
+        return "pulumi"
     return "host"
 
 

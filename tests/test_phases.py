@@ -27,12 +27,12 @@ def item(path: str, fixtures: tuple[str, ...] = (), **params: Any) -> Any:
     [
         ("tests/test_spec.py", (), {}, "host"),
         ("tests/e2e/test_reconcile.py", ("cluster", "engine"), {"engine": "offline"}, "host"),
-        ("tests/e2e/test_reconcile.py", ("cluster", "engine"), {"engine": "pulumi"}, "tools"),
+        ("tests/e2e/test_reconcile.py", ("cluster", "engine"), {"engine": "pulumi"}, "pulumi"),
         ("tests/e2e/test_reconcile.py", ("cluster", "engine"), {}, "host"),
         ("tests/engines/test_pulumi.py", ("world",), {}, "host"),
-        ("tests/somewhere/test_x.py", ("kit", "moto_server"), {}, "tools"),
-        ("tests/argocd/test_gitops.py", (), {}, "tools"),
-        ("tests/realengine/test_standin.py", (), {}, "tools"),
+        ("tests/somewhere/test_x.py", ("kit", "moto_server"), {}, "pulumi"),
+        ("tests/argocd/test_gitops.py", ("cluster",), {}, "argocd"),
+        ("tests/realengine/test_standin.py", (), {}, "pulumi"),
         ("tests/node/test_image.py", (), {}, "node"),
         ("tests/node/test_real_engine_in_pod.py", ("moto_server",), {"engine": "pulumi"}, "node"),
         ("tests/realengines_elsewhere/test_x.py", (), {}, "host"),
@@ -49,7 +49,12 @@ def run_phase(phase: str | None, monkeypatch: pytest.MonkeyPatch) -> tuple[list[
         monkeypatch.delenv("PAYPLAT_TEST_PHASE", raising=False)
     else:
         monkeypatch.setenv("PAYPLAT_TEST_PHASE", phase)
-    items = [item("tests/test_spec.py"), item("tests/node/test_image.py"), item("tests/e2e/t.py", engine="pulumi")]
+    items = [
+        item("tests/test_spec.py"),
+        item("tests/node/test_image.py"),
+        item("tests/e2e/t.py", engine="pulumi"),
+        item("tests/argocd/test_gitops.py"),
+    ]
     dropped: list[Any] = []
 
     def deselected(items: list[Any]) -> None:  # pytest calls the hook with items=
@@ -61,18 +66,21 @@ def run_phase(phase: str | None, monkeypatch: pytest.MonkeyPatch) -> tuple[list[
 
 
 def test_the_phases_partition_the_suite(monkeypatch: pytest.MonkeyPatch) -> None:
-    selected = {phase: run_phase(phase, monkeypatch) for phase in ("host", "tools", "node")}
+    selected = {phase: run_phase(phase, monkeypatch) for phase in ("host", "pulumi", "argocd", "node")}
     everything, nothing = run_phase(None, monkeypatch)
     assert {phase: [i.path.name for i in kept] for phase, (kept, _) in selected.items()} == {
         "host": ["test_spec.py"],
-        "tools": ["t.py"],
+        "pulumi": ["t.py"],
+        "argocd": ["test_gitops.py"],
         "node": ["test_image.py"],
     }
     for phase, (kept, dropped) in selected.items():
         assert sorted(i.path.name for i in kept + dropped) == sorted(i.path.name for i in everything), phase
-    assert len(everything) == 3 and nothing == []
+    assert len(everything) == 4 and nothing == []
 
 
 def test_an_unknown_phase_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(pytest.UsageError, match="PAYPLAT_TEST_PHASE='later': allowed are host, tools, node or unset"):
+    with pytest.raises(
+        pytest.UsageError, match="PAYPLAT_TEST_PHASE='later': allowed are host, pulumi, argocd, node or unset"
+    ):
         run_phase("later", monkeypatch)
