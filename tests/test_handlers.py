@@ -64,6 +64,8 @@ class FakeEngine:
         self.max_in_flight = 0
         self.max_per_stack = 0
         self.pause = 0  # event-loop turns each operation yields, so overlaps can happen
+        #: When set, every operation holds its slot until the test opens the gate.
+        self.gate: asyncio.Event | None = None
         self.clock: Any = lambda: NOW
         #: What ``preview`` answers (change control), and the audits ``up``/``destroy`` got.
         self.steps: tuple[ResourceChange, ...] = ()
@@ -78,6 +80,8 @@ class FakeEngine:
         try:
             for _ in range(self.pause):
                 await asyncio.sleep(0)
+            if self.gate is not None:
+                await self.gate.wait()
             if self.errors[operation]:
                 raise self.errors[operation].pop(0)
         finally:
@@ -603,13 +607,23 @@ async def test_remediation_failure_keeps_drifted(runtime: Runtime, engine: FakeE
 async def test_global_limit_bounds_operations_in_flight(
     runtime: Runtime, engine: FakeEngine, events: list, published: list
 ) -> None:
-    engine.pause = 5
+    # The first two operations hold their slots until the other six have said they wait:
+    # with a fixed pause instead, a loaded machine let the first two finish before the
+    # later platforms (reviewed in threads) reached the limit, and fewer of them queued.
+    engine.gate = asyncio.Event()
     objects = [platform(f"shop-{index}") for index in range(8)]
     for obj in objects:  # plans are cached per spec: warm them, or planning (one at a time) staggers the ups
         planned_resources(
             parse_spec(obj["spec"], name=obj["metadata"]["name"]), obj["metadata"]["name"], obj["metadata"]["namespace"]
         )
-    await asyncio.gather(*(call(reconcile, obj, runtime) for obj in objects))
+    running = asyncio.gather(*(call(reconcile, obj, runtime) for obj in objects))
+    for _ in range(6000):  # at most a minute
+        if len([status for status in published if status.get("phase") == "Pending"]) >= 6:
+            break
+        await asyncio.sleep(0.01)
+    assert len(engine.calls) == 2  # only the slots' holders reached the engine
+    engine.gate.set()
+    await running
     assert len(engine.calls) == 8
     assert engine.max_in_flight == runtime.settings.max_concurrent_operations == 2
     assert all(obj["status"]["phase"] == "Ready" for obj in objects)
